@@ -1,0 +1,1 @@
+//! The only place where tandem talks to libc. Everything above this module is safe Rust.

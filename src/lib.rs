@@ -1,0 +1,10 @@
+//! tandem: drive worker processes through typed transitions over shared memory.
+#![warn(missing_docs)]
+
+pub use tandem_runtime::*;
+
+/// What generated code may touch. Not public API: no stability guarantees.
+#[doc(hidden)]
+pub mod __private {
+    pub use tandem_runtime::__private::*;
+}
