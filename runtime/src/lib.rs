@@ -2,22 +2,29 @@
 //! its worker processes.
 //!
 //! The layers, from the bottom up:
-//! - [`sys`](crate::sys) (private): every libc call and every `unsafe` block of the crate.
+//! - `sys` (private): every libc call and every `unsafe` block of the crate.
 //! - [`codec`]: the [`Payload`] trait and its fixed, validated binary encoding.
 //! - [`buffer`]: [`WriteBuffer`] / [`ReadBuffer`], growable shared-memory buffers that share a
 //!   descriptor in the control block.
 //! - [`channel`]: [`ControllerChannel`] / [`WorkerChannel`], the control block and the
 //!   transition protocol.
-//! - [`monitor`]: [`WorkerMonitor`], fatal-signal handling in the worker.
-//! - [`process`]: spawning workers, noticing their death, restarting them.
+//! - [`process`]: [`Controller`], which spawns a worker, notices its death, restarts it.
 
 #![warn(missing_docs)]
 
 mod sys;
 
+pub mod buffer;
+pub mod channel;
 pub mod codec;
+mod error;
+pub mod process;
 
+pub use buffer::{ReadBuffer, WriteBuffer};
+pub use channel::{ControllerChannel, Options, Reply, TransitionRequest, WorkerChannel, CHANNEL_ENV};
 pub use codec::{DecodeError, Decoder, Encoder, Payload};
+pub use error::{BufferError, ChannelError, TransitionLabel};
+pub use process::{signal_name, Controller, ExitReason};
 
 /// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]

@@ -1,1 +1,37 @@
 //! The only place where tandem talks to libc. Everything above this module is safe Rust.
+//!
+//! Each submodule wraps one kernel facility behind a small safe API and owns its resources
+//! (mappings, file descriptors) through RAII types:
+//! - [`shm`]: POSIX shared-memory segments and their mappings;
+//! - [`futex`]: waiting on and waking a 32-bit word in shared memory;
+//! - [`process`]: pidfds, exit statuses, signals sent to other processes;
+//! - [`random`]: unguessable bits for segment names.
+
+pub(crate) mod futex;
+pub(crate) mod process;
+pub(crate) mod random;
+pub(crate) mod shm;
+
+use std::io;
+
+/// Maps the C convention "-1 means failure, errno says why" to `io::Result`.
+pub(crate) fn cvt<T: MinusOne + PartialEq + Copy>(ret: T) -> io::Result<T> {
+    if ret == T::MINUS_ONE {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Integer types returned by system calls.
+pub(crate) trait MinusOne {
+    const MINUS_ONE: Self;
+}
+
+impl MinusOne for libc::c_int {
+    const MINUS_ONE: Self = -1;
+}
+
+impl MinusOne for libc::c_long {
+    const MINUS_ONE: Self = -1;
+}

@@ -1,0 +1,222 @@
+//! The control block: the one page both processes map read-write.
+//!
+//! Every field is an atomic, so either side may read or write any of them at any time
+//! without a data race; the protocol decides who writes what and when:
+//! - the controller writes `transition_kind`, `transition_id`, `stop` and the `to_worker`
+//!   descriptor, then publishes them with a `SeqCst` store to `request`;
+//! - the worker writes `outcome`, `keep`, the message, the complemented `transition_id` and
+//!   the `from_worker` descriptor, then publishes them with a `SeqCst` store to `reply`;
+//! - the `*_GONE` bits of `request`/`reply` are set with `fetch_or` by whoever learns that
+//!   the other process died (a death watcher, or the worker's own fatal-signal handler).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use zerocopy::{FromBytes, IntoBytes, KnownLayout};
+
+use crate::sys::shm::AtomicsOnly;
+
+/// "TANDEM" + layout marker, little-endian.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TANDEM\x01\x00");
+/// Bumped whenever the layout of [`ControlBlock`] changes.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+/// Room for a worker's error message; longer messages are cut at a character boundary.
+pub(crate) const MESSAGE_CAPACITY: usize = 2048;
+
+/// Low bits of `request`/`reply`: the sequence number of the transition.
+pub(crate) const SEQUENCE_MASK: u32 = 0x7fff_ffff;
+/// In `reply`: the worker is gone (died or crashed). In `request`: the controller is gone.
+pub(crate) const PEER_GONE: u32 = 0x8000_0000;
+
+/// What the worker reports about the transition it completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Outcome {
+    Pending = 0,
+    Succeeded = 1,
+    Failed = 2,
+    Refused = 3,
+    Crashed = 4,
+}
+
+impl Outcome {
+    pub(crate) fn from_raw(raw: u32) -> Option<Outcome> {
+        Some(match raw {
+            0 => Outcome::Pending,
+            1 => Outcome::Succeeded,
+            2 => Outcome::Failed,
+            3 => Outcome::Refused,
+            4 => Outcome::Crashed,
+            _ => return None,
+        })
+    }
+}
+
+/// Where a buffer's current segment is, and how much of it the last message used.
+#[repr(C)]
+#[derive(Debug, FromBytes, IntoBytes, KnownLayout)]
+pub(crate) struct BufferDescriptor {
+    /// Bumped on every new segment; 0 means "no segment yet".
+    pub(crate) identifier: AtomicU32,
+    /// Which of the two names (`.0` / `.1`) holds the current segment.
+    pub(crate) index: AtomicU32,
+    /// Length of the last message.
+    pub(crate) length: AtomicU64,
+    /// Size of the current segment.
+    pub(crate) capacity: AtomicU64,
+}
+
+/// The shared control block. See the module docs for who writes what.
+#[repr(C)]
+#[derive(Debug, FromBytes, IntoBytes, KnownLayout)]
+pub(crate) struct ControlBlock {
+    pub(crate) magic: AtomicU64,
+    pub(crate) layout_version: AtomicU32,
+    pub(crate) block_size: AtomicU32,
+    pub(crate) protocol_fingerprint: AtomicU64,
+    pub(crate) worker_fingerprint: AtomicU64,
+    pub(crate) controller_pid: AtomicU32,
+    pub(crate) worker_pid: AtomicU32,
+    /// Futex word: controller → worker.
+    pub(crate) request: AtomicU32,
+    /// Futex word: worker → controller.
+    pub(crate) reply: AtomicU32,
+    pub(crate) worker_sleeping: AtomicU32,
+    pub(crate) controller_sleeping: AtomicU32,
+    pub(crate) transition_kind: AtomicU32,
+    pub(crate) stop: AtomicU32,
+    pub(crate) transition_id: AtomicU64,
+    pub(crate) keep: AtomicU32,
+    pub(crate) outcome: AtomicU32,
+    pub(crate) crash_signal: AtomicU32,
+    pub(crate) crash_kind: AtomicU32,
+    pub(crate) crash_id: AtomicU64,
+    pub(crate) message_len: AtomicU32,
+    pub(crate) reserved: AtomicU32,
+    pub(crate) to_worker: BufferDescriptor,
+    pub(crate) from_worker: BufferDescriptor,
+    pub(crate) message: [AtomicU8; MESSAGE_CAPACITY],
+}
+
+const _: () = assert!(std::mem::size_of::<BufferDescriptor>() == 24);
+const _: () = assert!(std::mem::size_of::<ControlBlock>() == 152 + MESSAGE_CAPACITY);
+const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
+
+// SAFETY: every field of ControlBlock and BufferDescriptor is an atomic integer or an array
+// of them, and the size assertions above (sum of field sizes) prove there is no padding.
+unsafe impl AtomicsOnly for ControlBlock {}
+
+/// Which of the two buffers a descriptor describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    ToWorker,
+    FromWorker,
+}
+
+impl Direction {
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            Direction::ToWorker => "c2w",
+            Direction::FromWorker => "w2c",
+        }
+    }
+}
+
+impl ControlBlock {
+    pub(crate) fn descriptor(&self, direction: Direction) -> &BufferDescriptor {
+        match direction {
+            Direction::ToWorker => &self.to_worker,
+            Direction::FromWorker => &self.from_worker,
+        }
+    }
+
+    /// Stores `message` (cut to [`MESSAGE_CAPACITY`] at a character boundary).
+    pub(crate) fn write_message(&self, message: &str) {
+        let mut end = message.len().min(MESSAGE_CAPACITY);
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        for (slot, byte) in self.message.iter().zip(&message.as_bytes()[..end]) {
+            slot.store(*byte, Ordering::Relaxed);
+        }
+        self.message_len.store(end as u32, Ordering::Relaxed);
+    }
+
+    /// Reads the message back; invalid UTF-8 or an out-of-range length from a broken peer
+    /// is repaired, never trusted.
+    pub(crate) fn read_message(&self) -> String {
+        let len = (self.message_len.load(Ordering::Relaxed) as usize).min(MESSAGE_CAPACITY);
+        let bytes: Vec<u8> = self.message[..len]
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// Names of every segment of one channel, derived from its token.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentNames {
+    token: String,
+}
+
+impl SegmentNames {
+    pub(crate) fn new(token: &str) -> Self {
+        SegmentNames {
+            token: token.to_owned(),
+        }
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    pub(crate) fn control(&self) -> String {
+        format!("{}.ctl", self.token)
+    }
+
+    pub(crate) fn buffer_base(&self, direction: Direction) -> String {
+        format!("{}.{}", self.token, direction.suffix())
+    }
+
+    pub(crate) fn all(&self) -> Vec<String> {
+        let mut names = vec![self.control()];
+        for direction in [Direction::ToWorker, Direction::FromWorker] {
+            for index in 0..2 {
+                names.push(format!("{}.{index}", self.buffer_base(direction)));
+            }
+        }
+        names
+    }
+
+    /// Removes every segment of the channel that still exists.
+    pub(crate) fn unlink_all(&self) {
+        for name in self.all() {
+            let _ = crate::sys::shm::unlink(&name);
+        }
+    }
+}
+
+/// A mapped control segment, viewed as a [`ControlBlock`].
+#[derive(Debug)]
+pub(crate) struct ControlSegment {
+    // INVARIANT: `segment.view::<ControlBlock>()` is `Some` (checked in `new`).
+    segment: crate::sys::shm::Segment,
+}
+
+impl ControlSegment {
+    /// Wraps a read-write mapping at least as large as a control block.
+    pub(crate) fn new(segment: crate::sys::shm::Segment) -> Option<ControlSegment> {
+        segment.view::<ControlBlock>()?;
+        Some(ControlSegment { segment })
+    }
+
+    pub(crate) fn block(&self) -> &ControlBlock {
+        self.segment
+            .view()
+            .expect("ControlSegment invariant: the mapping holds a ControlBlock")
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.segment.name()
+    }
+}

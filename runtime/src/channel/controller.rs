@@ -1,0 +1,494 @@
+//! The controller's end of a channel.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::control::{
+    ControlBlock, ControlSegment, Direction, Outcome, SegmentNames, LAYOUT_VERSION, MAGIC,
+    PEER_GONE, SEQUENCE_MASK,
+};
+use super::{wait, Options, SETUP_KIND};
+use crate::buffer::{ReadBuffer, WriteBuffer};
+use crate::error::{BufferError, ChannelError, TransitionLabel};
+use crate::process::watch::DeathWatcher;
+use crate::process::StderrCapture;
+use crate::sys::process::current_pid;
+use crate::sys::random::random_u64;
+use crate::sys::shm::{self, Segment};
+
+/// What a completed transition returned: the worker's buffer and keep flag.
+#[derive(Debug)]
+pub struct Reply<'a> {
+    from_worker: &'a mut ReadBuffer,
+    keep: bool,
+}
+
+impl Reply<'_> {
+    /// The worker's message for this transition.
+    ///
+    /// # Errors
+    /// As [`ReadBuffer::read`].
+    pub fn read(&mut self) -> Result<&[u8], BufferError> {
+        self.from_worker.read()
+    }
+
+    /// The worker's buffer itself (to inspect its remapping).
+    pub fn buffer(&mut self) -> &mut ReadBuffer {
+        self.from_worker
+    }
+
+    /// The keep flag the worker set during this transition.
+    pub fn keep(&self) -> bool {
+        self.keep
+    }
+}
+
+/// The controller's end of a channel: creates the shared segments, starts transitions and
+/// waits for their completion.
+#[derive(Debug)]
+pub struct ControllerChannel {
+    names: SegmentNames,
+    control: Arc<ControlSegment>,
+    to_worker: WriteBuffer,
+    from_worker: ReadBuffer,
+    options: Options,
+    sequence: u32,
+    setup_complete: bool,
+    broken: Option<String>,
+    keep: bool,
+    transition_names: &'static [&'static str],
+    watcher: Option<DeathWatcher>,
+    pub(crate) stderr: Option<Arc<StderrCapture>>,
+}
+
+fn validate_base(base: &str) -> Result<(), ChannelError> {
+    let reason = if base.is_empty() {
+        "it is empty"
+    } else if base.len() > 32 {
+        "it is longer than 32 bytes"
+    } else if !base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        "only ASCII letters, digits, `_` and `-` are allowed"
+    } else {
+        return Ok(());
+    };
+    Err(ChannelError::InvalidName {
+        name: base.to_owned(),
+        reason,
+    })
+}
+
+impl ControllerChannel {
+    /// Creates the channel's control segment, named from `base`, this process's pid, `id`
+    /// and 64 random bits.
+    ///
+    /// # Errors
+    /// [`ChannelError::InvalidName`] for a bad `base`; [`ChannelError::Buffer`] if the
+    /// segment cannot be created.
+    pub fn create(base: &str, id: u32, options: Options) -> Result<ControllerChannel, ChannelError> {
+        validate_base(base)?;
+        let random = random_u64().map_err(|source| ChannelError::Os {
+            operation: "getrandom",
+            source,
+        })?;
+        let token = format!("/tandem-{base}-{}-{id}-{random:016x}", current_pid());
+        let names = SegmentNames::new(&token);
+        let control_name = names.control();
+        let size = std::mem::size_of::<ControlBlock>();
+        let segment = Segment::create(&control_name, size).map_err(|f| BufferError::Segment {
+            name: control_name.clone(),
+            size,
+            operation: f.operation,
+            source: f.error,
+        })?;
+        let control = Arc::new(ControlSegment::new(segment).expect("a fresh read-write segment of the block's size"));
+        let block = control.block();
+        block.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        block.block_size.store(size as u32, Ordering::Relaxed);
+        block.protocol_fingerprint.store(options.protocol_fingerprint, Ordering::Relaxed);
+        block.controller_pid.store(current_pid() as u32, Ordering::Relaxed);
+        block.magic.store(MAGIC, Ordering::Release);
+        let to_worker = WriteBuffer::new(
+            Arc::clone(&control),
+            Direction::ToWorker,
+            names.buffer_base(Direction::ToWorker),
+            options.max_buffer_bytes,
+        );
+        let from_worker = ReadBuffer::new(Arc::clone(&control), Direction::FromWorker, names.buffer_base(Direction::FromWorker));
+        Ok(ControllerChannel {
+            names,
+            control,
+            to_worker,
+            from_worker,
+            options,
+            sequence: 0,
+            setup_complete: false,
+            broken: None,
+            keep: false,
+            transition_names: &[],
+            watcher: None,
+            stderr: None,
+        })
+    }
+
+    /// The token a worker needs to open this channel (the reference passes its equivalent
+    /// on the worker's command line; [`Controller::spawn`](crate::Controller::spawn) puts
+    /// it in the [`CHANNEL_ENV`](super::CHANNEL_ENV) environment variable).
+    pub fn token(&self) -> &str {
+        self.names.token()
+    }
+
+    /// Names of every shared-memory segment this channel may use.
+    pub fn segment_names(&self) -> Vec<String> {
+        self.names.all()
+    }
+
+    /// The options this channel was created with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// Names transitions by kind (index = kind) for error messages.
+    pub fn set_transition_names(&mut self, names: &'static [&'static str]) {
+        self.transition_names = names;
+    }
+
+    /// The buffer the controller writes the next transition's input into.
+    pub fn to_worker(&mut self) -> &mut WriteBuffer {
+        &mut self.to_worker
+    }
+
+    /// The buffer holding the worker's last reply.
+    pub fn from_worker(&mut self) -> &mut ReadBuffer {
+        &mut self.from_worker
+    }
+
+    /// The keep flag the worker set during the last completed transition.
+    pub fn keep(&self) -> bool {
+        self.keep
+    }
+
+    /// The worker's pid, once it opened the channel.
+    pub fn worker_pid(&self) -> Option<u32> {
+        match self.control.block().worker_pid.load(Ordering::Acquire) {
+            0 => None,
+            pid => Some(pid),
+        }
+    }
+
+    /// The worker's protocol fingerprint, once it opened the channel.
+    pub fn worker_fingerprint(&self) -> u64 {
+        self.control.block().worker_fingerprint.load(Ordering::Acquire)
+    }
+
+    /// Whether setup completed and no failure has broken the channel since.
+    pub fn is_ready(&self) -> bool {
+        self.setup_complete && self.broken.is_none()
+    }
+
+    fn block(&self) -> &ControlBlock {
+        self.control.block()
+    }
+
+    fn label(&self, kind: u32, id: u64) -> TransitionLabel {
+        if kind == SETUP_KIND {
+            return TransitionLabel::SETUP;
+        }
+        TransitionLabel {
+            kind,
+            name: self.transition_names.get(kind as usize).copied(),
+            id,
+        }
+    }
+
+    /// Starts watching the worker process `pid`, so that its death ends any wait at once.
+    /// Called automatically once the worker announces its pid; call it yourself right after
+    /// launching to also catch a worker that dies before it opens the channel.
+    ///
+    /// # Errors
+    /// [`ChannelError::Os`] if the pidfd or the watcher thread cannot be created.
+    pub fn watch_worker(&mut self, pid: u32) -> Result<(), ChannelError> {
+        if self.watcher.as_ref().is_some_and(|w| w.pid() == pid as i32) {
+            return Ok(());
+        }
+        let control = Arc::clone(&self.control);
+        let watcher = DeathWatcher::start(pid as i32, move |_| {
+            wait::raise_flag(&control.block().reply, PEER_GONE);
+        })
+        .map_err(|source| ChannelError::Os {
+            operation: "watching the worker process (pidfd_open)",
+            source,
+        })?;
+        self.watcher = Some(watcher);
+        Ok(())
+    }
+
+    /// Launches the worker with `launch` (given the channel token) and waits up to the setup
+    /// time-out for its `setup_done`.
+    ///
+    /// # Errors
+    /// [`ChannelError::SetupTimedOut`], [`ChannelError::ProtocolMismatch`] if the worker was
+    /// built from other definitions, [`ChannelError::WorkerFailed`] if its setup failed,
+    /// [`ChannelError::WorkerDied`] if it died first, [`ChannelError::Spawn`] if `launch`
+    /// failed.
+    pub fn setup_worker<T>(&mut self, launch: impl FnOnce(&str) -> std::io::Result<T>) -> Result<T, ChannelError> {
+        self.setup_worker_with_retry(launch, || false)
+    }
+
+    /// As [`setup_worker`](Self::setup_worker), but on each time-out asks `retry` whether to
+    /// keep waiting for another setup time-out.
+    ///
+    /// # Errors
+    /// As [`setup_worker`](Self::setup_worker); the time-out error counts the retries.
+    pub fn setup_worker_with_retry<T>(
+        &mut self,
+        launch: impl FnOnce(&str) -> std::io::Result<T>,
+        mut retry: impl FnMut() -> bool,
+    ) -> Result<T, ChannelError> {
+        self.begin_setup();
+        let launched = launch(self.names.token()).map_err(|source| ChannelError::Spawn {
+            command: "setup_worker launcher".to_owned(),
+            source,
+        })?;
+        self.finish_setup(&mut retry)?;
+        Ok(launched)
+    }
+
+    /// Posts the setup request before the worker starts.
+    pub(crate) fn begin_setup(&mut self) {
+        let block = self.control.block();
+        block.stop.store(0, Ordering::Relaxed);
+        block.outcome.store(Outcome::Pending as u32, Ordering::Relaxed);
+        block.transition_kind.store(SETUP_KIND, Ordering::Relaxed);
+        block.transition_id.store(u64::MAX, Ordering::Relaxed);
+        self.sequence = next_sequence(self.sequence);
+        block.request.store(self.sequence, Ordering::SeqCst);
+    }
+
+    pub(crate) fn finish_setup(&mut self, retry: &mut dyn FnMut() -> bool) -> Result<(), ChannelError> {
+        let timeout = self.options.setup_timeout;
+        match self.await_reply(self.label(SETUP_KIND, u64::MAX), timeout, retry) {
+            Ok(()) => {
+                self.setup_complete = true;
+                self.broken = None;
+                Ok(())
+            }
+            Err(error) => {
+                // Tell a worker that shows up late that nobody is listening any more.
+                self.block().stop.store(1, Ordering::SeqCst);
+                wait::raise_flag(&self.block().request, PEER_GONE);
+                self.broken = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs one transition: posts `kind` and `id` (with whatever was written to
+    /// [`to_worker`](Self::to_worker)), waits for the worker's completion and hands the
+    /// reply to `read_reply`.
+    ///
+    /// # Errors
+    /// [`ChannelError::TransitionTimedOut`] after the transition time-out,
+    /// [`ChannelError::WorkerFailed`] with the worker's message if its code failed,
+    /// [`ChannelError::WorkerCrashed`] / [`ChannelError::WorkerDied`] as soon as the worker
+    /// is gone, [`ChannelError::Unusable`] after an earlier such failure.
+    pub fn do_transition<R>(&mut self, kind: u32, id: u64, read_reply: impl FnOnce(Reply<'_>) -> R) -> Result<R, ChannelError> {
+        self.do_transition_with_retry(kind, id, read_reply, || false)
+    }
+
+    /// As [`do_transition`](Self::do_transition), but on each time-out asks `retry` whether
+    /// to keep waiting for another transition time-out.
+    ///
+    /// # Errors
+    /// As [`do_transition`](Self::do_transition).
+    pub fn do_transition_with_retry<R>(
+        &mut self,
+        kind: u32,
+        id: u64,
+        read_reply: impl FnOnce(Reply<'_>) -> R,
+        mut retry: impl FnMut() -> bool,
+    ) -> Result<R, ChannelError> {
+        if let Some(reason) = &self.broken {
+            return Err(ChannelError::Unusable { reason: reason.clone() });
+        }
+        if !self.setup_complete {
+            return Err(ChannelError::Unusable {
+                reason: "the worker has not completed setup".to_owned(),
+            });
+        }
+        if kind == SETUP_KIND {
+            return Err(ChannelError::ProtocolViolation {
+                detail: format!("transition kind {SETUP_KIND:#x} is reserved for setup"),
+            });
+        }
+        let block = self.control.block();
+        block.transition_kind.store(kind, Ordering::Relaxed);
+        block.transition_id.store(id, Ordering::Relaxed);
+        block.outcome.store(Outcome::Pending as u32, Ordering::Relaxed);
+        self.sequence = next_sequence(self.sequence);
+        wait::post(&block.request, &block.worker_sleeping, self.sequence);
+        let label = self.label(kind, id);
+        if let Err(error) = self.await_reply(label, self.options.transition_timeout, &mut retry) {
+            if !matches!(error, ChannelError::WorkerFailed { .. }) {
+                self.broken = Some(error.to_string());
+            }
+            return Err(error);
+        }
+        self.keep = self.block().keep.load(Ordering::Acquire) != 0;
+        Ok(read_reply(Reply {
+            from_worker: &mut self.from_worker,
+            keep: self.keep,
+        }))
+    }
+
+    /// Waits for the reply to the current sequence number and interprets it.
+    fn await_reply(&mut self, label: TransitionLabel, timeout: Duration, retry: &mut dyn FnMut() -> bool) -> Result<(), ChannelError> {
+        let started = Instant::now();
+        let mut retries = 0;
+        let mut deadline = started + timeout;
+        let sequence = self.sequence;
+        loop {
+            let watching = self.watcher.is_some();
+            let control = Arc::clone(&self.control);
+            let block = control.block();
+            let word = wait::wait_for(&block.reply, &block.controller_sleeping, self.options.spin, Some(deadline), |word| {
+                word & SEQUENCE_MASK == sequence
+                    || word & PEER_GONE != 0
+                    || (!watching && block.worker_pid.load(Ordering::Relaxed) != 0)
+            });
+            match word {
+                Some(word) if word & SEQUENCE_MASK == sequence => return self.completed(label),
+                Some(word) if word & PEER_GONE != 0 => return Err(self.worker_lost(label)),
+                Some(_) => {
+                    // The worker announced its pid: watch it from now on.
+                    let pid = block.worker_pid.load(Ordering::Acquire);
+                    self.watch_worker(pid)?;
+                }
+                None => {
+                    if !retry() {
+                        let after = started.elapsed();
+                        return Err(if label.kind == SETUP_KIND {
+                            ChannelError::SetupTimedOut { after, retries }
+                        } else {
+                            ChannelError::TransitionTimedOut {
+                                transition: label,
+                                after,
+                                retries,
+                            }
+                        });
+                    }
+                    retries += 1;
+                    deadline = Instant::now() + timeout;
+                }
+            }
+        }
+    }
+
+    fn completed(&mut self, label: TransitionLabel) -> Result<(), ChannelError> {
+        let block = self.block();
+        let returned_id = block.transition_id.load(Ordering::Acquire);
+        let outcome = block.outcome.load(Ordering::Acquire);
+        match Outcome::from_raw(outcome) {
+            Some(Outcome::Refused) => Err(ChannelError::ProtocolMismatch {
+                controller: self.options.protocol_fingerprint,
+                worker: block.worker_fingerprint.load(Ordering::Acquire),
+            }),
+            _ if returned_id != !label.id => Err(ChannelError::ProtocolViolation {
+                detail: format!(
+                    "transition {label} completed with id {returned_id:#x}, expected the complement {:#x}",
+                    !label.id
+                ),
+            }),
+            Some(Outcome::Succeeded) => Ok(()),
+            Some(Outcome::Failed) => Err(ChannelError::WorkerFailed {
+                transition: label,
+                message: block.read_message(),
+            }),
+            _ => Err(ChannelError::ProtocolViolation {
+                detail: format!("transition {label} completed with outcome code {outcome}"),
+            }),
+        }
+    }
+
+    fn worker_lost(&mut self, label: TransitionLabel) -> ChannelError {
+        let block = self.block();
+        let pid = block.worker_pid.load(Ordering::Acquire);
+        let crashed = block.outcome.load(Ordering::Acquire) == Outcome::Crashed as u32;
+        let signal = block.crash_signal.load(Ordering::Acquire) as i32;
+        let stderr_tail = self.stderr.as_ref().map(|capture| capture.tail_after_exit(Duration::from_millis(30)));
+        let pid = if pid != 0 {
+            pid
+        } else {
+            self.watcher.as_ref().map_or(0, |w| w.pid() as u32)
+        };
+        if crashed {
+            return ChannelError::WorkerCrashed {
+                pid,
+                signal,
+                transition: label,
+                stderr_tail,
+            };
+        }
+        let reason = self.watcher.as_ref().and_then(DeathWatcher::exit).flatten();
+        ChannelError::WorkerDied {
+            pid,
+            reason,
+            transition: label,
+            stderr_tail,
+        }
+    }
+
+    /// Asks the worker to leave its transition loop. The worker does not reply; a
+    /// [`Controller`](crate::Controller) then waits for the process to exit.
+    pub fn stop_worker(&mut self) {
+        let block = self.control.block();
+        block.stop.store(1, Ordering::SeqCst);
+        self.sequence = next_sequence(self.sequence);
+        wait::post(&block.request, &block.worker_sleeping, self.sequence);
+        self.setup_complete = false;
+    }
+
+    /// Makes the channel ready for a new worker process after the old one is gone: clears
+    /// the reply state, forgets the old worker's segments and pid.
+    pub(crate) fn reset_for_new_worker(&mut self) {
+        self.watcher = None;
+        self.stderr = None;
+        let block = self.control.block();
+        block.request.store(self.sequence, Ordering::SeqCst);
+        block.reply.store(self.sequence, Ordering::SeqCst);
+        block.worker_pid.store(0, Ordering::SeqCst);
+        block.worker_fingerprint.store(0, Ordering::SeqCst);
+        block.crash_signal.store(0, Ordering::SeqCst);
+        block.outcome.store(Outcome::Pending as u32, Ordering::SeqCst);
+        block.stop.store(0, Ordering::SeqCst);
+        for index in 0..2 {
+            let _ = shm::unlink(&format!("{}.{index}", self.names.buffer_base(Direction::FromWorker)));
+        }
+        self.from_worker.reset();
+        self.setup_complete = false;
+        self.broken = None;
+    }
+
+    /// How the watched worker ended, if it did.
+    pub(crate) fn worker_exit(&self) -> Option<Option<crate::process::ExitReason>> {
+        self.watcher.as_ref().and_then(DeathWatcher::exit)
+    }
+}
+
+fn next_sequence(sequence: u32) -> u32 {
+    match sequence.wrapping_add(1) & SEQUENCE_MASK {
+        0 => 1,
+        next => next,
+    }
+}
+
+impl Drop for ControllerChannel {
+    fn drop(&mut self) {
+        // Whatever state the worker is in, it must not wait for this channel any more.
+        let block = self.control.block();
+        block.stop.store(1, Ordering::SeqCst);
+        wait::raise_flag(&block.request, PEER_GONE);
+        self.watcher = None;
+        self.names.unlink_all();
+    }
+}

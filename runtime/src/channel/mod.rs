@@ -1,0 +1,142 @@
+//! Channels: the transition protocol between a [`ControllerChannel`] and a [`WorkerChannel`].
+//!
+//! # Protocol
+//! Each channel is one control segment (`<token>.ctl`, see [`control`]) and two buffers
+//! (`<token>.c2w.{0,1}` written by the controller, `<token>.w2c.{0,1}` written by the
+//! worker). The token is `/tandem-<base>-<controller pid>-<channel id>-<64 random bits>`:
+//! unique per process and channel, and not guessable by another user.
+//!
+//! A transition is one request/reply round:
+//! 1. the controller writes its buffer, the kind and the id, then posts the next sequence
+//!    number in `request`;
+//! 2. the worker wakes, runs the transition, writes its buffer, the keep flag and the
+//!    outcome, replaces the id by its bitwise complement, then posts the same sequence number
+//!    in `reply`;
+//! 3. the controller wakes and accepts the reply only if the sequence matches *and* the id
+//!    is the complement of the one it sent, so a stale or spurious wake-up is never taken for
+//!    completion.
+//!
+//! Setup is the same round with the reserved kind [`SETUP_KIND`] and id `u64::MAX`, posted
+//! before the worker starts; the worker answers it with `setup_done` (or refuses it when the
+//! protocol fingerprints differ).
+//!
+//! Every controller wait is bounded by its time-out. A dead peer is noticed without
+//! waiting for it: a death watcher asleep on the peer's pidfd sets the `PEER_GONE` bit of
+//! the word the other side waits on and wakes it; a worker's fatal-signal handler sets it
+//! itself before it dies, with the signal recorded beside it.
+
+pub(crate) mod control;
+mod controller;
+mod wait;
+mod worker;
+
+use std::time::Duration;
+
+pub use controller::{ControllerChannel, Reply};
+pub use worker::{TransitionRequest, WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
+
+/// Transition kind reserved for the setup handshake.
+pub const SETUP_KIND: u32 = u32::MAX;
+
+/// Environment variable through which a spawned worker learns its channel token.
+pub const CHANNEL_ENV: &str = "TANDEM_CHANNEL";
+
+/// Settings of a channel and of the worker process behind it. Build with the setters:
+///
+/// ```
+/// use std::time::Duration;
+/// let options = tandem_runtime::Options::default()
+///     .setup_timeout(Duration::from_secs(5))
+///     .transition_timeout(Duration::from_secs(2));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) setup_timeout: Duration,
+    pub(crate) transition_timeout: Duration,
+    pub(crate) max_buffer_bytes: usize,
+    pub(crate) spin: Duration,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) protocol_fingerprint: u64,
+    pub(crate) stderr_tail_lines: usize,
+    pub(crate) capture_stderr: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            setup_timeout: Duration::from_secs(30),
+            transition_timeout: Duration::from_secs(60),
+            max_buffer_bytes: 1 << 30,
+            spin: wait::default_spin(),
+            shutdown_grace: Duration::from_secs(1),
+            protocol_fingerprint: 0,
+            stderr_tail_lines: 20,
+            capture_stderr: true,
+        }
+    }
+}
+
+impl Options {
+    /// How long `setup_worker` waits for the worker's `setup_done`. Default 30 s.
+    pub fn setup_timeout(mut self, timeout: Duration) -> Self {
+        self.setup_timeout = timeout;
+        self
+    }
+
+    /// How long a transition waits for the worker's reply. Default 60 s.
+    pub fn transition_timeout(mut self, timeout: Duration) -> Self {
+        self.transition_timeout = timeout;
+        self
+    }
+
+    /// Largest message either side may write; larger ones fail before anything is
+    /// allocated. Default 1 GiB.
+    pub fn max_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffer_bytes = bytes;
+        self
+    }
+
+    /// How long a waiting side spins on the shared word before it sleeps. Default 50 µs on
+    /// machines with more than one CPU, zero otherwise.
+    pub fn spin(mut self, spin: Duration) -> Self {
+        self.spin = spin;
+        self
+    }
+
+    /// How long dropping a [`Controller`](crate::Controller) waits for its worker to exit
+    /// after the stop request before it kills it. Default 1 s.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Protocol fingerprint checked at the handshake; the typed layer sets it from the
+    /// transition and payload definitions. Default 0 (untyped).
+    pub fn protocol_fingerprint(mut self, fingerprint: u64) -> Self {
+        self.protocol_fingerprint = fingerprint;
+        self
+    }
+
+    /// Whether a spawned worker's stderr is piped through the controller, which keeps its
+    /// last lines for error reports (default), or inherited untouched.
+    pub fn capture_stderr(mut self, capture: bool) -> Self {
+        self.capture_stderr = capture;
+        self
+    }
+
+    /// How many of the worker's last stderr lines an error report carries. Default 20.
+    pub fn stderr_tail_lines(mut self, lines: usize) -> Self {
+        self.stderr_tail_lines = lines;
+        self
+    }
+
+    /// The configured setup time-out.
+    pub fn get_setup_timeout(&self) -> Duration {
+        self.setup_timeout
+    }
+
+    /// The configured transition time-out.
+    pub fn get_transition_timeout(&self) -> Duration {
+        self.transition_timeout
+    }
+}

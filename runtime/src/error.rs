@@ -1,0 +1,265 @@
+//! Errors, one enum per area: [`BufferError`] for shared-memory buffers and segments,
+//! [`ChannelError`] for everything a transition or a worker process can go through.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::codec::DecodeError;
+use crate::process::ExitReason;
+
+/// Which transition an error is about: its kind, its name when the typed layer gave one,
+/// and its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransitionLabel {
+    /// Numeric kind as sent over the channel.
+    pub kind: u32,
+    /// Name of the kind (e.g. `event`), when known.
+    pub name: Option<&'static str>,
+    /// Transition id as sent over the channel.
+    pub id: u64,
+}
+
+impl TransitionLabel {
+    /// The label of the setup handshake.
+    pub(crate) const SETUP: TransitionLabel = TransitionLabel {
+        kind: crate::channel::SETUP_KIND,
+        name: Some("setup"),
+        id: u64::MAX,
+    };
+}
+
+impl fmt::Display for TransitionLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == crate::channel::SETUP_KIND {
+            return f.write_str("`setup`");
+        }
+        match self.name {
+            Some(name) => write!(f, "`{name}` (id {})", self.id),
+            None => write!(f, "of kind {} (id {})", self.kind, self.id),
+        }
+    }
+}
+
+/// A failure of a shared-memory buffer or segment.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BufferError {
+    /// A segment could not be created, sized or mapped.
+    #[error("shared-memory segment `{name}` ({size} bytes): {operation} failed: {source}{hint}",
+        hint = if source.raw_os_error() == Some(libc::ENOSPC) {
+            "; /dev/shm is full: free space there or lower the payload size"
+        } else { "" })]
+    Segment {
+        /// Segment name.
+        name: String,
+        /// Requested size in bytes (0 when opening).
+        size: usize,
+        /// System call that failed.
+        operation: &'static str,
+        /// OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A message is larger than `Options::max_buffer_bytes`; nothing was allocated.
+    #[error("message of {len} bytes exceeds the limit of {max} bytes for buffer `{name}`: raise `Options::max_buffer_bytes` or send less")]
+    TooLarge {
+        /// Buffer base name.
+        name: String,
+        /// Requested length.
+        len: usize,
+        /// Configured limit.
+        max: usize,
+    },
+    /// The peer published a buffer descriptor that does not fit its segment.
+    #[error("buffer `{name}`: the peer published an invalid descriptor ({detail})")]
+    CorruptDescriptor {
+        /// Buffer base name.
+        name: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// Everything that can go wrong between a controller and its worker.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// A base name is empty, too long or holds characters other than `[A-Za-z0-9_-]`.
+    #[error("invalid channel name `{name}`: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A buffer or segment failed.
+    #[error(transparent)]
+    Buffer(#[from] BufferError),
+    /// The segment opened by a worker is not a tandem control block of this version.
+    #[error("`{name}` is not a compatible tandem control block (magic {magic:#x}, layout version {version}, expected version {expected}): controller and worker must use the same tandem release")]
+    IncompatibleLayout {
+        /// Segment name.
+        name: String,
+        /// Magic number found.
+        magic: u64,
+        /// Layout version found.
+        version: u32,
+        /// Layout version this build expects.
+        expected: u32,
+    },
+    /// The worker did not complete setup within the setup time-out.
+    #[error("worker did not complete setup: timed out after {after:?} ({retries} retries); check that the worker starts and calls `setup_done`")]
+    SetupTimedOut {
+        /// Total time waited.
+        after: Duration,
+        /// How many times the retry callback said to keep waiting.
+        retries: u32,
+    },
+    /// The worker did not complete a transition within the transition time-out.
+    #[error("transition {transition} timed out after {after:?} ({retries} retries); the channel is unusable until the worker is restarted")]
+    TransitionTimedOut {
+        /// The transition.
+        transition: TransitionLabel,
+        /// Total time waited.
+        after: Duration,
+        /// How many times the retry callback said to keep waiting.
+        retries: u32,
+    },
+    /// The worker's transition code returned an error (or panicked); the worker is alive
+    /// and the channel stays usable.
+    #[error("worker failed during transition {transition}: {message}")]
+    WorkerFailed {
+        /// The transition.
+        transition: TransitionLabel,
+        /// The worker's message.
+        message: String,
+    },
+    /// The worker process was killed by a fatal signal its monitor caught.
+    #[error("worker {pid} crashed with {signal_name} during transition {transition}{tail}",
+        signal_name = crate::process::signal_name(*signal),
+        tail = StderrTail(stderr_tail))]
+    WorkerCrashed {
+        /// Worker process id.
+        pid: u32,
+        /// The signal number.
+        signal: i32,
+        /// The transition it was serving.
+        transition: TransitionLabel,
+        /// The last lines the worker wrote to stderr, when the controller captured them.
+        stderr_tail: Option<String>,
+    },
+    /// The worker process ended (exit, or a signal no handler could catch such as SIGKILL).
+    #[error("worker {pid} {reason} during transition {transition}{tail}",
+        reason = ExitDisplay(reason), tail = StderrTail(stderr_tail))]
+    WorkerDied {
+        /// Worker process id.
+        pid: u32,
+        /// How it ended, when known (only a child's status can be read).
+        reason: Option<ExitReason>,
+        /// The transition in progress.
+        transition: TransitionLabel,
+        /// The last lines the worker wrote to stderr, when the controller captured them.
+        stderr_tail: Option<String>,
+    },
+    /// The controller process is gone; the worker should exit.
+    #[error("controller {pid} is gone; this worker has nothing left to serve")]
+    ControllerGone {
+        /// Controller process id.
+        pid: u32,
+    },
+    /// Controller and worker were built from different transition or payload definitions.
+    #[error("protocol mismatch: controller fingerprint {controller:#018x}, worker fingerprint {worker:#018x}; rebuild both from the same definitions")]
+    ProtocolMismatch {
+        /// The controller's protocol fingerprint.
+        controller: u64,
+        /// The worker's protocol fingerprint.
+        worker: u64,
+    },
+    /// An earlier time-out or death left the channel out of step with its worker.
+    #[error("channel unusable after an earlier failure ({reason}); restart the worker")]
+    Unusable {
+        /// What broke it.
+        reason: String,
+    },
+    /// The worker broke the protocol (e.g. completed with the wrong id).
+    #[error("protocol violation by the peer: {detail}")]
+    ProtocolViolation {
+        /// What was wrong.
+        detail: String,
+    },
+    /// A payload could not be decoded.
+    #[error("could not decode the {what}: {source}")]
+    Decode {
+        /// Which payload.
+        what: String,
+        /// Why.
+        #[source]
+        source: DecodeError,
+    },
+    /// The worker process could not be started.
+    #[error("could not start worker `{command}`: {source}")]
+    Spawn {
+        /// The program.
+        command: String,
+        /// OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A system call the channel needs failed.
+    #[error("{operation} failed: {source}")]
+    Os {
+        /// What was attempted.
+        operation: &'static str,
+        /// OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An environment variable naming the channel is missing or malformed.
+    #[error("no channel to open: environment variable `{variable}` is {problem}; start this program through `Controller::spawn`")]
+    NotAWorker {
+        /// The variable.
+        variable: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+impl ChannelError {
+    /// Whether the worker process is gone (crashed, died, or never set up), so that only a
+    /// restart can continue the run.
+    pub fn is_worker_lost(&self) -> bool {
+        matches!(
+            self,
+            ChannelError::WorkerCrashed { .. }
+                | ChannelError::WorkerDied { .. }
+                | ChannelError::TransitionTimedOut { .. }
+                | ChannelError::SetupTimedOut { .. }
+                | ChannelError::Unusable { .. }
+        )
+    }
+}
+
+struct ExitDisplay<'a>(&'a Option<ExitReason>);
+
+impl fmt::Display for ExitDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(reason) => reason.fmt(f),
+            None => f.write_str("ended (status unknown: not a child of this process)"),
+        }
+    }
+}
+
+struct StderrTail<'a>(&'a Option<String>);
+
+impl fmt::Display for StderrTail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(tail) if !tail.is_empty() => write!(f, "; last stderr lines:\n{tail}"),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Worker processes: spawning them with the channel they serve, noticing their death,
+//! capturing the tail of their stderr, stopping and restarting them.
+
+mod stderr;
+pub(crate) mod watch;
+
+use std::fmt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub(crate) use stderr::StderrCapture;
+
+use crate::channel::{ControllerChannel, Options, CHANNEL_ENV};
+use crate::error::ChannelError;
+use crate::sys::process::PidFd;
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    /// It exited with this status.
+    Exited(i32),
+    /// This signal killed it.
+    Signaled(i32),
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitReason::Exited(code) => write!(f, "exited with status {code}"),
+            ExitReason::Signaled(signal) => write!(f, "was killed by {}", signal_name(signal)),
+        }
+    }
+}
+
+/// The conventional name of a signal number (`SIGSEGV`), or `signal N` for others.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_owned()
+}
+
+/// A worker process driven through a [`ControllerChannel`]: spawned with the channel's
+/// token in its environment, set up, watched, and stopped (or killed) on drop.
+///
+/// `Controller` dereferences to its [`ControllerChannel`] for transitions.
+#[derive(Debug)]
+pub struct Controller {
+    channel: ControllerChannel,
+    program: std::ffi::OsString,
+    args: Vec<std::ffi::OsString>,
+    envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)>,
+    current_dir: Option<std::path::PathBuf>,
+    setup_payload: Option<Vec<u8>>,
+    child: Option<Child>,
+    restarts: u32,
+}
+
+impl Controller {
+    /// Creates a channel named from `base` and `id`, starts `command` as its worker and
+    /// completes the setup handshake.
+    ///
+    /// The worker finds its channel with [`WorkerChannel::from_env`](crate::WorkerChannel::from_env),
+    /// which makes the one-binary pattern easy: pass `std::env::current_exe()` as the
+    /// command, and the program acts as worker when that variable is set.
+    ///
+    /// # Errors
+    /// Those of [`ControllerChannel::create`] and
+    /// [`ControllerChannel::setup_worker`], plus [`ChannelError::Spawn`].
+    pub fn spawn(command: Command, base: &str, id: u32, options: Options) -> Result<Controller, ChannelError> {
+        Self::spawn_with_setup(command, base, id, options, None)
+    }
+
+    /// As [`spawn`](Self::spawn), with a setup payload the worker reads from its
+    /// `to_worker` buffer before it calls `setup_done` (the reference sends its
+    /// configuration on stdin). The payload is kept and sent again on [`restart`](Self::restart).
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_with_setup(
+        command: Command,
+        base: &str,
+        id: u32,
+        options: Options,
+        setup_payload: Option<Vec<u8>>,
+    ) -> Result<Controller, ChannelError> {
+        let channel = ControllerChannel::create(base, id, options)?;
+        let mut controller = Controller {
+            channel,
+            program: command.get_program().to_owned(),
+            args: command.get_args().map(ToOwned::to_owned).collect(),
+            envs: command
+                .get_envs()
+                .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+                .collect(),
+            current_dir: command.get_current_dir().map(ToOwned::to_owned),
+            setup_payload,
+            child: None,
+            restarts: 0,
+        };
+        controller.start_worker()?;
+        Ok(controller)
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        for (key, value) in &self.envs {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
+        command
+    }
+
+    fn start_worker(&mut self) -> Result<(), ChannelError> {
+        if let Some(payload) = &self.setup_payload {
+            self.channel.to_worker().write(payload)?;
+        }
+        self.channel.begin_setup();
+        let mut command = self.command();
+        command.env(CHANNEL_ENV, self.channel.token()).stdin(Stdio::null());
+        let capture = self.channel.options().capture_stderr;
+        if capture {
+            command.stderr(Stdio::piped());
+        }
+        let mut child = command.spawn().map_err(|source| ChannelError::Spawn {
+            command: self.program.to_string_lossy().into_owned(),
+            source,
+        })?;
+        if capture {
+            if let Some(stderr) = child.stderr.take() {
+                let lines = self.channel.options().stderr_tail_lines;
+                self.channel.stderr = StderrCapture::start(stderr, lines, child.id()).ok();
+            }
+        }
+        let pid = child.id();
+        self.child = Some(child);
+        self.channel.watch_worker(pid)?;
+        if let Err(error) = self.channel.finish_setup(&mut || false) {
+            self.kill_worker();
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// The worker's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// How many times the worker was restarted.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// The channel to the worker.
+    pub fn channel(&mut self) -> &mut ControllerChannel {
+        &mut self.channel
+    }
+
+    /// How the worker process ended, if it has.
+    pub fn worker_exit(&self) -> Option<Option<ExitReason>> {
+        self.channel.worker_exit()
+    }
+
+    /// Replaces the worker by a fresh process of the same command (killing the old one if it
+    /// still runs) and repeats the setup handshake with the same setup payload.
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub fn restart(&mut self) -> Result<(), ChannelError> {
+        self.kill_worker();
+        self.channel.reset_for_new_worker();
+        self.restarts += 1;
+        self.start_worker()
+    }
+
+    /// Stops the worker: asks it to leave its loop, waits up to the shutdown grace, then
+    /// kills it. Returns how it ended.
+    pub fn shutdown(mut self) -> Option<ExitReason> {
+        self.stop_and_reap()
+    }
+
+    fn stop_and_reap(&mut self) -> Option<ExitReason> {
+        let mut child = self.child.take()?;
+        if self.channel.is_ready() {
+            self.channel.stop_worker();
+        }
+        let grace = self.channel.options().shutdown_grace;
+        let exited = PidFd::open(child.id() as i32)
+            .and_then(|pidfd| pidfd.wait_exit(None, Some(grace)))
+            .unwrap_or(false);
+        if !exited {
+            let _ = child.kill();
+        }
+        child.wait().ok().map(|status| {
+            use std::os::unix::process::ExitStatusExt;
+            match status.signal() {
+                Some(signal) => ExitReason::Signaled(signal),
+                None => ExitReason::Exited(status.code().unwrap_or(-1)),
+            }
+        })
+    }
+
+    fn kill_worker(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl std::ops::Deref for Controller {
+    type Target = ControllerChannel;
+
+    fn deref(&self) -> &ControllerChannel {
+        &self.channel
+    }
+}
+
+impl std::ops::DerefMut for Controller {
+    fn deref_mut(&mut self) -> &mut ControllerChannel {
+        &mut self.channel
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.stop_and_reap();
+    }
+}
+
+/// Default time-out for tests and examples that want failures fast.
+#[doc(hidden)]
+pub const SHORT_TIMEOUT: Duration = Duration::from_secs(3);

@@ -1,0 +1,80 @@
+//! Death watchers: a thread per watched process, asleep in `poll(2)` on the process's pidfd
+//! until it exits or the watcher is dropped. No polling interval: the kernel wakes the
+//! thread the moment the process dies, whatever killed it (SIGKILL and the OOM killer too).
+
+use std::io;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+
+use super::ExitReason;
+use crate::sys::process::{EventFd, PidFd, Termination};
+
+/// Watches one process and runs a callback when it dies.
+#[derive(Debug)]
+pub(crate) struct DeathWatcher {
+    pid: i32,
+    cancel: Arc<EventFd>,
+    exit: Arc<OnceLock<Option<ExitReason>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl DeathWatcher {
+    /// Starts watching `pid`. When it dies, the watcher records how (if the process is our
+    /// child; a child stays unreaped for its owner) and then calls `on_death`.
+    pub(crate) fn start(
+        pid: i32,
+        on_death: impl FnOnce(Option<ExitReason>) + Send + 'static,
+    ) -> io::Result<DeathWatcher> {
+        let pidfd = PidFd::open(pid)?;
+        let cancel = Arc::new(EventFd::new()?);
+        let exit = Arc::new(OnceLock::new());
+        let thread = std::thread::Builder::new()
+            .name(format!("tandem-watch-{pid}"))
+            .spawn({
+                let cancel = Arc::clone(&cancel);
+                let exit = Arc::clone(&exit);
+                move || {
+                    if let Ok(true) = pidfd.wait_exit(Some(&cancel), None) {
+                        let reason = pidfd.peek_termination().map(ExitReason::from);
+                        let _ = exit.set(reason);
+                        on_death(reason);
+                    }
+                }
+            })?;
+        Ok(DeathWatcher {
+            pid,
+            cancel,
+            exit,
+            thread: Some(thread),
+        })
+    }
+
+    /// The watched pid.
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// How the process ended: `None` while it runs, `Some(None)` if it ended with a status
+    /// this process cannot read.
+    pub(crate) fn exit(&self) -> Option<Option<ExitReason>> {
+        self.exit.get().copied()
+    }
+}
+
+impl Drop for DeathWatcher {
+    fn drop(&mut self) {
+        self.cancel.signal();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl From<Termination> for ExitReason {
+    fn from(termination: Termination) -> Self {
+        match termination {
+            Termination::Exited(code) => ExitReason::Exited(code),
+            Termination::Signaled(signal) => ExitReason::Signaled(signal),
+        }
+    }
+}

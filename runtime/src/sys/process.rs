@@ -1,0 +1,162 @@
+//! Other processes: pidfds, exit statuses, signals, and the parent-death signal.
+//!
+//! A pidfd becomes readable when its process exits, whoever its parent is, so a thread can
+//! sleep in `poll(2)` until a peer dies and learn of it at once, with no polling interval.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+use super::cvt;
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Termination {
+    /// It called `exit` with this status.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled(i32),
+}
+
+/// A file descriptor referring to one process (`pidfd_open(2)`).
+#[derive(Debug)]
+pub(crate) struct PidFd {
+    fd: OwnedFd,
+    pid: i32,
+}
+
+impl PidFd {
+    /// Opens a pidfd for `pid`. Fails with `ESRCH` if no such process exists.
+    pub(crate) fn open(pid: i32) -> io::Result<PidFd> {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let ret = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+        let raw = i32::try_from(ret).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(PidFd { fd, pid })
+    }
+
+    /// The process id this pidfd refers to.
+    pub(crate) fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Sleeps until the process exits (`Ok(true)`), `cancel` is signalled (`Ok(false)`), or
+    /// `timeout` passes (`Ok(false)`).
+    pub(crate) fn wait_exit(&self, cancel: Option<&EventFd>, timeout: Option<Duration>) -> io::Result<bool> {
+        let timeout = match timeout {
+            None => PollTimeout::NONE,
+            Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
+        };
+        loop {
+            let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            if let Some(cancel) = cancel {
+                fds.push(PollFd::new(cancel.fd.as_fd(), PollFlags::POLLIN));
+            }
+            match nix::poll::poll(&mut fds, timeout) {
+                Ok(_) => {
+                    let exited = fds[0].any().unwrap_or(false);
+                    return Ok(exited);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Whether the process has exited, without blocking.
+    pub(crate) fn has_exited(&self) -> bool {
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+    }
+
+    /// The exit status of an exited child, without reaping it (`WNOWAIT`), so that whoever
+    /// owns the child (e.g. a `std::process::Child`) can still wait for it. `None` if the
+    /// process is still running or is not our child.
+    pub(crate) fn peek_termination(&self) -> Option<Termination> {
+        // SAFETY: an all-zero siginfo_t is a valid value for waitid to fill in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid, writable siginfo_t; P_PIDFD takes the fd as its id.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                self.fd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: after a successful waitid the kernel filled si_pid (0 if nothing changed).
+        if ret != 0 || unsafe { info.si_pid() } == 0 {
+            return None;
+        }
+        // SAFETY: for a CLD_* code, si_status is valid.
+        let status = unsafe { info.si_status() };
+        match info.si_code {
+            libc::CLD_EXITED => Some(Termination::Exited(status)),
+            libc::CLD_KILLED | libc::CLD_DUMPED => Some(Termination::Signaled(status)),
+            _ => None,
+        }
+    }
+
+    /// Sends `signal` to the process (race-free against pid reuse).
+    pub(crate) fn send_signal(&self, signal: i32) -> io::Result<()> {
+        // SAFETY: pidfd_send_signal with a null siginfo and no flags behaves like kill(2).
+        cvt(unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.fd.as_raw_fd(),
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        })
+        .map(drop)
+    }
+}
+
+/// A counter fd used to wake a thread sleeping in `poll`.
+#[derive(Debug)]
+pub(crate) struct EventFd {
+    fd: OwnedFd,
+}
+
+impl EventFd {
+    /// A new, unsignalled eventfd.
+    pub(crate) fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd takes an initial value and flags and returns a new fd or -1.
+        let raw = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) })?;
+        // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
+        Ok(EventFd {
+            fd: unsafe { OwnedFd::from_raw_fd(raw) },
+        })
+    }
+
+    /// Makes the fd readable (wakes pollers). Never blocks in practice: the counter would
+    /// have to reach 2^64 - 1.
+    pub(crate) fn signal(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own fd.
+        let _ = unsafe { libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+}
+
+/// This process's id.
+pub(crate) fn current_pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// Whether a process with this pid exists (it may be a zombie).
+pub(crate) fn exists(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence and permission.
+    let ret = unsafe { libc::kill(pid, 0) };
+    ret == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Ends the process at once with `status`, running no destructors or atexit handlers: for a
+/// worker whose controller is gone and whose transition code does not return.
+pub(crate) fn exit_immediately(status: i32) -> ! {
+    // SAFETY: _exit never returns and is always safe to call.
+    unsafe { libc::_exit(status) }
+}
