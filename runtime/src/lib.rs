@@ -16,8 +16,10 @@
 mod sys;
 
 pub mod codec;
+pub mod monitor;
 
 pub use codec::{DecodeError, Decoder, Encoder, Payload};
+pub use monitor::{FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 
 /// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]
