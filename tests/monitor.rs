@@ -106,7 +106,10 @@ fn overflow_on_foreign_thread() {
     // the required signature and ignores its argument.
     unsafe {
         assert_eq!(libc::pthread_attr_init(attr.as_mut_ptr()), 0);
-        assert_eq!(libc::pthread_attr_setstacksize(attr.as_mut_ptr(), 512 * 1024), 0);
+        assert_eq!(
+            libc::pthread_attr_setstacksize(attr.as_mut_ptr(), 512 * 1024),
+            0
+        );
         let rc = libc::pthread_create(
             &mut thread,
             attr.as_ptr(),
@@ -170,19 +173,22 @@ fn run_scenario(name: &str) {
             let _monitor = start_reporting_monitor();
             let barrier = Arc::new(Barrier::new(2));
             let other = Arc::clone(&barrier);
-            let first = thread::spawn(move || {
+            // Never joined: one of the two crashes ends the process.
+            let _faulting = thread::spawn(move || {
                 other.wait();
                 invalid_write();
             });
             barrier.wait();
             // SAFETY: abort has no preconditions.
             unsafe { libc::abort() };
-            #[allow(unreachable_code)]
-            let _ = first.join();
         }
         "sigterm" => {
             let _monitor = start_reporting_monitor();
-            println!("READY");
+            // Not `println!`: the SIGTERM may arrive while this thread still holds the stdout
+            // lock, and then the action's `println!` would wait for it until the bound.
+            let ready = b"READY\n";
+            // SAFETY: writes a valid buffer to stdout.
+            unsafe { libc::write(libc::STDOUT_FILENO, ready.as_ptr().cast(), ready.len()) };
             sleep_a_while();
         }
         "stuck_action" => {
@@ -302,7 +308,13 @@ fn spawn_scenario(scenario: &str) -> Running {
         let _ = err.read_to_string(&mut all);
         all
     });
-    Running { child, started: Instant::now(), lines, stdout, stderr }
+    Running {
+        child,
+        started: Instant::now(),
+        lines,
+        stdout,
+        stderr,
+    }
 }
 
 impl Running {
@@ -379,7 +391,12 @@ fn stack_overflow_on_main_thread() {
     let out = run("overflow_main");
     out.assert_killed_by(libc::SIGSEGV);
     out.assert_action_reported(11);
-    assert!(out.stderr.contains("tandem: a thread has overflowed its stack"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("tandem: a thread has overflowed its stack"),
+        "{}",
+        out.stderr
+    );
 }
 
 fn stack_overflow_on_std_thread() {
@@ -387,16 +404,33 @@ fn stack_overflow_on_std_thread() {
     out.assert_killed_by(libc::SIGSEGV);
     out.assert_action_reported(11);
     // Rust's runtime gave the thread an alternate stack already.
-    assert!(out.stdout.contains("alt stack installed: false\n"), "{}", out.stdout);
-    assert!(out.stderr.contains("tandem: a thread has overflowed its stack"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("alt stack installed: false\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr
+            .contains("tandem: a thread has overflowed its stack"),
+        "{}",
+        out.stderr
+    );
 }
 
 fn stack_overflow_on_foreign_thread_with_installed_alt_stack() {
     let out = run("overflow_foreign_thread");
     out.assert_killed_by(libc::SIGSEGV);
     out.assert_action_reported(11);
-    assert!(out.stdout.contains("alt stack installed: true\n"), "{}", out.stdout);
-    assert!(out.stdout.contains("alt stack installed again: false\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("alt stack installed: true\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("alt stack installed again: false\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 fn crash_on_secondary_thread() {
@@ -414,8 +448,17 @@ fn two_concurrent_crashes_run_the_action_once() {
         out.status,
         out.stderr
     );
-    assert_eq!(out.stdout.matches("Worker: SIGNAL CAUGHT").count(), 1, "{}", out.stdout);
-    assert!(out.elapsed < Duration::from_millis(1500), "took {:?}", out.elapsed);
+    assert_eq!(
+        out.stdout.matches("Worker: SIGNAL CAUGHT").count(),
+        1,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.elapsed < Duration::from_millis(1500),
+        "took {:?}",
+        out.elapsed
+    );
 }
 
 fn sigterm_from_outside_runs_the_action() {
@@ -427,6 +470,7 @@ fn sigterm_from_outside_runs_the_action() {
     let out = running.finish();
     out.assert_killed_by(libc::SIGTERM);
     out.assert_action_reported(15);
+    assert!(out.elapsed < Duration::from_millis(1500), "took {:?}", out.elapsed);
 }
 
 fn stuck_action_is_bounded_by_the_ack_timeout() {
@@ -434,8 +478,16 @@ fn stuck_action_is_bounded_by_the_ack_timeout() {
     out.assert_killed_by(libc::SIGSEGV);
     out.assert_action_reported(11);
     // 200 ms bound; the default (2 s) would exceed this.
-    assert!(out.elapsed < Duration::from_millis(1500), "took {:?}", out.elapsed);
-    assert!(out.elapsed >= Duration::from_millis(200), "took {:?}", out.elapsed);
+    assert!(
+        out.elapsed < Duration::from_millis(1500),
+        "took {:?}",
+        out.elapsed
+    );
+    assert!(
+        out.elapsed >= Duration::from_millis(200),
+        "took {:?}",
+        out.elapsed
+    );
 }
 
 fn reinstall_handlers_takes_over_again() {
@@ -447,7 +499,13 @@ fn reinstall_handlers_takes_over_again() {
 
 fn replaced_handler_wins_without_reinstall() {
     let out = run("replaced_without_reinstall");
-    assert_eq!(out.status.code(), Some(3), "{:?}\n{}", out.status, out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{:?}\n{}",
+        out.status,
+        out.stderr
+    );
     assert!(out.stdout.contains("THIRD PARTY HANDLER"), "{}", out.stdout);
     assert!(!out.stdout.contains("SIGNAL CAUGHT"), "{}", out.stdout);
 }
@@ -455,49 +513,108 @@ fn replaced_handler_wins_without_reinstall() {
 fn std_stack_overflow_message_without_monitor() {
     let out = run("no_monitor_overflow");
     out.assert_killed_by(libc::SIGABRT);
-    assert!(out.stderr.contains("has overflowed its stack"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("has overflowed its stack"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stderr.contains("tandem"), "{}", out.stderr);
 }
 
 fn stop_restores_std_stack_overflow_handler() {
     let out = run("stop_restores_std_handler");
     out.assert_killed_by(libc::SIGABRT);
-    assert!(out.stderr.contains("has overflowed its stack"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("has overflowed its stack"),
+        "{}",
+        out.stderr
+    );
     assert!(!out.stdout.contains("SIGNAL CAUGHT"), "{}", out.stdout);
 }
 
 fn second_start_is_refused_and_restart_works() {
     let out = run("double_start");
     out.assert_killed_by(libc::SIGFPE);
-    assert!(out.stdout.contains("second start refused\n"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("second start refused\n"),
+        "{}",
+        out.stdout
+    );
     // The first monitor's action was cleared by its drop; the third one's ran.
-    assert!(!out.stdout.contains("Worker: SIGNAL CAUGHT"), "{}", out.stdout);
-    assert!(out.stdout.contains("third monitor caught SIGFPE\n"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("Worker: SIGNAL CAUGHT"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("third monitor caught SIGFPE\n"),
+        "{}",
+        out.stdout
+    );
 }
 
 type Test = (&'static str, fn());
 
 const TESTS: &[Test] = &[
-    ("raise_6_dies_of_sigabrt_after_the_action", raise_6_dies_of_sigabrt_after_the_action),
-    ("raise_11_dies_of_sigsegv_after_the_action", raise_11_dies_of_sigsegv_after_the_action),
-    ("invalid_write_dies_of_sigsegv", invalid_write_dies_of_sigsegv),
+    (
+        "raise_6_dies_of_sigabrt_after_the_action",
+        raise_6_dies_of_sigabrt_after_the_action,
+    ),
+    (
+        "raise_11_dies_of_sigsegv_after_the_action",
+        raise_11_dies_of_sigsegv_after_the_action,
+    ),
+    (
+        "invalid_write_dies_of_sigsegv",
+        invalid_write_dies_of_sigsegv,
+    ),
     ("abort_dies_of_sigabrt", abort_dies_of_sigabrt),
-    ("integer_division_by_zero_dies_of_sigfpe", integer_division_by_zero_dies_of_sigfpe),
-    ("stack_overflow_on_main_thread", stack_overflow_on_main_thread),
+    (
+        "integer_division_by_zero_dies_of_sigfpe",
+        integer_division_by_zero_dies_of_sigfpe,
+    ),
+    (
+        "stack_overflow_on_main_thread",
+        stack_overflow_on_main_thread,
+    ),
     ("stack_overflow_on_std_thread", stack_overflow_on_std_thread),
     (
         "stack_overflow_on_foreign_thread_with_installed_alt_stack",
         stack_overflow_on_foreign_thread_with_installed_alt_stack,
     ),
     ("crash_on_secondary_thread", crash_on_secondary_thread),
-    ("two_concurrent_crashes_run_the_action_once", two_concurrent_crashes_run_the_action_once),
-    ("sigterm_from_outside_runs_the_action", sigterm_from_outside_runs_the_action),
-    ("stuck_action_is_bounded_by_the_ack_timeout", stuck_action_is_bounded_by_the_ack_timeout),
-    ("reinstall_handlers_takes_over_again", reinstall_handlers_takes_over_again),
-    ("replaced_handler_wins_without_reinstall", replaced_handler_wins_without_reinstall),
-    ("std_stack_overflow_message_without_monitor", std_stack_overflow_message_without_monitor),
-    ("stop_restores_std_stack_overflow_handler", stop_restores_std_stack_overflow_handler),
-    ("second_start_is_refused_and_restart_works", second_start_is_refused_and_restart_works),
+    (
+        "two_concurrent_crashes_run_the_action_once",
+        two_concurrent_crashes_run_the_action_once,
+    ),
+    (
+        "sigterm_from_outside_runs_the_action",
+        sigterm_from_outside_runs_the_action,
+    ),
+    (
+        "stuck_action_is_bounded_by_the_ack_timeout",
+        stuck_action_is_bounded_by_the_ack_timeout,
+    ),
+    (
+        "reinstall_handlers_takes_over_again",
+        reinstall_handlers_takes_over_again,
+    ),
+    (
+        "replaced_handler_wins_without_reinstall",
+        replaced_handler_wins_without_reinstall,
+    ),
+    (
+        "std_stack_overflow_message_without_monitor",
+        std_stack_overflow_message_without_monitor,
+    ),
+    (
+        "stop_restores_std_stack_overflow_handler",
+        stop_restores_std_stack_overflow_handler,
+    ),
+    (
+        "second_start_is_refused_and_restart_works",
+        second_start_is_refused_and_restart_works,
+    ),
 ];
 
 fn main() {
@@ -505,7 +622,10 @@ fn main() {
         run_scenario(&scenario);
         return;
     }
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
     let selected: Vec<&Test> = TESTS
         .iter()
         .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
@@ -517,7 +637,10 @@ fn main() {
         let started = Instant::now();
         let passed = std::panic::catch_unwind(test).is_ok();
         let verdict = if passed { "ok" } else { "FAILED" };
-        println!("test {name} ... {verdict} ({} ms)", started.elapsed().as_millis());
+        println!(
+            "test {name} ... {verdict} ({} ms)",
+            started.elapsed().as_millis()
+        );
         if !passed {
             failed.push(*name);
         }

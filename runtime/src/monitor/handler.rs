@@ -127,7 +127,10 @@ struct LineBuf {
 
 impl LineBuf {
     fn new() -> Self {
-        LineBuf { buf: [0; 128], len: 0 }
+        LineBuf {
+            buf: [0; 128],
+            len: 0,
+        }
     }
 
     /// Appends `bytes`, silently truncating at the capacity.

@@ -25,23 +25,32 @@ impl Helper {
     /// Creates the pipes, spawns the helper with the monitored signals blocked and publishes
     /// the pipe ends and the acknowledgement bound for the handler.
     pub(super) fn spawn(ack_timeout_ms: u32) -> Result<Helper, MonitorError> {
-        let (wake_rx, wake) =
-            sys::pipe(true).map_err(|source| MonitorError::Pipe { which: "wake", source })?;
-        let (ack, ack_tx) =
-            sys::pipe(true).map_err(|source| MonitorError::Pipe { which: "acknowledgement", source })?;
+        let (wake_rx, wake) = sys::pipe(true).map_err(|source| MonitorError::Pipe {
+            which: "wake",
+            source,
+        })?;
+        let (ack, ack_tx) = sys::pipe(true).map_err(|source| MonitorError::Pipe {
+            which: "acknowledgement",
+            source,
+        })?;
         let stop = Arc::new(AtomicBool::new(false));
 
         // Block the signals here so the new thread inherits the mask from its first
         // instruction: no fatal signal can ever be delivered to the helper.
-        let saved_mask =
-            sys::block_signals(&MONITORED_RAW).map_err(|source| MonitorError::SignalMask { source })?;
+        let saved_mask = sys::block_signals(&MONITORED_RAW)
+            .map_err(|source| MonitorError::SignalMask { source })?;
         let spawned = thread::Builder::new().name("tandem-monitor".into()).spawn({
             let stop = Arc::clone(&stop);
             move || run(wake_rx, ack_tx, &stop)
         });
         let restored = saved_mask.restore();
         let thread = spawned.map_err(|source| MonitorError::SpawnHelper { source })?;
-        let helper = Helper { thread, wake, ack, stop };
+        let helper = Helper {
+            thread,
+            wake,
+            ack,
+            stop,
+        };
         if let Err(source) = restored {
             helper.shut_down();
             return Err(MonitorError::SignalMask { source });

@@ -277,8 +277,11 @@ struct Machinery {
     helper: Option<Helper>,
 }
 
-static MACHINERY: Mutex<Machinery> =
-    Mutex::new(Machinery { previous: None, pinned: false, helper: None });
+static MACHINERY: Mutex<Machinery> = Mutex::new(Machinery {
+    previous: None,
+    pinned: false,
+    helper: None,
+});
 
 /// The user action. Read by the helper thread only after a crash.
 static ACTION: Mutex<Option<Action>> = Mutex::new(None);
@@ -309,7 +312,10 @@ impl Machinery {
                         // Best effort: the install error below is what the caller must see.
                         let _ = sys::restore_action(done.as_raw(), old);
                     }
-                    return Err(MonitorError::InstallHandler { signal: signal.name(), source });
+                    return Err(MonitorError::InstallHandler {
+                        signal: signal.name(),
+                        source,
+                    });
                 }
             }
         }
@@ -324,8 +330,12 @@ impl Machinery {
             return self.install();
         }
         for signal in MONITORED {
-            sys::install_handler(signal.as_raw(), on_fatal_signal, &MONITORED_RAW)
-                .map_err(|source| MonitorError::InstallHandler { signal: signal.name(), source })?;
+            sys::install_handler(signal.as_raw(), on_fatal_signal, &MONITORED_RAW).map_err(
+                |source| MonitorError::InstallHandler {
+                    signal: signal.name(),
+                    source,
+                },
+            )?;
         }
         Ok(())
     }
@@ -335,12 +345,16 @@ impl Machinery {
         if self.pinned {
             return Ok(());
         }
-        let Some(previous) = self.previous.take() else { return Ok(()) };
+        let Some(previous) = self.previous.take() else {
+            return Ok(());
+        };
         let mut first_error = None;
         for (signal, old) in MONITORED.iter().zip(&previous) {
             if let Err(source) = sys::restore_action(signal.as_raw(), old) {
-                first_error
-                    .get_or_insert(MonitorError::RestoreHandler { signal: signal.name(), source });
+                first_error.get_or_insert(MonitorError::RestoreHandler {
+                    signal: signal.name(),
+                    source,
+                });
             }
         }
         first_error.map_or(Ok(()), Err)
@@ -385,7 +399,11 @@ impl fmt::Debug for MonitorBuilder {
 
 impl Default for MonitorBuilder {
     fn default() -> Self {
-        MonitorBuilder { ack_timeout: Duration::from_secs(2), action: None, alt_stack: true }
+        MonitorBuilder {
+            ack_timeout: Duration::from_secs(2),
+            action: None,
+            alt_stack: true,
+        }
     }
 }
 

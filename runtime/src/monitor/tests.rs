@@ -54,7 +54,9 @@ fn raise(signal: i32) -> ! {
 /// The child side: does nothing unless started by `run_child`.
 #[test]
 fn child() {
-    let Ok(scenario) = std::env::var(SCENARIO_VAR) else { return };
+    let Ok(scenario) = std::env::var(SCENARIO_VAR) else {
+        return;
+    };
     match scenario.as_str() {
         "hook_without_monitor" => {
             ensure_installed().unwrap();
@@ -82,7 +84,9 @@ fn child() {
             let monitor = WorkerMonitor::start().unwrap();
             monitor.set_action(|signal| println!("ACTION {}", signal.as_raw()));
             monitor.stop().unwrap();
-            assert!(sys::query_action(libc::SIGSEGV).unwrap().runs(on_fatal_signal));
+            assert!(sys::query_action(libc::SIGSEGV)
+                .unwrap()
+                .runs(on_fatal_signal));
             print_hook_installed();
             raise(libc::SIGSEGV);
         }
@@ -115,7 +119,12 @@ struct Outcome {
 fn run_child(scenario: &str) -> Outcome {
     let start = Instant::now();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "monitor::tests::child", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "monitor::tests::child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(SCENARIO_VAR, scenario)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -135,8 +144,17 @@ fn run_child(scenario: &str) -> Outcome {
     };
     let elapsed = start.elapsed();
     let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    Outcome { status, stdout, elapsed }
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    Outcome {
+        status,
+        stdout,
+        elapsed,
+    }
 }
 
 #[test]
@@ -153,7 +171,11 @@ fn crash_hook_runs_before_the_action_and_a_stuck_action_is_bounded() {
     let hook = out.stdout.find("HOOK 6\n").expect(&out.stdout);
     let action = out.stdout.find("ACTION 6\n").expect(&out.stdout);
     assert!(hook < action, "{}", out.stdout);
-    assert!(out.elapsed < Duration::from_secs(3), "took {:?}", out.elapsed);
+    assert!(
+        out.elapsed < Duration::from_secs(3),
+        "took {:?}",
+        out.elapsed
+    );
 }
 
 #[test]
@@ -161,7 +183,11 @@ fn ensure_installed_handlers_survive_a_monitor_stop() {
     let out = run_child("pinned_survives_stop");
     assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{}", out.stdout);
     assert!(out.stdout.contains("HOOK 11\n"), "{}", out.stdout);
-    assert!(!out.stdout.contains("ACTION"), "action of a stopped monitor ran: {}", out.stdout);
+    assert!(
+        !out.stdout.contains("ACTION"),
+        "action of a stopped monitor ran: {}",
+        out.stdout
+    );
 }
 
 #[test]

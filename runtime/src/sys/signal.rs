@@ -92,7 +92,7 @@ pub(crate) fn install_handler(
     Ok(SavedAction(old))
 }
 
-/// Puts back a disposition previously returned by [`install_handler`] or [`query_action`].
+/// Puts back a disposition previously returned by [`install_handler`].
 pub(crate) fn restore_action(signal: c_int, saved: &SavedAction) -> io::Result<()> {
     // SAFETY: `saved.0` is a disposition the kernel handed us; a null old-action pointer is
     // allowed.
@@ -218,10 +218,15 @@ pub(crate) fn write_all(fd: RawFd, bytes: &[u8]) -> bool {
 
 /// AS-safe. Monotonic clock in milliseconds.
 fn monotonic_ms() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is writable; CLOCK_MONOTONIC is always available on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec.saturating_mul(1000).saturating_add(ts.tv_nsec / 1_000_000)
+    ts.tv_sec
+        .saturating_mul(1000)
+        .saturating_add(ts.tv_nsec / 1_000_000)
 }
 
 /// AS-safe. Waits until `fd` is readable (or hung up) or `timeout_ms` elapsed, restarting
@@ -230,7 +235,11 @@ pub(crate) fn wait_readable(fd: RawFd, timeout_ms: u32) -> bool {
     let deadline = monotonic_ms().saturating_add(i64::from(timeout_ms));
     loop {
         let remaining = deadline.saturating_sub(monotonic_ms()).max(0);
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let timeout = c_int::try_from(remaining).unwrap_or(c_int::MAX);
         // SAFETY: one valid pollfd.
         let ret = unsafe { libc::poll(&mut pfd, 1, timeout) };
