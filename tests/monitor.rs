@@ -470,7 +470,11 @@ fn sigterm_from_outside_runs_the_action() {
     let out = running.finish();
     out.assert_killed_by(libc::SIGTERM);
     out.assert_action_reported(15);
-    assert!(out.elapsed < Duration::from_millis(1500), "took {:?}", out.elapsed);
+    assert!(
+        out.elapsed < Duration::from_millis(1500),
+        "took {:?}",
+        out.elapsed
+    );
 }
 
 fn stuck_action_is_bounded_by_the_ack_timeout() {

@@ -577,7 +577,8 @@ impl Drop for WorkerMonitor {
 ///   no allocation, locks, formatting or panics. It must return promptly.
 /// - `context` is valid for `on_fatal_signal` from [`set_crash_hook`] until the next call of
 ///   [`set_crash_hook`] returns (that call waits for a running hook to return).
-/// - It may run on any thread, on an alternate signal stack of 64 KiB or less.
+/// - It may run on any thread, on an alternate signal stack of only a few KiB (Rust's
+///   runtime sizes them by `SIGSTKSZ`): no large locals.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CrashHook {
     /// Passed back to `on_fatal_signal`.

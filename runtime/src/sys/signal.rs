@@ -280,7 +280,7 @@ pub(crate) fn die_of(signal: c_int) -> ! {
 }
 
 /// AS-safe. The fault address (`si_addr`) and the interrupted stack pointer of a synchronous
-/// fault, read from the handler's `siginfo_t` and `ucontext_t` arguments.
+/// fault (`None` for a signal sent by a process), read from the handler's `siginfo_t` and `ucontext_t` arguments.
 ///
 /// # Safety
 /// `info` and `context` must be the pointers the kernel passed to an `SA_SIGINFO` handler
@@ -290,6 +290,12 @@ pub(crate) unsafe fn fault_addresses(
     context: *const c_void,
 ) -> Option<(usize, usize)> {
     if info.is_null() || context.is_null() {
+        return None;
+    }
+    // SAFETY: the caller guarantees `info` is the kernel's siginfo for this signal.
+    if unsafe { (*info).si_code } <= 0 {
+        // Sent by kill/raise/tgkill (SI_USER, SI_TKILL, ...): no fault address; the union
+        // holds the sender's pid and uid instead.
         return None;
     }
     // SAFETY: the caller guarantees `info` is the kernel's siginfo for this signal.
