@@ -139,7 +139,7 @@ pub enum ChannelError {
     },
     /// The worker process was killed by a fatal signal its monitor caught.
     #[error("worker {pid} crashed with {signal_name} during transition {transition}{tail}",
-        signal_name = crate::process::signal_name(*signal),
+        signal_name = crate::monitor::signal_name(*signal),
         tail = StderrTail(stderr_tail))]
     WorkerCrashed {
         /// Worker process id.

@@ -8,6 +8,7 @@
 //!   descriptor in the control block.
 //! - [`channel`]: [`ControllerChannel`] / [`WorkerChannel`], the control block and the
 //!   transition protocol.
+//! - [`monitor`]: [`WorkerMonitor`], fatal-signal handling in the worker.
 //! - [`process`]: [`Controller`], which spawns a worker, notices its death, restarts it.
 
 #![warn(missing_docs)]
@@ -18,13 +19,15 @@ pub mod buffer;
 pub mod channel;
 pub mod codec;
 mod error;
+pub mod monitor;
 pub mod process;
 
 pub use buffer::{ReadBuffer, WriteBuffer};
 pub use channel::{ControllerChannel, Options, Reply, TransitionRequest, WorkerChannel, CHANNEL_ENV};
 pub use codec::{DecodeError, Decoder, Encoder, Payload};
 pub use error::{BufferError, ChannelError, TransitionLabel};
-pub use process::{signal_name, Controller, ExitReason};
+pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
+pub use process::{Controller, ExitReason};
 
 /// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]

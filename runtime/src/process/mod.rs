@@ -12,6 +12,7 @@ pub(crate) use stderr::StderrCapture;
 
 use crate::channel::{ControllerChannel, Options, CHANNEL_ENV};
 use crate::error::ChannelError;
+use crate::monitor::signal_name;
 use crate::sys::process::PidFd;
 
 /// How a process ended.
@@ -30,32 +31,6 @@ impl fmt::Display for ExitReason {
             ExitReason::Signaled(signal) => write!(f, "was killed by {}", signal_name(signal)),
         }
     }
-}
-
-/// The conventional name of a signal number (`SIGSEGV`), or `signal N` for others.
-pub fn signal_name(signal: i32) -> String {
-    let name = match signal {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGXFSZ => "SIGXFSZ",
-        libc::SIGSYS => "SIGSYS",
-        _ => return format!("signal {signal}"),
-    };
-    name.to_owned()
 }
 
 /// A worker process driven through a [`ControllerChannel`]: spawned with the channel's

@@ -5,12 +5,14 @@
 //! - [`shm`]: POSIX shared-memory segments and their mappings;
 //! - [`futex`]: waiting on and waking a 32-bit word in shared memory;
 //! - [`process`]: pidfds, exit statuses, signals sent to other processes;
-//! - [`random`]: unguessable bits for segment names.
+//! - [`random`]: unguessable bits for segment names;
+//! - [`signal`]: async-signal-safe primitives for the worker monitor.
 
 pub(crate) mod futex;
 pub(crate) mod process;
 pub(crate) mod random;
 pub(crate) mod shm;
+pub(crate) mod signal;
 
 use std::io;
 

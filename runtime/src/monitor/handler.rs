@@ -1,0 +1,185 @@
+//! The fatal-signal handler and the process-wide state it reads.
+//!
+//! Everything in this file runs, or may run, inside a signal handler: it is
+//! **async-signal-safe only**. It stores to and loads from atomics and calls the AS-safe
+//! primitives of [`crate::sys::signal`]; it never allocates, locks, formats with `core::fmt`,
+//! indexes with a possible panic or performs overflowing arithmetic. Anything else belongs in
+//! `mod.rs` or `helper.rs`.
+//!
+//! See the module documentation of [`crate::monitor`] for the protocol and its ordering rules.
+
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering::SeqCst};
+
+use libc::{c_int, c_void};
+
+use crate::sys::signal as sys;
+
+/// `0` while no fatal signal has been handled; otherwise the number of the first one. Set
+/// once by the first crashing thread, never reset (the process is dying).
+pub(super) static CRASHING: AtomicI32 = AtomicI32::new(0);
+
+/// Write end of the wake pipe of the helper thread, `-1` while no helper runs.
+pub(super) static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// Read end of the acknowledgement pipe, `-1` while no helper runs. Never drained: once the
+/// helper wrote its byte, every crashing thread sees it readable.
+pub(super) static ACK_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// How long a crashing thread waits for the acknowledgement, in milliseconds.
+pub(super) static ACK_TIMEOUT_MS: AtomicU32 = AtomicU32::new(2000);
+
+/// Kernel thread id of the helper thread, `0` while no helper runs.
+pub(super) static HELPER_TID: AtomicI32 = AtomicI32::new(0);
+
+/// The crash hook (a leaked-until-replaced `Box<CrashHook>`), null when none is set.
+pub(super) static CRASH_HOOK: AtomicPtr<super::CrashHook> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Number of handlers currently between loading [`CRASH_HOOK`] and returning from the hook.
+/// `set_crash_hook` waits for it to reach zero before freeing the previous hook.
+pub(super) static HOOK_USERS: AtomicUsize = AtomicUsize::new(0);
+
+/// A fault this close below the interrupted stack pointer counts as a stack overflow: a
+/// `call`/`push` faults at `sp - 8`, stack probes at `sp`.
+const OVERFLOW_SLACK_BELOW: usize = 4096;
+/// ... and this far above it: a frame that was reserved (`sub rsp, n`) and is written from the
+/// top without probes.
+const OVERFLOW_SLACK_ABOVE: usize = 64 * 1024;
+
+/// The `SA_SIGINFO` handler installed for every monitored signal.
+///
+/// Never returns: it ends by re-raising `signal` with the default disposition.
+pub(super) extern "C" fn on_fatal_signal(
+    signal: c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut c_void,
+) {
+    let saved_errno = sys::errno();
+
+    if CRASHING.compare_exchange(0, signal, SeqCst, SeqCst).is_ok() {
+        // First crasher. 1. The crash hook: it must run even if the helper is stuck.
+        run_crash_hook(signal);
+        // 2. A diagnosis only the handler can make.
+        if signal == libc::SIGSEGV || signal == libc::SIGBUS {
+            // SAFETY: `info` and `context` are the kernel's arguments to this handler.
+            report_stack_overflow(unsafe { sys::fault_addresses(info, context) });
+        }
+        // 3. Flag set above, now wake the helper (set flag, then write).
+        let wake = WAKE_FD.load(SeqCst);
+        if wake >= 0 && sys::write_all(wake, &[1]) {
+            wait_for_ack();
+        }
+    } else if sys::gettid() != HELPER_TID.load(SeqCst) {
+        // A later crasher (another thread, or SIGTERM during a crash): let the first one's
+        // action finish, within the same bound, then die of our own signal. The helper thread
+        // itself (a crash inside the action) must not wait for its own acknowledgement.
+        wait_for_ack();
+    }
+
+    sys::set_errno(saved_errno);
+    sys::die_of(signal)
+}
+
+/// Waits, bounded by [`ACK_TIMEOUT_MS`], until the helper acknowledged the action.
+fn wait_for_ack() {
+    let ack = ACK_FD.load(SeqCst);
+    if ack >= 0 {
+        sys::wait_readable(ack, ACK_TIMEOUT_MS.load(SeqCst));
+    }
+}
+
+/// Calls the crash hook, if one is set, announcing ourselves in [`HOOK_USERS`] first.
+fn run_crash_hook(signal: c_int) {
+    HOOK_USERS.fetch_add(1, SeqCst);
+    let hook = CRASH_HOOK.load(SeqCst);
+    if !hook.is_null() {
+        // SAFETY: a non-null CRASH_HOOK points to a live `CrashHook`: `set_crash_hook` frees a
+        // replaced hook only after HOOK_USERS, incremented before our load, dropped to zero.
+        let hook = unsafe { &*hook };
+        // SAFETY: the `CrashHook` contract: `on_fatal_signal` is async-signal-safe and
+        // `context` is valid for it as long as the hook is installed.
+        unsafe { (hook.on_fatal_signal)(hook.context, signal) };
+    }
+    HOOK_USERS.fetch_sub(1, SeqCst);
+}
+
+/// Writes a stack-overflow diagnosis to stderr when the fault address lies at the interrupted
+/// stack pointer. This replaces the message of Rust's own SIGSEGV handler, which the monitor
+/// displaced. A heuristic: it can neither see guard pages nor thread names from here.
+fn report_stack_overflow(addresses: Option<(usize, usize)>) {
+    let Some((addr, sp)) = addresses else { return };
+    let low = sp.saturating_sub(OVERFLOW_SLACK_BELOW);
+    let high = sp.saturating_add(OVERFLOW_SLACK_ABOVE);
+    if addr < low || addr > high {
+        return;
+    }
+    let mut line = LineBuf::new();
+    line.push(b"\ntandem: a thread has overflowed its stack (fault address 0x");
+    line.push_hex(addr);
+    line.push(b")\n");
+    sys::write_all(libc::STDERR_FILENO, line.as_bytes());
+}
+
+/// A fixed-size, panic-free line builder for messages written from the handler.
+struct LineBuf {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl LineBuf {
+    fn new() -> Self {
+        LineBuf {
+            buf: [0; 128],
+            len: 0,
+        }
+    }
+
+    /// Appends `bytes`, silently truncating at the capacity.
+    fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if let Some(slot) = self.buf.get_mut(self.len) {
+                *slot = b;
+                self.len = self.len.wrapping_add(1);
+            }
+        }
+    }
+
+    /// Appends `value` in lowercase hexadecimal without leading zeros.
+    fn push_hex(&mut self, value: usize) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut started = false;
+        for shift in (0..usize::BITS / 4).rev() {
+            let nibble = (value >> (shift * 4)) & 0xf;
+            if nibble != 0 || started || shift == 0 {
+                started = true;
+                if let Some(&digit) = DIGITS.get(nibble) {
+                    self.push(&[digit]);
+                }
+            }
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineBuf;
+
+    #[test]
+    fn line_buf_formats_hex_and_truncates() {
+        let mut line = LineBuf::new();
+        line.push(b"0x");
+        line.push_hex(0x7ffd_1234_00a0);
+        assert_eq!(line.as_bytes(), b"0x7ffd123400a0");
+
+        let mut zero = LineBuf::new();
+        zero.push_hex(0);
+        assert_eq!(zero.as_bytes(), b"0");
+
+        let mut full = LineBuf::new();
+        full.push(&[b'x'; 200]);
+        assert_eq!(full.as_bytes().len(), 128);
+    }
+}

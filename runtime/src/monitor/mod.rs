@@ -1,0 +1,629 @@
+//! Fatal-signal handling in the worker process.
+//!
+//! A worker runs native code that may crash. The [`WorkerMonitor`] makes sure that, when it
+//! does, (1) the controller learns about it at once (through the crate-internal crash hook
+//! the channel layer installs), (2) a user action runs on a normal thread, and (3) the process
+//! still dies *of that signal*, so the controller (or a shell) sees the usual status: killed by
+//! SIGSEGV (139 in shell terms), SIGABRT (134), and so on.
+//!
+//! # What is monitored
+//! SIGABRT, SIGILL, SIGBUS, SIGSEGV, SIGFPE and SIGTERM ([`FatalSignal`]). The handlers are
+//! installed with `SA_SIGINFO | SA_ONSTACK`, and all six signals are blocked while one of them
+//! is handled, so a fault *inside* the handling kills the process at once instead of
+//! re-entering it.
+//!
+//! # The protocol
+//! There are three parties: the crashing thread (in the signal handler, `handler.rs`), the
+//! helper thread (`helper.rs`, which blocks all six signals from its first instruction) and
+//! the rest of the process (start, stop, set the action).
+//!
+//! The handler, in this order:
+//! 1. saves `errno`;
+//! 2. claims the crash: `CRASHING` goes from `0` to the signal number (compare-and-swap);
+//! 3. first crasher only: calls the crash hook, if any (async-signal-safe by contract; it runs
+//!    even when the helper is stuck or absent);
+//! 4. first crasher only, SIGSEGV/SIGBUS: if the fault address lies at the interrupted stack
+//!    pointer, writes "a thread has overflowed its stack" to stderr;
+//! 5. first crasher only: **set flag, then write**: with `CRASHING` already set, writes one
+//!    byte to the wake pipe;
+//! 6. waits until the acknowledgement pipe is readable, **bounded** by the acknowledgement
+//!    timeout ([`MonitorBuilder::ack_timeout`], 2 s by default), with `poll(2)`;
+//! 7. restores `errno`, sets `SIG_DFL` for the signal, unblocks it and raises it again.
+//!
+//! The helper, woken by a byte, **drains the pipe, then reads the flags**: if `CRASHING` is
+//! set it runs the action with that signal (panics are caught), writes the acknowledgement
+//! byte and ends; otherwise, if its stop flag is set, it ends; otherwise the wake-up was
+//! spurious. A spurious wake-up is harmless, a lost signal impossible: the flag is always
+//! stored before the byte is written.
+//!
+//! Only the first fatal signal runs the hook and the action. A later one (another thread
+//! crashing at the same time, or a SIGTERM during a crash) waits for the same acknowledgement,
+//! within the same bound, then dies of its own signal: nobody deadlocks. The acknowledgement
+//! pipe is never drained, so every waiter sees it. A crash on the helper thread itself (inside
+//! the action) does not wait for its own acknowledgement.
+//!
+//! Tear-down versus a concurrent crash: [`WorkerMonitor::stop`] unpublishes the pipe ends
+//! (stores `-1`) and only then reads `CRASHING`; the handler sets `CRASHING` and only then
+//! loads the pipe ends (all sequentially consistent). So either the handler sees no pipe, or
+//! `stop` sees the crash and leaks the pipes and the thread instead of closing them under the
+//! handler's feet (the process is about to die anyway).
+//!
+//! # Who installs the handlers
+//! - [`WorkerMonitor::start`] (or [`WorkerMonitor::builder`]): handlers plus helper thread and
+//!   user action. At most one monitor runs per process; a second `start` fails with
+//!   [`MonitorError::AlreadyRunning`]. [`WorkerMonitor::stop`] (or dropping the monitor) stops
+//!   the helper and puts the previous handlers back.
+//! - `ensure_installed` (crate-internal, for the channel layer): the handlers alone, once per
+//!   process, so the crash hook runs even in workers that never start a monitor. After it, the
+//!   handlers stay until the process ends; a user monitor can still be started on top (it
+//!   adds the helper and the action) and stopping it leaves the handlers in place.
+//!
+//! Nothing is installed until one of them is called, so programs that do not use the monitor
+//! keep Rust's own stack-overflow handler untouched.
+//!
+//! # Alternate signal stacks
+//! A stack overflow can only be handled on an alternate signal stack. Rust's runtime gives one
+//! to the main thread and to every thread spawned with `std::thread`; threads created by C
+//! code have none. [`WorkerMonitor::install_alt_stack_for_current_thread`] adds one where it is
+//! missing (the starting thread gets one automatically, see
+//! [`MonitorBuilder::alt_stack_for_current_thread`]); it is freed when the thread exits.
+
+mod handler;
+mod helper;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::sys::signal as sys;
+
+use self::handler::{on_fatal_signal, CRASH_HOOK, HOOK_USERS};
+use self::helper::Helper;
+
+/// The signals the monitor handles, in installation order.
+const MONITORED: [FatalSignal; 6] = [
+    FatalSignal::Abort,
+    FatalSignal::IllegalInstruction,
+    FatalSignal::Bus,
+    FatalSignal::SegmentationFault,
+    FatalSignal::FloatingPointException,
+    FatalSignal::Terminate,
+];
+
+/// [`MONITORED`] as raw numbers (the signal mask of the handlers and the helper thread).
+const MONITORED_RAW: [i32; 6] = [
+    libc::SIGABRT,
+    libc::SIGILL,
+    libc::SIGBUS,
+    libc::SIGSEGV,
+    libc::SIGFPE,
+    libc::SIGTERM,
+];
+
+/// Usable size of the alternate signal stacks the monitor creates.
+const ALT_STACK_SIZE: usize = 64 * 1024;
+
+/// A signal the [`WorkerMonitor`] handles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FatalSignal {
+    /// `SIGABRT`: `abort()`, failed C assertions, Rust aborts.
+    Abort,
+    /// `SIGILL`: illegal instruction (also `ud2`, e.g. from `core::intrinsics::abort`).
+    IllegalInstruction,
+    /// `SIGBUS`: bus error, e.g. touching a truncated memory-mapped file.
+    Bus,
+    /// `SIGSEGV`: invalid memory access, including stack overflow.
+    SegmentationFault,
+    /// `SIGFPE`: arithmetic exception, e.g. integer division by zero.
+    FloatingPointException,
+    /// `SIGTERM`: polite termination request from outside.
+    Terminate,
+}
+
+impl FatalSignal {
+    /// The signal for a raw number, if it is one the monitor handles.
+    pub fn from_raw(signal: i32) -> Option<FatalSignal> {
+        MONITORED.into_iter().find(|s| s.as_raw() == signal)
+    }
+
+    /// The raw signal number (`SIGSEGV` is 11 on Linux).
+    pub fn as_raw(self) -> i32 {
+        match self {
+            FatalSignal::Abort => libc::SIGABRT,
+            FatalSignal::IllegalInstruction => libc::SIGILL,
+            FatalSignal::Bus => libc::SIGBUS,
+            FatalSignal::SegmentationFault => libc::SIGSEGV,
+            FatalSignal::FloatingPointException => libc::SIGFPE,
+            FatalSignal::Terminate => libc::SIGTERM,
+        }
+    }
+
+    /// The conventional name, e.g. `"SIGSEGV"`.
+    pub fn name(self) -> &'static str {
+        signal_name(self.as_raw())
+    }
+}
+
+impl fmt::Display for FatalSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The conventional name of a Linux signal number, e.g. `signal_name(11) == "SIGSEGV"`;
+/// `"unknown signal"` for numbers without one (real-time signals included).
+///
+/// Meant for `Display` impls of other layers, e.g. "worker 3 was killed by SIGSEGV".
+///
+/// # Examples
+/// ```
+/// assert_eq!(tandem_runtime::monitor::signal_name(6), "SIGABRT");
+/// assert_eq!(tandem_runtime::monitor::signal_name(9), "SIGKILL");
+/// ```
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSTKFLT => "SIGSTKFLT",
+        libc::SIGCHLD => "SIGCHLD",
+        libc::SIGCONT => "SIGCONT",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
+        libc::SIGURG => "SIGURG",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGVTALRM => "SIGVTALRM",
+        libc::SIGPROF => "SIGPROF",
+        libc::SIGWINCH => "SIGWINCH",
+        libc::SIGIO => "SIGIO",
+        libc::SIGPWR => "SIGPWR",
+        libc::SIGSYS => "SIGSYS",
+        _ => "unknown signal",
+    }
+}
+
+/// Errors of the [`WorkerMonitor`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MonitorError {
+    /// `start` was called while another monitor runs in this process.
+    #[error(
+        "a WorkerMonitor is already running in this process: stop or drop it before starting \
+         another, or use the running one"
+    )]
+    AlreadyRunning,
+    /// A pipe between the signal handler and the helper thread could not be created.
+    #[error("cannot create the monitor's {which} pipe (too many open files?)")]
+    Pipe {
+        /// Which pipe: "wake" or "acknowledgement".
+        which: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// `sigaction` refused to install the handler for a signal.
+    #[error("cannot install the fatal-signal handler for {signal}: sigaction failed")]
+    InstallHandler {
+        /// The signal name, e.g. "SIGSEGV".
+        signal: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// `sigaction` refused to put back the handler that was there before the monitor.
+    #[error("cannot restore the previous handler for {signal}: sigaction failed")]
+    RestoreHandler {
+        /// The signal name, e.g. "SIGSEGV".
+        signal: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The fatal signals could not be blocked for the helper thread.
+    #[error("cannot block the fatal signals for the monitor's helper thread")]
+    SignalMask {
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The helper thread could not be spawned.
+    #[error("cannot spawn the monitor's helper thread")]
+    SpawnHelper {
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// No alternate signal stack could be mapped or installed for the current thread.
+    #[error(
+        "cannot install an alternate signal stack for the current thread (needed to handle \
+         stack overflows)"
+    )]
+    AltStack {
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The user action: runs on the helper thread when a fatal signal was handled.
+type Action = Arc<dyn Fn(FatalSignal) + Send + Sync + 'static>;
+
+/// Process-wide installation state, behind [`MACHINERY`].
+struct Machinery {
+    /// The dispositions that were in place before ours, `Some` while ours are installed.
+    previous: Option<[sys::SavedAction; 6]>,
+    /// Set by `ensure_installed`: keep the handlers until the process ends.
+    pinned: bool,
+    /// The helper thread, `Some` while a [`WorkerMonitor`] runs.
+    helper: Option<Helper>,
+}
+
+static MACHINERY: Mutex<Machinery> = Mutex::new(Machinery {
+    previous: None,
+    pinned: false,
+    helper: None,
+});
+
+/// The user action. Read by the helper thread only after a crash.
+static ACTION: Mutex<Option<Action>> = Mutex::new(None);
+
+/// Locks a mutex, ignoring poisoning: the guarded data has no invariants a panic could break.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The current user action (for the helper thread).
+fn current_action() -> Option<Action> {
+    lock(&ACTION).clone()
+}
+
+impl Machinery {
+    /// Installs our handler for every monitored signal, keeping the previous dispositions.
+    /// Installs nothing (and keeps nothing) if one of them fails.
+    fn install(&mut self) -> Result<(), MonitorError> {
+        if self.previous.is_some() {
+            return Ok(());
+        }
+        let mut previous = Vec::with_capacity(MONITORED.len());
+        for signal in MONITORED {
+            match sys::install_handler(signal.as_raw(), on_fatal_signal, &MONITORED_RAW) {
+                Ok(old) => previous.push(old),
+                Err(source) => {
+                    for (done, old) in MONITORED.iter().zip(&previous) {
+                        // Best effort: the install error below is what the caller must see.
+                        let _ = sys::restore_action(done.as_raw(), old);
+                    }
+                    return Err(MonitorError::InstallHandler {
+                        signal: signal.name(),
+                        source,
+                    });
+                }
+            }
+        }
+        self.previous = previous.try_into().ok();
+        Ok(())
+    }
+
+    /// Installs our handler again where a third party replaced it. The saved previous
+    /// dispositions stay those from before the first installation.
+    fn reinstall(&mut self) -> Result<(), MonitorError> {
+        if self.previous.is_none() {
+            return self.install();
+        }
+        for signal in MONITORED {
+            sys::install_handler(signal.as_raw(), on_fatal_signal, &MONITORED_RAW).map_err(
+                |source| MonitorError::InstallHandler {
+                    signal: signal.name(),
+                    source,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Puts the previous dispositions back, unless the handlers are pinned.
+    fn uninstall(&mut self) -> Result<(), MonitorError> {
+        if self.pinned {
+            return Ok(());
+        }
+        let Some(previous) = self.previous.take() else {
+            return Ok(());
+        };
+        let mut first_error = None;
+        for (signal, old) in MONITORED.iter().zip(&previous) {
+            if let Err(source) = sys::restore_action(signal.as_raw(), old) {
+                first_error.get_or_insert(MonitorError::RestoreHandler {
+                    signal: signal.name(),
+                    source,
+                });
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+thread_local! {
+    /// The alternate signal stack this thread got from the monitor, freed at thread exit.
+    static ALT_STACK: RefCell<Option<sys::AltStack>> = const { RefCell::new(None) };
+}
+
+/// Options for starting a [`WorkerMonitor`].
+///
+/// # Examples
+/// ```no_run
+/// use std::time::Duration;
+/// use tandem_runtime::WorkerMonitor;
+///
+/// let monitor = WorkerMonitor::builder()
+///     .ack_timeout(Duration::from_millis(500))
+///     .action(|signal| eprintln!("worker: caught {signal}"))
+///     .start()?;
+/// # drop(monitor);
+/// # Ok::<(), tandem_runtime::MonitorError>(())
+/// ```
+#[must_use = "a builder does nothing until `start` is called"]
+pub struct MonitorBuilder {
+    ack_timeout: Duration,
+    action: Option<Action>,
+    alt_stack: bool,
+}
+
+impl fmt::Debug for MonitorBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MonitorBuilder")
+            .field("ack_timeout", &self.ack_timeout)
+            .field("action", &self.action.as_ref().map(|_| "Fn(FatalSignal)"))
+            .field("alt_stack", &self.alt_stack)
+            .finish()
+    }
+}
+
+impl Default for MonitorBuilder {
+    fn default() -> Self {
+        MonitorBuilder {
+            ack_timeout: Duration::from_secs(2),
+            action: None,
+            alt_stack: true,
+        }
+    }
+}
+
+impl MonitorBuilder {
+    /// How long a crashing thread waits for the action to finish before it re-raises its
+    /// signal anyway (default 2 s). Bounds the time a stuck action can delay the crash.
+    /// Rounded down to milliseconds, at most `u32::MAX` ms.
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.ack_timeout = timeout;
+        self
+    }
+
+    /// The action to run on the helper thread when a fatal signal arrives. See
+    /// [`WorkerMonitor::set_action`].
+    pub fn action(mut self, action: impl Fn(FatalSignal) + Send + Sync + 'static) -> Self {
+        self.action = Some(Arc::new(action));
+        self
+    }
+
+    /// Whether `start` gives the calling thread an alternate signal stack when it has none
+    /// (default `true`), see [`WorkerMonitor::install_alt_stack_for_current_thread`].
+    pub fn alt_stack_for_current_thread(mut self, enable: bool) -> Self {
+        self.alt_stack = enable;
+        self
+    }
+
+    /// Starts the helper thread and installs the handlers.
+    ///
+    /// # Errors
+    /// [`MonitorError::AlreadyRunning`] if a monitor runs already in this process; otherwise
+    /// the error of the step that failed (pipes, helper thread, `sigaction`, alternate
+    /// stack). On error nothing stays installed.
+    pub fn start(self) -> Result<WorkerMonitor, MonitorError> {
+        let mut machinery = lock(&MACHINERY);
+        if machinery.helper.is_some() {
+            return Err(MonitorError::AlreadyRunning);
+        }
+        *lock(&ACTION) = self.action;
+        let timeout_ms = u32::try_from(self.ack_timeout.as_millis()).unwrap_or(u32::MAX);
+        let helper = Helper::spawn(timeout_ms)?;
+        if let Err(error) = machinery.install() {
+            helper.shut_down();
+            *lock(&ACTION) = None;
+            return Err(error);
+        }
+        machinery.helper = Some(helper);
+        if self.alt_stack {
+            if let Err(error) = WorkerMonitor::install_alt_stack_for_current_thread() {
+                if let Some(helper) = machinery.helper.take() {
+                    helper.shut_down();
+                }
+                // The alternate-stack error is the one to report.
+                let _ = machinery.uninstall();
+                *lock(&ACTION) = None;
+                return Err(error);
+            }
+        }
+        Ok(WorkerMonitor { _private: () })
+    }
+}
+
+/// Handles fatal signals in a worker: runs an action on a helper thread, then lets the
+/// process die of the signal. See the [module documentation](self) for the protocol.
+///
+/// At most one runs per process. Dropping it is the same as [`stop`](Self::stop), ignoring
+/// errors.
+///
+/// # Examples
+/// ```no_run
+/// use tandem_runtime::WorkerMonitor;
+///
+/// let monitor = WorkerMonitor::start()?;
+/// monitor.set_action(|signal| println!("Worker: SIGNAL CAUGHT {}", signal.as_raw()));
+/// // ... run crash-prone native code ...
+/// monitor.stop()?;
+/// # Ok::<(), tandem_runtime::MonitorError>(())
+/// ```
+#[derive(Debug)]
+pub struct WorkerMonitor {
+    _private: (),
+}
+
+impl WorkerMonitor {
+    /// Starts a monitor with default options and no action.
+    ///
+    /// # Errors
+    /// As [`MonitorBuilder::start`].
+    pub fn start() -> Result<WorkerMonitor, MonitorError> {
+        MonitorBuilder::default().start()
+    }
+
+    /// Options for starting a monitor.
+    pub fn builder() -> MonitorBuilder {
+        MonitorBuilder::default()
+    }
+
+    /// Sets (replaces) the action run on the helper thread when a fatal signal arrives.
+    ///
+    /// It runs outside of signal context, so it may allocate, lock and print, but the thread
+    /// that crashed is frozen at the crash point: the action must not wait for locks that
+    /// thread may hold. It has [`MonitorBuilder::ack_timeout`] to finish before the process
+    /// dies regardless. A panic in it is caught.
+    pub fn set_action(&self, action: impl Fn(FatalSignal) + Send + Sync + 'static) {
+        *lock(&ACTION) = Some(Arc::new(action));
+    }
+
+    /// Installs the handlers again, for when a third-party library replaced them. The
+    /// handlers [`stop`](Self::stop) restores stay those from before the monitor started.
+    ///
+    /// # Errors
+    /// [`MonitorError::InstallHandler`] naming the signal `sigaction` refused.
+    pub fn reinstall_handlers(&self) -> Result<(), MonitorError> {
+        lock(&MACHINERY).reinstall()
+    }
+
+    /// Gives the calling thread an alternate signal stack if it has none, so a stack
+    /// overflow on it can be handled. Returns whether one was installed (`false`: the thread
+    /// already had one, e.g. from Rust's runtime). The stack is freed when the thread exits.
+    ///
+    /// Threads spawned with `std::thread` and the main thread already have one; call this
+    /// on threads created by C code before they run crash-prone code.
+    ///
+    /// # Errors
+    /// [`MonitorError::AltStack`] if the stack could not be mapped or installed.
+    pub fn install_alt_stack_for_current_thread() -> Result<bool, MonitorError> {
+        let has_one = sys::has_alt_stack().map_err(|source| MonitorError::AltStack { source })?;
+        if has_one {
+            return Ok(false);
+        }
+        let stack = sys::AltStack::install(ALT_STACK_SIZE)
+            .map_err(|source| MonitorError::AltStack { source })?;
+        ALT_STACK.with(|slot| *slot.borrow_mut() = Some(stack));
+        Ok(true)
+    }
+
+    /// Stops the helper thread and restores the handlers that were installed before the
+    /// monitor (unless the channel layer pinned them, then they stay).
+    ///
+    /// # Errors
+    /// [`MonitorError::RestoreHandler`] if a previous handler could not be put back; the
+    /// helper thread is stopped regardless.
+    pub fn stop(self) -> Result<(), MonitorError> {
+        let result = self.shut_down();
+        std::mem::forget(self);
+        result
+    }
+
+    fn shut_down(&self) -> Result<(), MonitorError> {
+        let mut machinery = lock(&MACHINERY);
+        if let Some(helper) = machinery.helper.take() {
+            helper.shut_down();
+        }
+        let result = machinery.uninstall();
+        *lock(&ACTION) = None;
+        result
+    }
+}
+
+impl Drop for WorkerMonitor {
+    fn drop(&mut self) {
+        // Errors are reported by `stop`; a destructor has nobody to report them to.
+        let _ = self.shut_down();
+    }
+}
+
+/// A callback the signal handler invokes on the first fatal signal, before the user action
+/// and even when no [`WorkerMonitor`] runs (see [`ensure_installed`]).
+///
+/// Contract (what the creator of a hook promises):
+/// - `on_fatal_signal` is **async-signal-safe**: atomics, raw syscalls such as a futex wake;
+///   no allocation, locks, formatting or panics. It must return promptly.
+/// - `context` is valid for `on_fatal_signal` from [`set_crash_hook`] until the next call of
+///   [`set_crash_hook`] returns (that call waits for a running hook to return).
+/// - It may run on any thread, on an alternate signal stack of only a few KiB (Rust's
+///   runtime sizes them by `SIGSTKSZ`): no large locals.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CrashHook {
+    /// Passed back to `on_fatal_signal`.
+    pub(crate) context: *const (),
+    /// Called with `context` and the raw signal number.
+    pub(crate) on_fatal_signal: unsafe fn(context: *const (), signal: i32),
+}
+
+/// Sets (`Some`) or clears (`None`) the process-wide crash hook, replacing any previous one.
+///
+/// When it returns, the previous hook is not running and will not be called again, so its
+/// context may be freed. Does not install the handlers: see [`ensure_installed`].
+// Used by the channel layer, which lands separately.
+#[allow(dead_code)]
+pub(crate) fn set_crash_hook(hook: Option<CrashHook>) {
+    let new = hook.map_or(std::ptr::null_mut(), |hook| Box::into_raw(Box::new(hook)));
+    let old = CRASH_HOOK.swap(new, SeqCst);
+    // A handler that loaded `old` incremented HOOK_USERS before its load, which comes before
+    // our swap (all SeqCst): it is counted now. Wait for it to leave the hook.
+    while HOOK_USERS.load(SeqCst) != 0 {
+        std::thread::yield_now();
+    }
+    if !old.is_null() {
+        // SAFETY: `old` came from Box::into_raw above and is no longer reachable: it was
+        // swapped out, and every handler that could have loaded it has left the hook.
+        drop(unsafe { Box::from_raw(old) });
+    }
+}
+
+/// Installs the fatal-signal handlers once per process without a helper thread or action, so
+/// the crash hook runs in workers that never start a [`WorkerMonitor`]; also gives the calling
+/// thread an alternate signal stack if it has none. Idempotent. The handlers then stay
+/// installed until the process ends (a later monitor's `stop` leaves them).
+///
+/// # Errors
+/// [`MonitorError::InstallHandler`] or [`MonitorError::AltStack`].
+// Used by the channel layer, which lands separately.
+#[allow(dead_code)]
+pub(crate) fn ensure_installed() -> Result<(), MonitorError> {
+    let mut machinery = lock(&MACHINERY);
+    machinery.install()?;
+    machinery.pinned = true;
+    drop(machinery);
+    WorkerMonitor::install_alt_stack_for_current_thread().map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;

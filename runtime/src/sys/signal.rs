@@ -1,0 +1,400 @@
+//! Signal dispositions, signal masks, alternate signal stacks and the async-signal-safe
+//! primitives the fatal-signal handler is built from.
+//!
+//! Two kinds of functions live here, and each says which kind it is:
+//! - **async-signal-safe** (`AS-safe` below): only raw syscalls or libc functions that POSIX or
+//!   glibc list as async-signal-safe, no allocation, no locks, no panics (no indexing, no
+//!   overflowing arithmetic). `monitor/handler.rs` may call only these.
+//! - ordinary functions for the helper thread and for setup; they return `io::Result` through
+//!   the [`cvt`] funnel.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
+
+use libc::{c_int, c_void};
+
+/// The one funnel from a libc return value to `io::Result`: `-1` becomes the current `errno`.
+///
+/// `io::Error::last_os_error` only reads `errno` and does not allocate, so this is also
+/// async-signal-safe, but the AS-safe functions below do not need it.
+fn cvt<T: MinusOne>(ret: T) -> io::Result<T> {
+    if ret.is_minus_one() {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Return types of libc calls that report failure as `-1`.
+trait MinusOne: Copy {
+    fn is_minus_one(self) -> bool;
+}
+
+impl MinusOne for c_int {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+impl MinusOne for isize {
+    fn is_minus_one(self) -> bool {
+        self == -1
+    }
+}
+
+/// The signature of an `SA_SIGINFO` handler.
+pub(crate) type SigInfoHandler = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
+
+/// A complete signal disposition as returned by `sigaction(2)`, kept so it can be put back.
+#[derive(Clone, Copy)]
+pub(crate) struct SavedAction(libc::sigaction);
+
+#[cfg(test)]
+impl SavedAction {
+    /// Whether this disposition runs `handler`.
+    pub(crate) fn runs(&self, handler: SigInfoHandler) -> bool {
+        self.0.sa_sigaction == handler as usize
+    }
+}
+
+/// Builds a signal set holding `signals`.
+fn sigset_of(signals: &[c_int]) -> libc::sigset_t {
+    // SAFETY: `sigset_t` is plain data; all-zero is a valid value that sigemptyset overwrites.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t. sigemptyset cannot fail for a valid pointer.
+    unsafe { libc::sigemptyset(&mut set) };
+    for &sig in signals {
+        // SAFETY: as above; an invalid signal number only makes sigaddset return -1 (ignored:
+        // the callers pass the fixed list of monitored signals).
+        unsafe { libc::sigaddset(&mut set, sig) };
+    }
+    set
+}
+
+/// Installs `handler` for `signal` with `SA_SIGINFO | SA_ONSTACK | SA_RESTART`, blocking
+/// `mask` while it runs, and returns the previous disposition.
+pub(crate) fn install_handler(
+    signal: c_int,
+    handler: SigInfoHandler,
+    mask: &[c_int],
+) -> io::Result<SavedAction> {
+    // SAFETY: `sigaction` is plain data; zero is a valid starting value for every field.
+    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+    new.sa_sigaction = handler as usize;
+    new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
+    new.sa_mask = sigset_of(mask);
+    // SAFETY: as above.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers refer to live, properly initialised `sigaction` values; the
+    // handler is an `extern "C"` function with the SA_SIGINFO signature.
+    cvt(unsafe { libc::sigaction(signal, &new, &mut old) })?;
+    Ok(SavedAction(old))
+}
+
+/// Puts back a disposition previously returned by [`install_handler`].
+pub(crate) fn restore_action(signal: c_int, saved: &SavedAction) -> io::Result<()> {
+    // SAFETY: `saved.0` is a disposition the kernel handed us; a null old-action pointer is
+    // allowed.
+    cvt(unsafe { libc::sigaction(signal, &saved.0, ptr::null_mut()) })?;
+    Ok(())
+}
+
+/// Reads the current disposition of `signal` without changing it.
+#[cfg(test)]
+pub(crate) fn query_action(signal: c_int) -> io::Result<SavedAction> {
+    // SAFETY: plain data, zero is valid.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new-action pointer only queries; `old` is writable.
+    cvt(unsafe { libc::sigaction(signal, ptr::null(), &mut old) })?;
+    Ok(SavedAction(old))
+}
+
+/// Blocks `signals` in the calling thread and returns the previous mask of the thread.
+pub(crate) fn block_signals(signals: &[c_int]) -> io::Result<SignalMask> {
+    let set = sigset_of(signals);
+    // SAFETY: plain data, overwritten by pthread_sigmask.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid sigset_t values.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(SignalMask(old))
+}
+
+/// A thread's signal mask, saved by [`block_signals`].
+pub(crate) struct SignalMask(libc::sigset_t);
+
+impl SignalMask {
+    /// Makes this the calling thread's signal mask again.
+    pub(crate) fn restore(&self) -> io::Result<()> {
+        // SAFETY: `self.0` is a mask the kernel gave us; a null old-mask pointer is allowed.
+        let ret = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, ptr::null_mut()) };
+        if ret != 0 {
+            return Err(io::Error::from_raw_os_error(ret));
+        }
+        Ok(())
+    }
+}
+
+/// Creates a close-on-exec pipe, returns `(read end, write end)`. With `nonblocking_write`,
+/// the write end is `O_NONBLOCK` so a writer can never block on a full pipe.
+pub(crate) fn pipe(nonblocking_write: bool) -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds: [c_int; 2] = [-1, -1];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    cvt(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    if nonblocking_write {
+        // SAFETY: F_GETFL / F_SETFL on a descriptor we own.
+        let flags = cvt(unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETFL) })?;
+        // SAFETY: as above.
+        cvt(unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    }
+    Ok((read, write))
+}
+
+/// Blocking read of exactly `buf.len()` bytes, retrying on `EINTR`. `Ok(false)` on end of file.
+pub(crate) fn read_exact(fd: RawFd, buf: &mut [u8]) -> io::Result<bool> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        // SAFETY: `rest` is a valid writable buffer of `rest.len()` bytes.
+        match cvt(unsafe { libc::read(fd, rest.as_mut_ptr().cast(), rest.len()) }) {
+            Ok(0) => return Ok(false),
+            Ok(n) => done += n.unsigned_abs(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Async-signal-safe primitives for monitor/handler.rs
+// ---------------------------------------------------------------------------------------------
+
+/// AS-safe. The calling thread's `errno`.
+pub(crate) fn errno() -> c_int {
+    // SAFETY: __errno_location returns the calling thread's errno slot, valid for its lifetime.
+    unsafe { *libc::__errno_location() }
+}
+
+/// AS-safe. Sets the calling thread's `errno`.
+pub(crate) fn set_errno(value: c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = value };
+}
+
+/// AS-safe. The kernel thread id of the caller.
+pub(crate) fn gettid() -> libc::pid_t {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// AS-safe. Writes all of `bytes` to `fd`, retrying on `EINTR` and short writes. Returns
+/// `false` on any other error (including `EAGAIN` on a full non-blocking pipe).
+pub(crate) fn write_all(fd: RawFd, bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: `rest` is a valid readable buffer of `rest.len()` bytes.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return false;
+        }
+        // `n <= rest.len()`, so neither the conversion nor the slicing can panic;
+        // `get` keeps the compiler from inserting a panicking bounds check anyway.
+        match rest.get(n.unsigned_abs()..) {
+            Some(tail) => rest = tail,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// AS-safe. Monotonic clock in milliseconds.
+fn monotonic_ms() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is writable; CLOCK_MONOTONIC is always available on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec
+        .saturating_mul(1000)
+        .saturating_add(ts.tv_nsec / 1_000_000)
+}
+
+/// AS-safe. Waits until `fd` is readable (or hung up) or `timeout_ms` elapsed, restarting
+/// `poll(2)` after `EINTR` with the remaining time. Returns whether `fd` became readable.
+pub(crate) fn wait_readable(fd: RawFd, timeout_ms: u32) -> bool {
+    let deadline = monotonic_ms().saturating_add(i64::from(timeout_ms));
+    loop {
+        let remaining = deadline.saturating_sub(monotonic_ms()).max(0);
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let timeout = c_int::try_from(remaining).unwrap_or(c_int::MAX);
+        // SAFETY: one valid pollfd.
+        let ret = unsafe { libc::poll(&mut pfd, 1, timeout) };
+        if ret > 0 {
+            return true;
+        }
+        if ret == 0 || errno() != libc::EINTR || remaining == 0 {
+            return false;
+        }
+    }
+}
+
+/// AS-safe. Restores `SIG_DFL` for `signal`, unblocks it in the calling thread and raises it,
+/// so the process dies of `signal` with the usual status (128 + signal in shell terms).
+///
+/// Should the process survive (it cannot for the monitored signals, whose default action is
+/// to terminate), it leaves with `_exit(128 + signal)`.
+pub(crate) fn die_of(signal: c_int) -> ! {
+    // SAFETY: plain data, zero is valid.
+    let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+    dfl.sa_sigaction = libc::SIG_DFL;
+    // SAFETY: valid sigaction, null old-action pointer allowed. sigaction is AS-safe.
+    unsafe { libc::sigaction(signal, &dfl, ptr::null_mut()) };
+    // SAFETY: plain data, overwritten by sigemptyset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is writable; sigemptyset/sigaddset only touch it and are AS-safe.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+    }
+    // SAFETY: pthread_sigmask is AS-safe on Linux (a thin rt_sigprocmask wrapper).
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, ptr::null_mut()) };
+    // SAFETY: raise is AS-safe; with SIG_DFL and the signal unblocked it does not return for a
+    // terminating signal.
+    unsafe { libc::raise(signal) };
+    // SAFETY: _exit is AS-safe and ends the process immediately.
+    unsafe { libc::_exit(128_i32.saturating_add(signal)) }
+}
+
+/// AS-safe. The fault address (`si_addr`) and the interrupted stack pointer of a synchronous
+/// fault (`None` for a signal sent by a process), read from the handler's `siginfo_t` and `ucontext_t` arguments.
+///
+/// # Safety
+/// `info` and `context` must be the pointers the kernel passed to an `SA_SIGINFO` handler
+/// (either may be null, then `None` is returned).
+pub(crate) unsafe fn fault_addresses(
+    info: *const libc::siginfo_t,
+    context: *const c_void,
+) -> Option<(usize, usize)> {
+    if info.is_null() || context.is_null() {
+        return None;
+    }
+    // SAFETY: the caller guarantees `info` is the kernel's siginfo for this signal.
+    if unsafe { (*info).si_code } <= 0 {
+        // Sent by kill/raise/tgkill (SI_USER, SI_TKILL, ...): no fault address; the union
+        // holds the sender's pid and uid instead.
+        return None;
+    }
+    // SAFETY: the caller guarantees `info` is the kernel's siginfo for this signal.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let uc = context.cast::<libc::ucontext_t>();
+    // SAFETY: the caller guarantees `context` is the kernel's ucontext_t; REG_RSP (15) is in
+    // bounds of the 23-entry gregs array of x86_64.
+    let sp = unsafe { (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] } as usize;
+    Some((addr, sp))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alternate signal stacks
+// ---------------------------------------------------------------------------------------------
+
+/// Whether the calling thread has an enabled alternate signal stack.
+pub(crate) fn has_alt_stack() -> io::Result<bool> {
+    // SAFETY: plain data, overwritten by sigaltstack.
+    let mut old: libc::stack_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new-stack pointer only queries.
+    cvt(unsafe { libc::sigaltstack(ptr::null(), &mut old) })?;
+    Ok(old.ss_flags & libc::SS_DISABLE == 0 && !old.ss_sp.is_null())
+}
+
+/// An alternate signal stack owned by the thread that installed it: an anonymous mapping
+/// with a `PROT_NONE` guard page below the usable part.
+///
+/// Dropping it disables the alternate stack (if it is still the thread's current one) and
+/// unmaps it; it must be dropped on the thread that installed it (it is `!Send`).
+pub(crate) struct AltStack {
+    // INVARIANT: `base..base + len` is a mapping we own; the usable stack starts one page in.
+    base: *mut c_void,
+    len: usize,
+    page: usize,
+}
+
+impl AltStack {
+    /// Maps a stack of at least `size` usable bytes and makes it the calling thread's
+    /// alternate signal stack.
+    pub(crate) fn install(size: usize) -> io::Result<AltStack> {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let usable = size.max(libc::SIGSTKSZ).div_ceil(page) * page;
+        let len = usable + page;
+        // SAFETY: anonymous private mapping at an address of the kernel's choice.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = AltStack { base, len, page };
+        // SAFETY: the first page lies inside the mapping we just created.
+        cvt(unsafe { libc::mprotect(base, page, libc::PROT_NONE) })?;
+        let ss = libc::stack_t {
+            // SAFETY: `page < len`, so the pointer stays inside the mapping.
+            ss_sp: unsafe { base.cast::<u8>().add(page) }.cast(),
+            ss_flags: 0,
+            ss_size: usable,
+        };
+        // SAFETY: `ss` describes writable memory that lives as long as `stack`, whose Drop
+        // disables the alternate stack before unmapping it.
+        cvt(unsafe { libc::sigaltstack(&ss, ptr::null_mut()) })?;
+        Ok(stack)
+    }
+}
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        // SAFETY: plain data, overwritten by sigaltstack.
+        let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: query only.
+        let queried = unsafe { libc::sigaltstack(ptr::null(), &mut current) } == 0;
+        // SAFETY: `page < len`, inside the mapping.
+        let ours = unsafe { self.base.cast::<u8>().add(self.page) }.cast::<c_void>();
+        if !queried {
+            // Cannot tell whether the stack is still in use: leaking it is the safe choice.
+            return;
+        }
+        if current.ss_sp == ours && current.ss_flags & libc::SS_DISABLE == 0 {
+            let disable = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            // SAFETY: disabling needs no memory; it fails (EPERM) only while running on this
+            // stack, in which case the mapping is leaked below rather than unmapped.
+            if unsafe { libc::sigaltstack(&disable, ptr::null_mut()) } != 0 {
+                return;
+            }
+        }
+        // SAFETY: the mapping is ours (INVARIANT) and no longer the thread's signal stack.
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
