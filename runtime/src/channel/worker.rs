@@ -16,6 +16,7 @@ use super::control::{
 use super::{wait, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{ReadBuffer, WriteBuffer};
 use crate::error::{BufferError, ChannelError};
+use crate::monitor::CrashHook;
 use crate::process::watch::DeathWatcher;
 use crate::sys::process::{current_pid, exit_immediately};
 use crate::sys::shm::{Access, Segment};
@@ -163,6 +164,14 @@ impl WorkerChannel {
         }
 
         let control = Arc::new(control);
+        crate::monitor::ensure_installed().map_err(|error| ChannelError::Os {
+            operation: "installing the fatal-signal handlers",
+            source: std::io::Error::other(error),
+        })?;
+        crate::monitor::set_crash_hook(Some(CrashHook {
+            context: Arc::as_ptr(&control).cast(),
+            on_fatal_signal: report_crash,
+        }));
         let released = Arc::new(AtomicBool::new(false));
         let watcher = DeathWatcher::start(controller_pid as i32, {
             let control = Arc::clone(&control);
@@ -331,9 +340,31 @@ impl WorkerChannel {
 
 impl Drop for WorkerChannel {
     fn drop(&mut self) {
+        // Before the control segment can go away: the hook points at it.
+        crate::monitor::set_crash_hook(None);
         self.released.store(true, Ordering::SeqCst);
         self.watcher = None;
     }
+}
+
+/// The crash hook, run by the fatal-signal handler before the process dies of the signal:
+/// records the signal and the transition in progress, then wakes the controller, so that it
+/// reports [`ChannelError::WorkerCrashed`] at once. Async-signal-safe: atomic stores and one
+/// futex wake.
+///
+/// # Safety
+/// `context` must point to a live [`ControlSegment`]; the channel guarantees it by clearing
+/// the hook in its `Drop` before its reference to the segment is released.
+unsafe fn report_crash(context: *const (), signal: i32) {
+    // SAFETY: per this function's contract `context` is a live ControlSegment, shared
+    // read-only (all mutation goes through its atomics).
+    let control = unsafe { &*context.cast::<ControlSegment>() };
+    let block = control.block();
+    block.crash_kind.store(block.transition_kind.load(Ordering::Relaxed), Ordering::Relaxed);
+    block.crash_id.store(block.transition_id.load(Ordering::Relaxed), Ordering::Relaxed);
+    block.crash_signal.store(signal as u32, Ordering::SeqCst);
+    block.outcome.store(Outcome::Crashed as u32, Ordering::SeqCst);
+    wait::raise_flag(&block.reply, PEER_GONE);
 }
 
 /// Runs on the watcher thread when the controller process dies: wakes the transition loop,

@@ -591,8 +591,6 @@ pub(crate) struct CrashHook {
 ///
 /// When it returns, the previous hook is not running and will not be called again, so its
 /// context may be freed. Does not install the handlers: see [`ensure_installed`].
-// Used by the channel layer, which lands separately.
-#[allow(dead_code)]
 pub(crate) fn set_crash_hook(hook: Option<CrashHook>) {
     let new = hook.map_or(std::ptr::null_mut(), |hook| Box::into_raw(Box::new(hook)));
     let old = CRASH_HOOK.swap(new, SeqCst);
@@ -615,8 +613,6 @@ pub(crate) fn set_crash_hook(hook: Option<CrashHook>) {
 ///
 /// # Errors
 /// [`MonitorError::InstallHandler`] or [`MonitorError::AltStack`].
-// Used by the channel layer, which lands separately.
-#[allow(dead_code)]
 pub(crate) fn ensure_installed() -> Result<(), MonitorError> {
     let mut machinery = lock(&MACHINERY);
     machinery.install()?;
