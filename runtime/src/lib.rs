@@ -10,6 +10,7 @@
 //!   transition protocol.
 //! - [`monitor`]: [`WorkerMonitor`], fatal-signal handling in the worker.
 //! - [`process`]: [`Controller`], which spawns a worker, notices its death, restarts it.
+//! - [`typed`]: [`TypedController`] and the support of `#[derive(Transitions)]`.
 
 #![warn(missing_docs)]
 
@@ -21,6 +22,7 @@ pub mod codec;
 mod error;
 pub mod monitor;
 pub mod process;
+pub mod typed;
 
 pub use buffer::{ReadBuffer, WriteBuffer};
 pub use channel::{ControllerChannel, Options, Reply, TransitionRequest, WorkerChannel, CHANNEL_ENV};
@@ -28,11 +30,13 @@ pub use codec::{DecodeError, Decoder, Encoder, Payload};
 pub use error::{BufferError, ChannelError, TransitionLabel};
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 pub use process::{Controller, ExitReason};
+pub use typed::{Context, Response, RestartPolicy, Transitions, TypedController, WorkerError};
 
 /// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::codec::__private::*;
+    pub use crate::typed::{context, finish, read_input, serve, serve_from_env, unknown_kind, write_output};
     pub use ::core;
     pub use ::std;
 }

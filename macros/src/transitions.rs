@@ -1,0 +1,419 @@
+//! `#[derive(Transitions)]`: parse → validate → expand.
+//!
+//! From a fieldless enum it generates an impl of `Transitions`, a `<Enum>Worker` trait with
+//! one method per transition plus the dispatch that serves it, and a `<Enum>Controller`
+//! with one method per transition.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Path, Type};
+
+use crate::internals::ctxt::Ctxt;
+
+/// One variant, validated.
+struct Transition {
+    variant: Ident,
+    method: Ident,
+    name: String,
+    input: Option<Type>,
+    output: Option<Type>,
+    replay: bool,
+}
+
+/// The container attributes.
+#[derive(Default)]
+struct ContainerAttrs {
+    setup: Option<Type>,
+    krate: Option<Path>,
+}
+
+pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let attrs = parse_container(&cx, &input.attrs);
+    let transitions = parse_variants(&cx, input);
+    match cx.check() {
+        Ok(()) => generate(input, &attrs, &transitions),
+        Err(errors) => {
+            let errors = errors.iter().map(syn::Error::to_compile_error);
+            quote!(#(#errors)*)
+        }
+    }
+}
+
+fn parse_container(cx: &Ctxt, attrs: &[Attribute]) -> ContainerAttrs {
+    let mut parsed = ContainerAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("transitions")) {
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("setup") {
+                if parsed.setup.is_some() {
+                    return Err(meta.error("duplicate `setup` key"));
+                }
+                parsed.setup = Some(meta.value()?.parse()?);
+            } else if meta.path.is_ident("crate") {
+                if parsed.krate.is_some() {
+                    return Err(meta.error("duplicate `crate` key"));
+                }
+                let path: LitStr = meta.value()?.parse()?;
+                parsed.krate = Some(path.parse()?);
+            } else {
+                return Err(meta.error(format!(
+                    "unknown key `{}` in `#[transitions(...)]`: expected `setup` or `crate`",
+                    path_text(&meta.path)
+                )));
+            }
+            Ok(())
+        });
+        if let Err(error) = result {
+            cx.syn_error(error);
+        }
+    }
+    for attr in attrs.iter().filter(|a| a.path().is_ident("transition")) {
+        cx.error_spanned_by(attr, "`#[transition(...)]` belongs on a variant; on the enum use `#[transitions(...)]`");
+    }
+    parsed
+}
+
+fn parse_variants(cx: &Ctxt, input: &DeriveInput) -> Vec<Transition> {
+    let data = match &input.data {
+        Data::Enum(data) => data,
+        Data::Struct(data) => {
+            cx.error_spanned_by(data.struct_token, "`Transitions` can only be derived for an enum with one fieldless variant per transition");
+            return Vec::new();
+        }
+        Data::Union(data) => {
+            cx.error_spanned_by(data.union_token, "`Transitions` can only be derived for an enum with one fieldless variant per transition");
+            return Vec::new();
+        }
+    };
+    if !input.generics.params.is_empty() {
+        cx.error_spanned_by(&input.generics, "a transitions enum cannot be generic: its payload types must be concrete so both processes agree on them");
+    }
+    if data.variants.is_empty() {
+        cx.error_spanned_by(&input.ident, "a transitions enum needs at least one variant, one per transition");
+    }
+    let mut transitions: Vec<Transition> = Vec::new();
+    for variant in &data.variants {
+        if !matches!(variant.fields, Fields::Unit) {
+            cx.error_spanned_by(
+                &variant.fields,
+                format!(
+                    "transition `{}` cannot carry fields: declare its payloads with `#[transition(input = T, output = U)]`",
+                    variant.ident
+                ),
+            );
+        }
+        if let Some((_, discriminant)) = &variant.discriminant {
+            cx.error_spanned_by(discriminant, "explicit discriminants are not allowed: a transition's kind is its position in the enum");
+        }
+        let mut transition = Transition {
+            variant: variant.ident.clone(),
+            method: Ident::new(&snake_case(&variant.ident.to_string()), variant.ident.span()),
+            name: snake_case(&variant.ident.to_string()),
+            input: None,
+            output: None,
+            replay: false,
+        };
+        for attr in variant.attrs.iter().filter(|a| a.path().is_ident("transition")) {
+            let result = attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("input") {
+                    if transition.input.is_some() {
+                        return Err(meta.error("duplicate `input` key"));
+                    }
+                    transition.input = Some(meta.value()?.parse()?);
+                } else if meta.path.is_ident("output") {
+                    if transition.output.is_some() {
+                        return Err(meta.error("duplicate `output` key"));
+                    }
+                    transition.output = Some(meta.value()?.parse()?);
+                } else if meta.path.is_ident("replay") {
+                    if transition.replay {
+                        return Err(meta.error("duplicate `replay` key"));
+                    }
+                    transition.replay = true;
+                } else {
+                    return Err(meta.error(format!(
+                        "unknown key `{}` in `#[transition(...)]`: expected `input`, `output` or `replay`",
+                        path_text(&meta.path)
+                    )));
+                }
+                Ok(())
+            });
+            if let Err(error) = result {
+                cx.syn_error(error);
+            }
+        }
+        if let Some(previous) = transitions.iter().find(|t| t.name == transition.name) {
+            cx.error_spanned_by(
+                &variant.ident,
+                format!(
+                    "duplicate transition name: `{}` and `{}` both become the method `{}`",
+                    previous.variant, variant.ident, transition.name
+                ),
+            );
+        }
+        transitions.push(transition);
+    }
+    transitions
+}
+
+fn path_text(path: &Path) -> String {
+    path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::")
+}
+
+/// `BeginLumi` → `begin_lumi`, `HTTPRequest` → `http_request`.
+fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let previous_lower = i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let previous_upper = i > 0 && chars[i - 1].is_uppercase();
+            if i > 0 && !out.ends_with('_') && (previous_lower || (previous_upper && next_lower)) {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The runtime's path from items outside the `const _` block.
+fn runtime_path(krate: Option<&Path>) -> TokenStream {
+    match krate {
+        None => quote!(::tandem),
+        Some(path) => match path.get_ident() {
+            Some(ident) if path.leading_colon.is_none() => quote!(::#ident),
+            _ => quote!(#path),
+        },
+    }
+}
+
+fn unit() -> Type {
+    syn::parse_quote!(())
+}
+
+fn generate(input: &DeriveInput, attrs: &ContainerAttrs, transitions: &[Transition]) -> TokenStream {
+    let rt = runtime_path(attrs.krate.as_ref());
+    let enum_name = &input.ident;
+    let vis = &input.vis;
+    let worker_trait = format_ident!("{}Worker", enum_name);
+    let controller = format_ident!("{}Controller", enum_name);
+    let setup = attrs.setup.clone().unwrap_or_else(unit);
+    let result = quote!(::core::result::Result);
+    let base_name: String = snake_case(&enum_name.to_string()).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(32).collect();
+    let base_name = if base_name.is_empty() { "transitions".to_owned() } else { base_name };
+
+    let names: Vec<&str> = transitions.iter().map(|t| t.name.as_str()).collect();
+    let replays: Vec<bool> = transitions.iter().map(|t| t.replay).collect();
+    let count = transitions.len() as u64;
+    let variants: Vec<&Ident> = transitions.iter().map(|t| &t.variant).collect();
+    let kinds: Vec<u32> = (0..transitions.len() as u32).collect();
+    let fingerprint_steps = transitions.iter().map(|t| {
+        let name = &t.name;
+        let input = t.input.clone().unwrap_or_else(unit);
+        let output = t.output.clone().unwrap_or_else(unit);
+        let replay = t.replay as u64;
+        quote! {
+            .str(#name)
+            .u64(<#input as #rt::Payload>::FINGERPRINT)
+            .u64(<#output as #rt::Payload>::FINGERPRINT)
+            .u64(#replay)
+        }
+    });
+
+    let worker_methods = transitions.iter().map(|t| {
+        let method = &t.method;
+        let output = t.output.clone().unwrap_or_else(unit);
+        let doc = format!("Runs the `{}` transition.", t.name);
+        match &t.input {
+            Some(input) => quote! {
+                #[doc = #doc]
+                fn #method(&mut self, context: &mut #rt::Context, input: #input) -> #result<#output, #rt::WorkerError>;
+            },
+            None => quote! {
+                #[doc = #doc]
+                fn #method(&mut self, context: &mut #rt::Context) -> #result<#output, #rt::WorkerError>;
+            },
+        }
+    });
+
+    let dispatch_arms = transitions.iter().enumerate().map(|(kind, t)| {
+        let kind = kind as u32;
+        let method = &t.method;
+        let name = &t.name;
+        let input = t.input.clone().unwrap_or_else(unit);
+        let call = if t.input.is_some() {
+            quote!(Self::#method(self, &mut context, input)?)
+        } else {
+            quote!({
+                let () = input;
+                Self::#method(self, &mut context)?
+            })
+        };
+        quote! {
+            #kind => {
+                let input: #input = #rt::__private::read_input(request, #name)?;
+                let mut context = #rt::__private::context(request, #name);
+                let output = #call;
+                #rt::__private::finish(request, &context);
+                #rt::__private::write_output(request, &output)
+            }
+        }
+    });
+
+    let controller_methods = transitions.iter().map(|t| {
+        let method = &t.method;
+        let variant = &t.variant;
+        let output = t.output.clone().unwrap_or_else(unit);
+        let doc = format!(
+            "Runs the `{}` transition on the worker and returns its output with the keep flag.\n\n# Errors\nAny `ChannelError`: time-out, worker failure, crash or death, undecodable output.",
+            t.name
+        );
+        match &t.input {
+            Some(input) => quote! {
+                #[doc = #doc]
+                pub fn #method(&mut self, id: u64, input: &#input) -> #result<#rt::Response<#output>, #rt::ChannelError> {
+                    self.inner.call(#enum_name::#variant, id, input)
+                }
+            },
+            None => quote! {
+                #[doc = #doc]
+                pub fn #method(&mut self, id: u64) -> #result<#rt::Response<#output>, #rt::ChannelError> {
+                    self.inner.call(#enum_name::#variant, id, &())
+                }
+            },
+        }
+    });
+
+    let trait_doc = format!(
+        "The worker side of [`{enum_name}`]: one method per transition. Generated by `#[derive(Transitions)]`."
+    );
+    let controller_doc = format!(
+        "The controller side of [`{enum_name}`]: one method per transition, on top of a `TypedController`. Generated by `#[derive(Transitions)]`."
+    );
+
+    quote! {
+        #[automatically_derived]
+        impl #rt::Transitions for #enum_name {
+            type Setup = #setup;
+            const NAMES: &'static [&'static str] = &[#(#names),*];
+            const REPLAY: &'static [bool] = &[#(#replays),*];
+            const FINGERPRINT: u64 = #rt::__private::Fingerprint::new("transitions")
+                .str(::core::stringify!(#enum_name))
+                .u64(#count)
+                #(#fingerprint_steps)*
+                .str("setup")
+                .u64(<#setup as #rt::Payload>::FINGERPRINT)
+                .finish();
+            const BASE_NAME: &'static str = #base_name;
+            fn kind(&self) -> u32 {
+                match self {
+                    #(#enum_name::#variants => #kinds,)*
+                }
+            }
+        }
+
+        #[doc = #trait_doc]
+        #vis trait #worker_trait: ::core::marker::Sized {
+            #(#worker_methods)*
+
+            /// Decodes the setup payload, builds the worker with `make`, then serves
+            /// transitions on `channel` until the controller stops it.
+            ///
+            /// # Errors
+            /// `ChannelError::ControllerGone` if the controller disappears; setup errors.
+            fn serve(
+                channel: &mut #rt::WorkerChannel,
+                make: impl ::core::ops::FnOnce(#setup) -> #result<Self, #rt::WorkerError>,
+            ) -> #result<(), #rt::ChannelError> {
+                #rt::__private::serve::<#enum_name, Self>(channel, make, Self::__tandem_dispatch)
+            }
+
+            /// Serves as a worker if this process was spawned as one (`Ok(true)` once the
+            /// controller stopped it), or returns `Ok(false)` at once: the one-binary pattern.
+            ///
+            /// # Errors
+            /// As [`serve`](Self::serve); `ChannelError::ProtocolMismatch` if the controller
+            /// was built from other definitions.
+            fn serve_from_env(
+                make: impl ::core::ops::FnOnce(#setup) -> #result<Self, #rt::WorkerError>,
+            ) -> #result<bool, #rt::ChannelError> {
+                #rt::__private::serve_from_env::<#enum_name, Self>(make, Self::__tandem_dispatch)
+            }
+
+            #[doc(hidden)]
+            fn __tandem_dispatch(
+                &mut self,
+                kind: u32,
+                request: &mut #rt::TransitionRequest<'_>,
+            ) -> #result<(), #rt::WorkerError> {
+                match kind {
+                    #(#dispatch_arms)*
+                    other => #result::Err(#rt::__private::unknown_kind(other)),
+                }
+            }
+        }
+
+        #[doc = #controller_doc]
+        #vis struct #controller {
+            inner: #rt::TypedController<#enum_name>,
+        }
+
+        impl #controller {
+            /// Spawns `command` as the worker of channel `id`, sends `setup` during the
+            /// handshake and checks both sides were built from the same definitions.
+            ///
+            /// # Errors
+            /// `ChannelError::ProtocolMismatch` for a worker built from other definitions,
+            /// and every error of `Controller::spawn`.
+            pub fn spawn(
+                command: ::std::process::Command,
+                id: u32,
+                options: #rt::Options,
+                setup: &#setup,
+            ) -> #result<Self, #rt::ChannelError> {
+                #result::Ok(#controller {
+                    inner: #rt::TypedController::spawn(command, id, options, setup)?,
+                })
+            }
+
+            #(#controller_methods)*
+        }
+
+        impl ::core::ops::Deref for #controller {
+            type Target = #rt::TypedController<#enum_name>;
+            fn deref(&self) -> &Self::Target {
+                &self.inner
+            }
+        }
+
+        impl ::core::ops::DerefMut for #controller {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.inner
+            }
+        }
+
+        impl ::core::fmt::Debug for #controller {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Debug::fmt(&self.inner, f)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn snake_case_splits_words_and_acronyms() {
+        assert_eq!(snake_case("BeginLumi"), "begin_lumi");
+        assert_eq!(snake_case("Event"), "event");
+        assert_eq!(snake_case("HTTPRequest"), "http_request");
+        assert_eq!(snake_case("Begin_Run"), "begin_run");
+        assert_eq!(snake_case("Step2Done"), "step2_done");
+    }
+}
