@@ -159,8 +159,9 @@ impl<T: Transitions> TypedController<T> {
     /// Every [`ChannelError`] of [`ControllerChannel::do_transition`](crate::ControllerChannel::do_transition),
     /// and [`ChannelError::Decode`] if the output does not decode.
     pub fn call<I: Payload, O: Payload>(&mut self, transition: T, id: u64, input: &I) -> Result<Response<O>, ChannelError> {
+        let kind = transition.kind();
         loop {
-            match self.call_once(transition, id, input) {
+            match self.call_once(kind, id, input) {
                 Err(error) if error.is_worker_lost() && self.restarts() < self.policy.max_restarts => {
                     self.lost.push(error);
                     std::thread::sleep(self.policy.backoff);
@@ -171,8 +172,7 @@ impl<T: Transitions> TypedController<T> {
         }
     }
 
-    fn call_once<I: Payload, O: Payload>(&mut self, transition: T, id: u64, input: &I) -> Result<Response<O>, ChannelError> {
-        let kind = transition.kind();
+    fn call_once<I: Payload, O: Payload>(&mut self, kind: u32, id: u64, input: &I) -> Result<Response<O>, ChannelError> {
         let len = input.encoded_len(0);
         self.controller.to_worker().write_with(len, |bytes| encode_into(input, bytes))?;
         let label = TransitionLabel {
