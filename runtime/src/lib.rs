@@ -17,7 +17,9 @@ mod sys;
 
 pub mod codec;
 
-pub use codec::{DecodeError, Decoder, Encoder, Payload};
+pub use codec::{
+    decode_from, encode_into, encode_to_vec, DecodeError, Decoder, Encoder, Fingerprint, Payload,
+};
 
 /// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]
