@@ -93,11 +93,13 @@ fn with_bounds(generics: &Generics) -> Generics {
 fn impl_payload(container: &Container<'_>) -> TokenStream {
     let ident = container.ident;
     let mut generics = with_bounds(container.generics);
-    if container.attrs.pod.is_some() {
+    if let Some(pod) = &container.attrs.pod {
+        // Spanned at `pod`, so a type without zerocopy's derives is reported there.
+        let bound = quote_spanned!(pod.span()=> Self: _tandem::__private::Pod);
         generics
             .make_where_clause()
             .predicates
-            .push(syn::parse_quote!(Self: _tandem::__private::Pod));
+            .push(syn::parse_quote!(#bound));
     }
     let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     let body = match &container.data {
@@ -268,8 +270,11 @@ fn decode_fields(fields: &[Field<'_>], context: &str) -> Vec<TokenStream> {
         .map(|field| {
             let ty = field.ty;
             let name = &field.name;
-            quote_spanned! {ty.span()=>
-                _tandem::__private::decode_field::<#ty>(decoder, #context, #name)?
+            let payload = payload_of(ty);
+            // The same `<Ty as Payload>` spelling as elsewhere, so a missing impl is one error.
+            quote! {
+                #payload::decode(decoder)
+                    .map_err(|error| _tandem::__private::in_field(error, #context, #name))?
             }
         })
         .collect()

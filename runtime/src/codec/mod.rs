@@ -197,14 +197,14 @@ pub mod __private {
     pub use super::{DecodeError, Decoder, Encoder, Fingerprint, Payload, Pod, PodOps, MAX_DEPTH};
     pub use zerocopy;
 
-    /// Decodes field `field` of `type_name`, adding that context to an error.
-    #[inline]
-    pub fn decode_field<T: Payload>(
-        decoder: &mut Decoder<'_>,
+    /// Adds the context "in field `field` of `type_name`" to `error`.
+    #[cold]
+    pub fn in_field(
+        error: DecodeError,
         type_name: &'static str,
         field: &'static str,
-    ) -> Result<T, DecodeError> {
-        T::decode(decoder).map_err(|error| error.in_field(type_name, field))
+    ) -> DecodeError {
+        error.in_field(type_name, field)
     }
 
     /// Reads an enum's variant tag (validated by the caller's `match`).

@@ -4,12 +4,8 @@ use super::{DecodeError, Decoder, Encoder};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// Plain old data as zerocopy proves it: every byte pattern is a valid value, the value has no
-/// padding, and no interior mutability. Implemented for every such type.
-#[diagnostic::on_unimplemented(
-    message = "`#[payload(pod)]` requires `{Self}` to be plain old data",
-    label = "missing zerocopy's `IntoBytes`, `FromBytes` or `Immutable`",
-    note = "derive them with `#[derive(zerocopy::IntoBytes, zerocopy::FromBytes, zerocopy::Immutable)]` and `#[repr(C)]`, or remove `#[payload(pod)]`"
-)]
+/// padding, and no interior mutability. Implemented for every such type; `#[payload(pod)]`
+/// requires it (a missing zerocopy derive is reported by zerocopy's own message).
 pub trait Pod: IntoBytes + FromBytes + Immutable {}
 
 impl<T: IntoBytes + FromBytes + Immutable> Pod for T {}
