@@ -58,8 +58,8 @@ fn fallback(input: &DeriveInput) -> TokenStream {
     quote! {
         #[automatically_derived]
         impl #impl_generics _tandem::__private::Payload for #ident #ty_generics #where_clause {
-            const FINGERPRINT: u64 = 0;
-            fn encoded_len(&self, _: usize) -> usize {
+            const FINGERPRINT: ::core::primitive::u64 = 0;
+            fn encoded_len(&self, _: ::core::primitive::usize) -> ::core::primitive::usize {
                 ::core::unimplemented!()
             }
             fn encode(&self, _: &mut _tandem::__private::Encoder<'_>) {
@@ -200,16 +200,16 @@ fn pod_struct(container: &Container<'_>, style: Style, fields: &[Field<'_>]) -> 
     let name = container.ident.to_string();
     let fingerprint_fields = fingerprint_fields(container, style, fields);
     quote! {
-        const FINGERPRINT: u64 = _tandem::__private::pod_layout::<Self>(
+        const FINGERPRINT: ::core::primitive::u64 = _tandem::__private::pod_layout::<Self>(
             _tandem::__private::Fingerprint::new("struct").str(#name) #fingerprint_fields
         )
         .finish();
-        const MIN_ENCODED_LEN: usize = ::core::mem::size_of::<Self>();
+        const MIN_ENCODED_LEN: ::core::primitive::usize = ::core::mem::size_of::<Self>();
         const POD: ::core::option::Option<_tandem::__private::PodOps<Self>> =
             ::core::option::Option::Some(_tandem::__private::PodOps::new());
 
         #[inline]
-        fn encoded_len(&self, _offset: usize) -> usize {
+        fn encoded_len(&self, _offset: ::core::primitive::usize) -> ::core::primitive::usize {
             ::core::mem::size_of::<Self>()
         }
 
@@ -297,12 +297,12 @@ fn plain_struct(container: &Container<'_>, style: Style, fields: &[Field<'_>]) -
     let encode_fields = encode_fields(fields, &bindings);
     let constructor = shape(style, fields, &decode_fields(fields, &name));
     quote! {
-        const FINGERPRINT: u64 =
+        const FINGERPRINT: ::core::primitive::u64 =
             _tandem::__private::Fingerprint::new("struct").str(#name) #fingerprint_fields .finish();
-        const MIN_ENCODED_LEN: usize = #min_len;
+        const MIN_ENCODED_LEN: ::core::primitive::usize = #min_len;
 
         #[inline]
-        fn encoded_len(&self, offset: usize) -> usize {
+        fn encoded_len(&self, offset: ::core::primitive::usize) -> ::core::primitive::usize {
             let Self #pattern = self;
             let mut __end = offset;
             #add_lens
@@ -382,16 +382,16 @@ fn enumeration(container: &Container<'_>, variants: &[Variant<'_>]) -> TokenStre
         quote!(self)
     };
     quote! {
-        const FINGERPRINT: u64 = _tandem::__private::Fingerprint::new("enum")
+        const FINGERPRINT: ::core::primitive::u64 = _tandem::__private::Fingerprint::new("enum")
             .str(#name)
-            .u64(#count as u64)
+            .u64(#count as ::core::primitive::u64)
             #(#fingerprint_variants)*
             .finish();
-        const MIN_ENCODED_LEN: usize =
+        const MIN_ENCODED_LEN: ::core::primitive::usize =
             4usize.saturating_add(_tandem::__private::min_len(&[#(#min_lens),*]));
 
         #[inline]
-        fn encoded_len(&self, offset: usize) -> usize {
+        fn encoded_len(&self, offset: ::core::primitive::usize) -> ::core::primitive::usize {
             match #scrutinee {
                 #(#len_arms)*
             }
