@@ -1,6 +1,7 @@
 //! tandem: drive worker processes through typed transitions over shared memory.
 #![warn(missing_docs)]
 
+pub use tandem_macros::{Payload, Transitions};
 pub use tandem_runtime::*;
 
 /// What generated code may touch. Not public API: no stability guarantees.

@@ -26,7 +26,9 @@ pub mod typed;
 
 pub use buffer::{ReadBuffer, WriteBuffer};
 pub use channel::{ControllerChannel, Options, Reply, TransitionRequest, WorkerChannel, CHANNEL_ENV};
-pub use codec::{DecodeError, Decoder, Encoder, Payload};
+pub use codec::{
+    decode_from, encode_into, encode_to_vec, DecodeError, Decoder, Encoder, Fingerprint, Payload,
+};
 pub use error::{BufferError, ChannelError, TransitionLabel};
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 pub use process::{Controller, ExitReason};

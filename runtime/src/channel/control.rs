@@ -215,8 +215,4 @@ impl ControlSegment {
             .view()
             .expect("ControlSegment invariant: the mapping holds a ControlBlock")
     }
-
-    pub(crate) fn name(&self) -> &str {
-        self.segment.name()
-    }
 }

@@ -1,96 +1,258 @@
-//! INTERFACE CONTRACT (temporary file, replaced wholesale by the codec branch).
+//! The [`Payload`] trait and its fixed, validated binary encoding.
 //!
-//! The channel layer relies only on the items below.
+//! Values cross the process boundary as bytes written by [`Encoder`] straight into a shared
+//! buffer and read back by [`Decoder`]. The encoding is decided by the Rust type alone (there
+//! is no self-description in the bytes), so both processes must agree on the type; they check
+//! that with [`Payload::FINGERPRINT`] before exchanging data.
+//!
+//! # Encoding
+//!
+//! All numbers are little-endian; tandem supports only little-endian 64-bit targets (it fails
+//! to compile elsewhere), so the same type encodes to the same bytes in every build.
+//!
+//! | type | bytes |
+//! | --- | --- |
+//! | `()`, unit structs | nothing |
+//! | `bool` | 1 byte, 0 or 1 (anything else is an error) |
+//! | `u8`..`u128`, `i8`..`i128`, `f32`, `f64` | their little-endian bytes, no alignment |
+//! | `usize`, `isize` | 8 bytes as `u64` / `i64`; checked to fit when decoded |
+//! | `char` | 4 bytes as `u32`; must be a Unicode scalar value |
+//! | `Option<T>` | tag byte 0 (`None`) or 1 (`Some`) then `T` |
+//! | `Box<T>` | `T` |
+//! | tuples, structs | their fields in order, no padding, no field names |
+//! | enums | variant tag `u32` (0, 1, ... in declaration order; explicit discriminants are ignored) then the variant's fields |
+//! | `String` | length `u64` (bytes) then the UTF-8 bytes, validated |
+//! | `Vec<T>` | length `u64` (elements) then the elements, see below |
+//! | `[T; N]` | the `N` elements, see below; no length |
+//! | `BTreeMap`, `HashMap` | length `u64` then `(key, value)` pairs in iteration order |
+//! | `BTreeSet`, `HashSet` | length `u64` then the keys in iteration order |
+//!
+//! Maps and sets reject a key seen twice. `HashMap`/`HashSet` iteration order is not
+//! deterministic, so equal hash maps may encode to different (equally valid) bytes; a
+//! `BTreeMap` and a `HashMap` with the same key and value types encode alike and share a
+//! fingerprint, so either side may pick either.
+//!
+//! ## Plain old data
+//!
+//! A type is *plain old data* (POD) when its memory is its encoding: the primitive integers
+//! and floats, and structs marked `#[payload(pod)]`, which must derive zerocopy's `IntoBytes`,
+//! `FromBytes` and `Immutable` (so `#[repr(C)]`, no padding, every bit pattern valid). A POD
+//! value alone is written as its memory bytes with no padding. A `Vec<T>` or `[T; N]` of POD
+//! `T` is written as zero padding up to the next multiple of `align_of::<T>()` (counted from
+//! the buffer start, which is page-aligned in shared memory), then all elements in one copy.
+//! Decoding copies them back in one allocation and one copy, or borrows them in place with
+//! [`Decoder::pod_slice`]. Whether a derived type is POD, its size and its alignment are part
+//! of its fingerprint. `[T; N]` itself is not POD: a `Vec<[f32; 3]>` is a sequence of
+//! arrays, each copied in bulk; wrap the array in a `#[payload(pod)]` struct to get one copy
+//! for the whole vector.
+//!
+//! # Validation and limits
+//!
+//! For every byte sequence, decoding returns a value or a [`DecodeError`] naming the byte
+//! offset and, through [`DecodeError::InField`], the field path. It never panics and never
+//! allocates more than the input justifies:
+//! - a length prefix is checked against the remaining bytes times the minimum encoded size of
+//!   one element before anything is allocated, and preallocation is capped at 1 MiB for
+//!   elements whose memory is larger than their minimum encoding;
+//! - sequences of elements that encode to nothing (such as `Vec<()>`) may have at most
+//!   [`MAX_ZERO_SIZED_ELEMENTS`] elements, so a huge count cannot make the decoder spin;
+//! - derived types may nest at most [`MAX_DEPTH`] levels deep, so recursive types cannot
+//!   overflow the stack;
+//! - padding bytes must be zero and [`decode_from`] rejects trailing bytes, so every value has
+//!   exactly one encoding (except for the order inside hash maps and sets).
+//!
+//! # Fingerprints
+//!
+//! [`Payload::FINGERPRINT`] is a 64-bit FNV-1a hash computed at compile time over a
+//! structural description: for derived types the kind (struct, enum), the type name (without
+//! its module path), field and variant names in order, and the field types' fingerprints;
+//! for containers their name and their parameters' fingerprints. Renaming, reordering or
+//! retyping anything changes it. A field whose type mentions the deriving type itself (such as
+//! `Vec<Tree>` inside `Tree`) contributes a self-reference marker and its type as written
+//! instead; types that are recursive only through *another* type (`A` holds `B` holds `A`)
+//! are not supported and fail to compile with a cycle error.
+//!
+//! # Examples
+//!
+//! ```
+//! use tandem_runtime::codec::{decode_from, encode_into, Payload};
+//!
+//! let value = (7u32, String::from("seven"), vec![Some(true), None]);
+//! let mut buffer = vec![0; value.encoded_len(0)];
+//! assert_eq!(encode_into(&value, &mut buffer), buffer.len());
+//! assert_eq!(decode_from::<(u32, String, Vec<Option<bool>>)>(&buffer).unwrap(), value);
+//! ```
 
-use std::fmt;
+#[cfg(not(all(target_endian = "little", target_pointer_width = "64")))]
+compile_error!("tandem's codec supports only little-endian 64-bit targets");
 
-/// A type that can cross the process boundary.
+mod decoder;
+mod encoder;
+mod error;
+mod fingerprint;
+mod impls;
+mod pod;
+#[cfg(test)]
+mod tests;
+
+pub use decoder::Decoder;
+pub use encoder::Encoder;
+pub use error::DecodeError;
+pub use fingerprint::Fingerprint;
+pub use pod::{Pod, PodOps};
+
+/// The deepest nesting of derived types that [`Decoder`] accepts.
+pub const MAX_DEPTH: u32 = 256;
+
+/// The largest element count accepted for a sequence whose elements encode to zero bytes.
+pub const MAX_ZERO_SIZED_ELEMENTS: u64 = 1 << 20;
+
+/// A type that can cross the process boundary: it has a fixed binary encoding and a
+/// structural fingerprint.
+///
+/// Derive it with `#[derive(tandem::Payload)]`; the module documentation describes the
+/// encoding. Implementing it by hand is possible: `encoded_len` must return exactly the
+/// number of bytes `encode` writes, and `decode` must read exactly those bytes back.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot cross a process boundary: it does not implement `Payload`",
+    label = "not a `Payload`",
+    note = "derive it with `#[derive(tandem::Payload)]`, or use a supported type: bool, integers, floats, char, String, Vec, Option, Box, arrays, tuples, maps and sets"
+)]
 pub trait Payload: Sized {
-    /// Structural fingerprint of the type.
+    /// Structural fingerprint of the type; see the [module documentation](self#fingerprints).
     const FINGERPRINT: u64;
-    /// Exact number of bytes `encode` writes when it starts at `offset` from the buffer start
-    /// (offset matters only for alignment padding of plain-old-data slices).
+
+    /// A lower bound of the bytes any value encodes to, padding not counted. Bounds the
+    /// element count a length prefix may announce.
+    #[doc(hidden)]
+    const MIN_ENCODED_LEN: usize = 0;
+
+    /// `Some` for plain-old-data types: the memory of a value is its encoding.
+    #[doc(hidden)]
+    const POD: Option<PodOps<Self>> = None;
+
+    /// Exact number of bytes `encode` writes when it starts at absolute `offset` from the
+    /// buffer start (the offset matters only for alignment padding of plain-old-data
+    /// sequences).
     fn encoded_len(&self, offset: usize) -> usize;
+
     /// Writes the encoding; the encoder has room for `encoded_len(encoder.position())` bytes.
     fn encode(&self, encoder: &mut Encoder<'_>);
+
     /// Reads one value, validating every byte.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] if the bytes are not a valid encoding of `Self`.
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError>;
 }
 
-/// Writes into a preallocated byte slice.
-pub struct Encoder<'a> {
-    bytes: &'a mut [u8],
-    position: usize,
-}
-
-impl<'a> Encoder<'a> {
-    /// Starts writing at the beginning of `bytes`.
-    pub fn new(bytes: &'a mut [u8]) -> Self {
-        Encoder { bytes, position: 0 }
-    }
-    /// Bytes written so far.
-    pub fn position(&self) -> usize {
-        self.position
-    }
-    /// Appends raw bytes.
-    pub fn put(&mut self, data: &[u8]) {
-        self.bytes[self.position..self.position + data.len()].copy_from_slice(data);
-        self.position += data.len();
-    }
-}
-
-/// Reads from a byte slice.
-pub struct Decoder<'a> {
-    bytes: &'a [u8],
-    position: usize,
-}
-
-impl<'a> Decoder<'a> {
-    /// Starts reading at the beginning of `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Self {
-        Decoder { bytes, position: 0 }
-    }
-}
-
-/// Why bytes could not be decoded.
-#[derive(Debug)]
-pub struct DecodeError(String);
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for DecodeError {}
-
-/// Encodes `value` into `bytes`, which must hold `value.encoded_len(0)` bytes; returns the
-/// number written.
+/// Encodes `value` at the start of `bytes`, which must hold at least `value.encoded_len(0)`
+/// bytes; returns the number of bytes written.
+///
+/// # Panics
+///
+/// If `bytes` is shorter than `value.encoded_len(0)`.
 pub fn encode_into<T: Payload>(value: &T, bytes: &mut [u8]) -> usize {
     let mut encoder = Encoder::new(bytes);
     value.encode(&mut encoder);
     encoder.position()
 }
 
+/// Encodes `value` into a new `Vec` of exactly `value.encoded_len(0)` bytes (convenient for
+/// tests; the channel layer encodes straight into shared memory with [`encode_into`]).
+pub fn encode_to_vec<T: Payload>(value: &T) -> Vec<u8> {
+    let mut bytes = vec![0; value.encoded_len(0)];
+    encode_into(value, &mut bytes);
+    bytes
+}
+
 /// Decodes exactly one `T` that must span all of `bytes`.
+///
+/// # Errors
+///
+/// A [`DecodeError`] if the bytes are not a valid encoding of `T`, including
+/// [`DecodeError::TrailingBytes`] if bytes are left after it.
 pub fn decode_from<T: Payload>(bytes: &[u8]) -> Result<T, DecodeError> {
     let mut decoder = Decoder::new(bytes);
     let value = T::decode(&mut decoder)?;
-    if decoder.position != bytes.len() {
-        return Err(DecodeError("trailing bytes".into()));
+    if decoder.remaining() != 0 {
+        return Err(DecodeError::TrailingBytes {
+            offset: decoder.position(),
+            len: bytes.len(),
+        });
     }
     Ok(value)
 }
 
-impl Payload for () {
-    const FINGERPRINT: u64 = 1;
-    fn encoded_len(&self, _offset: usize) -> usize {
-        0
-    }
-    fn encode(&self, _encoder: &mut Encoder<'_>) {}
-    fn decode(_decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        Ok(())
-    }
+/// Zero bytes needed after `offset` to reach a multiple of `align` (a power of two).
+#[inline]
+pub(crate) const fn padding(offset: usize, align: usize) -> usize {
+    offset.wrapping_neg() & (align - 1)
 }
 
+/// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]
-pub mod __private {}
+pub mod __private {
+    pub use super::{DecodeError, Decoder, Encoder, Fingerprint, Payload, Pod, PodOps, MAX_DEPTH};
+    pub use zerocopy;
+
+    /// Adds the context "in field `field` of `type_name`" to `error`.
+    #[cold]
+    pub fn in_field(
+        error: DecodeError,
+        type_name: &'static str,
+        field: &'static str,
+    ) -> DecodeError {
+        error.in_field(type_name, field)
+    }
+
+    /// Reads an enum's variant tag (validated by the caller's `match`).
+    #[inline]
+    pub fn decode_tag(
+        decoder: &mut Decoder<'_>,
+        type_name: &'static str,
+    ) -> Result<u32, DecodeError> {
+        decoder.get_u32(type_name)
+    }
+
+    /// The error for a tag that names no variant.
+    #[cold]
+    pub fn invalid_variant(
+        offset: usize,
+        type_name: &'static str,
+        variants: u32,
+        found: u32,
+    ) -> DecodeError {
+        DecodeError::InvalidVariant {
+            offset,
+            type_name,
+            variants,
+            found,
+        }
+    }
+
+    /// The smallest of `lens` (0 for none), for an enum's `MIN_ENCODED_LEN`.
+    pub const fn min_len(lens: &[usize]) -> usize {
+        if lens.is_empty() {
+            return 0;
+        }
+        let mut min = lens[0];
+        let mut i = 1;
+        while i < lens.len() {
+            if lens[i] < min {
+                min = lens[i];
+            }
+            i += 1;
+        }
+        min
+    }
+
+    /// Size and alignment of a plain-old-data type, for its fingerprint.
+    pub const fn pod_layout<T: Pod>(fingerprint: Fingerprint) -> Fingerprint {
+        fingerprint
+            .str("pod")
+            .u64(core::mem::size_of::<T>() as u64)
+            .u64(core::mem::align_of::<T>() as u64)
+    }
+}

@@ -24,7 +24,6 @@ pub(crate) enum Termination {
 #[derive(Debug)]
 pub(crate) struct PidFd {
     fd: OwnedFd,
-    pid: i32,
 }
 
 impl PidFd {
@@ -35,12 +34,7 @@ impl PidFd {
         let raw = i32::try_from(ret).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
         // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(PidFd { fd, pid })
-    }
-
-    /// The process id this pidfd refers to.
-    pub(crate) fn pid(&self) -> i32 {
-        self.pid
+        Ok(PidFd { fd })
     }
 
     /// Sleeps until the process exits (`Ok(true)`), `cancel` is signalled (`Ok(false)`), or
@@ -64,12 +58,6 @@ impl PidFd {
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-
-    /// Whether the process has exited, without blocking.
-    pub(crate) fn has_exited(&self) -> bool {
-        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-        matches!(nix::poll::poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
     }
 
     /// The exit status of an exited child, without reaping it (`WNOWAIT`), so that whoever
@@ -98,21 +86,6 @@ impl PidFd {
             libc::CLD_KILLED | libc::CLD_DUMPED => Some(Termination::Signaled(status)),
             _ => None,
         }
-    }
-
-    /// Sends `signal` to the process (race-free against pid reuse).
-    pub(crate) fn send_signal(&self, signal: i32) -> io::Result<()> {
-        // SAFETY: pidfd_send_signal with a null siginfo and no flags behaves like kill(2).
-        cvt(unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.fd.as_raw_fd(),
-                signal,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            )
-        })
-        .map(drop)
     }
 }
 
@@ -145,13 +118,6 @@ impl EventFd {
 /// This process's id.
 pub(crate) fn current_pid() -> i32 {
     std::process::id() as i32
-}
-
-/// Whether a process with this pid exists (it may be a zombie).
-pub(crate) fn exists(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence and permission.
-    let ret = unsafe { libc::kill(pid, 0) };
-    ret == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Ends the process at once with `status`, running no destructors or atexit handlers: for a

@@ -142,11 +142,6 @@ impl Segment {
         self.len
     }
 
-    /// Start of the mapping (page-aligned).
-    pub(crate) fn as_ptr(&self) -> *mut u8 {
-        self.ptr.as_ptr()
-    }
-
     /// The start of a read-write mapping viewed as a `T`, or `None` if the mapping is
     /// read-only or too short.
     pub(crate) fn view<T: AtomicsOnly>(&self) -> Option<&T> {
@@ -214,9 +209,4 @@ pub(crate) fn unlink(name: &str) -> io::Result<()> {
         Ok(()) | Err(Errno::ENOENT) => Ok(()),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Whether a segment named `name` exists.
-pub(crate) fn exists(name: &str) -> bool {
-    std::path::Path::new("/dev/shm").join(name.trim_start_matches('/')).exists()
 }

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::channel::{Options, TransitionRequest, WorkerChannel};
-use crate::codec::{decode_from, encode_into, Payload};
+use crate::codec::{decode_from, encode_into, encode_to_vec, Payload};
 use crate::error::{ChannelError, TransitionLabel};
 use crate::process::Controller;
 
@@ -235,12 +235,6 @@ impl<T: Transitions> fmt::Debug for TypedController<T> {
     }
 }
 
-fn encode_to_vec<P: Payload>(value: &P) -> Vec<u8> {
-    let mut bytes = vec![0; value.encoded_len(0)];
-    let written = encode_into(value, &mut bytes);
-    bytes.truncate(written);
-    bytes
-}
 
 /// Serves the worker side of `T`: decodes the setup payload, builds the worker with `make`,
 /// answers setup, then dispatches every transition with `dispatch` until stopped.

@@ -1,0 +1,517 @@
+//! [`Payload`] for the standard types; the encoding is described in the module docs.
+
+use super::{padding, DecodeError, Decoder, Encoder, Fingerprint, Payload, PodOps};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+
+/// Preallocation cap for sequences whose elements take more memory than their minimum
+/// encoding: the input justifies the count, not the memory.
+const MAX_PREALLOC_BYTES: usize = 1 << 20;
+
+/// Capacity to reserve for `len` elements of `T` announced by a checked length prefix.
+fn prealloc<T: Payload>(len: usize) -> usize {
+    let size = core::mem::size_of::<T>();
+    if size <= T::MIN_ENCODED_LEN.max(1) {
+        len
+    } else {
+        len.min(MAX_PREALLOC_BYTES / size)
+    }
+}
+
+macro_rules! pod_primitives {
+    ($($ty:ident)*) => {$(
+        impl Payload for $ty {
+            const FINGERPRINT: u64 = Fingerprint::new(stringify!($ty)).finish();
+            const MIN_ENCODED_LEN: usize = core::mem::size_of::<$ty>();
+            const POD: Option<PodOps<Self>> = Some(PodOps::new());
+
+            #[inline]
+            fn encoded_len(&self, _offset: usize) -> usize {
+                core::mem::size_of::<$ty>()
+            }
+
+            #[inline]
+            fn encode(&self, encoder: &mut Encoder<'_>) {
+                encoder.put_bytes(&self.to_le_bytes());
+            }
+
+            #[inline]
+            fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+                decoder.take_array(stringify!($ty)).map($ty::from_le_bytes)
+            }
+        }
+    )*};
+}
+
+pod_primitives!(u8 u16 u32 u64 u128 i8 i16 i32 i64 i128 f32 f64);
+
+macro_rules! sized_as_64 {
+    ($($ty:ident as $wide:ident),*) => {$(
+        impl Payload for $ty {
+            const FINGERPRINT: u64 = Fingerprint::new(stringify!($ty)).finish();
+            const MIN_ENCODED_LEN: usize = 8;
+
+            #[inline]
+            fn encoded_len(&self, _offset: usize) -> usize {
+                8
+            }
+
+            #[inline]
+            fn encode(&self, encoder: &mut Encoder<'_>) {
+                // Lossless: only 64-bit targets are supported.
+                encoder.put_bytes(&(*self as $wide).to_le_bytes());
+            }
+
+            #[inline]
+            fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+                let offset = decoder.position();
+                let wide = $wide::from_le_bytes(decoder.take_array(stringify!($ty))?);
+                $ty::try_from(wide).map_err(|_| DecodeError::OutOfRange {
+                    offset,
+                    type_name: stringify!($ty),
+                    value: wide as u64,
+                })
+            }
+        }
+    )*};
+}
+
+sized_as_64!(usize as u64, isize as i64);
+
+impl Payload for bool {
+    const FINGERPRINT: u64 = Fingerprint::new("bool").finish();
+    const MIN_ENCODED_LEN: usize = 1;
+
+    #[inline]
+    fn encoded_len(&self, _offset: usize) -> usize {
+        1
+    }
+
+    #[inline]
+    fn encode(&self, encoder: &mut Encoder<'_>) {
+        encoder.put_u8(u8::from(*self));
+    }
+
+    #[inline]
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let offset = decoder.position();
+        match decoder.get_u8("bool")? {
+            0 => Ok(false),
+            1 => Ok(true),
+            found => Err(DecodeError::InvalidBool { offset, found }),
+        }
+    }
+}
+
+impl Payload for char {
+    const FINGERPRINT: u64 = Fingerprint::new("char").finish();
+    const MIN_ENCODED_LEN: usize = 4;
+
+    #[inline]
+    fn encoded_len(&self, _offset: usize) -> usize {
+        4
+    }
+
+    #[inline]
+    fn encode(&self, encoder: &mut Encoder<'_>) {
+        encoder.put_u32(u32::from(*self));
+    }
+
+    #[inline]
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let offset = decoder.position();
+        let found = decoder.get_u32("char")?;
+        char::from_u32(found).ok_or(DecodeError::InvalidChar { offset, found })
+    }
+}
+
+impl Payload for () {
+    const FINGERPRINT: u64 = Fingerprint::new("tuple").u64(0).finish();
+
+    #[inline]
+    fn encoded_len(&self, _offset: usize) -> usize {
+        0
+    }
+
+    #[inline]
+    fn encode(&self, _encoder: &mut Encoder<'_>) {}
+
+    #[inline]
+    fn decode(_decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Ok(())
+    }
+}
+
+macro_rules! tuples {
+    ($(($($name:ident)+))*) => {$(
+        impl<$($name: Payload),+> Payload for ($($name,)+) {
+            const FINGERPRINT: u64 = Fingerprint::new("tuple")
+                .u64([$(stringify!($name)),+].len() as u64)
+                $(.u64($name::FINGERPRINT))+
+                .finish();
+            const MIN_ENCODED_LEN: usize = 0usize $(.saturating_add($name::MIN_ENCODED_LEN))+;
+
+            #[inline]
+            #[allow(non_snake_case)]
+            fn encoded_len(&self, offset: usize) -> usize {
+                let ($($name,)+) = self;
+                let mut end = offset;
+                $(end += $name.encoded_len(end);)+
+                end - offset
+            }
+
+            #[inline]
+            #[allow(non_snake_case)]
+            fn encode(&self, encoder: &mut Encoder<'_>) {
+                let ($($name,)+) = self;
+                $($name.encode(encoder);)+
+            }
+
+            #[inline]
+            fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+                Ok(($($name::decode(decoder)?,)+))
+            }
+        }
+    )*};
+}
+
+tuples! {
+    (A)
+    (A B)
+    (A B C)
+    (A B C D)
+    (A B C D E)
+    (A B C D E F)
+    (A B C D E F G)
+    (A B C D E F G H)
+    (A B C D E F G H I)
+    (A B C D E F G H I J)
+    (A B C D E F G H I J K)
+    (A B C D E F G H I J K L)
+}
+
+impl<T: Payload> Payload for Option<T> {
+    const FINGERPRINT: u64 = Fingerprint::new("Option").u64(T::FINGERPRINT).finish();
+    const MIN_ENCODED_LEN: usize = 1;
+
+    #[inline]
+    fn encoded_len(&self, offset: usize) -> usize {
+        match self {
+            None => 1,
+            Some(value) => 1 + value.encoded_len(offset + 1),
+        }
+    }
+
+    #[inline]
+    fn encode(&self, encoder: &mut Encoder<'_>) {
+        match self {
+            None => encoder.put_u8(0),
+            Some(value) => {
+                encoder.put_u8(1);
+                value.encode(encoder);
+            }
+        }
+    }
+
+    #[inline]
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let offset = decoder.position();
+        match decoder.get_u8("Option tag")? {
+            0 => Ok(None),
+            1 => T::decode(decoder).map(Some),
+            found => Err(DecodeError::InvalidOptionTag { offset, found }),
+        }
+    }
+}
+
+/// `Box<T>` encodes exactly like `T` and shares its fingerprint.
+impl<T: Payload> Payload for Box<T> {
+    const FINGERPRINT: u64 = T::FINGERPRINT;
+    const MIN_ENCODED_LEN: usize = T::MIN_ENCODED_LEN;
+
+    #[inline]
+    fn encoded_len(&self, offset: usize) -> usize {
+        (**self).encoded_len(offset)
+    }
+
+    #[inline]
+    fn encode(&self, encoder: &mut Encoder<'_>) {
+        (**self).encode(encoder);
+    }
+
+    #[inline]
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        T::decode(decoder).map(Box::new)
+    }
+}
+
+impl Payload for String {
+    const FINGERPRINT: u64 = Fingerprint::new("String").finish();
+    const MIN_ENCODED_LEN: usize = 8;
+
+    #[inline]
+    fn encoded_len(&self, _offset: usize) -> usize {
+        8 + self.len()
+    }
+
+    #[inline]
+    fn encode(&self, encoder: &mut Encoder<'_>) {
+        encoder.put_len(self.len());
+        encoder.put_bytes(self.as_bytes());
+    }
+
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let len = decoder.get_len::<u8>()?;
+        let offset = decoder.position();
+        let bytes = decoder.take(len, "string bytes")?;
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(text.to_owned()),
+            Err(source) => Err(DecodeError::InvalidUtf8 { offset, source }),
+        }
+    }
+}
+
+/// Bytes of `items` written without a length prefix, starting at `offset`.
+#[inline]
+fn seq_encoded_len<T: Payload>(items: &[T], offset: usize) -> usize {
+    match T::POD {
+        Some(ops) => padding(offset, ops.align) + core::mem::size_of_val(items),
+        None => {
+            let mut end = offset;
+            for item in items {
+                end += item.encoded_len(end);
+            }
+            end - offset
+        }
+    }
+}
+
+/// Writes `items` without a length prefix: one copy after padding for plain old data.
+#[inline]
+fn encode_seq<T: Payload>(items: &[T], encoder: &mut Encoder<'_>) {
+    match T::POD {
+        Some(ops) => {
+            encoder.pad_to(ops.align);
+            encoder.put_bytes(ops.as_bytes(items));
+        }
+        None => {
+            for item in items {
+                item.encode(encoder);
+            }
+        }
+    }
+}
+
+/// Reads the padding and bytes of `len` plain-old-data elements.
+fn take_pod<'a, T>(
+    decoder: &mut Decoder<'a>,
+    ops: &PodOps<T>,
+    len: usize,
+) -> Result<&'a [u8], DecodeError> {
+    decoder.skip_padding(ops.align)?;
+    let size = len.saturating_mul(core::mem::size_of::<T>());
+    decoder.take(size, core::any::type_name::<T>())
+}
+
+/// Reads `len` elements (the length prefix is already checked).
+fn decode_vec<T: Payload>(decoder: &mut Decoder<'_>, len: usize) -> Result<Vec<T>, DecodeError> {
+    match T::POD {
+        Some(ops) => {
+            let bytes = take_pod(decoder, &ops, len)?;
+            Ok(ops.read_vec(bytes, len))
+        }
+        None => {
+            let mut vec = Vec::with_capacity(prealloc::<T>(len));
+            for _ in 0..len {
+                vec.push(T::decode(decoder)?);
+            }
+            Ok(vec)
+        }
+    }
+}
+
+impl<T: Payload> Payload for Vec<T> {
+    const FINGERPRINT: u64 = Fingerprint::new("Vec").u64(T::FINGERPRINT).finish();
+    const MIN_ENCODED_LEN: usize = 8;
+
+    #[inline]
+    fn encoded_len(&self, offset: usize) -> usize {
+        8 + seq_encoded_len(self, offset + 8)
+    }
+
+    #[inline]
+    fn encode(&self, encoder: &mut Encoder<'_>) {
+        encoder.put_len(self.len());
+        encode_seq(self, encoder);
+    }
+
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let len = decoder.get_len::<T>()?;
+        decode_vec(decoder, len)
+    }
+}
+
+impl<T: Payload, const N: usize> Payload for [T; N] {
+    const FINGERPRINT: u64 = Fingerprint::new("array")
+        .u64(N as u64)
+        .u64(T::FINGERPRINT)
+        .finish();
+    const MIN_ENCODED_LEN: usize = N.saturating_mul(T::MIN_ENCODED_LEN);
+
+    #[inline]
+    fn encoded_len(&self, offset: usize) -> usize {
+        seq_encoded_len(self, offset)
+    }
+
+    #[inline]
+    fn encode(&self, encoder: &mut Encoder<'_>) {
+        encode_seq(self, encoder);
+    }
+
+    fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        if let Some(ops) = T::POD {
+            let bytes = take_pod(decoder, &ops, N)?;
+            let size = core::mem::size_of::<T>();
+            return Ok(core::array::from_fn(|i| {
+                ops.read_one(bytes.get(i * size..).unwrap_or_default())
+            }));
+        }
+        let offset = decoder.position();
+        let needed = Self::MIN_ENCODED_LEN;
+        if needed > decoder.remaining() {
+            return Err(DecodeError::UnexpectedEnd {
+                offset,
+                what: core::any::type_name::<Self>(),
+                needed,
+                available: decoder.remaining(),
+            });
+        }
+        let vec = decode_vec::<T>(decoder, N)?;
+        // `decode_vec` returned exactly `N` elements, so the conversion cannot fail.
+        <[T; N]>::try_from(vec).map_err(|vec| DecodeError::UnexpectedEnd {
+            offset,
+            what: core::any::type_name::<Self>(),
+            needed: N,
+            available: vec.len(),
+        })
+    }
+}
+
+/// Bytes of a map's or set's entries, starting at `offset`.
+#[inline]
+fn entries_encoded_len<'a, E: Payload + 'a>(
+    entries: impl Iterator<Item = (&'a E, Option<&'a E>)>,
+    offset: usize,
+) -> usize {
+    let mut end = offset;
+    for (first, second) in entries {
+        end += first.encoded_len(end);
+        if let Some(second) = second {
+            end += second.encoded_len(end);
+        }
+    }
+    end - offset
+}
+
+macro_rules! maps {
+    ($($map:ident<K: $($kbound:path),+ $(; $hasher:ident)?>),*) => {$(
+        impl<K, V $(, $hasher)?> Payload for $map<K, V $(, $hasher)?>
+        where
+            K: Payload $(+ $kbound)+,
+            V: Payload,
+            $($hasher: BuildHasher + Default,)?
+        {
+            const FINGERPRINT: u64 = Fingerprint::new("map")
+                .u64(K::FINGERPRINT)
+                .u64(V::FINGERPRINT)
+                .finish();
+            const MIN_ENCODED_LEN: usize = 8;
+
+            fn encoded_len(&self, offset: usize) -> usize {
+                let mut end = offset + 8;
+                for (key, value) in self {
+                    end += key.encoded_len(end);
+                    end += value.encoded_len(end);
+                }
+                end - offset
+            }
+
+            fn encode(&self, encoder: &mut Encoder<'_>) {
+                encoder.put_len(self.len());
+                for (key, value) in self {
+                    key.encode(encoder);
+                    value.encode(encoder);
+                }
+            }
+
+            fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+                let len = decoder.get_len::<(K, V)>()?;
+                let mut map = new_with_capacity!($map, prealloc::<(K, V)>(len) $(, $hasher)?);
+                for _ in 0..len {
+                    let offset = decoder.position();
+                    let key = K::decode(decoder)?;
+                    let value = V::decode(decoder)?;
+                    if map.insert(key, value).is_some() {
+                        return Err(DecodeError::DuplicateKey {
+                            offset,
+                            type_name: core::any::type_name::<Self>(),
+                        });
+                    }
+                }
+                Ok(map)
+            }
+        }
+    )*};
+}
+
+macro_rules! sets {
+    ($($set:ident<K: $($kbound:path),+ $(; $hasher:ident)?>),*) => {$(
+        impl<K $(, $hasher)?> Payload for $set<K $(, $hasher)?>
+        where
+            K: Payload $(+ $kbound)+,
+            $($hasher: BuildHasher + Default,)?
+        {
+            const FINGERPRINT: u64 = Fingerprint::new("set").u64(K::FINGERPRINT).finish();
+            const MIN_ENCODED_LEN: usize = 8;
+
+            fn encoded_len(&self, offset: usize) -> usize {
+                8 + entries_encoded_len(self.iter().map(|key| (key, None)), offset + 8)
+            }
+
+            fn encode(&self, encoder: &mut Encoder<'_>) {
+                encoder.put_len(self.len());
+                for key in self {
+                    key.encode(encoder);
+                }
+            }
+
+            fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+                let len = decoder.get_len::<K>()?;
+                let mut set = new_with_capacity!($set, prealloc::<K>(len) $(, $hasher)?);
+                for _ in 0..len {
+                    let offset = decoder.position();
+                    if !set.insert(K::decode(decoder)?) {
+                        return Err(DecodeError::DuplicateKey {
+                            offset,
+                            type_name: core::any::type_name::<Self>(),
+                        });
+                    }
+                }
+                Ok(set)
+            }
+        }
+    )*};
+}
+
+macro_rules! new_with_capacity {
+    ($collection:ident, $capacity:expr) => {{
+        let _ = $capacity;
+        $collection::new()
+    }};
+    ($collection:ident, $capacity:expr, $hasher:ident) => {
+        $collection::with_capacity_and_hasher($capacity, $hasher::default())
+    };
+}
+
+maps!(BTreeMap<K: Ord>, HashMap<K: Eq, Hash; S>);
+sets!(BTreeSet<K: Ord>, HashSet<K: Eq, Hash; S>);

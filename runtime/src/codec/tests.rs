@@ -1,0 +1,337 @@
+//! Edge cases of the standard impls: invalid values, truncation, hostile lengths, limits.
+
+use super::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+fn roundtrip<T: Payload + PartialEq + std::fmt::Debug>(value: T) {
+    let bytes = encode_to_vec(&value);
+    assert_eq!(bytes.len(), value.encoded_len(0));
+    assert_eq!(decode_from::<T>(&bytes).unwrap(), value);
+}
+
+#[test]
+fn primitives_are_little_endian_without_padding() {
+    assert_eq!(
+        encode_to_vec(&(1u8, 0x0203u16, 0x0405_0607u32)),
+        [1, 3, 2, 7, 6, 5, 4]
+    );
+    assert_eq!(encode_to_vec(&-2i64), (-2i64).to_le_bytes());
+    assert_eq!(encode_to_vec(&7usize), 7u64.to_le_bytes());
+    assert_eq!(encode_to_vec(&'A'), 65u32.to_le_bytes());
+    assert_eq!(encode_to_vec(&Some(true)), [1, 1]);
+    assert_eq!(
+        encode_to_vec(&String::from("hi")),
+        [2, 0, 0, 0, 0, 0, 0, 0, b'h', b'i']
+    );
+    roundtrip(u128::MAX);
+    roundtrip(i128::MIN);
+    roundtrip(f64::NEG_INFINITY);
+    roundtrip(isize::MIN);
+    roundtrip(char::MAX);
+}
+
+#[test]
+fn invalid_bool() {
+    let error = decode_from::<(u8, bool)>(&[0, 2]).unwrap_err();
+    assert_eq!(
+        error,
+        DecodeError::InvalidBool {
+            offset: 1,
+            found: 2
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "invalid bool at byte 1: expected 0 or 1, found 2"
+    );
+}
+
+#[test]
+fn invalid_char() {
+    let surrogate = 0xD800u32.to_le_bytes();
+    assert_eq!(
+        decode_from::<char>(&surrogate).unwrap_err(),
+        DecodeError::InvalidChar {
+            offset: 0,
+            found: 0xD800
+        }
+    );
+    let too_big = 0x11_0000u32.to_le_bytes();
+    assert!(matches!(
+        decode_from::<char>(&too_big),
+        Err(DecodeError::InvalidChar { .. })
+    ));
+}
+
+#[test]
+fn invalid_utf8() {
+    let mut bytes = 2u64.to_le_bytes().to_vec();
+    bytes.extend([0xC3, 0x28]);
+    let error = decode_from::<String>(&bytes).unwrap_err();
+    assert!(
+        matches!(error, DecodeError::InvalidUtf8 { offset: 8, .. }),
+        "{error}"
+    );
+    assert!(error
+        .to_string()
+        .starts_with("invalid UTF-8 in string at byte 8"));
+}
+
+#[test]
+fn invalid_option_tag() {
+    assert_eq!(
+        decode_from::<Option<u8>>(&[2, 0]).unwrap_err(),
+        DecodeError::InvalidOptionTag {
+            offset: 0,
+            found: 2
+        }
+    );
+}
+
+#[test]
+fn usize_and_isize_extremes_roundtrip_as_64_bits() {
+    assert_eq!(encode_to_vec(&usize::MAX), [0xff; 8]);
+    roundtrip(usize::MAX);
+    roundtrip(isize::MAX);
+}
+
+#[test]
+fn truncated_input() {
+    let bytes = encode_to_vec(&(7u32, String::from("hello"), vec![1u64, 2]));
+    for len in 0..bytes.len() {
+        let error = decode_from::<(u32, String, Vec<u64>)>(&bytes[..len]).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::UnexpectedEnd { .. } | DecodeError::LengthTooLarge { .. }
+            ),
+            "{len}: {error}"
+        );
+    }
+    assert_eq!(
+        decode_from::<u32>(&[1, 2]).unwrap_err().to_string(),
+        "unexpected end of input at byte 0: u32 needs 4 bytes, 2 left"
+    );
+}
+
+#[test]
+fn trailing_bytes() {
+    assert_eq!(
+        decode_from::<u16>(&[1, 2, 3]).unwrap_err(),
+        DecodeError::TrailingBytes { offset: 2, len: 3 }
+    );
+}
+
+#[test]
+fn huge_length_prefix_is_rejected_before_allocating() {
+    let mut bytes = u64::MAX.to_le_bytes().to_vec();
+    bytes.extend([0; 16]);
+    let error = decode_from::<Vec<String>>(&bytes).unwrap_err();
+    assert_eq!(
+        error,
+        DecodeError::LengthTooLarge {
+            offset: 0,
+            what: "alloc::string::String",
+            len: u64::MAX,
+            available: 16,
+            max: 2,
+        }
+    );
+    assert!(matches!(
+        decode_from::<String>(&bytes),
+        Err(DecodeError::LengthTooLarge { .. })
+    ));
+    assert!(matches!(
+        decode_from::<Vec<u64>>(&bytes),
+        Err(DecodeError::LengthTooLarge { max: 2, .. })
+    ));
+    assert!(matches!(
+        decode_from::<BTreeMap<u8, u8>>(&bytes),
+        Err(DecodeError::LengthTooLarge { max: 8, .. })
+    ));
+}
+
+#[test]
+fn zero_sized_elements_are_bounded() {
+    roundtrip(vec![(); 1000]);
+    let bytes = (MAX_ZERO_SIZED_ELEMENTS).to_le_bytes();
+    assert_eq!(decode_from::<Vec<()>>(&bytes).unwrap().len(), 1 << 20);
+    let bytes = u64::MAX.to_le_bytes();
+    assert_eq!(
+        decode_from::<Vec<()>>(&bytes).unwrap_err(),
+        DecodeError::TooManyZeroSized {
+            offset: 0,
+            what: "()",
+            len: u64::MAX,
+            limit: MAX_ZERO_SIZED_ELEMENTS,
+        }
+    );
+    assert!(decode_from::<Vec<[u32; 0]>>(&bytes).is_err());
+}
+
+#[test]
+fn duplicate_keys_are_rejected() {
+    let mut bytes = 2u64.to_le_bytes().to_vec();
+    bytes.extend([1, 10, 1, 20]);
+    assert_eq!(
+        decode_from::<BTreeMap<u8, u8>>(&bytes).unwrap_err(),
+        DecodeError::DuplicateKey {
+            offset: 10,
+            type_name: "alloc::collections::btree::map::BTreeMap<u8, u8>",
+        }
+    );
+    assert!(matches!(
+        decode_from::<HashMap<u8, u8>>(&bytes),
+        Err(DecodeError::DuplicateKey { offset: 10, .. })
+    ));
+    let mut bytes = 2u64.to_le_bytes().to_vec();
+    bytes.extend([5, 5]);
+    assert!(matches!(
+        decode_from::<BTreeSet<u8>>(&bytes),
+        Err(DecodeError::DuplicateKey { offset: 9, .. })
+    ));
+}
+
+#[test]
+fn maps_and_sets_roundtrip_and_share_fingerprints_by_shape() {
+    let map: BTreeMap<String, Vec<u8>> = [("a".into(), vec![1]), ("b".into(), vec![])].into();
+    roundtrip(map.clone());
+    let hashed: HashMap<String, Vec<u8>> = map.clone().into_iter().collect();
+    let bytes = encode_to_vec(&map);
+    assert_eq!(
+        decode_from::<HashMap<String, Vec<u8>>>(&bytes).unwrap(),
+        hashed
+    );
+    assert_eq!(
+        <BTreeMap<String, Vec<u8>>>::FINGERPRINT,
+        <HashMap<String, Vec<u8>>>::FINGERPRINT
+    );
+    assert_ne!(
+        <BTreeMap<u8, u16>>::FINGERPRINT,
+        <BTreeMap<u16, u8>>::FINGERPRINT
+    );
+    assert_ne!(
+        <Vec<(u8, u16)>>::FINGERPRINT,
+        <BTreeMap<u8, u16>>::FINGERPRINT
+    );
+}
+
+#[test]
+fn pod_vec_is_padded_to_alignment_from_absolute_offset() {
+    let value = (1u8, vec![0x0102_0304u32, 5]);
+    let bytes = encode_to_vec(&value);
+    // u8 at 0, length at 1..9, padding 9..12, elements at 12..20.
+    assert_eq!(bytes.len(), 20);
+    assert_eq!(&bytes[9..12], &[0, 0, 0]);
+    assert_eq!(&bytes[12..16], &[4, 3, 2, 1]);
+    assert_eq!(decode_from::<(u8, Vec<u32>)>(&bytes).unwrap(), value);
+    // The same vector at another offset pads differently.
+    assert_eq!(vec![1u32].encoded_len(0), 12);
+    assert_eq!(vec![1u32].encoded_len(1), 15);
+    assert_eq!(vec![1u8].encoded_len(3), 9);
+    roundtrip([1.5f64, 2.5]);
+    roundtrip((true, [7u16; 5]));
+}
+
+#[test]
+fn non_zero_padding_is_rejected() {
+    let mut bytes = encode_to_vec(&(1u8, vec![9u32]));
+    bytes[10] = 1;
+    assert_eq!(
+        decode_from::<(u8, Vec<u32>)>(&bytes).unwrap_err(),
+        DecodeError::NonZeroPadding { offset: 10 }
+    );
+}
+
+#[test]
+fn pod_slice_borrows_aligned_input() {
+    let value = (1u8, vec![1u64, 2, 3]);
+    // A u64 buffer is 8-aligned, so the data at offset 16 is aligned in memory too.
+    let mut storage = [0u64; 5];
+    let bytes = zerocopy::IntoBytes::as_mut_bytes(&mut storage[..]);
+    let len = encode_into(&value, bytes);
+    assert_eq!(len, 40);
+    let mut decoder = Decoder::new(&bytes[..len]);
+    assert_eq!(u8::decode(&mut decoder).unwrap(), 1);
+    assert_eq!(decoder.pod_slice::<u64>().unwrap(), &[1, 2, 3]);
+    assert_eq!(decoder.remaining(), 0);
+    // Shifted by one byte in memory, the same offsets are misaligned.
+    let mut shifted = vec![0u8; len + 1];
+    shifted[1..].copy_from_slice(&bytes[..len]);
+    let mut decoder = Decoder::new(&shifted[1..]);
+    u8::decode(&mut decoder).unwrap();
+    if (shifted.as_ptr() as usize + 17) % 8 != 0 {
+        assert!(matches!(
+            decoder.pod_slice::<u64>(),
+            Err(DecodeError::Misaligned {
+                offset: 16,
+                align: 8
+            })
+        ));
+    }
+}
+
+#[test]
+fn depth_is_limited() {
+    let mut decoder = Decoder::new(&[]);
+    fn descend(decoder: &mut Decoder<'_>, levels: u32) -> Result<(), DecodeError> {
+        if levels == 0 {
+            return Ok(());
+        }
+        decoder.nested(|decoder| descend(decoder, levels - 1))
+    }
+    assert!(descend(&mut decoder, MAX_DEPTH).is_ok());
+    assert_eq!(
+        descend(&mut decoder, MAX_DEPTH + 1).unwrap_err(),
+        DecodeError::TooDeep {
+            offset: 0,
+            limit: MAX_DEPTH
+        }
+    );
+    // The counter is restored after errors.
+    assert!(descend(&mut decoder, MAX_DEPTH).is_ok());
+}
+
+#[test]
+fn nested_containers_roundtrip() {
+    roundtrip(vec![Some(vec![String::from("x")]), None]);
+    roundtrip(Box::new((1u8, 'x', vec![vec![1i16]])));
+    roundtrip([String::from("a"), String::from("b")]);
+    roundtrip((
+        (),
+        ((),),
+        (
+            1u8, 2u16, 3u32, 4u64, 5u128, 6i8, 7i16, 8i32, 9i64, 10i128, 11.0f32, 12.0f64,
+        ),
+    ));
+    roundtrip(vec![[1u8; 3]; 4]);
+}
+
+#[test]
+fn array_of_non_pod_checks_its_minimum_before_allocating() {
+    assert!(matches!(
+        decode_from::<[String; 1000]>(&[0; 16]),
+        Err(DecodeError::UnexpectedEnd { needed: 8000, .. })
+    ));
+}
+
+#[test]
+fn error_context_names_the_field_path() {
+    let error = DecodeError::InvalidBool {
+        offset: 3,
+        found: 9,
+    }
+    .in_field("Inner", "flag")
+    .in_field("Outer", "inner");
+    assert_eq!(
+        error.to_string(),
+        "in `Outer.inner`: in `Inner.flag`: invalid bool at byte 3: expected 0 or 1, found 9"
+    );
+    assert_eq!(
+        error.root_cause(),
+        &DecodeError::InvalidBool {
+            offset: 3,
+            found: 9
+        }
+    );
+}

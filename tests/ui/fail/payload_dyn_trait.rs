@@ -1,0 +1,6 @@
+#[derive(tandem::Payload)]
+struct Erased {
+    value: Box<dyn std::fmt::Debug>,
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+// Every problem is reported from one build, and no cascade follows from using the type.
+#[derive(tandem::Payload)]
+#[payload(pod, bogus)]
+enum Bad<'a> {
+    Text(&'a str),
+    Shared(std::rc::Rc<u8>),
+}
+
+fn takes<T: tandem::Payload>() {}
+
+fn main() {
+    takes::<Bad<'static>>();
+}

@@ -1,0 +1,9 @@
+struct Opaque;
+
+#[derive(tandem::Payload)]
+struct Holder {
+    name: String,
+    opaque: Opaque,
+}
+
+fn main() {}

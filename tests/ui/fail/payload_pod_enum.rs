@@ -1,0 +1,8 @@
+#[derive(tandem::Payload)]
+#[payload(pod)]
+enum Choice {
+    A,
+    B,
+}
+
+fn main() {}

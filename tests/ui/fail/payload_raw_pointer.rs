@@ -1,0 +1,6 @@
+#[derive(tandem::Payload)]
+struct Handle {
+    ptr: *const u8,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use std::rc::Rc;
+
+#[derive(tandem::Payload)]
+struct Shared {
+    data: Vec<Rc<String>>,
+}
+
+fn main() {}

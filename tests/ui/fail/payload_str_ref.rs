@@ -1,0 +1,6 @@
+#[derive(tandem::Payload)]
+struct Message<'a> {
+    text: &'a str,
+}
+
+fn main() {}

@@ -1,0 +1,28 @@
+use tandem::Payload;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+#[derive(Payload, IntoBytes, FromBytes, Immutable, Debug, PartialEq, Clone, Copy)]
+#[payload(pod)]
+#[repr(C)]
+struct Particle {
+    pdg_id: i32,
+    status: i32,
+    momentum: [f64; 4],
+}
+
+#[derive(Payload, Debug, PartialEq)]
+struct Event {
+    number: u8,
+    particles: Vec<Particle>,
+}
+
+fn main() {
+    let event = Event {
+        number: 1,
+        particles: vec![Particle { pdg_id: 11, status: 1, momentum: [1.0, 2.0, 3.0, 4.0] }; 3],
+    };
+    let bytes = tandem::encode_to_vec(&event);
+    // 1 + 8 (length) + 7 padding to the 8-byte alignment + 3 * 40.
+    assert_eq!(bytes.len(), 1 + 8 + 7 + 3 * 40);
+    assert_eq!(tandem::decode_from::<Event>(&bytes).unwrap(), event);
+}
