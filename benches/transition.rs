@@ -3,6 +3,9 @@
 //! The bench binary is its own worker: started with `TANDEM_CHANNEL` set, it serves
 //! transitions instead of benchmarking (the one-binary pattern).
 
+// criterion_group! generates undocumented items.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::process::Command;
 use std::time::Duration;
@@ -35,16 +38,23 @@ fn spawn(spin: Option<Duration>) -> Controller {
 
 fn transitions(c: &mut Criterion) {
     let mut group = c.benchmark_group("transition");
-    group.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    group
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1));
 
-    for (label, spin) in [("spin_then_futex", None), ("futex_only", Some(Duration::ZERO))] {
+    for (label, spin) in [
+        ("spin_then_futex", None),
+        ("futex_only", Some(Duration::ZERO)),
+    ] {
         let mut controller = spawn(spin);
         controller.to_worker().write(&[]).expect("write");
         let mut id = 0u64;
         group.bench_function(format!("empty_round_trip/{label}"), |b| {
             b.iter(|| {
                 id += 1;
-                controller.do_transition(EMPTY, id, |reply| black_box(reply.keep())).expect("transition")
+                controller
+                    .do_transition(EMPTY, id, |reply| black_box(reply.keep()))
+                    .expect("transition")
             })
         });
     }
@@ -59,7 +69,9 @@ fn transitions(c: &mut Criterion) {
                 id += 1;
                 controller.to_worker().write(&input).expect("write");
                 controller
-                    .do_transition(ECHO, id, |mut reply| black_box(reply.read().expect("read").len()))
+                    .do_transition(ECHO, id, |mut reply| {
+                        black_box(reply.read().expect("read").len())
+                    })
                     .expect("transition")
             })
         });

@@ -9,7 +9,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use support::{leftover_segments, role, role_command, wait_gone};
-use tandem::{ChannelError, Controller, ControllerChannel, ExitReason, Options, TransitionRequest, WorkerChannel};
+use tandem::{
+    ChannelError, Controller, ControllerChannel, ExitReason, Options, TransitionRequest,
+    WorkerChannel,
+};
 
 const EVENT: u32 = 1;
 const END_LUMI: u32 = 2;
@@ -38,7 +41,7 @@ fn payload(channel: u32, n: u64) -> Vec<u8> {
         _ => (n as usize * 7919) % 70_000,
     };
     (0..size)
-        .map(|i| (i as u64 ^ n.wrapping_mul(31) ^ u64::from(channel) * 97) as u8)
+        .map(|i| (i as u64 ^ n.wrapping_mul(31) ^ (u64::from(channel) * 97)) as u8)
         .collect()
 }
 
@@ -62,15 +65,30 @@ fn serve(role: &str, worker: &mut WorkerChannel) -> Result<(), ChannelError> {
                 match (request.kind(), request.id()) {
                     (EVENT, 2) => {
                         check(input == b"event 2 input", "event 2 input")?;
-                        check(request.input_buffer().remap_count() == 1, "one mapping for event 2")?;
-                        request.output().write(b"event 2 output").map_err(|e| e.to_string())?;
+                        check(
+                            request.input_buffer().remap_count() == 1,
+                            "one mapping for event 2",
+                        )?;
+                        request
+                            .output()
+                            .write(b"event 2 output")
+                            .map_err(|e| e.to_string())?;
                         request.set_keep(true);
                     }
                     (EVENT, 3) => {
                         check(input == vec![3u8; 10_000], "event 3 input")?;
-                        check(request.input_buffer().remap_count() == 2, "remap for the larger event 3")?;
-                        request.output().write(&[9u8; 20_000]).map_err(|e| e.to_string())?;
-                        check(request.output().identifier() == 2, "worker's buffer grew once")?;
+                        check(
+                            request.input_buffer().remap_count() == 2,
+                            "remap for the larger event 3",
+                        )?;
+                        request
+                            .output()
+                            .write(&[9u8; 20_000])
+                            .map_err(|e| e.to_string())?;
+                        check(
+                            request.output().identifier() == 2,
+                            "worker's buffer grew once",
+                        )?;
                     }
                     (END_LUMI, 1) => {
                         check(input.is_empty(), "empty end-lumi input")?;
@@ -98,9 +116,17 @@ fn serve(role: &str, worker: &mut WorkerChannel) -> Result<(), ChannelError> {
             let buffer = request.input_buffer();
             check(input == expected, "bytes and length")?;
             check(buffer.remap_count() == remaps_expected, "remap count")?;
-            check(buffer.segment_name().is_some_and(|n| n.ends_with(suffix_expected)), "segment name")?;
+            check(
+                buffer
+                    .segment_name()
+                    .is_some_and(|n| n.ends_with(suffix_expected)),
+                "segment name",
+            )?;
             let reply = format!("{must_remap}");
-            request.output().write(reply.as_bytes()).map_err(|e| e.to_string())
+            request
+                .output()
+                .write(reply.as_bytes())
+                .map_err(|e| e.to_string())
         }),
         "echo" => worker.handle_transitions(echo),
         "slow" => {
@@ -144,11 +170,19 @@ fn worker_entry() {
     if role == "slow_setup" {
         std::thread::sleep(Duration::from_millis(500));
     }
-    let mut worker = WorkerChannel::from_env(0).expect("open channel").expect("started as a worker");
-    let role = if role == "slow_setup" { "echo".to_owned() } else { role };
+    let mut worker = WorkerChannel::from_env(0)
+        .expect("open channel")
+        .expect("started as a worker");
+    let role = if role == "slow_setup" {
+        "echo".to_owned()
+    } else {
+        role
+    };
     match serve(&role, &mut worker) {
         Ok(()) => {}
-        Err(ChannelError::ControllerGone { .. }) => std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS),
+        Err(ChannelError::ControllerGone { .. }) => {
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
+        }
         Err(error) => panic!("worker failed: {error}"),
     }
 }
@@ -159,7 +193,11 @@ fn standard_exchange() {
     controller.to_worker().write(b"event 2 input").unwrap();
     let (output, keep, remaps) = controller
         .do_transition(EVENT, 2, |mut reply| {
-            (reply.read().unwrap().to_vec(), reply.keep(), reply.buffer().remap_count())
+            (
+                reply.read().unwrap().to_vec(),
+                reply.keep(),
+                reply.buffer().remap_count(),
+            )
         })
         .unwrap();
     assert_eq!(output, b"event 2 output");
@@ -168,10 +206,18 @@ fn standard_exchange() {
     assert_eq!(controller.to_worker().identifier(), 1);
 
     controller.to_worker().write(&[3u8; 10_000]).unwrap();
-    assert_eq!(controller.to_worker().identifier(), 2, "the larger input needs a new segment");
+    assert_eq!(
+        controller.to_worker().identifier(),
+        2,
+        "the larger input needs a new segment"
+    );
     let (output, keep, remaps) = controller
         .do_transition(EVENT, 3, |mut reply| {
-            (reply.read().unwrap().to_vec(), reply.keep(), reply.buffer().remap_count())
+            (
+                reply.read().unwrap().to_vec(),
+                reply.keep(),
+                reply.buffer().remap_count(),
+            )
         })
         .unwrap();
     assert_eq!(output, vec![9u8; 20_000]);
@@ -180,11 +226,17 @@ fn standard_exchange() {
     assert!(!controller.keep());
 
     controller.to_worker().write(b"").unwrap();
-    let output = controller.do_transition(END_LUMI, 1, |mut reply| reply.read().unwrap().len()).unwrap();
+    let output = controller
+        .do_transition(END_LUMI, 1, |mut reply| reply.read().unwrap().len())
+        .unwrap();
     assert_eq!(output, 0);
     let segments = controller.segment_names();
     let exit = controller.shutdown();
-    assert_eq!(exit, Some(ExitReason::Exited(0)), "the worker saw exactly three transitions");
+    assert_eq!(
+        exit,
+        Some(ExitReason::Exited(0)),
+        "the worker saw exactly three transitions"
+    );
     for name in segments {
         assert!(!support::segment_exists(&name), "{name} left behind");
     }
@@ -192,7 +244,8 @@ fn standard_exchange() {
 
 #[test]
 fn buffer_sequence_remaps_like_the_reference() {
-    let mut controller = Controller::spawn(worker("buffer_sequence"), "buf", 0, fast_options()).unwrap();
+    let mut controller =
+        Controller::spawn(worker("buffer_sequence"), "buf", 0, fast_options()).unwrap();
     let steps: [(&[u8], u32, u32, &str); 4] = [
         (b"test", 1, 0, "true"),
         (b"tes", 1, 0, "false"),
@@ -202,11 +255,21 @@ fn buffer_sequence_remaps_like_the_reference() {
     for (step, (bytes, identifier, index, remapped)) in steps.into_iter().enumerate() {
         let buffer = controller.to_worker();
         buffer.write(bytes).unwrap();
-        assert_eq!((buffer.identifier(), buffer.index()), (identifier, index), "step {step}");
+        assert_eq!(
+            (buffer.identifier(), buffer.index()),
+            (identifier, index),
+            "step {step}"
+        );
         let reply = controller
-            .do_transition(EVENT, step as u64 + 1, |mut reply| reply.read().unwrap().to_vec())
+            .do_transition(EVENT, step as u64 + 1, |mut reply| {
+                reply.read().unwrap().to_vec()
+            })
             .unwrap();
-        assert_eq!(String::from_utf8(reply).unwrap(), remapped, "step {step}: reader's remap decision");
+        assert_eq!(
+            String::from_utf8(reply).unwrap(),
+            remapped,
+            "step {step}: reader's remap decision"
+        );
     }
     assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
 }
@@ -216,7 +279,10 @@ fn setup_times_out_when_the_worker_is_late() {
     let options = fast_options().setup_timeout(Duration::from_millis(300));
     let start = Instant::now();
     let error = Controller::spawn(worker("late"), "late", 0, options).unwrap_err();
-    assert!(matches!(error, ChannelError::SetupTimedOut { retries: 0, .. }), "{error}");
+    assert!(
+        matches!(error, ChannelError::SetupTimedOut { retries: 0, .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("timed out after"), "{error}");
     assert!(start.elapsed() < Duration::from_secs(3));
 }
@@ -224,7 +290,12 @@ fn setup_times_out_when_the_worker_is_late() {
 #[test]
 fn setup_retry_reports_its_count_and_waits_while_told() {
     // Retries run out before the late worker shows up: the error counts them.
-    let mut channel = ControllerChannel::create("retry", 0, fast_options().setup_timeout(Duration::from_millis(100))).unwrap();
+    let mut channel = ControllerChannel::create(
+        "retry",
+        0,
+        fast_options().setup_timeout(Duration::from_millis(100)),
+    )
+    .unwrap();
     let mut asked = 0;
     let error = channel
         .setup_worker_with_retry(
@@ -235,14 +306,22 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
             },
         )
         .unwrap_err();
-    assert!(matches!(error, ChannelError::SetupTimedOut { retries: 2, .. }), "{error}");
+    assert!(
+        matches!(error, ChannelError::SetupTimedOut { retries: 2, .. }),
+        "{error}"
+    );
     assert!(error.to_string().contains("2 retries"), "{error}");
     let name = channel.token().to_owned();
     drop(channel);
     assert!(leftover_segments(&name, Duration::from_secs(5)).is_empty());
 
     // A slow worker (500 ms) with a 100 ms setup time-out succeeds while retry says yes.
-    let mut channel = ControllerChannel::create("retry", 1, fast_options().setup_timeout(Duration::from_millis(100))).unwrap();
+    let mut channel = ControllerChannel::create(
+        "retry",
+        1,
+        fast_options().setup_timeout(Duration::from_millis(100)),
+    )
+    .unwrap();
     let mut retries = 0;
     let mut child = channel
         .setup_worker_with_retry(
@@ -255,7 +334,9 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
         .unwrap();
     assert!(retries >= 2, "retried {retries} times");
     channel.to_worker().write(b"abc").unwrap();
-    let reply = channel.do_transition(EVENT, 1, |mut r| r.read().unwrap().to_vec()).unwrap();
+    let reply = channel
+        .do_transition(EVENT, 1, |mut r| r.read().unwrap().to_vec())
+        .unwrap();
     assert_eq!(reply, transformed(b"abc"));
     channel.stop_worker();
     assert!(child.wait().unwrap().success());
@@ -267,7 +348,10 @@ fn transition_times_out_and_the_channel_then_refuses_work() {
     let mut controller = Controller::spawn(worker("sleepy"), "tmo", 0, options).unwrap();
     let start = Instant::now();
     let error = controller.do_transition(SLEEP, 5, |_| ()).unwrap_err();
-    assert!(matches!(error, ChannelError::TransitionTimedOut { retries: 0, .. }), "{error}");
+    assert!(
+        matches!(error, ChannelError::TransitionTimedOut { retries: 0, .. }),
+        "{error}"
+    );
     assert!(start.elapsed() < Duration::from_secs(2));
     let error = controller.do_transition(EVENT, 6, |_| ()).unwrap_err();
     assert!(matches!(error, ChannelError::Unusable { .. }), "{error}");
@@ -280,7 +364,10 @@ fn ok_with_retry_for_a_slow_worker() {
         .transition_timeout(Duration::from_millis(100));
     let mut channel = ControllerChannel::create("slow", 0, options).unwrap();
     let mut child = channel
-        .setup_worker_with_retry(|token| worker("slow").env(tandem::CHANNEL_ENV, token).spawn(), || true)
+        .setup_worker_with_retry(
+            |token| worker("slow").env(tandem::CHANNEL_ENV, token).spawn(),
+            || true,
+        )
         .unwrap();
     for id in 0..3u64 {
         let input = payload(0, id + 10);
@@ -309,9 +396,15 @@ fn worker_error_message_reaches_the_controller() {
     let mut controller = Controller::spawn(worker("failing"), "fail", 0, fast_options()).unwrap();
     let start = Instant::now();
     let error = controller.do_transition(EVENT, 7, |_| ()).unwrap_err();
-    assert!(start.elapsed() < Duration::from_secs(1), "an error is not a time-out");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "an error is not a time-out"
+    );
     match &error {
-        ChannelError::WorkerFailed { transition, message } => {
+        ChannelError::WorkerFailed {
+            transition,
+            message,
+        } => {
             assert_eq!(transition.id, 7);
             assert_eq!(message, "generator exploded at event 7");
         }
@@ -319,7 +412,9 @@ fn worker_error_message_reaches_the_controller() {
     }
     // The worker is alive and the channel still works.
     controller.to_worker().write(b"next").unwrap();
-    let reply = controller.do_transition(EVENT, 8, |mut r| r.read().unwrap().to_vec()).unwrap();
+    let reply = controller
+        .do_transition(EVENT, 8, |mut r| r.read().unwrap().to_vec())
+        .unwrap();
     assert_eq!(reply, transformed(b"next"));
 }
 
@@ -339,9 +434,14 @@ fn sigkilled_worker_is_detected_at_once() {
     let killed_at = killer.join().unwrap();
     let delay = noticed_at.duration_since(killed_at);
     eprintln!("SIGKILL noticed after {delay:?}");
-    assert!(delay < Duration::from_secs(1), "death noticed after {delay:?}");
+    assert!(
+        delay < Duration::from_secs(1),
+        "death noticed after {delay:?}"
+    );
     match &error {
-        ChannelError::WorkerDied { reason, transition, .. } => {
+        ChannelError::WorkerDied {
+            reason, transition, ..
+        } => {
             assert_eq!(*reason, Some(ExitReason::Signaled(libc::SIGKILL)));
             assert_eq!(transition.id, 42);
         }
@@ -363,7 +463,13 @@ fn controller_entry() {
         // Starts a worker, tells the test who is who, then either sits in a transition the
         // worker never finishes or stays idle, until the test kills this process.
         "victim_busy" | "victim_idle" => {
-            let controller = Controller::spawn(worker("sleepy"), "victim", 0, fast_options().transition_timeout(Duration::from_secs(60))).unwrap();
+            let controller = Controller::spawn(
+                worker("sleepy"),
+                "victim",
+                0,
+                fast_options().transition_timeout(Duration::from_secs(60)),
+            )
+            .unwrap();
             println!("{} {}", controller.pid().unwrap(), controller.token());
             let mut controller = controller;
             if role == "victim_busy" {
@@ -373,12 +479,15 @@ fn controller_entry() {
         }
         // One of many controllers started at once.
         "crowd" => {
-            let mut controller = Controller::spawn(worker("echo"), "crowd", 0, fast_options()).unwrap();
+            let mut controller =
+                Controller::spawn(worker("echo"), "crowd", 0, fast_options()).unwrap();
             println!("{}", controller.token());
             for n in 0..20 {
                 let input = payload(1, n);
                 controller.to_worker().write(&input).unwrap();
-                let reply = controller.do_transition(EVENT, n, |mut r| r.read().unwrap().to_vec()).unwrap();
+                let reply = controller
+                    .do_transition(EVENT, n, |mut r| r.read().unwrap().to_vec())
+                    .unwrap();
                 assert_eq!(reply, transformed(&input));
             }
             assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
@@ -388,12 +497,19 @@ fn controller_entry() {
 }
 
 fn controller_dies(role: &str) {
-    let mut victim = role_command("controller_entry", role).stdout(Stdio::piped()).spawn().unwrap();
+    let mut victim = role_command("controller_entry", role)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut line = String::new();
     let mut stdout = BufReader::new(victim.stdout.take().unwrap());
     while !line.contains("/tandem-") {
         line.clear();
-        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "the controller ended early");
+        assert_ne!(
+            stdout.read_line(&mut line).unwrap(),
+            0,
+            "the controller ended early"
+        );
     }
     let mut parts = line.split_whitespace();
     let worker_pid: u32 = parts.next().unwrap().parse().unwrap();
@@ -405,7 +521,10 @@ fn controller_dies(role: &str) {
     victim.wait().unwrap();
     let gone_after = wait_gone(worker_pid, Duration::from_secs(5));
     eprintln!("{role}: worker gone {gone_after:?} after the controller's SIGKILL");
-    assert!(gone_after.is_some_and(|d| d < Duration::from_secs(3)), "worker still running");
+    assert!(
+        gone_after.is_some_and(|d| d < Duration::from_secs(3)),
+        "worker still running"
+    );
     let left = leftover_segments(&token, Duration::from_secs(2));
     assert!(left.is_empty(), "left behind: {left:?}");
 }
@@ -429,13 +548,19 @@ fn eight_channels_from_eight_threads() {
         .map(|channel| {
             let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
-                let mut controller = Controller::spawn(worker("echo"), "eight", channel, fast_options()).unwrap();
+                let mut controller =
+                    Controller::spawn(worker("echo"), "eight", channel, fast_options()).unwrap();
                 barrier.wait();
                 for n in 0..TRANSITIONS {
                     let input = payload(channel, n);
                     controller.to_worker().write(&input).unwrap();
-                    let reply = controller.do_transition(EVENT, n, |mut r| r.read().unwrap().to_vec()).unwrap();
-                    assert!(reply == transformed(&input), "channel {channel} transition {n}: bytes differ");
+                    let reply = controller
+                        .do_transition(EVENT, n, |mut r| r.read().unwrap().to_vec())
+                        .unwrap();
+                    assert!(
+                        reply == transformed(&input),
+                        "channel {channel} transition {n}: bytes differ"
+                    );
                 }
                 let token = controller.token().to_owned();
                 assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
@@ -452,14 +577,27 @@ fn eight_channels_from_eight_threads() {
 #[test]
 fn twenty_controllers_at_once() {
     let children: Vec<_> = (0..20)
-        .map(|_| role_command("controller_entry", "crowd").stdout(Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            role_command("controller_entry", "crowd")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     let mut tokens = Vec::new();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "a controller failed: {:?}", output.status);
+        assert!(
+            output.status.success(),
+            "a controller failed: {:?}",
+            output.status
+        );
         let token = String::from_utf8(output.stdout).unwrap();
-        let token = token.lines().find(|l| l.starts_with("/tandem-")).unwrap().to_owned();
+        let token = token
+            .lines()
+            .find(|l| l.starts_with("/tandem-"))
+            .unwrap()
+            .to_owned();
         tokens.push(token);
     }
     let mut unique = tokens.clone();
@@ -467,7 +605,10 @@ fn twenty_controllers_at_once() {
     unique.dedup();
     assert_eq!(unique.len(), 20, "names collided");
     for token in tokens {
-        assert!(leftover_segments(&token, Duration::from_secs(1)).is_empty(), "{token} left segments");
+        assert!(
+            leftover_segments(&token, Duration::from_secs(1)).is_empty(),
+            "{token} left segments"
+        );
     }
 }
 
@@ -483,7 +624,10 @@ fn foreign_segments_are_refused_untouched() {
         let error = WorkerChannel::open(&token, 0).unwrap_err();
         let after = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert!(matches!(error, ChannelError::IncompatibleLayout { .. }), "{error}");
+        assert!(
+            matches!(error, ChannelError::IncompatibleLayout { .. }),
+            "{error}"
+        );
         assert!(error.to_string().contains("same tandem release"), "{error}");
         assert_eq!(after, bytes, "the segment was modified");
     }

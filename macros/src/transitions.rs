@@ -68,7 +68,10 @@ fn parse_container(cx: &Ctxt, attrs: &[Attribute]) -> ContainerAttrs {
         }
     }
     for attr in attrs.iter().filter(|a| a.path().is_ident("transition")) {
-        cx.error_spanned_by(attr, "`#[transition(...)]` belongs on a variant; on the enum use `#[transitions(...)]`");
+        cx.error_spanned_by(
+            attr,
+            "`#[transition(...)]` belongs on a variant; on the enum use `#[transitions(...)]`",
+        );
     }
     parsed
 }
@@ -89,7 +92,10 @@ fn parse_variants(cx: &Ctxt, input: &DeriveInput) -> Vec<Transition> {
         cx.error_spanned_by(&input.generics, "a transitions enum cannot be generic: its payload types must be concrete so both processes agree on them");
     }
     if data.variants.is_empty() {
-        cx.error_spanned_by(&input.ident, "a transitions enum needs at least one variant, one per transition");
+        cx.error_spanned_by(
+            &input.ident,
+            "a transitions enum needs at least one variant, one per transition",
+        );
     }
     let mut transitions: Vec<Transition> = Vec::new();
     for variant in &data.variants {
@@ -107,13 +113,20 @@ fn parse_variants(cx: &Ctxt, input: &DeriveInput) -> Vec<Transition> {
         }
         let mut transition = Transition {
             variant: variant.ident.clone(),
-            method: Ident::new(&snake_case(&variant.ident.to_string()), variant.ident.span()),
+            method: Ident::new(
+                &snake_case(&variant.ident.to_string()),
+                variant.ident.span(),
+            ),
             name: snake_case(&variant.ident.to_string()),
             input: None,
             output: None,
             replay: false,
         };
-        for attr in variant.attrs.iter().filter(|a| a.path().is_ident("transition")) {
+        for attr in variant
+            .attrs
+            .iter()
+            .filter(|a| a.path().is_ident("transition"))
+        {
             let result = attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("input") {
                     if transition.input.is_some() {
@@ -157,7 +170,11 @@ fn parse_variants(cx: &Ctxt, input: &DeriveInput) -> Vec<Transition> {
 }
 
 fn path_text(path: &Path) -> String {
-    path.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::")
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
 }
 
 /// `BeginLumi` → `begin_lumi`, `HTTPRequest` → `http_request`.
@@ -166,7 +183,8 @@ fn snake_case(name: &str) -> String {
     let mut out = String::new();
     for (i, &c) in chars.iter().enumerate() {
         if c.is_uppercase() {
-            let previous_lower = i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let previous_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
             let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
             let previous_upper = i > 0 && chars[i - 1].is_uppercase();
             if i > 0 && !out.ends_with('_') && (previous_lower || (previous_upper && next_lower)) {
@@ -195,7 +213,11 @@ fn unit() -> Type {
     syn::parse_quote!(())
 }
 
-fn generate(input: &DeriveInput, attrs: &ContainerAttrs, transitions: &[Transition]) -> TokenStream {
+fn generate(
+    input: &DeriveInput,
+    attrs: &ContainerAttrs,
+    transitions: &[Transition],
+) -> TokenStream {
     let rt = runtime_path(attrs.krate.as_ref());
     let enum_name = &input.ident;
     let vis = &input.vis;
@@ -203,8 +225,16 @@ fn generate(input: &DeriveInput, attrs: &ContainerAttrs, transitions: &[Transiti
     let controller = format_ident!("{}Controller", enum_name);
     let setup = attrs.setup.clone().unwrap_or_else(unit);
     let result = quote!(::core::result::Result);
-    let base_name: String = snake_case(&enum_name.to_string()).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(32).collect();
-    let base_name = if base_name.is_empty() { "transitions".to_owned() } else { base_name };
+    let base_name: String = snake_case(&enum_name.to_string())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(32)
+        .collect();
+    let base_name = if base_name.is_empty() {
+        "transitions".to_owned()
+    } else {
+        base_name
+    };
 
     let names: Vec<&str> = transitions.iter().map(|t| t.name.as_str()).collect();
     let replays: Vec<bool> = transitions.iter().map(|t| t.replay).collect();

@@ -12,7 +12,7 @@
 //! - [`process`]: [`Controller`], which spawns a worker, notices its death, restarts it.
 //! - [`typed`]: [`TypedController`] and the support of `#[derive(Transitions)]`.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod sys;
 
@@ -25,7 +25,9 @@ pub mod process;
 pub mod typed;
 
 pub use buffer::{ReadBuffer, WriteBuffer};
-pub use channel::{ControllerChannel, Options, Reply, TransitionRequest, WorkerChannel, CHANNEL_ENV};
+pub use channel::{
+    ControllerChannel, Options, Reply, TransitionRequest, WorkerChannel, CHANNEL_ENV,
+};
 pub use codec::{
     decode_from, encode_into, encode_to_vec, DecodeError, Decoder, Encoder, Fingerprint, Payload,
 };
@@ -38,7 +40,9 @@ pub use typed::{Context, Response, RestartPolicy, Transitions, TypedController, 
 #[doc(hidden)]
 pub mod __private {
     pub use crate::codec::__private::*;
-    pub use crate::typed::{context, finish, read_input, serve, serve_from_env, unknown_kind, write_output};
+    pub use crate::typed::{
+        context, finish, read_input, serve, serve_from_env, unknown_kind, write_output,
+    };
     pub use ::core;
     pub use ::std;
 }

@@ -13,7 +13,14 @@ pub const ROLE_ENV: &str = "TANDEM_TEST_ROLE";
 pub fn role_command(entry: &str, role: &str) -> Command {
     let mut command = Command::new(std::env::current_exe().expect("test binary path"));
     command
-        .args(["--ignored", "--exact", entry, "--nocapture", "--test-threads=1", "-q"])
+        .args([
+            "--ignored",
+            "--exact",
+            entry,
+            "--nocapture",
+            "--test-threads=1",
+            "-q",
+        ])
         .env(ROLE_ENV, role)
         .stdout(Stdio::null());
     command
@@ -55,7 +62,10 @@ pub fn leftover_segments(needle: &str, limit: Duration) -> Vec<String> {
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().next());
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
             state != Some("Z") && state != Some("X")
         }
         Err(_) => false,
@@ -76,5 +86,7 @@ pub fn wait_gone(pid: u32, limit: Duration) -> Option<Duration> {
 
 /// Whether a path exists under /dev/shm for the segment `name`.
 pub fn segment_exists(name: &str) -> bool {
-    Path::new("/dev/shm").join(name.trim_start_matches('/')).exists()
+    Path::new("/dev/shm")
+        .join(name.trim_start_matches('/'))
+        .exists()
 }

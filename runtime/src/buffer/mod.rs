@@ -46,7 +46,12 @@ pub struct WriteBuffer {
 impl WriteBuffer {
     /// A writer for `direction`'s descriptor. It continues the descriptor's numbering, so a
     /// restarted writer never reuses an identifier its reader has seen.
-    pub(crate) fn new(control: Arc<ControlSegment>, direction: Direction, base: String, max_bytes: usize) -> Self {
+    pub(crate) fn new(
+        control: Arc<ControlSegment>,
+        direction: Direction,
+        base: String,
+        max_bytes: usize,
+    ) -> Self {
         let descriptor = control.block().descriptor(direction);
         let identifier = descriptor.identifier.load(Ordering::Acquire);
         let index = descriptor.index.load(Ordering::Acquire) & 1;
@@ -79,7 +84,11 @@ impl WriteBuffer {
     ///
     /// # Errors
     /// As [`write`](Self::write); `fill` is not called on error.
-    pub fn write_with<R>(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> R) -> Result<R, BufferError> {
+    pub fn write_with<R>(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> R,
+    ) -> Result<R, BufferError> {
         if len > self.max_bytes {
             return Err(BufferError::TooLarge {
                 name: self.base.clone(),
@@ -95,7 +104,9 @@ impl WriteBuffer {
         // read-only, so nothing else touches these bytes while the slice lives.
         let bytes = unsafe { segment.bytes_mut() };
         let result = fill(&mut bytes[..len]);
-        self.descriptor().length.store(len as u64, Ordering::Release);
+        self.descriptor()
+            .length
+            .store(len as u64, Ordering::Release);
         Ok(result)
     }
 
@@ -105,12 +116,17 @@ impl WriteBuffer {
             .max(old_capacity.saturating_add(old_capacity / 2))
             .min(self.max_bytes.max(len))
             .max(1);
-        let index = if self.identifier == 0 { 0 } else { self.index ^ 1 };
+        let index = if self.identifier == 0 {
+            0
+        } else {
+            self.index ^ 1
+        };
         let name = segment_name(&self.base, index);
         // A leftover under this name can only come from an earlier writer of this channel
         // that died (names hold our pid and random bits): remove it.
         let _ = shm::unlink(&name);
-        let segment = Segment::create(&name, capacity).map_err(|f| segment_error(&name, capacity, f))?;
+        let segment =
+            Segment::create(&name, capacity).map_err(|f| segment_error(&name, capacity, f))?;
         if let Some(old) = self.segment.replace(segment) {
             let _ = shm::unlink(old.name());
         }
@@ -118,8 +134,12 @@ impl WriteBuffer {
         self.index = index;
         let descriptor = self.descriptor();
         descriptor.index.store(index, Ordering::Relaxed);
-        descriptor.capacity.store(capacity as u64, Ordering::Relaxed);
-        descriptor.identifier.store(self.identifier, Ordering::Release);
+        descriptor
+            .capacity
+            .store(capacity as u64, Ordering::Relaxed);
+        descriptor
+            .identifier
+            .store(self.identifier, Ordering::Release);
         Ok(())
     }
 
@@ -214,16 +234,20 @@ impl ReadBuffer {
         if identifier != self.identifier || self.segment.is_none() {
             let name = segment_name(&self.base, index);
             self.segment = None;
-            let segment = Segment::open(&name, Access::ReadOnly).map_err(|f| segment_error(&name, 0, f))?;
+            let segment =
+                Segment::open(&name, Access::ReadOnly).map_err(|f| segment_error(&name, 0, f))?;
             self.segment = Some(segment);
             self.identifier = identifier;
             self.remaps += 1;
         }
         let segment = self.segment.as_ref().expect("mapped above");
         let mapped = segment.len();
-        let length = usize::try_from(length).ok().filter(|&l| l <= mapped).ok_or_else(|| {
-            self.corrupt(format!("length {length} exceeds the {mapped}-byte segment"))
-        })?;
+        let length = usize::try_from(length)
+            .ok()
+            .filter(|&l| l <= mapped)
+            .ok_or_else(|| {
+                self.corrupt(format!("length {length} exceeds the {mapped}-byte segment"))
+            })?;
         // SAFETY: we read during our turn (module docs); the writer does not touch the
         // segment until we post, and the length fits the mapping (checked above).
         let bytes = unsafe { segment.bytes(length) };

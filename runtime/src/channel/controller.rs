@@ -67,7 +67,10 @@ fn validate_base(base: &str) -> Result<(), ChannelError> {
         "it is empty"
     } else if base.len() > 32 {
         "it is longer than 32 bytes"
-    } else if !base.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    } else if !base
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         "only ASCII letters, digits, `_` and `-` are allowed"
     } else {
         return Ok(());
@@ -85,7 +88,11 @@ impl ControllerChannel {
     /// # Errors
     /// [`ChannelError::InvalidName`] for a bad `base`; [`ChannelError::Buffer`] if the
     /// segment cannot be created.
-    pub fn create(base: &str, id: u32, options: Options) -> Result<ControllerChannel, ChannelError> {
+    pub fn create(
+        base: &str,
+        id: u32,
+        options: Options,
+    ) -> Result<ControllerChannel, ChannelError> {
         validate_base(base)?;
         let random = random_u64().map_err(|source| ChannelError::Os {
             operation: "getrandom",
@@ -101,12 +108,20 @@ impl ControllerChannel {
             operation: f.operation,
             source: f.error,
         })?;
-        let control = Arc::new(ControlSegment::new(segment).expect("a fresh read-write segment of the block's size"));
+        let control = Arc::new(
+            ControlSegment::new(segment).expect("a fresh read-write segment of the block's size"),
+        );
         let block = control.block();
-        block.layout_version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        block
+            .layout_version
+            .store(LAYOUT_VERSION, Ordering::Relaxed);
         block.block_size.store(size as u32, Ordering::Relaxed);
-        block.protocol_fingerprint.store(options.protocol_fingerprint, Ordering::Relaxed);
-        block.controller_pid.store(current_pid() as u32, Ordering::Relaxed);
+        block
+            .protocol_fingerprint
+            .store(options.protocol_fingerprint, Ordering::Relaxed);
+        block
+            .controller_pid
+            .store(current_pid() as u32, Ordering::Relaxed);
         block.magic.store(MAGIC, Ordering::Release);
         let to_worker = WriteBuffer::new(
             Arc::clone(&control),
@@ -114,7 +129,11 @@ impl ControllerChannel {
             names.buffer_base(Direction::ToWorker),
             options.max_buffer_bytes,
         );
-        let from_worker = ReadBuffer::new(Arc::clone(&control), Direction::FromWorker, names.buffer_base(Direction::FromWorker));
+        let from_worker = ReadBuffer::new(
+            Arc::clone(&control),
+            Direction::FromWorker,
+            names.buffer_base(Direction::FromWorker),
+        );
         Ok(ControllerChannel {
             names,
             control,
@@ -178,7 +197,10 @@ impl ControllerChannel {
 
     /// The worker's protocol fingerprint, once it opened the channel.
     pub fn worker_fingerprint(&self) -> u64 {
-        self.control.block().worker_fingerprint.load(Ordering::Acquire)
+        self.control
+            .block()
+            .worker_fingerprint
+            .load(Ordering::Acquire)
     }
 
     /// Whether setup completed and no failure has broken the channel since.
@@ -231,7 +253,10 @@ impl ControllerChannel {
     /// built from other definitions, [`ChannelError::WorkerFailed`] if its setup failed,
     /// [`ChannelError::WorkerDied`] if it died first, [`ChannelError::Spawn`] if `launch`
     /// failed.
-    pub fn setup_worker<T>(&mut self, launch: impl FnOnce(&str) -> std::io::Result<T>) -> Result<T, ChannelError> {
+    pub fn setup_worker<T>(
+        &mut self,
+        launch: impl FnOnce(&str) -> std::io::Result<T>,
+    ) -> Result<T, ChannelError> {
         self.setup_worker_with_retry(launch, || false)
     }
 
@@ -258,14 +283,19 @@ impl ControllerChannel {
     pub(crate) fn begin_setup(&mut self) {
         let block = self.control.block();
         block.stop.store(0, Ordering::Relaxed);
-        block.outcome.store(Outcome::Pending as u32, Ordering::Relaxed);
+        block
+            .outcome
+            .store(Outcome::Pending as u32, Ordering::Relaxed);
         block.transition_kind.store(SETUP_KIND, Ordering::Relaxed);
         block.transition_id.store(u64::MAX, Ordering::Relaxed);
         self.sequence = next_sequence(self.sequence);
         block.request.store(self.sequence, Ordering::SeqCst);
     }
 
-    pub(crate) fn finish_setup(&mut self, retry: &mut dyn FnMut() -> bool) -> Result<(), ChannelError> {
+    pub(crate) fn finish_setup(
+        &mut self,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<(), ChannelError> {
         let timeout = self.options.setup_timeout;
         match self.await_reply(self.label(SETUP_KIND, u64::MAX), timeout, retry) {
             Ok(()) => {
@@ -292,7 +322,12 @@ impl ControllerChannel {
     /// [`ChannelError::WorkerFailed`] with the worker's message if its code failed,
     /// [`ChannelError::WorkerCrashed`] / [`ChannelError::WorkerDied`] as soon as the worker
     /// is gone, [`ChannelError::Unusable`] after an earlier such failure.
-    pub fn do_transition<R>(&mut self, kind: u32, id: u64, read_reply: impl FnOnce(Reply<'_>) -> R) -> Result<R, ChannelError> {
+    pub fn do_transition<R>(
+        &mut self,
+        kind: u32,
+        id: u64,
+        read_reply: impl FnOnce(Reply<'_>) -> R,
+    ) -> Result<R, ChannelError> {
         self.do_transition_with_retry(kind, id, read_reply, || false)
     }
 
@@ -309,7 +344,9 @@ impl ControllerChannel {
         mut retry: impl FnMut() -> bool,
     ) -> Result<R, ChannelError> {
         if let Some(reason) = &self.broken {
-            return Err(ChannelError::Unusable { reason: reason.clone() });
+            return Err(ChannelError::Unusable {
+                reason: reason.clone(),
+            });
         }
         if !self.setup_complete {
             return Err(ChannelError::Unusable {
@@ -324,7 +361,9 @@ impl ControllerChannel {
         let block = self.control.block();
         block.transition_kind.store(kind, Ordering::Relaxed);
         block.transition_id.store(id, Ordering::Relaxed);
-        block.outcome.store(Outcome::Pending as u32, Ordering::Relaxed);
+        block
+            .outcome
+            .store(Outcome::Pending as u32, Ordering::Relaxed);
         self.sequence = next_sequence(self.sequence);
         wait::post(&block.request, &block.worker_sleeping, self.sequence);
         let label = self.label(kind, id);
@@ -342,7 +381,12 @@ impl ControllerChannel {
     }
 
     /// Waits for the reply to the current sequence number and interprets it.
-    fn await_reply(&mut self, label: TransitionLabel, timeout: Duration, retry: &mut dyn FnMut() -> bool) -> Result<(), ChannelError> {
+    fn await_reply(
+        &mut self,
+        label: TransitionLabel,
+        timeout: Duration,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<(), ChannelError> {
         let started = Instant::now();
         let mut retries = 0;
         let mut deadline = started + timeout;
@@ -351,11 +395,17 @@ impl ControllerChannel {
             let watching = self.watcher.is_some();
             let control = Arc::clone(&self.control);
             let block = control.block();
-            let word = wait::wait_for(&block.reply, &block.controller_sleeping, self.options.spin, Some(deadline), |word| {
-                word & SEQUENCE_MASK == sequence
-                    || word & PEER_GONE != 0
-                    || (!watching && block.worker_pid.load(Ordering::Relaxed) != 0)
-            });
+            let word = wait::wait_for(
+                &block.reply,
+                &block.controller_sleeping,
+                self.options.spin,
+                Some(deadline),
+                |word| {
+                    word & SEQUENCE_MASK == sequence
+                        || word & PEER_GONE != 0
+                        || (!watching && block.worker_pid.load(Ordering::Relaxed) != 0)
+                },
+            );
             match word {
                 Some(word) if word & SEQUENCE_MASK == sequence => return self.completed(label),
                 Some(word) if word & PEER_GONE != 0 => return Err(self.worker_lost(label)),
@@ -415,7 +465,10 @@ impl ControllerChannel {
         let pid = block.worker_pid.load(Ordering::Acquire);
         let crashed = block.outcome.load(Ordering::Acquire) == Outcome::Crashed as u32;
         let signal = block.crash_signal.load(Ordering::Acquire) as i32;
-        let stderr_tail = self.stderr.as_ref().map(|capture| capture.tail_after_exit(Duration::from_millis(30)));
+        let stderr_tail = self
+            .stderr
+            .as_ref()
+            .map(|capture| capture.tail_after_exit(Duration::from_millis(30)));
         let pid = if pid != 0 {
             pid
         } else {
@@ -459,10 +512,15 @@ impl ControllerChannel {
         block.worker_pid.store(0, Ordering::SeqCst);
         block.worker_fingerprint.store(0, Ordering::SeqCst);
         block.crash_signal.store(0, Ordering::SeqCst);
-        block.outcome.store(Outcome::Pending as u32, Ordering::SeqCst);
+        block
+            .outcome
+            .store(Outcome::Pending as u32, Ordering::SeqCst);
         block.stop.store(0, Ordering::SeqCst);
         for index in 0..2 {
-            let _ = shm::unlink(&format!("{}.{index}", self.names.buffer_base(Direction::FromWorker)));
+            let _ = shm::unlink(&format!(
+                "{}.{index}",
+                self.names.buffer_base(Direction::FromWorker)
+            ));
         }
         self.from_worker.reset();
         self.setup_complete = false;

@@ -119,12 +119,13 @@ impl WorkerChannel {
     pub fn open(token: &str, fingerprint: u64) -> Result<WorkerChannel, ChannelError> {
         let names = SegmentNames::new(token);
         let control_name = names.control();
-        let segment = Segment::open(&control_name, Access::ReadWrite).map_err(|f| BufferError::Segment {
-            name: control_name.clone(),
-            size: 0,
-            operation: f.operation,
-            source: f.error,
-        })?;
+        let segment =
+            Segment::open(&control_name, Access::ReadWrite).map_err(|f| BufferError::Segment {
+                name: control_name.clone(),
+                size: 0,
+                operation: f.operation,
+                source: f.error,
+            })?;
         let incompatible = |block: Option<&ControlBlock>| ChannelError::IncompatibleLayout {
             name: control_name.clone(),
             magic: block.map_or(0, |b| b.magic.load(Ordering::Acquire)),
@@ -137,24 +138,33 @@ impl WorkerChannel {
         let block = control.block();
         if block.magic.load(Ordering::Acquire) != MAGIC
             || block.layout_version.load(Ordering::Acquire) != LAYOUT_VERSION
-            || block.block_size.load(Ordering::Acquire) as usize != std::mem::size_of::<ControlBlock>()
+            || block.block_size.load(Ordering::Acquire) as usize
+                != std::mem::size_of::<ControlBlock>()
         {
             return Err(incompatible(Some(block)));
         }
         let controller_pid = block.controller_pid.load(Ordering::Acquire);
         let request = block.request.load(Ordering::SeqCst);
         if request & PEER_GONE != 0 || block.transition_kind.load(Ordering::Acquire) != SETUP_KIND {
-            return Err(ChannelError::ControllerGone { pid: controller_pid });
+            return Err(ChannelError::ControllerGone {
+                pid: controller_pid,
+            });
         }
         let setup_sequence = request & SEQUENCE_MASK;
-        block.worker_fingerprint.store(fingerprint, Ordering::SeqCst);
-        block.worker_pid.store(current_pid() as u32, Ordering::SeqCst);
+        block
+            .worker_fingerprint
+            .store(fingerprint, Ordering::SeqCst);
+        block
+            .worker_pid
+            .store(current_pid() as u32, Ordering::SeqCst);
         // Let the controller start watching this process before anything else can go wrong.
         crate::sys::futex::wake_all(&block.reply);
 
         let controller_fingerprint = block.protocol_fingerprint.load(Ordering::Acquire);
         if controller_fingerprint != fingerprint {
-            block.outcome.store(Outcome::Refused as u32, Ordering::SeqCst);
+            block
+                .outcome
+                .store(Outcome::Refused as u32, Ordering::SeqCst);
             block.transition_id.store(!u64::MAX, Ordering::SeqCst);
             wait::post(&block.reply, &block.controller_sleeping, setup_sequence);
             return Err(ChannelError::ProtocolMismatch {
@@ -179,9 +189,15 @@ impl WorkerChannel {
             let names = names.clone();
             move |_| controller_died(&control, &names, &released, controller_pid)
         })
-        .map_err(|_| ChannelError::ControllerGone { pid: controller_pid })?;
+        .map_err(|_| ChannelError::ControllerGone {
+            pid: controller_pid,
+        })?;
 
-        let to_worker = ReadBuffer::new(Arc::clone(&control), Direction::ToWorker, names.buffer_base(Direction::ToWorker));
+        let to_worker = ReadBuffer::new(
+            Arc::clone(&control),
+            Direction::ToWorker,
+            names.buffer_base(Direction::ToWorker),
+        );
         let from_worker = WriteBuffer::new(
             Arc::clone(&control),
             Direction::FromWorker,
@@ -256,7 +272,11 @@ impl WorkerChannel {
         block.write_message(message);
         block.outcome.store(outcome as u32, Ordering::Relaxed);
         block.transition_id.store(!u64::MAX, Ordering::Relaxed);
-        wait::post(&block.reply, &block.controller_sleeping, self.setup_sequence);
+        wait::post(
+            &block.reply,
+            &block.controller_sleeping,
+            self.setup_sequence,
+        );
     }
 
     /// Serves transitions until the controller stops this worker (`Ok`) or disappears
@@ -291,9 +311,13 @@ impl WorkerChannel {
             let control = Arc::clone(&self.control);
             let block = control.block();
             let last = self.last_sequence;
-            let word = wait::wait_for(&block.request, &block.worker_sleeping, self.spin, None, |word| {
-                word & SEQUENCE_MASK != last || word & PEER_GONE != 0
-            })
+            let word = wait::wait_for(
+                &block.request,
+                &block.worker_sleeping,
+                self.spin,
+                None,
+                |word| word & SEQUENCE_MASK != last || word & PEER_GONE != 0,
+            )
             .expect("a wait without deadline only returns once the condition holds");
             if block.stop.load(Ordering::SeqCst) != 0 {
                 return Ok(());
@@ -325,10 +349,14 @@ impl WorkerChannel {
             };
             block.keep.store(u32::from(keep), Ordering::Relaxed);
             match failure {
-                None => block.outcome.store(Outcome::Succeeded as u32, Ordering::Relaxed),
+                None => block
+                    .outcome
+                    .store(Outcome::Succeeded as u32, Ordering::Relaxed),
                 Some(message) => {
                     block.write_message(&message);
-                    block.outcome.store(Outcome::Failed as u32, Ordering::Relaxed);
+                    block
+                        .outcome
+                        .store(Outcome::Failed as u32, Ordering::Relaxed);
                 }
             }
             self.keep = false;
@@ -360,17 +388,30 @@ unsafe fn report_crash(context: *const (), signal: i32) {
     // read-only (all mutation goes through its atomics).
     let control = unsafe { &*context.cast::<ControlSegment>() };
     let block = control.block();
-    block.crash_kind.store(block.transition_kind.load(Ordering::Relaxed), Ordering::Relaxed);
-    block.crash_id.store(block.transition_id.load(Ordering::Relaxed), Ordering::Relaxed);
+    block.crash_kind.store(
+        block.transition_kind.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
+    block.crash_id.store(
+        block.transition_id.load(Ordering::Relaxed),
+        Ordering::Relaxed,
+    );
     block.crash_signal.store(signal as u32, Ordering::SeqCst);
-    block.outcome.store(Outcome::Crashed as u32, Ordering::SeqCst);
+    block
+        .outcome
+        .store(Outcome::Crashed as u32, Ordering::SeqCst);
     wait::raise_flag(&block.reply, PEER_GONE);
 }
 
 /// Runs on the watcher thread when the controller process dies: wakes the transition loop,
 /// removes the channel's segments (nobody else is left to), and ends the process if the
 /// loop has not released the channel within the grace period.
-fn controller_died(control: &ControlSegment, names: &SegmentNames, released: &AtomicBool, pid: u32) {
+fn controller_died(
+    control: &ControlSegment,
+    names: &SegmentNames,
+    released: &AtomicBool,
+    pid: u32,
+) {
     wait::raise_flag(&control.block().request, PEER_GONE);
     names.unlink_all();
     let deadline = Instant::now() + CONTROLLER_GONE_GRACE;
@@ -382,7 +423,11 @@ fn controller_died(control: &ControlSegment, names: &SegmentNames, released: &At
     }
     // Not eprintln!: stderr may be a pipe to the dead controller, and a failed write must
     // not stop the exit.
-    let _ = writeln!(std::io::stderr(), "tandem worker {}: controller {pid} is gone; exiting", current_pid());
+    let _ = writeln!(
+        std::io::stderr(),
+        "tandem worker {}: controller {pid} is gone; exiting",
+        current_pid()
+    );
     exit_immediately(CONTROLLER_GONE_EXIT_STATUS);
 }
 

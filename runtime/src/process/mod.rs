@@ -60,7 +60,12 @@ impl Controller {
     /// # Errors
     /// Those of [`ControllerChannel::create`] and
     /// [`ControllerChannel::setup_worker`], plus [`ChannelError::Spawn`].
-    pub fn spawn(command: Command, base: &str, id: u32, options: Options) -> Result<Controller, ChannelError> {
+    pub fn spawn(
+        command: Command,
+        base: &str,
+        id: u32,
+        options: Options,
+    ) -> Result<Controller, ChannelError> {
         Self::spawn_with_setup(command, base, id, options, None)
     }
 
@@ -116,7 +121,9 @@ impl Controller {
         }
         self.channel.begin_setup();
         let mut command = self.command();
-        command.env(CHANNEL_ENV, self.channel.token()).stdin(Stdio::null());
+        command
+            .env(CHANNEL_ENV, self.channel.token())
+            .stdin(Stdio::null());
         let capture = self.channel.options().capture_stderr;
         if capture {
             command.stderr(Stdio::piped());

@@ -23,7 +23,11 @@ pub(crate) struct StderrCapture {
 impl StderrCapture {
     /// Starts a thread that forwards `stderr` line by line and keeps the last `capacity`
     /// lines.
-    pub(crate) fn start(stderr: ChildStderr, capacity: usize, pid: u32) -> std::io::Result<Arc<StderrCapture>> {
+    pub(crate) fn start(
+        stderr: ChildStderr,
+        capacity: usize,
+        pid: u32,
+    ) -> std::io::Result<Arc<StderrCapture>> {
         let capture = Arc::new(StderrCapture {
             tail: Mutex::new(Tail::default()),
             closed: Condvar::new(),
@@ -45,7 +49,9 @@ impl StderrCapture {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     let _ = std::io::stderr().write_all(&line);
-                    let text = String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']).to_owned();
+                    let text = String::from_utf8_lossy(&line)
+                        .trim_end_matches(['\n', '\r'])
+                        .to_owned();
                     let mut tail = self.tail.lock().unwrap_or_else(|e| e.into_inner());
                     if tail.lines.len() == self.capacity {
                         tail.lines.pop_front();
@@ -69,6 +75,10 @@ impl StderrCapture {
             .closed
             .wait_timeout_while(tail, wait, |tail| !tail.closed)
             .unwrap_or_else(|e| e.into_inner());
-        tail.lines.iter().map(String::as_str).collect::<Vec<_>>().join("\n")
+        tail.lines
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }

@@ -39,7 +39,11 @@ impl PidFd {
 
     /// Sleeps until the process exits (`Ok(true)`), `cancel` is signalled (`Ok(false)`), or
     /// `timeout` passes (`Ok(false)`).
-    pub(crate) fn wait_exit(&self, cancel: Option<&EventFd>, timeout: Option<Duration>) -> io::Result<bool> {
+    pub(crate) fn wait_exit(
+        &self,
+        cancel: Option<&EventFd>,
+        timeout: Option<Duration>,
+    ) -> io::Result<bool> {
         let timeout = match timeout {
             None => PollTimeout::NONE,
             Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
@@ -101,9 +105,8 @@ impl EventFd {
         // SAFETY: eventfd takes an initial value and flags and returns a new fd or -1.
         let raw = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) })?;
         // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
-        Ok(EventFd {
-            fd: unsafe { OwnedFd::from_raw_fd(raw) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(EventFd { fd })
     }
 
     /// Makes the fd readable (wakes pollers). Never blocks in practice: the counter would

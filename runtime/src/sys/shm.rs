@@ -71,7 +71,10 @@ impl ShmFailure {
 fn c_name(name: &str) -> Result<CString, ShmFailure> {
     CString::new(name).map_err(|_| ShmFailure {
         operation: "name",
-        error: io::Error::new(io::ErrorKind::InvalidInput, "segment name contains a NUL byte"),
+        error: io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "segment name contains a NUL byte",
+        ),
     })
 }
 
@@ -118,7 +121,8 @@ impl Segment {
         };
         let fd = mman::shm_open(c.as_c_str(), flags, Mode::empty())
             .map_err(|e| ShmFailure::new("shm_open", e))?;
-        let stat = nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| ShmFailure::new("fstat", e))?;
+        let stat =
+            nix::sys::stat::fstat(fd.as_raw_fd()).map_err(|e| ShmFailure::new("fstat", e))?;
         let len = usize::try_from(stat.st_size)
             .ok()
             .and_then(NonZeroUsize::new)

@@ -116,10 +116,16 @@ impl<T: Transitions> TypedController<T> {
     /// # Errors
     /// As [`Controller::spawn`]; [`ChannelError::ProtocolMismatch`] for a worker built from
     /// other definitions.
-    pub fn spawn(command: Command, id: u32, options: Options, setup: &T::Setup) -> Result<Self, ChannelError> {
+    pub fn spawn(
+        command: Command,
+        id: u32,
+        options: Options,
+        setup: &T::Setup,
+    ) -> Result<Self, ChannelError> {
         let setup_bytes = encode_to_vec(setup);
         let options = options.protocol_fingerprint(T::FINGERPRINT);
-        let mut controller = Controller::spawn_with_setup(command, T::BASE_NAME, id, options, Some(setup_bytes))?;
+        let mut controller =
+            Controller::spawn_with_setup(command, T::BASE_NAME, id, options, Some(setup_bytes))?;
         controller.set_transition_names(T::NAMES);
         Ok(TypedController {
             controller,
@@ -158,11 +164,18 @@ impl<T: Transitions> TypedController<T> {
     /// # Errors
     /// Every [`ChannelError`] of [`ControllerChannel::do_transition`](crate::ControllerChannel::do_transition),
     /// and [`ChannelError::Decode`] if the output does not decode.
-    pub fn call<I: Payload, O: Payload>(&mut self, transition: T, id: u64, input: &I) -> Result<Response<O>, ChannelError> {
+    pub fn call<I: Payload, O: Payload>(
+        &mut self,
+        transition: T,
+        id: u64,
+        input: &I,
+    ) -> Result<Response<O>, ChannelError> {
         let kind = transition.kind();
         loop {
             match self.call_once(kind, id, input) {
-                Err(error) if error.is_worker_lost() && self.restarts() < self.policy.max_restarts => {
+                Err(error)
+                    if error.is_worker_lost() && self.restarts() < self.policy.max_restarts =>
+                {
                     self.lost.push(error);
                     std::thread::sleep(self.policy.backoff);
                     self.restart()?;
@@ -172,9 +185,16 @@ impl<T: Transitions> TypedController<T> {
         }
     }
 
-    fn call_once<I: Payload, O: Payload>(&mut self, kind: u32, id: u64, input: &I) -> Result<Response<O>, ChannelError> {
+    fn call_once<I: Payload, O: Payload>(
+        &mut self,
+        kind: u32,
+        id: u64,
+        input: &I,
+    ) -> Result<Response<O>, ChannelError> {
         let len = input.encoded_len(0);
-        self.controller.to_worker().write_with(len, |bytes| encode_into(input, bytes))?;
+        self.controller
+            .to_worker()
+            .write_with(len, |bytes| encode_into(input, bytes))?;
         let label = TransitionLabel {
             kind,
             name: T::NAMES.get(kind as usize).copied(),
@@ -213,7 +233,8 @@ impl<T: Transitions> TypedController<T> {
         self.controller.restart()?;
         for recorded in &self.replay {
             self.controller.to_worker().write(&recorded.input)?;
-            self.controller.do_transition(recorded.kind, recorded.id, |_| ())?;
+            self.controller
+                .do_transition(recorded.kind, recorded.id, |_| ())?;
         }
         Ok(())
     }
@@ -234,7 +255,6 @@ impl<T: Transitions> fmt::Debug for TypedController<T> {
             .finish()
     }
 }
-
 
 /// Serves the worker side of `T`: decodes the setup payload, builds the worker with `make`,
 /// answers setup, then dispatches every transition with `dispatch` until stopped.
@@ -290,16 +310,25 @@ pub fn serve_from_env<T: Transitions, W>(
 
 /// Decodes a transition's input; the error names the transition.
 #[doc(hidden)]
-pub fn read_input<I: Payload>(request: &mut TransitionRequest<'_>, name: &'static str) -> Result<I, WorkerError> {
+pub fn read_input<I: Payload>(
+    request: &mut TransitionRequest<'_>,
+    name: &'static str,
+) -> Result<I, WorkerError> {
     let bytes = request.input()?;
-    decode_from::<I>(bytes).map_err(|error| format!("could not decode the input of `{name}`: {error}").into())
+    decode_from::<I>(bytes)
+        .map_err(|error| format!("could not decode the input of `{name}`: {error}").into())
 }
 
 /// Encodes a transition's output straight into the reply buffer.
 #[doc(hidden)]
-pub fn write_output<O: Payload>(request: &mut TransitionRequest<'_>, output: &O) -> Result<(), WorkerError> {
+pub fn write_output<O: Payload>(
+    request: &mut TransitionRequest<'_>,
+    output: &O,
+) -> Result<(), WorkerError> {
     let len = output.encoded_len(0);
-    request.output().write_with(len, |bytes| encode_into(output, bytes))?;
+    request
+        .output()
+        .write_with(len, |bytes| encode_into(output, bytes))?;
     Ok(())
 }
 
