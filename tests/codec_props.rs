@@ -38,6 +38,7 @@ struct Header {
 }
 
 #[derive(Payload, Debug, Clone, PartialEq)]
+#[allow(clippy::box_collection)] // exercises `Box<T>`
 struct Event {
     header: Header,
     particles: Vec<Particle>,

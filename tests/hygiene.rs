@@ -91,7 +91,7 @@ fn derived_types_work_without_the_prelude() {
     let back: derives::Named = decode_from(&bytes).unwrap();
     assert_eq!(back.encoder, "e");
     assert_eq!(back.decoder, [1, 2]);
-    assert_eq!(back.offset.unwrap().offset.is_none(), true);
+    ::core::assert!(back.offset.unwrap().offset.is_none());
 
     let choice: derives::Choice<derives::Pod, 2> = derives::Choice::Many {
         items: [derives::Pod { a: 1, b: 2.0 }; 2],

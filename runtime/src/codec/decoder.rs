@@ -120,26 +120,25 @@ impl<'a> Decoder<'a> {
         let what = core::any::type_name::<T>();
         let min = T::MIN_ENCODED_LEN as u64;
         let available = self.remaining();
-        if min == 0 {
-            if len > MAX_ZERO_SIZED_ELEMENTS {
+        match (available as u64).checked_div(min) {
+            None if len > MAX_ZERO_SIZED_ELEMENTS => {
                 return Err(DecodeError::TooManyZeroSized {
                     offset,
                     what,
                     len,
                     limit: MAX_ZERO_SIZED_ELEMENTS,
-                });
+                })
             }
-        } else {
-            let max = available as u64 / min;
-            if len > max {
+            Some(max) if len > max => {
                 return Err(DecodeError::LengthTooLarge {
                     offset,
                     what,
                     len,
                     available,
                     max,
-                });
+                })
             }
+            _ => {}
         }
         // Bounded by the input length (or MAX_ZERO_SIZED_ELEMENTS), so it fits in `usize`.
         Ok(len as usize)

@@ -27,10 +27,11 @@
 //! | `BTreeMap`, `HashMap` | length `u64` then `(key, value)` pairs in iteration order |
 //! | `BTreeSet`, `HashSet` | length `u64` then the keys in iteration order |
 //!
-//! Maps and sets reject a key seen twice. `HashMap`/`HashSet` iteration order is not
-//! deterministic, so equal hash maps may encode to different (equally valid) bytes; a
-//! `BTreeMap` and a `HashMap` with the same key and value types encode alike and share a
-//! fingerprint, so either side may pick either.
+//! Maps and sets reject a key seen twice, and accept entries in any order: a `BTreeMap` and
+//! a `HashMap` with the same key and value types encode alike and share a fingerprint, so
+//! either side may pick either. `BTreeMap`/`BTreeSet` encode in key order; `HashMap`/`HashSet`
+//! iteration order is not deterministic, so equal hash maps may encode to different (equally
+//! valid) bytes.
 //!
 //! ## Plain old data
 //!
@@ -59,7 +60,7 @@
 //! - derived types may nest at most [`MAX_DEPTH`] levels deep, so recursive types cannot
 //!   overflow the stack;
 //! - padding bytes must be zero and [`decode_from`] rejects trailing bytes, so every value has
-//!   exactly one encoding (except for the order inside hash maps and sets).
+//!   exactly one encoding, except that map and set entries may come in any order.
 //!
 //! # Fingerprints
 //!
