@@ -113,7 +113,11 @@ impl GeneratorWorker for ToyGenerator {
         Ok(())
     }
 
-    fn begin_lumi(&mut self, _context: &mut Context, mut rng: RngState) -> Result<LumiHeader, WorkerError> {
+    fn begin_lumi(
+        &mut self,
+        _context: &mut Context,
+        mut rng: RngState,
+    ) -> Result<LumiHeader, WorkerError> {
         self.events_in_lumi = 0;
         let lumi_seed = splitmix(&mut rng.state);
         Ok(LumiHeader { lumi_seed, rng })
@@ -123,10 +127,15 @@ impl GeneratorWorker for ToyGenerator {
         let count = 1 + splitmix(&mut rng.state) % u64::from(self.config.max_particles);
         let particles: Vec<Particle> = (0..count)
             .map(|_| {
-                let mut momentum = || (splitmix(&mut rng.state) % 10_000) as f64 / 10_000.0 * self.beam_energy;
+                let mut momentum =
+                    || (splitmix(&mut rng.state) % 10_000) as f64 / 10_000.0 * self.beam_energy;
                 let (px, py, pz) = (momentum(), momentum(), momentum());
                 Particle {
-                    pdg_id: if splitmix(&mut rng.state) % 2 == 0 { 211 } else { -211 },
+                    pdg_id: if splitmix(&mut rng.state) % 2 == 0 {
+                        211
+                    } else {
+                        -211
+                    },
                     px,
                     py,
                     pz,
@@ -183,10 +192,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         process: "pi+ pi- gun".to_owned(),
         max_particles: 12,
     };
-    let mut generator = GeneratorController::spawn(Command::new(std::env::current_exe()?), 0, options, &setup)?;
-    println!("worker {} started", generator.controller().pid().unwrap_or(0));
+    let mut generator =
+        GeneratorController::spawn(Command::new(std::env::current_exe()?), 0, options, &setup)?;
+    println!(
+        "worker {} started",
+        generator.controller().pid().unwrap_or(0)
+    );
 
-    generator.begin_run(1, &RunConfig { run: 1, beam_energy: 6800.0 })?;
+    generator.begin_run(
+        1,
+        &RunConfig {
+            run: 1,
+            beam_energy: 6800.0,
+        },
+    )?;
     let mut rng = RngState { state: 2026 };
     let header = generator.begin_lumi(1, &rng)?.output;
     rng = header.rng;

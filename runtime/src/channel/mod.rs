@@ -1,7 +1,7 @@
 //! Channels: the transition protocol between a [`ControllerChannel`] and a [`WorkerChannel`].
 //!
 //! # Protocol
-//! Each channel is one control segment (`<token>.ctl`, see [`control`]) and two buffers
+//! Each channel is one control segment (`<token>.ctl`, see the `control` submodule) and two buffers
 //! (`<token>.c2w.{0,1}` written by the controller, `<token>.w2c.{0,1}` written by the
 //! worker). The token is `/tandem-<base>-<controller pid>-<channel id>-<64 random bits>`:
 //! unique per process and channel, and not guessable by another user.
