@@ -297,15 +297,22 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
     )
     .unwrap();
     let mut asked = 0;
+    let mut late = None;
     let error = channel
         .setup_worker_with_retry(
-            |token| worker("late").env(tandem::CHANNEL_ENV, token).spawn(),
+            |token| {
+                late = Some(worker("late").env(tandem::CHANNEL_ENV, token).spawn()?);
+                Ok(())
+            },
             || {
                 asked += 1;
                 asked <= 2
             },
         )
         .unwrap_err();
+    let mut late = late.expect("the late worker was launched");
+    late.kill().unwrap();
+    late.wait().unwrap();
     assert!(
         matches!(error, ChannelError::SetupTimedOut { retries: 2, .. }),
         "{error}"
