@@ -91,7 +91,8 @@ pub(crate) struct ControlBlock {
     pub(crate) crash_kind: AtomicU32,
     pub(crate) crash_id: AtomicU64,
     pub(crate) message_len: AtomicU32,
-    pub(crate) reserved: AtomicU32,
+    /// The spin budget the controller chose for both sides, in microseconds.
+    pub(crate) spin_micros: AtomicU32,
     pub(crate) to_worker: BufferDescriptor,
     pub(crate) from_worker: BufferDescriptor,
     pub(crate) message: [AtomicU8; MESSAGE_CAPACITY],

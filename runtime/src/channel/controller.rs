@@ -57,6 +57,7 @@ pub struct ControllerChannel {
     setup_complete: bool,
     broken: Option<String>,
     keep: bool,
+    spinner: wait::Spinner,
     transition_names: &'static [&'static str],
     watcher: Option<DeathWatcher>,
     pub(crate) stderr: Option<Arc<StderrCapture>>,
@@ -134,6 +135,7 @@ impl ControllerChannel {
             Direction::FromWorker,
             names.buffer_base(Direction::FromWorker),
         );
+        let spinner = wait::Spinner::new(options.spin);
         Ok(ControllerChannel {
             names,
             control,
@@ -144,6 +146,7 @@ impl ControllerChannel {
             setup_complete: false,
             broken: None,
             keep: false,
+            spinner,
             transition_names: &[],
             watcher: None,
             stderr: None,
@@ -398,7 +401,7 @@ impl ControllerChannel {
             let word = wait::wait_for(
                 &block.reply,
                 &block.controller_sleeping,
-                self.options.spin,
+                &mut self.spinner,
                 Some(deadline),
                 |word| {
                     word & SEQUENCE_MASK == sequence

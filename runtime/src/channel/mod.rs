@@ -96,7 +96,8 @@ impl Options {
         self
     }
 
-    /// How long a waiting side spins on the shared word before it sleeps. Default 50 µs on
+    /// How long a waiting side (the controller, and the worker too: it reads this setting
+    /// from the control block) spins on the shared word before it sleeps. Default 50 µs on
     /// machines with more than one CPU, zero otherwise.
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;

@@ -25,6 +25,45 @@ pub(crate) fn default_spin() -> Duration {
     }
 }
 
+/// An adaptive spin budget: spinning pays only when the peer is running and answers soon,
+/// which depends on the machine's load and on the work per transition. The budget halves
+/// each time a spin ends without the answer (the waiter had to sleep anyway) and doubles,
+/// up to the configured maximum, each time the answer arrives while spinning. Every 64th
+/// wait spins for the full budget again, so a budget that fell to zero can recover.
+#[derive(Debug, Clone)]
+pub(crate) struct Spinner {
+    max: Duration,
+    current: Duration,
+    waits: u32,
+}
+
+impl Spinner {
+    pub(crate) fn new(max: Duration) -> Self {
+        Spinner {
+            max,
+            current: max,
+            waits: 0,
+        }
+    }
+
+    fn budget(&mut self) -> Duration {
+        self.waits = self.waits.wrapping_add(1);
+        if self.waits % 64 == 0 {
+            self.max
+        } else {
+            self.current
+        }
+    }
+
+    fn record(&mut self, answered_while_spinning: bool) {
+        self.current = if answered_while_spinning {
+            (self.current * 2 + Duration::from_micros(1)).min(self.max)
+        } else {
+            self.current / 2
+        };
+    }
+}
+
 /// Stores `value` into `word` and wakes the peer if it sleeps on it.
 pub(crate) fn post(word: &AtomicU32, sleeping: &AtomicU32, value: u32) {
     word.store(value, Ordering::SeqCst);
@@ -40,12 +79,12 @@ pub(crate) fn raise_flag(word: &AtomicU32, bits: u32) {
     futex::wake_all(word);
 }
 
-/// Waits until `done(word)` holds, spinning for at most `spin` first. Returns the word's
-/// value, or `None` if `deadline` passed first.
+/// Waits until `done(word)` holds, spinning for at most the spinner's budget first. Returns
+/// the word's value, or `None` if `deadline` passed first.
 pub(crate) fn wait_for(
     word: &AtomicU32,
     sleeping: &AtomicU32,
-    spin: Duration,
+    spinner: &mut Spinner,
     deadline: Option<Instant>,
     done: impl Fn(u32) -> bool,
 ) -> Option<u32> {
@@ -53,6 +92,7 @@ pub(crate) fn wait_for(
     if done(value) {
         return Some(value);
     }
+    let spin = spinner.budget();
     if !spin.is_zero() {
         let spin_start = Instant::now();
         'spin: loop {
@@ -60,6 +100,7 @@ pub(crate) fn wait_for(
                 std::hint::spin_loop();
                 let value = word.load(Ordering::Acquire);
                 if done(value) {
+                    spinner.record(true);
                     return Some(value);
                 }
             }
@@ -67,6 +108,7 @@ pub(crate) fn wait_for(
                 break 'spin;
             }
         }
+        spinner.record(false);
     }
     let result = loop {
         sleeping.store(1, Ordering::SeqCst);

@@ -83,7 +83,7 @@ pub struct WorkerChannel {
     setup_sequence: u32,
     last_sequence: u32,
     setup_answered: bool,
-    spin: Duration,
+    spinner: wait::Spinner,
     keep: bool,
     released: Arc<AtomicBool>,
     watcher: Option<DeathWatcher>,
@@ -173,6 +173,7 @@ impl WorkerChannel {
             });
         }
 
+        let block_spin_micros = block.spin_micros.load(Ordering::Acquire);
         let control = Arc::new(control);
         crate::monitor::ensure_installed().map_err(|error| ChannelError::Os {
             operation: "installing the fatal-signal handlers",
@@ -212,7 +213,7 @@ impl WorkerChannel {
             setup_sequence,
             last_sequence: setup_sequence,
             setup_answered: false,
-            spin: wait::default_spin(),
+            spinner: wait::Spinner::new(Duration::from_micros(u64::from(block_spin_micros))),
             keep: false,
             released,
             watcher: Some(watcher),
@@ -235,9 +236,10 @@ impl WorkerChannel {
         &mut self.from_worker
     }
 
-    /// Sets how long this side spins before sleeping while it waits for the controller.
+    /// Sets how long this side spins before sleeping while it waits for the controller
+    /// (by default what the controller's [`Options::spin`](super::Options::spin) says).
     pub fn set_spin(&mut self, spin: Duration) {
-        self.spin = spin;
+        self.spinner = wait::Spinner::new(spin);
     }
 
     /// Sets the keep flag for the reply to the transition being served (the reference's
@@ -314,7 +316,7 @@ impl WorkerChannel {
             let word = wait::wait_for(
                 &block.request,
                 &block.worker_sleeping,
-                self.spin,
+                &mut self.spinner,
                 None,
                 |word| word & SEQUENCE_MASK != last || word & PEER_GONE != 0,
             )
