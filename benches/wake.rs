@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use raw_sync::events::{Event, EventImpl, EventInit, EventState};
+use raw_sync::events::{Event, EventInit, EventState};
 use raw_sync::Timeout;
 use tandem::{Controller, Options, WorkerChannel};
 
@@ -86,7 +86,7 @@ fn raw_sync_round_trip() -> Duration {
         // SAFETY: _exit ends the forked child without running the parent's destructors.
         unsafe { libc::_exit(0) };
     }
-    let mut round = || {
+    let round = || {
         ping.set(EventState::Signaled).expect("set");
         pong.wait(Timeout::Infinite).expect("wait");
     };
