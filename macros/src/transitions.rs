@@ -111,13 +111,20 @@ fn parse_variants(cx: &Ctxt, input: &DeriveInput) -> Vec<Transition> {
         if let Some((_, discriminant)) = &variant.discriminant {
             cx.error_spanned_by(discriminant, "explicit discriminants are not allowed: a transition's kind is its position in the enum");
         }
+        let name = snake_case(&variant.ident.to_string());
+        if let Some(reason) = reserved_method(&name) {
+            cx.error_spanned_by(
+                &variant.ident,
+                format!(
+                    "transition `{}` would become the method `{name}`, which {reason}: rename the variant",
+                    variant.ident
+                ),
+            );
+        }
         let mut transition = Transition {
             variant: variant.ident.clone(),
-            method: Ident::new(
-                &snake_case(&variant.ident.to_string()),
-                variant.ident.span(),
-            ),
-            name: snake_case(&variant.ident.to_string()),
+            method: method_ident(&name, &variant.ident),
+            name,
             input: None,
             output: None,
             replay: false,
@@ -167,6 +174,30 @@ fn parse_variants(cx: &Ctxt, input: &DeriveInput) -> Vec<Transition> {
         transitions.push(transition);
     }
     transitions
+}
+
+/// Why `name` cannot be a transition's method, if it cannot.
+fn reserved_method(name: &str) -> Option<&'static str> {
+    match name {
+        "serve" | "serve_from_env" => Some("the generated worker trait already provides"),
+        "spawn" | "shutdown" => Some("the generated controller already has"),
+        "self" | "super" | "crate" => Some("is a reserved word even as a raw identifier"),
+        _ => None,
+    }
+}
+
+/// The method named `name` at the variant's span; a keyword (`Type` → `type`) becomes a
+/// raw identifier (`r#type`).
+fn method_ident(name: &str, variant: &Ident) -> Ident {
+    match name {
+        "self" | "super" | "crate" => Ident::new("__tandem_reserved", variant.span()),
+        // `gen` is reserved from edition 2024 on, which `syn` does not know about.
+        "gen" => Ident::new_raw(name, variant.span()),
+        _ => match syn::parse_str::<Ident>(name) {
+            Ok(_) => Ident::new(name, variant.span()),
+            Err(_) => Ident::new_raw(name, variant.span()),
+        },
+    }
 }
 
 fn path_text(path: &Path) -> String {
@@ -408,6 +439,12 @@ fn generate(
                 #result::Ok(#controller {
                     inner: #rt::TypedController::spawn(command, id, options, setup)?,
                 })
+            }
+
+            /// Stops the worker and waits for it (see `TypedController::shutdown`, which
+            /// takes the controller by value and so cannot be reached through `Deref`).
+            pub fn shutdown(self) -> ::core::option::Option<#rt::ExitReason> {
+                self.inner.shutdown()
             }
 
             #(#controller_methods)*
