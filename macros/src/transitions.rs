@@ -256,6 +256,8 @@ fn generate(
     let controller = format_ident!("{}Controller", enum_name);
     let setup = attrs.setup.clone().unwrap_or_else(unit);
     let result = quote!(::core::result::Result);
+    let u64 = quote!(::core::primitive::u64);
+    let u32 = quote!(::core::primitive::u32);
     let base_name: String = snake_case(&enum_name.to_string())
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -307,20 +309,20 @@ fn generate(
         let name = &t.name;
         let input = t.input.clone().unwrap_or_else(unit);
         let call = if t.input.is_some() {
-            quote!(Self::#method(self, &mut context, input)?)
+            quote!(Self::#method(self, &mut __tandem_context, __tandem_input)?)
         } else {
             quote!({
-                let () = input;
-                Self::#method(self, &mut context)?
+                let () = __tandem_input;
+                Self::#method(self, &mut __tandem_context)?
             })
         };
         quote! {
             #kind => {
-                let input: #input = #rt::__private::read_input(request, #name)?;
-                let mut context = #rt::__private::context(request, #name);
-                let output = #call;
-                #rt::__private::finish(request, &context);
-                #rt::__private::write_output(request, &output)
+                let __tandem_input: #input = #rt::__private::read_input(__tandem_request, #name)?;
+                let mut __tandem_context = #rt::__private::context(__tandem_request, #name);
+                let __tandem_output = #call;
+                #rt::__private::finish(__tandem_request, &__tandem_context);
+                #rt::__private::write_output(__tandem_request, &__tandem_output)
             }
         }
     });
@@ -336,13 +338,13 @@ fn generate(
         match &t.input {
             Some(input) => quote! {
                 #[doc = #doc]
-                pub fn #method(&mut self, id: u64, input: &#input) -> #result<#rt::Response<#output>, #rt::ChannelError> {
+                pub fn #method(&mut self, id: #u64, input: &#input) -> #result<#rt::Response<#output>, #rt::ChannelError> {
                     self.inner.call(#enum_name::#variant, id, input)
                 }
             },
             None => quote! {
                 #[doc = #doc]
-                pub fn #method(&mut self, id: u64) -> #result<#rt::Response<#output>, #rt::ChannelError> {
+                pub fn #method(&mut self, id: #u64) -> #result<#rt::Response<#output>, #rt::ChannelError> {
                     self.inner.call(#enum_name::#variant, id, &())
                 }
             },
@@ -362,7 +364,7 @@ fn generate(
             type Setup = #setup;
             const NAMES: &'static [&'static str] = &[#(#names),*];
             const REPLAY: &'static [bool] = &[#(#replays),*];
-            const FINGERPRINT: u64 = #rt::__private::Fingerprint::new("transitions")
+            const FINGERPRINT: #u64 = #rt::__private::Fingerprint::new("transitions")
                 .str(::core::stringify!(#enum_name))
                 .u64(#count)
                 #(#fingerprint_steps)*
@@ -370,7 +372,7 @@ fn generate(
                 .u64(<#setup as #rt::Payload>::FINGERPRINT)
                 .finish();
             const BASE_NAME: &'static str = #base_name;
-            fn kind(&self) -> u32 {
+            fn kind(&self) -> #u32 {
                 match self {
                     #(#enum_name::#variants => #kinds,)*
                 }
@@ -408,12 +410,12 @@ fn generate(
             #[doc(hidden)]
             fn __tandem_dispatch(
                 &mut self,
-                kind: u32,
-                request: &mut #rt::TransitionRequest<'_>,
+                __tandem_kind: #u32,
+                __tandem_request: &mut #rt::TransitionRequest<'_>,
             ) -> #result<(), #rt::WorkerError> {
-                match kind {
+                match __tandem_kind {
                     #(#dispatch_arms)*
-                    other => #result::Err(#rt::__private::unknown_kind(other)),
+                    __tandem_other => #result::Err(#rt::__private::unknown_kind(__tandem_other)),
                 }
             }
         }
@@ -432,7 +434,7 @@ fn generate(
             /// and every error of `Controller::spawn`.
             pub fn spawn(
                 command: ::std::process::Command,
-                id: u32,
+                id: #u32,
                 options: #rt::Options,
                 setup: &#setup,
             ) -> #result<Self, #rt::ChannelError> {
