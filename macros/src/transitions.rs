@@ -5,7 +5,8 @@
 //! with one method per transition.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Path, Type};
 
 use crate::internals::ctxt::Ctxt;
@@ -308,6 +309,10 @@ fn generate(
         let method = &t.method;
         let name = &t.name;
         let input = t.input.clone().unwrap_or_else(unit);
+        // Spanned at the payload types, so a type that is not a `Payload` is reported there.
+        let read_input = quote_spanned!(input.span()=> #rt::__private::read_input::<#input>);
+        let output = t.output.clone().unwrap_or_else(unit);
+        let write_output = quote_spanned!(output.span()=> #rt::__private::write_output::<#output>);
         let call = if t.input.is_some() {
             quote!(Self::#method(self, &mut __tandem_context, __tandem_input)?)
         } else {
@@ -318,11 +323,11 @@ fn generate(
         };
         quote! {
             #kind => {
-                let __tandem_input: #input = #rt::__private::read_input(__tandem_request, #name)?;
+                let __tandem_input: #input = #read_input(__tandem_request, #name)?;
                 let mut __tandem_context = #rt::__private::context(__tandem_request, #name);
                 let __tandem_output = #call;
                 #rt::__private::finish(__tandem_request, &__tandem_context);
-                #rt::__private::write_output(__tandem_request, &__tandem_output)
+                #write_output(__tandem_request, &__tandem_output)
             }
         }
     });
@@ -339,13 +344,13 @@ fn generate(
             Some(input) => quote! {
                 #[doc = #doc]
                 pub fn #method(&mut self, id: #u64, input: &#input) -> #result<#rt::Response<#output>, #rt::ChannelError> {
-                    self.inner.call(#enum_name::#variant, id, input)
+                    self.inner.call::<#input, #output>(#enum_name::#variant, id, input)
                 }
             },
             None => quote! {
                 #[doc = #doc]
                 pub fn #method(&mut self, id: #u64) -> #result<#rt::Response<#output>, #rt::ChannelError> {
-                    self.inner.call(#enum_name::#variant, id, &())
+                    self.inner.call::<(), #output>(#enum_name::#variant, id, &())
                 }
             },
         }
