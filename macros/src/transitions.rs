@@ -5,7 +5,8 @@
 //! with one method per transition.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Path, Type};
 
 use crate::internals::ctxt::Ctxt;
@@ -111,13 +112,20 @@ fn parse_variants(cx: &Ctxt, input: &DeriveInput) -> Vec<Transition> {
         if let Some((_, discriminant)) = &variant.discriminant {
             cx.error_spanned_by(discriminant, "explicit discriminants are not allowed: a transition's kind is its position in the enum");
         }
+        let name = snake_case(&variant.ident.to_string());
+        if let Some(reason) = reserved_method(&name) {
+            cx.error_spanned_by(
+                &variant.ident,
+                format!(
+                    "transition `{}` would become the method `{name}`, which {reason}: rename the variant",
+                    variant.ident
+                ),
+            );
+        }
         let mut transition = Transition {
             variant: variant.ident.clone(),
-            method: Ident::new(
-                &snake_case(&variant.ident.to_string()),
-                variant.ident.span(),
-            ),
-            name: snake_case(&variant.ident.to_string()),
+            method: method_ident(&name, &variant.ident),
+            name,
             input: None,
             output: None,
             replay: false,
@@ -167,6 +175,30 @@ fn parse_variants(cx: &Ctxt, input: &DeriveInput) -> Vec<Transition> {
         transitions.push(transition);
     }
     transitions
+}
+
+/// Why `name` cannot be a transition's method, if it cannot.
+fn reserved_method(name: &str) -> Option<&'static str> {
+    match name {
+        "serve" | "serve_from_env" => Some("the generated worker trait already provides"),
+        "spawn" | "shutdown" => Some("the generated controller already has"),
+        "self" | "super" | "crate" => Some("is a reserved word even as a raw identifier"),
+        _ => None,
+    }
+}
+
+/// The method named `name` at the variant's span; a keyword (`Type` → `type`) becomes a
+/// raw identifier (`r#type`).
+fn method_ident(name: &str, variant: &Ident) -> Ident {
+    match name {
+        "self" | "super" | "crate" => Ident::new("__tandem_reserved", variant.span()),
+        // `gen` is reserved from edition 2024 on, which `syn` does not know about.
+        "gen" => Ident::new_raw(name, variant.span()),
+        _ => match syn::parse_str::<Ident>(name) {
+            Ok(_) => Ident::new(name, variant.span()),
+            Err(_) => Ident::new_raw(name, variant.span()),
+        },
+    }
 }
 
 fn path_text(path: &Path) -> String {
@@ -225,6 +257,8 @@ fn generate(
     let controller = format_ident!("{}Controller", enum_name);
     let setup = attrs.setup.clone().unwrap_or_else(unit);
     let result = quote!(::core::result::Result);
+    let u64 = quote!(::core::primitive::u64);
+    let u32 = quote!(::core::primitive::u32);
     let base_name: String = snake_case(&enum_name.to_string())
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -275,21 +309,25 @@ fn generate(
         let method = &t.method;
         let name = &t.name;
         let input = t.input.clone().unwrap_or_else(unit);
+        // Spanned at the payload types, so a type that is not a `Payload` is reported there.
+        let read_input = quote_spanned!(input.span()=> #rt::__private::read_input::<#input>);
+        let output = t.output.clone().unwrap_or_else(unit);
+        let write_output = quote_spanned!(output.span()=> #rt::__private::write_output::<#output>);
         let call = if t.input.is_some() {
-            quote!(Self::#method(self, &mut context, input)?)
+            quote!(Self::#method(self, &mut __tandem_context, __tandem_input)?)
         } else {
             quote!({
-                let () = input;
-                Self::#method(self, &mut context)?
+                let () = __tandem_input;
+                Self::#method(self, &mut __tandem_context)?
             })
         };
         quote! {
             #kind => {
-                let input: #input = #rt::__private::read_input(request, #name)?;
-                let mut context = #rt::__private::context(request, #name);
-                let output = #call;
-                #rt::__private::finish(request, &context);
-                #rt::__private::write_output(request, &output)
+                let __tandem_input: #input = #read_input(__tandem_request, #name)?;
+                let mut __tandem_context = #rt::__private::context(__tandem_request, #name);
+                let __tandem_output = #call;
+                #rt::__private::finish(__tandem_request, &__tandem_context);
+                #write_output(__tandem_request, &__tandem_output)
             }
         }
     });
@@ -305,14 +343,14 @@ fn generate(
         match &t.input {
             Some(input) => quote! {
                 #[doc = #doc]
-                pub fn #method(&mut self, id: u64, input: &#input) -> #result<#rt::Response<#output>, #rt::ChannelError> {
-                    self.inner.call(#enum_name::#variant, id, input)
+                pub fn #method(&mut self, id: #u64, input: &#input) -> #result<#rt::Response<#output>, #rt::ChannelError> {
+                    self.inner.call::<#input, #output>(#enum_name::#variant, id, input)
                 }
             },
             None => quote! {
                 #[doc = #doc]
-                pub fn #method(&mut self, id: u64) -> #result<#rt::Response<#output>, #rt::ChannelError> {
-                    self.inner.call(#enum_name::#variant, id, &())
+                pub fn #method(&mut self, id: #u64) -> #result<#rt::Response<#output>, #rt::ChannelError> {
+                    self.inner.call::<(), #output>(#enum_name::#variant, id, &())
                 }
             },
         }
@@ -331,7 +369,7 @@ fn generate(
             type Setup = #setup;
             const NAMES: &'static [&'static str] = &[#(#names),*];
             const REPLAY: &'static [bool] = &[#(#replays),*];
-            const FINGERPRINT: u64 = #rt::__private::Fingerprint::new("transitions")
+            const FINGERPRINT: #u64 = #rt::__private::Fingerprint::new("transitions")
                 .str(::core::stringify!(#enum_name))
                 .u64(#count)
                 #(#fingerprint_steps)*
@@ -339,7 +377,7 @@ fn generate(
                 .u64(<#setup as #rt::Payload>::FINGERPRINT)
                 .finish();
             const BASE_NAME: &'static str = #base_name;
-            fn kind(&self) -> u32 {
+            fn kind(&self) -> #u32 {
                 match self {
                     #(#enum_name::#variants => #kinds,)*
                 }
@@ -377,12 +415,12 @@ fn generate(
             #[doc(hidden)]
             fn __tandem_dispatch(
                 &mut self,
-                kind: u32,
-                request: &mut #rt::TransitionRequest<'_>,
+                __tandem_kind: #u32,
+                __tandem_request: &mut #rt::TransitionRequest<'_>,
             ) -> #result<(), #rt::WorkerError> {
-                match kind {
+                match __tandem_kind {
                     #(#dispatch_arms)*
-                    other => #result::Err(#rt::__private::unknown_kind(other)),
+                    __tandem_other => #result::Err(#rt::__private::unknown_kind(__tandem_other)),
                 }
             }
         }
@@ -401,13 +439,19 @@ fn generate(
             /// and every error of `Controller::spawn`.
             pub fn spawn(
                 command: ::std::process::Command,
-                id: u32,
+                id: #u32,
                 options: #rt::Options,
                 setup: &#setup,
             ) -> #result<Self, #rt::ChannelError> {
                 #result::Ok(#controller {
                     inner: #rt::TypedController::spawn(command, id, options, setup)?,
                 })
+            }
+
+            /// Stops the worker and waits for it (see `TypedController::shutdown`, which
+            /// takes the controller by value and so cannot be reached through `Deref`).
+            pub fn shutdown(self) -> ::core::option::Option<#rt::ExitReason> {
+                self.inner.shutdown()
             }
 
             #(#controller_methods)*

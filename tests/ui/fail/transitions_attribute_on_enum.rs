@@ -1,0 +1,7 @@
+#[derive(tandem::Transitions)]
+#[transition(setup = String)]
+enum Generator {
+    BeginRun,
+}
+
+fn main() {}

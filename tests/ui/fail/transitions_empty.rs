@@ -1,0 +1,4 @@
+#[derive(tandem::Transitions)]
+enum Generator {}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(tandem::Transitions)]
+enum Generator<const N: usize> {
+    BeginRun,
+    Event,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[derive(tandem::Transitions)]
+struct Generator {
+    run: u32,
+}
+
+fn main() {}

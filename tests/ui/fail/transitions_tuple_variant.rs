@@ -1,0 +1,7 @@
+#[derive(tandem::Transitions)]
+enum Generator {
+    BeginRun,
+    Event(u64),
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(tandem::Transitions)]
+#[transitions(setpu = String)]
+enum Generator {
+    BeginRun,
+}
+
+fn main() {}
