@@ -17,7 +17,9 @@ fn tiny_shm_entry() {
     let error = channel.to_worker().write(&vec![1u8; 1 << 20]).unwrap_err();
     println!("{error}");
     match &error {
-        BufferError::Segment { name, size, source, .. } => {
+        BufferError::Segment {
+            name, size, source, ..
+        } => {
             assert!(name.ends_with(".c2w.0"), "{name}");
             assert_eq!(*size, 1 << 20);
             assert_eq!(source.raw_os_error(), Some(libc::ENOSPC));
@@ -26,7 +28,11 @@ fn tiny_shm_entry() {
     }
     assert!(error.to_string().contains("/dev/shm is full"), "{error}");
     // Nothing was lost: the failed segment is gone and a message that fits still works.
-    assert_eq!(std::fs::read_dir("/dev/shm").unwrap().count(), 1, "only the control block remains");
+    assert_eq!(
+        std::fs::read_dir("/dev/shm").unwrap().count(),
+        1,
+        "only the control block remains"
+    );
     channel.to_worker().write(&[7u8; 1000]).unwrap();
 }
 
@@ -43,14 +49,28 @@ fn full_dev_shm_is_an_error_at_creation() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("/dev/shm is full") && stdout.contains("1048576 bytes"), "{stdout}");
+    assert!(
+        stdout.contains("/dev/shm is full") && stdout.contains("1048576 bytes"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn oversized_messages_are_refused_before_any_allocation() {
-    let mut channel = ControllerChannel::create("cap", 0, Options::default().max_buffer_bytes(1000)).unwrap();
+    let mut channel =
+        ControllerChannel::create("cap", 0, Options::default().max_buffer_bytes(1000)).unwrap();
     let error = channel.to_worker().write(&[0u8; 1001]).unwrap_err();
-    assert!(matches!(error, BufferError::TooLarge { len: 1001, max: 1000, .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            BufferError::TooLarge {
+                len: 1001,
+                max: 1000,
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert!(error.to_string().contains("max_buffer_bytes"), "{error}");
     let token = channel.token().to_owned();
     let c2w = support::segments_containing(&format!("{token}.c2w"));
@@ -63,6 +83,9 @@ fn oversized_messages_are_refused_before_any_allocation() {
 fn invalid_base_names_are_refused() {
     for base in ["", "has/slash", "a b", "x".repeat(33).as_str()] {
         let error = ControllerChannel::create(base, 0, Options::default()).unwrap_err();
-        assert!(matches!(error, ChannelError::InvalidName { .. }), "{base:?}: {error}");
+        assert!(
+            matches!(error, ChannelError::InvalidName { .. }),
+            "{base:?}: {error}"
+        );
     }
 }
