@@ -45,6 +45,7 @@ pub struct Controller {
     envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)>,
     current_dir: Option<std::path::PathBuf>,
     setup_payload: Option<Vec<u8>>,
+    first_command: Option<Command>,
     child: Option<Child>,
     restarts: u32,
 }
@@ -93,9 +94,11 @@ impl Controller {
                 .collect(),
             current_dir: command.get_current_dir().map(ToOwned::to_owned),
             setup_payload,
+            first_command: None,
             child: None,
             restarts: 0,
         };
+        controller.first_command = Some(command);
         controller.start_worker()?;
         Ok(controller)
     }
@@ -120,7 +123,9 @@ impl Controller {
             self.channel.to_worker().write(payload)?;
         }
         self.channel.begin_setup();
-        let mut command = self.command();
+        // The caller's own command the first time (with its stdio settings), a copy of its
+        // program, arguments, environment and directory for restarts.
+        let mut command = self.first_command.take().unwrap_or_else(|| self.command());
         command
             .env(CHANNEL_ENV, self.channel.token())
             .stdin(Stdio::null());
@@ -169,7 +174,9 @@ impl Controller {
     }
 
     /// Replaces the worker by a fresh process of the same command (killing the old one if it
-    /// still runs) and repeats the setup handshake with the same setup payload.
+    /// still runs) and repeats the setup handshake with the same setup payload. The new
+    /// process gets the command's program, arguments, environment and directory; its stdin is
+    /// null, its stderr captured as configured, its stdout inherited.
     ///
     /// # Errors
     /// As [`spawn`](Self::spawn).
