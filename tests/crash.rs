@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::faults::{divide_by_zero, recurse};
 use support::{leftover_segments, role, role_command};
 use tandem::{ChannelError, Controller, ExitReason, Options, TransitionRequest, WorkerChannel};
 
@@ -94,31 +95,6 @@ fn null_write() {
     unsafe {
         std::ptr::write_volatile(std::hint::black_box(0x10usize) as *mut u32, 1);
     }
-}
-
-/// An integer division by zero in machine code: a real SIGFPE.
-#[cfg(target_arch = "x86_64")]
-fn divide_by_zero() {
-    let divisor = std::hint::black_box(0u32);
-    // SAFETY: deliberately faults; touches only the named registers.
-    unsafe {
-        std::arch::asm!(
-            "div {divisor:e}",
-            divisor = in(reg) divisor,
-            inout("eax") 1u32 => _,
-            inout("edx") 0u32 => _,
-        );
-    }
-}
-
-/// Recursion with 16 KiB frames: overflows any stack quickly.
-fn recurse(depth: u64) -> u64 {
-    let frame = [depth as u8; 16 * 1024];
-    std::hint::black_box(&frame);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1) + u64::from(frame[depth as usize % frame.len()])
 }
 
 fn on_main_thread() -> bool {

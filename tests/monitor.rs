@@ -6,6 +6,8 @@
 //! of the main thread) and normally dies of a signal. The runner checks how the child ended and
 //! what it printed. Arguments that do not start with `-` filter the tests by substring.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -14,6 +16,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::faults::{divide_by_zero, recurse};
 use tandem::monitor::signal_name;
 use tandem::{MonitorError, WorkerMonitor};
 
@@ -43,30 +46,6 @@ fn invalid_write() {
     let address = 0x10 as *mut u32;
     // SAFETY: deliberately not: the point is to fault.
     unsafe { std::ptr::write_volatile(address, 1) };
-}
-
-/// An integer division by zero in machine code: a real SIGFPE.
-fn divide_by_zero() {
-    let divisor = std::hint::black_box(0u32);
-    // SAFETY: deliberately faults; touches only the named registers.
-    unsafe {
-        std::arch::asm!(
-            "div {divisor:e}",
-            divisor = in(reg) divisor,
-            inout("eax") 1u32 => _,
-            inout("edx") 0u32 => _,
-        );
-    }
-}
-
-/// Recursion with 16 KiB frames: overflows any stack quickly.
-fn recurse(depth: u64) -> u64 {
-    let frame = [depth as u8; 16 * 1024];
-    std::hint::black_box(&frame);
-    if depth == u64::MAX {
-        return 0;
-    }
-    recurse(depth + 1) + u64::from(frame[depth as usize % frame.len()])
 }
 
 fn overflow_stack() {

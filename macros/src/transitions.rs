@@ -9,6 +9,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Path, Type};
 
+use crate::internals::attr::path_to_string;
 use crate::internals::ctxt::Ctxt;
 
 /// One variant, validated.
@@ -59,7 +60,7 @@ fn parse_container(cx: &Ctxt, attrs: &[Attribute]) -> ContainerAttrs {
             } else {
                 return Err(meta.error(format!(
                     "unknown key `{}` in `#[transitions(...)]`: expected `setup` or `crate`",
-                    path_text(&meta.path)
+                    path_to_string(&meta.path)
                 )));
             }
             Ok(())
@@ -154,7 +155,7 @@ fn parse_variants(cx: &Ctxt, input: &DeriveInput) -> Vec<Transition> {
                 } else {
                     return Err(meta.error(format!(
                         "unknown key `{}` in `#[transition(...)]`: expected `input`, `output` or `replay`",
-                        path_text(&meta.path)
+                        path_to_string(&meta.path)
                     )));
                 }
                 Ok(())
@@ -199,14 +200,6 @@ fn method_ident(name: &str, variant: &Ident) -> Ident {
             Err(_) => Ident::new_raw(name, variant.span()),
         },
     }
-}
-
-fn path_text(path: &Path) -> String {
-    path.segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect::<Vec<_>>()
-        .join("::")
 }
 
 /// `BeginLumi` → `begin_lumi`, `HTTPRequest` → `http_request`.

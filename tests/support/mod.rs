@@ -2,6 +2,8 @@
 //! controller, and checking `/dev/shm` for leftovers.
 #![allow(dead_code)]
 
+pub mod faults;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -76,7 +76,7 @@ fn payload_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
     attrs.iter().filter(|attr| attr.path().is_ident("payload"))
 }
 
-fn path_to_string(path: &Path) -> String {
+pub(crate) fn path_to_string(path: &Path) -> String {
     path.segments
         .iter()
         .map(|segment| segment.ident.to_string())
