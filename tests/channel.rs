@@ -547,6 +547,52 @@ fn worker_exits_when_its_busy_controller_is_killed() {
 }
 
 #[test]
+fn segments_of_jobs_killed_outright_can_be_swept() {
+    let mut victim = role_command("controller_entry", "victim_idle")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(victim.stdout.take().unwrap());
+    while !line.contains("/tandem-") {
+        line.clear();
+        assert_ne!(
+            stdout.read_line(&mut line).unwrap(),
+            0,
+            "the controller ended early"
+        );
+    }
+    let mut parts = line.split_whitespace();
+    let worker_pid: i32 = parts.next().unwrap().parse().unwrap();
+    let token = parts.next().unwrap().to_owned();
+    // Both processes die at once: nobody is left to clean up.
+    // SAFETY: plain kill(2) of a grandchild we were told about.
+    assert_eq!(unsafe { libc::kill(worker_pid, libc::SIGKILL) }, 0);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    assert!(wait_gone(worker_pid as u32, Duration::from_secs(5)).is_some());
+    let stale = support::segments_containing(&token);
+    assert!(!stale.is_empty(), "the job should have left its segments");
+
+    let removed = tandem::remove_stale_segments().unwrap();
+    for name in &stale {
+        assert!(
+            removed.contains(name),
+            "{name} was not removed: {removed:?}"
+        );
+    }
+    assert!(support::segments_containing(&token).is_empty());
+    // Live jobs are untouched.
+    let mut live = Controller::spawn(worker("echo"), "live", 0, fast_options()).unwrap();
+    tandem::remove_stale_segments().unwrap();
+    live.to_worker().write(b"still here").unwrap();
+    let reply = live
+        .do_transition(EVENT, 1, |mut r| r.read().unwrap().to_vec())
+        .unwrap();
+    assert_eq!(reply, transformed(b"still here"));
+}
+
+#[test]
 fn eight_channels_from_eight_threads() {
     const CHANNELS: u32 = 8;
     const TRANSITIONS: u64 = 1000;

@@ -26,7 +26,8 @@ pub mod typed;
 
 pub use buffer::{ReadBuffer, WriteBuffer};
 pub use channel::{
-    ControllerChannel, Options, Reply, TransitionRequest, WorkerChannel, CHANNEL_ENV,
+    remove_stale_segments, ControllerChannel, Options, Reply, TransitionRequest, WorkerChannel,
+    CHANNEL_ENV,
 };
 pub use codec::{
     decode_from, encode_into, encode_to_vec, DecodeError, Decoder, Encoder, Fingerprint, Payload,
