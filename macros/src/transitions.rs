@@ -13,6 +13,7 @@ use crate::internals::attr::path_to_string;
 use crate::internals::ctxt::Ctxt;
 
 /// One variant, validated.
+#[derive(Clone)]
 struct Transition {
     variant: Ident,
     method: Ident,
@@ -37,7 +38,8 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
         Ok(()) => generate(input, &attrs, &transitions),
         Err(errors) => {
             let errors = errors.iter().map(syn::Error::to_compile_error);
-            quote!(#(#errors)*)
+            let fallback = fallback(input, &attrs, &transitions);
+            quote!(#(#errors)* #fallback)
         }
     }
 }
@@ -281,21 +283,7 @@ fn generate(
         }
     });
 
-    let worker_methods = transitions.iter().map(|t| {
-        let method = &t.method;
-        let output = t.output.clone().unwrap_or_else(unit);
-        let doc = format!("Runs the `{}` transition.", t.name);
-        match &t.input {
-            Some(input) => quote! {
-                #[doc = #doc]
-                fn #method(&mut self, context: &mut #rt::Context, input: #input) -> #result<#output, #rt::WorkerError>;
-            },
-            None => quote! {
-                #[doc = #doc]
-                fn #method(&mut self, context: &mut #rt::Context) -> #result<#output, #rt::WorkerError>;
-            },
-        }
-    });
+    let worker_methods = worker_method_signatures(&rt, transitions);
 
     let dispatch_arms = transitions.iter().enumerate().map(|(kind, t)| {
         let kind = kind as u32;
@@ -325,27 +313,14 @@ fn generate(
         }
     });
 
-    let controller_methods = transitions.iter().map(|t| {
-        let method = &t.method;
+    let controller_methods = controller_methods(&rt, transitions, |t| {
         let variant = &t.variant;
         let output = t.output.clone().unwrap_or_else(unit);
-        let doc = format!(
-            "Runs the `{}` transition on the worker and returns its output with the keep flag.\n\n# Errors\nAny `ChannelError`: time-out, worker failure, crash or death, undecodable output.",
-            t.name
-        );
         match &t.input {
-            Some(input) => quote! {
-                #[doc = #doc]
-                pub fn #method(&mut self, id: #u64, input: &#input) -> #result<#rt::Response<#output>, #rt::ChannelError> {
-                    self.inner.call::<#input, #output>(#enum_name::#variant, id, input)
-                }
-            },
-            None => quote! {
-                #[doc = #doc]
-                pub fn #method(&mut self, id: #u64) -> #result<#rt::Response<#output>, #rt::ChannelError> {
-                    self.inner.call::<(), #output>(#enum_name::#variant, id, &())
-                }
-            },
+            Some(input) => {
+                quote!(self.inner.call::<#input, #output>(#enum_name::#variant, id, input))
+            }
+            None => quote!(self.inner.call::<(), #output>(#enum_name::#variant, id, &())),
         }
     });
 
@@ -467,6 +442,100 @@ fn generate(
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 ::core::fmt::Debug::fmt(&self.inner, f)
             }
+        }
+    }
+}
+
+/// One required method per transition, for the worker trait.
+fn worker_method_signatures(rt: &TokenStream, transitions: &[Transition]) -> Vec<TokenStream> {
+    let result = quote!(::core::result::Result);
+    transitions
+        .iter()
+        .map(|t| {
+            let method = &t.method;
+            let output = t.output.clone().unwrap_or_else(unit);
+            let doc = format!("Runs the `{}` transition.", t.name);
+            match &t.input {
+                Some(input) => quote! {
+                    #[doc = #doc]
+                    fn #method(&mut self, context: &mut #rt::Context, input: #input) -> #result<#output, #rt::WorkerError>;
+                },
+                None => quote! {
+                    #[doc = #doc]
+                    fn #method(&mut self, context: &mut #rt::Context) -> #result<#output, #rt::WorkerError>;
+                },
+            }
+        })
+        .collect()
+}
+
+/// One method per transition for the controller, with the body `body` builds (it may use
+/// `id` and, for transitions with an input, `input`).
+fn controller_methods(
+    rt: &TokenStream,
+    transitions: &[Transition],
+    body: impl Fn(&Transition) -> TokenStream,
+) -> Vec<TokenStream> {
+    let result = quote!(::core::result::Result);
+    let u64 = quote!(::core::primitive::u64);
+    transitions
+        .iter()
+        .map(|t| {
+            let method = &t.method;
+            let output = t.output.clone().unwrap_or_else(unit);
+            let doc = format!(
+                "Runs the `{}` transition on the worker and returns its output with the keep flag.\n\n# Errors\nAny `ChannelError`: time-out, worker failure, crash or death, undecodable output.",
+                t.name
+            );
+            let body = body(t);
+            let input = t.input.as_ref().map(|input| quote!(input: &#input,));
+            quote! {
+                #[doc = #doc]
+                pub fn #method(&mut self, id: #u64, #input) -> #result<#rt::Response<#output>, #rt::ChannelError> {
+                    #body
+                }
+            }
+        })
+        .collect()
+}
+
+/// What the user's code refers to, emitted beside the errors (after thiserror's
+/// `fallback.rs`): the worker trait and the controller with the transitions that parsed,
+/// so that the errors above are the only ones shown.
+fn fallback(
+    input: &DeriveInput,
+    attrs: &ContainerAttrs,
+    transitions: &[Transition],
+) -> TokenStream {
+    let rt = runtime_path(attrs.krate.as_ref());
+    let vis = &input.vis;
+    let worker_trait = format_ident!("{}Worker", input.ident);
+    let controller = format_ident!("{}Controller", input.ident);
+    let mut unique: Vec<&Transition> = Vec::new();
+    for transition in transitions {
+        if unique.iter().all(|t| t.name != transition.name) {
+            unique.push(transition);
+        }
+    }
+    let unique: Vec<Transition> = unique.into_iter().cloned().collect();
+    let worker_methods = worker_method_signatures(&rt, &unique);
+    let controller_methods = controller_methods(&rt, &unique, |_| {
+        quote!(::core::unimplemented!(
+            "`#[derive(Transitions)]` failed: see its errors"
+        ))
+    });
+    quote! {
+        #[allow(missing_docs)]
+        #vis trait #worker_trait {
+            #(#worker_methods)*
+        }
+
+        #[allow(missing_docs)]
+        #vis struct #controller;
+
+        #[allow(missing_docs, unused_variables)]
+        impl #controller {
+            #(#controller_methods)*
         }
     }
 }
