@@ -155,6 +155,15 @@ fn serve_crasher(request: &mut TransitionRequest<'_>) -> Result<(), String> {
             announce_fault();
             std::process::exit(7);
         }
+        "later_segv" => {
+            // Crashes 100 ms after this transition returned, while the worker is idle.
+            thread::spawn(|| {
+                thread::sleep(Duration::from_millis(100));
+                eprintln!("crasher: background thread faulting between transitions");
+                null_write();
+            });
+            return request.output().write(b"done").map_err(|e| e.to_string());
+        }
         "thread_segv" => {
             let faulting = thread::spawn(|| {
                 eprintln!("crasher: on a secondary thread");
@@ -350,10 +359,12 @@ fn crash_case(case: &str, mode: &str, id: u64, kill: Option<i32>, expected: Expe
                 pid: reported,
                 signal,
                 transition,
+                while_idle,
                 ..
             },
             Expected::Crashed(expected),
         ) => {
+            assert!(!while_idle, "{error}");
             assert_eq!(*signal, expected, "{error}");
             assert_eq!(*reported, pid, "{error}");
             *transition
@@ -498,6 +509,43 @@ fn crash_on_a_secondary_thread_is_reported_as_sigsegv() {
         Expected::Crashed(libc::SIGSEGV),
     );
     assert!(tail.contains("crasher: on a secondary thread"), "{tail}");
+}
+
+fn crash_between_transitions_is_labelled_as_such() {
+    let mut controller = spawn_crasher("crash-idle");
+    controller.to_worker().write(b"later_segv").unwrap();
+    controller.do_transition(EVENT, 60, |_| ()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while controller.worker_exit().is_none() {
+        assert!(Instant::now() < deadline, "the worker did not crash");
+        thread::sleep(Duration::from_millis(5));
+    }
+    controller.to_worker().write(b"echo").unwrap();
+    let error = controller.do_transition(EVENT, 61, |_| ()).unwrap_err();
+    match &error {
+        ChannelError::WorkerCrashed {
+            signal,
+            transition,
+            while_idle,
+            ..
+        } => {
+            assert_eq!(*signal, libc::SIGSEGV);
+            assert!(*while_idle, "{error}");
+            assert_eq!(transition.id, 61);
+        }
+        other => panic!("expected WorkerCrashed, got {other:?}"),
+    }
+    let text = error.to_string();
+    assert!(
+        text.contains(
+            "crashed with SIGSEGV between transitions, before transition `event` (id 61)"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("background thread faulting between transitions"),
+        "{text}"
+    );
 }
 
 fn panic_is_reported_with_its_location_and_the_worker_goes_on() {
@@ -708,6 +756,10 @@ fn restarted_generator_reproduces_an_uninterrupted_run() {
 type Test = (&'static str, fn());
 
 const TESTS: &[Test] = &[
+    (
+        "crash_between_transitions_is_labelled_as_such",
+        crash_between_transitions_is_labelled_as_such,
+    ),
     (
         "null_write_is_reported_as_sigsegv",
         null_write_is_reported_as_sigsegv,

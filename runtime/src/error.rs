@@ -138,16 +138,20 @@ pub enum ChannelError {
         message: String,
     },
     /// The worker process was killed by a fatal signal its monitor caught.
-    #[error("worker {pid} crashed with {signal_name} during transition {transition}{tail}",
+    #[error("worker {pid} crashed with {signal_name} {when} transition {transition}{tail}",
         signal_name = crate::monitor::signal_name(*signal),
+        when = if *while_idle { "between transitions, before" } else { "during" },
         tail = StderrTail(stderr_tail))]
     WorkerCrashed {
         /// Worker process id.
         pid: u32,
         /// The signal number.
         signal: i32,
-        /// The transition it was serving.
+        /// The transition it was serving, or, if `while_idle`, the one it was about to get.
         transition: TransitionLabel,
+        /// Whether the crash happened outside transition code (e.g. on a background thread
+        /// between transitions).
+        while_idle: bool,
         /// The last lines the worker wrote to stderr, when the controller captured them.
         stderr_tail: Option<String>,
     },

@@ -22,6 +22,9 @@ pub(crate) const LAYOUT_VERSION: u32 = 1;
 /// Room for a worker's error message; longer messages are cut at a character boundary.
 pub(crate) const MESSAGE_CAPACITY: usize = 2048;
 
+/// `crash_kind` of a worker that crashed between transitions (e.g. on a background thread).
+pub(crate) const IDLE_KIND: u32 = u32::MAX - 1;
+
 /// Low bits of `request`/`reply`: the sequence number of the transition.
 pub(crate) const SEQUENCE_MASK: u32 = 0x7fff_ffff;
 /// In `reply`: the worker is gone (died or crashed). In `request`: the controller is gone.
@@ -93,13 +96,17 @@ pub(crate) struct ControlBlock {
     pub(crate) message_len: AtomicU32,
     /// The spin budget the controller chose for both sides, in microseconds.
     pub(crate) spin_micros: AtomicU32,
+    /// 1 while the worker runs transition code (set by the worker, read by its crash hook).
+    pub(crate) serving: AtomicU32,
+    /// Keeps the descriptors 8-byte aligned; always 0.
+    pub(crate) padding: AtomicU32,
     pub(crate) to_worker: BufferDescriptor,
     pub(crate) from_worker: BufferDescriptor,
     pub(crate) message: [AtomicU8; MESSAGE_CAPACITY],
 }
 
 const _: () = assert!(std::mem::size_of::<BufferDescriptor>() == 24);
-const _: () = assert!(std::mem::size_of::<ControlBlock>() == 152 + MESSAGE_CAPACITY);
+const _: () = assert!(std::mem::size_of::<ControlBlock>() == 160 + MESSAGE_CAPACITY);
 const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
 
 // SAFETY: every field of ControlBlock and BufferDescriptor is an atomic integer or an array

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::control::{
-    ControlBlock, ControlSegment, Direction, Outcome, SegmentNames, LAYOUT_VERSION, MAGIC,
-    PEER_GONE, SEQUENCE_MASK,
+    ControlBlock, ControlSegment, Direction, Outcome, SegmentNames, IDLE_KIND, LAYOUT_VERSION,
+    MAGIC, PEER_GONE, SEQUENCE_MASK,
 };
 use super::{wait, Options, SETUP_KIND};
 use crate::buffer::{ReadBuffer, WriteBuffer};
@@ -361,6 +361,13 @@ impl ControllerChannel {
                 detail: format!("transition kind {SETUP_KIND:#x} is reserved for setup"),
             });
         }
+        if self.control.block().reply.load(Ordering::SeqCst) & PEER_GONE != 0 {
+            // The worker died since the last transition: report it without touching the
+            // crash record it may have left.
+            let error = self.worker_lost(self.label(kind, id));
+            self.broken = Some(error.to_string());
+            return Err(error);
+        }
         let block = self.control.block();
         block.transition_kind.store(kind, Ordering::Relaxed);
         block.transition_id.store(id, Ordering::Relaxed);
@@ -482,6 +489,7 @@ impl ControllerChannel {
                 pid,
                 signal,
                 transition: label,
+                while_idle: block.crash_kind.load(Ordering::Acquire) == IDLE_KIND,
                 stderr_tail,
             };
         }

@@ -10,8 +10,8 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use super::control::{
-    ControlBlock, ControlSegment, Direction, Outcome, SegmentNames, LAYOUT_VERSION, MAGIC,
-    PEER_GONE, SEQUENCE_MASK,
+    ControlBlock, ControlSegment, Direction, Outcome, SegmentNames, IDLE_KIND, LAYOUT_VERSION,
+    MAGIC, PEER_GONE, SEQUENCE_MASK,
 };
 use super::{wait, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{ReadBuffer, WriteBuffer};
@@ -342,7 +342,9 @@ impl WorkerChannel {
                 to_worker: &mut self.to_worker,
                 from_worker: &mut self.from_worker,
             };
+            block.serving.store(1, Ordering::Relaxed);
             let result = panic::catch_unwind(AssertUnwindSafe(|| serve(&mut request)));
+            block.serving.store(0, Ordering::Relaxed);
             let keep = request.keep;
             let failure = match result {
                 Ok(Ok(())) => None,
@@ -390,10 +392,12 @@ unsafe fn report_crash(context: *const (), signal: i32) {
     // read-only (all mutation goes through its atomics).
     let control = unsafe { &*context.cast::<ControlSegment>() };
     let block = control.block();
-    block.crash_kind.store(
-        block.transition_kind.load(Ordering::Relaxed),
-        Ordering::Relaxed,
-    );
+    let kind = if block.serving.load(Ordering::Relaxed) != 0 {
+        block.transition_kind.load(Ordering::Relaxed)
+    } else {
+        IDLE_KIND
+    };
+    block.crash_kind.store(kind, Ordering::Relaxed);
     block.crash_id.store(
         block.transition_id.load(Ordering::Relaxed),
         Ordering::Relaxed,
