@@ -365,6 +365,26 @@ fn transition_times_out_and_the_channel_then_refuses_work() {
 }
 
 #[test]
+fn dropping_the_controller_kills_a_worker_that_does_not_stop() {
+    let options = fast_options()
+        .transition_timeout(Duration::from_millis(100))
+        .shutdown_grace(Duration::from_millis(200));
+    let mut controller = Controller::spawn(worker("sleepy"), "drop", 0, options).unwrap();
+    let pid = controller.pid().unwrap();
+    let token = controller.token().to_owned();
+    controller.do_transition(SLEEP, 1, |_| ()).unwrap_err();
+    let start = Instant::now();
+    drop(controller);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(3), "drop took {took:?}");
+    assert!(
+        wait_gone(pid, Duration::from_secs(1)).is_some(),
+        "worker {pid} still runs"
+    );
+    assert!(leftover_segments(&token, Duration::from_secs(1)).is_empty());
+}
+
+#[test]
 fn ok_with_retry_for_a_slow_worker() {
     let options = fast_options()
         .setup_timeout(Duration::from_millis(100))
