@@ -47,7 +47,7 @@ pub use worker::{TransitionRequest, WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
 /// pids are invisible from here and would look dead.
 ///
 /// # Errors
-/// [`ChannelError::Os`] if `/dev/shm` cannot be listed.
+/// [`ChannelError::Os`](crate::ChannelError::Os) if `/dev/shm` cannot be listed.
 pub fn remove_stale_segments() -> Result<Vec<String>, crate::ChannelError> {
     use std::os::unix::fs::MetadataExt;
 
