@@ -523,7 +523,8 @@ fn controller_entry() {
     }
 }
 
-fn controller_dies(role: &str) {
+/// Starts a controller process in `role`; returns it with its worker's pid and its token.
+fn start_victim(role: &str) -> (std::process::Child, u32, String) {
     let mut victim = role_command("controller_entry", role)
         .stdout(Stdio::piped())
         .spawn()
@@ -532,15 +533,17 @@ fn controller_dies(role: &str) {
     let mut stdout = BufReader::new(victim.stdout.take().unwrap());
     while !line.contains("/tandem-") {
         line.clear();
-        assert_ne!(
-            stdout.read_line(&mut line).unwrap(),
-            0,
-            "the controller ended early"
-        );
+        let read = stdout.read_line(&mut line).unwrap();
+        assert_ne!(read, 0, "the controller ended early");
     }
     let mut parts = line.split_whitespace();
-    let worker_pid: u32 = parts.next().unwrap().parse().unwrap();
+    let worker_pid = parts.next().unwrap().parse().unwrap();
     let token = parts.next().unwrap().to_owned();
+    (victim, worker_pid, token)
+}
+
+fn controller_dies(role: &str) {
+    let (mut victim, worker_pid, token) = start_victim(role);
     if role == "victim_busy" {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -568,29 +571,13 @@ fn worker_exits_when_its_busy_controller_is_killed() {
 
 #[test]
 fn segments_of_jobs_killed_outright_can_be_swept() {
-    let mut victim = role_command("controller_entry", "victim_idle")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = BufReader::new(victim.stdout.take().unwrap());
-    while !line.contains("/tandem-") {
-        line.clear();
-        assert_ne!(
-            stdout.read_line(&mut line).unwrap(),
-            0,
-            "the controller ended early"
-        );
-    }
-    let mut parts = line.split_whitespace();
-    let worker_pid: i32 = parts.next().unwrap().parse().unwrap();
-    let token = parts.next().unwrap().to_owned();
+    let (mut victim, worker_pid, token) = start_victim("victim_idle");
     // Both processes die at once: nobody is left to clean up.
     // SAFETY: plain kill(2) of a grandchild we were told about.
-    assert_eq!(unsafe { libc::kill(worker_pid, libc::SIGKILL) }, 0);
+    assert_eq!(unsafe { libc::kill(worker_pid as i32, libc::SIGKILL) }, 0);
     victim.kill().unwrap();
     victim.wait().unwrap();
-    assert!(wait_gone(worker_pid as u32, Duration::from_secs(5)).is_some());
+    assert!(wait_gone(worker_pid, Duration::from_secs(5)).is_some());
     let stale = support::segments_containing(&token);
     assert!(!stale.is_empty(), "the job should have left its segments");
 

@@ -14,13 +14,13 @@
 
 mod support;
 
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use support::faults::{divide_by_zero, recurse};
+use support::harness::{self, Mode, Test};
 use support::{leftover_segments, role, role_command};
 use tandem::{ChannelError, Controller, ExitReason, Options, TransitionRequest, WorkerChannel};
 
@@ -753,8 +753,6 @@ fn restarted_generator_reproduces_an_uninterrupted_run() {
 // Runner
 // ---------------------------------------------------------------------------------------------
 
-type Test = (&'static str, fn());
-
 const TESTS: &[Test] = &[
     (
         "crash_between_transitions_is_labelled_as_such",
@@ -804,47 +802,5 @@ fn main() {
         run_worker(&role);
         return;
     }
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let selected: Vec<&Test> = TESTS
-        .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
-        .collect();
-    println!("\nrunning {} tests", selected.len());
-    let started = Instant::now();
-    let running: Vec<_> = selected
-        .iter()
-        .map(|&&(name, test)| {
-            let thread = thread::Builder::new()
-                .name(name.to_owned())
-                .spawn(move || {
-                    let started = Instant::now();
-                    let passed = panic::catch_unwind(AssertUnwindSafe(test)).is_ok();
-                    (passed, started.elapsed())
-                })
-                .unwrap();
-            (name, thread)
-        })
-        .collect();
-    let mut failed = Vec::new();
-    for (name, thread) in running {
-        let (passed, elapsed) = thread.join().unwrap_or((false, Duration::ZERO));
-        let verdict = if passed { "ok" } else { "FAILED" };
-        println!("test {name} ... {verdict} ({} ms)", elapsed.as_millis());
-        if !passed {
-            failed.push(name);
-        }
-    }
-    let total = started.elapsed().as_millis();
-    if failed.is_empty() {
-        println!(
-            "\ntest result: ok. {} passed; finished in {total} ms\n",
-            selected.len()
-        );
-    } else {
-        println!("\ntest result: FAILED. failures: {failed:?}; finished in {total} ms\n");
-        std::process::exit(101);
-    }
+    harness::run(TESTS, Mode::Parallel);
 }

@@ -17,6 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use support::faults::{divide_by_zero, recurse};
+use support::harness::{self, Mode, Test};
 use tandem::monitor::signal_name;
 use tandem::{MonitorError, WorkerMonitor};
 
@@ -536,8 +537,6 @@ fn second_start_is_refused_and_restart_works() {
     );
 }
 
-type Test = (&'static str, fn());
-
 const TESTS: &[Test] = &[
     (
         "raise_6_dies_of_sigabrt_after_the_action",
@@ -605,33 +604,5 @@ fn main() {
         run_scenario(&scenario);
         return;
     }
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let selected: Vec<&Test> = TESTS
-        .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
-        .collect();
-    let count = selected.len();
-    println!("\nrunning {count} tests");
-    let mut failed = Vec::new();
-    for (name, test) in selected {
-        let started = Instant::now();
-        let passed = std::panic::catch_unwind(test).is_ok();
-        let verdict = if passed { "ok" } else { "FAILED" };
-        println!(
-            "test {name} ... {verdict} ({} ms)",
-            started.elapsed().as_millis()
-        );
-        if !passed {
-            failed.push(*name);
-        }
-    }
-    if failed.is_empty() {
-        println!("\ntest result: ok. {} passed\n", count);
-    } else {
-        println!("\ntest result: FAILED. failures: {failed:?}\n");
-        std::process::exit(101);
-    }
+    harness::run(TESTS, Mode::Sequential);
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod faults;
+pub mod harness;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
