@@ -1,4 +1,4 @@
-//! tandem: drive worker processes through typed transitions over shared memory.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 pub use tandem_macros::{Payload, Transitions};
