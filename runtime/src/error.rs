@@ -83,6 +83,18 @@ pub enum BufferError {
     },
 }
 
+impl BufferError {
+    /// The error for a segment operation that failed on `name` (`size` 0 when opening).
+    pub(crate) fn segment(name: &str, size: usize, failure: crate::sys::shm::ShmFailure) -> Self {
+        BufferError::Segment {
+            name: name.to_owned(),
+            size,
+            operation: failure.operation,
+            source: failure.error,
+        }
+    }
+}
+
 /// Everything that can go wrong between a controller and its worker.
 #[derive(Debug, Error)]
 #[non_exhaustive]

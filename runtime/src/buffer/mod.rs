@@ -14,22 +14,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::channel::control::{BufferDescriptor, ControlSegment, Direction};
+use crate::channel::control::{buffer_segment_name, BufferDescriptor, ControlSegment, Direction};
 use crate::error::BufferError;
 use crate::sys::shm::{self, Access, Segment};
-
-fn segment_name(base: &str, index: u32) -> String {
-    format!("{base}.{index}")
-}
-
-fn segment_error(name: &str, size: usize, failure: shm::ShmFailure) -> BufferError {
-    BufferError::Segment {
-        name: name.to_owned(),
-        size,
-        operation: failure.operation,
-        source: failure.error,
-    }
-}
 
 /// The writing end of a buffer.
 #[derive(Debug)]
@@ -121,12 +108,12 @@ impl WriteBuffer {
         } else {
             self.index ^ 1
         };
-        let name = segment_name(&self.base, index);
+        let name = buffer_segment_name(&self.base, index);
         // A leftover under this name can only come from an earlier writer of this channel
         // that died (names hold our pid and random bits): remove it.
         let _ = shm::unlink(&name);
-        let segment =
-            Segment::create(&name, capacity).map_err(|f| segment_error(&name, capacity, f))?;
+        let segment = Segment::create(&name, capacity)
+            .map_err(|f| BufferError::segment(&name, capacity, f))?;
         if let Some(old) = self.segment.replace(segment) {
             let _ = shm::unlink(old.name());
         }
@@ -232,10 +219,10 @@ impl ReadBuffer {
             return Err(self.corrupt(format!("segment index {index}")));
         }
         if identifier != self.identifier || self.segment.is_none() {
-            let name = segment_name(&self.base, index);
+            let name = buffer_segment_name(&self.base, index);
             self.segment = None;
-            let segment =
-                Segment::open(&name, Access::ReadOnly).map_err(|f| segment_error(&name, 0, f))?;
+            let segment = Segment::open(&name, Access::ReadOnly)
+                .map_err(|f| BufferError::segment(&name, 0, f))?;
             self.segment = Some(segment);
             self.identifier = identifier;
             self.remaps += 1;

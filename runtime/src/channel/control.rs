@@ -137,6 +137,18 @@ impl ControlBlock {
         }
     }
 
+    /// The worker's half of a round: records `outcome` (with `message`, for a failure),
+    /// returns the complement of the request's `id` and posts `sequence` in `reply`, which
+    /// publishes all of it to the controller.
+    pub(crate) fn complete(&self, sequence: u32, id: u64, outcome: Outcome, message: Option<&str>) {
+        if let Some(message) = message {
+            self.write_message(message);
+        }
+        self.outcome.store(outcome as u32, Ordering::Relaxed);
+        self.transition_id.store(!id, Ordering::Relaxed);
+        super::wait::post(&self.reply, &self.controller_sleeping, sequence);
+    }
+
     /// Stores `message` (cut to [`MESSAGE_CAPACITY`] at a character boundary).
     pub(crate) fn write_message(&self, message: &str) {
         let mut end = message.len().min(MESSAGE_CAPACITY);
@@ -159,6 +171,11 @@ impl ControlBlock {
             .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
+}
+
+/// The name of one of a buffer's two segments (`<base>.0` or `<base>.1`).
+pub(crate) fn buffer_segment_name(base: &str, index: u32) -> String {
+    format!("{base}.{index}")
 }
 
 /// Names of every segment of one channel, derived from its token.
@@ -190,10 +207,18 @@ impl SegmentNames {
         let mut names = vec![self.control()];
         for direction in [Direction::ToWorker, Direction::FromWorker] {
             for index in 0..2 {
-                names.push(format!("{}.{index}", self.buffer_base(direction)));
+                names.push(buffer_segment_name(&self.buffer_base(direction), index));
             }
         }
         names
+    }
+
+    /// Removes the two segments of one buffer, if they exist.
+    pub(crate) fn unlink_buffer(&self, direction: Direction) {
+        let base = self.buffer_base(direction);
+        for index in 0..2 {
+            let _ = crate::sys::shm::unlink(&buffer_segment_name(&base, index));
+        }
     }
 
     /// Removes every segment of the channel that still exists.

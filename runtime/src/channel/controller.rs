@@ -15,7 +15,7 @@ use crate::process::watch::DeathWatcher;
 use crate::process::StderrCapture;
 use crate::sys::process::current_pid;
 use crate::sys::random::random_u64;
-use crate::sys::shm::{self, Segment};
+use crate::sys::shm::Segment;
 
 /// What a completed transition returned: the worker's buffer and keep flag.
 #[derive(Debug)]
@@ -103,12 +103,8 @@ impl ControllerChannel {
         let names = SegmentNames::new(&token);
         let control_name = names.control();
         let size = std::mem::size_of::<ControlBlock>();
-        let segment = Segment::create(&control_name, size).map_err(|f| BufferError::Segment {
-            name: control_name.clone(),
-            size,
-            operation: f.operation,
-            source: f.error,
-        })?;
+        let segment = Segment::create(&control_name, size)
+            .map_err(|f| BufferError::segment(&control_name, size, f))?;
         let control = Arc::new(
             ControlSegment::new(segment).expect("a fresh read-write segment of the block's size"),
         );
@@ -284,15 +280,22 @@ impl ControllerChannel {
 
     /// Posts the setup request before the worker starts.
     pub(crate) fn begin_setup(&mut self) {
+        self.control.block().stop.store(0, Ordering::Relaxed);
+        self.post_request(SETUP_KIND, u64::MAX);
+    }
+
+    /// The controller's half of a round: writes `kind` and `id`, clears the outcome and
+    /// posts the next sequence number in `request`, which publishes all of it (and the
+    /// `to_worker` buffer) to the worker.
+    fn post_request(&mut self, kind: u32, id: u64) {
         let block = self.control.block();
-        block.stop.store(0, Ordering::Relaxed);
+        block.transition_kind.store(kind, Ordering::Relaxed);
+        block.transition_id.store(id, Ordering::Relaxed);
         block
             .outcome
             .store(Outcome::Pending as u32, Ordering::Relaxed);
-        block.transition_kind.store(SETUP_KIND, Ordering::Relaxed);
-        block.transition_id.store(u64::MAX, Ordering::Relaxed);
         self.sequence = next_sequence(self.sequence);
-        block.request.store(self.sequence, Ordering::SeqCst);
+        wait::post(&block.request, &block.worker_sleeping, self.sequence);
     }
 
     pub(crate) fn finish_setup(
@@ -361,22 +364,15 @@ impl ControllerChannel {
                 detail: format!("transition kind {SETUP_KIND:#x} is reserved for setup"),
             });
         }
+        let label = self.label(kind, id);
         if self.control.block().reply.load(Ordering::SeqCst) & PEER_GONE != 0 {
             // The worker died since the last transition: report it without touching the
             // crash record it may have left.
-            let error = self.worker_lost(self.label(kind, id));
+            let error = self.worker_lost(label);
             self.broken = Some(error.to_string());
             return Err(error);
         }
-        let block = self.control.block();
-        block.transition_kind.store(kind, Ordering::Relaxed);
-        block.transition_id.store(id, Ordering::Relaxed);
-        block
-            .outcome
-            .store(Outcome::Pending as u32, Ordering::Relaxed);
-        self.sequence = next_sequence(self.sequence);
-        wait::post(&block.request, &block.worker_sleeping, self.sequence);
-        let label = self.label(kind, id);
+        self.post_request(kind, id);
         if let Err(error) = self.await_reply(label, self.options.transition_timeout, &mut retry) {
             if !matches!(error, ChannelError::WorkerFailed { .. }) {
                 self.broken = Some(error.to_string());
@@ -527,12 +523,7 @@ impl ControllerChannel {
             .outcome
             .store(Outcome::Pending as u32, Ordering::SeqCst);
         block.stop.store(0, Ordering::SeqCst);
-        for index in 0..2 {
-            let _ = shm::unlink(&format!(
-                "{}.{index}",
-                self.names.buffer_base(Direction::FromWorker)
-            ));
-        }
+        self.names.unlink_buffer(Direction::FromWorker);
         self.from_worker.reset();
         self.setup_complete = false;
         self.broken = None;

@@ -119,13 +119,8 @@ impl WorkerChannel {
     pub fn open(token: &str, fingerprint: u64) -> Result<WorkerChannel, ChannelError> {
         let names = SegmentNames::new(token);
         let control_name = names.control();
-        let segment =
-            Segment::open(&control_name, Access::ReadWrite).map_err(|f| BufferError::Segment {
-                name: control_name.clone(),
-                size: 0,
-                operation: f.operation,
-                source: f.error,
-            })?;
+        let segment = Segment::open(&control_name, Access::ReadWrite)
+            .map_err(|f| BufferError::segment(&control_name, 0, f))?;
         let incompatible = |block: Option<&ControlBlock>| ChannelError::IncompatibleLayout {
             name: control_name.clone(),
             magic: block.map_or(0, |b| b.magic.load(Ordering::Acquire)),
@@ -162,11 +157,7 @@ impl WorkerChannel {
 
         let controller_fingerprint = block.protocol_fingerprint.load(Ordering::Acquire);
         if controller_fingerprint != fingerprint {
-            block
-                .outcome
-                .store(Outcome::Refused as u32, Ordering::SeqCst);
-            block.transition_id.store(!u64::MAX, Ordering::SeqCst);
-            wait::post(&block.reply, &block.controller_sleeping, setup_sequence);
+            block.complete(setup_sequence, u64::MAX, Outcome::Refused, None);
             return Err(ChannelError::ProtocolMismatch {
                 controller: controller_fingerprint,
                 worker: fingerprint,
@@ -270,15 +261,9 @@ impl WorkerChannel {
             return;
         }
         self.setup_answered = true;
-        let block = self.control.block();
-        block.write_message(message);
-        block.outcome.store(outcome as u32, Ordering::Relaxed);
-        block.transition_id.store(!u64::MAX, Ordering::Relaxed);
-        wait::post(
-            &block.reply,
-            &block.controller_sleeping,
-            self.setup_sequence,
-        );
+        self.control
+            .block()
+            .complete(self.setup_sequence, u64::MAX, outcome, Some(message));
     }
 
     /// Serves transitions until the controller stops this worker (`Ok`) or disappears
@@ -351,21 +336,13 @@ impl WorkerChannel {
                 Ok(Err(error)) => Some(error.to_string()),
                 Err(payload) => Some(panic_message(payload.as_ref())),
             };
-            block.keep.store(u32::from(keep), Ordering::Relaxed);
-            match failure {
-                None => block
-                    .outcome
-                    .store(Outcome::Succeeded as u32, Ordering::Relaxed),
-                Some(message) => {
-                    block.write_message(&message);
-                    block
-                        .outcome
-                        .store(Outcome::Failed as u32, Ordering::Relaxed);
-                }
-            }
             self.keep = false;
-            block.transition_id.store(!id, Ordering::Relaxed);
-            wait::post(&block.reply, &block.controller_sleeping, self.last_sequence);
+            block.keep.store(u32::from(keep), Ordering::Relaxed);
+            let outcome = match failure {
+                None => Outcome::Succeeded,
+                Some(_) => Outcome::Failed,
+            };
+            block.complete(self.last_sequence, id, outcome, failure.as_deref());
         }
     }
 }
