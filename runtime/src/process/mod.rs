@@ -6,7 +6,6 @@ pub(crate) mod watch;
 
 use std::fmt;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 pub(crate) use stderr::StderrCapture;
 
@@ -40,10 +39,7 @@ impl fmt::Display for ExitReason {
 #[derive(Debug)]
 pub struct Controller {
     channel: ControllerChannel,
-    program: std::ffi::OsString,
-    args: Vec<std::ffi::OsString>,
-    envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)>,
-    current_dir: Option<std::path::PathBuf>,
+    recipe: CommandRecipe,
     setup_payload: Option<Vec<u8>>,
     first_command: Option<Command>,
     child: Option<Child>,
@@ -86,36 +82,14 @@ impl Controller {
         let channel = ControllerChannel::create(base, id, options)?;
         let mut controller = Controller {
             channel,
-            program: command.get_program().to_owned(),
-            args: command.get_args().map(ToOwned::to_owned).collect(),
-            envs: command
-                .get_envs()
-                .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
-                .collect(),
-            current_dir: command.get_current_dir().map(ToOwned::to_owned),
+            recipe: CommandRecipe::of(&command),
             setup_payload,
-            first_command: None,
+            first_command: Some(command),
             child: None,
             restarts: 0,
         };
-        controller.first_command = Some(command);
         controller.start_worker()?;
         Ok(controller)
-    }
-
-    fn command(&self) -> Command {
-        let mut command = Command::new(&self.program);
-        command.args(&self.args);
-        for (key, value) in &self.envs {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
-        }
-        if let Some(dir) = &self.current_dir {
-            command.current_dir(dir);
-        }
-        command
     }
 
     fn start_worker(&mut self) -> Result<(), ChannelError> {
@@ -125,7 +99,10 @@ impl Controller {
         self.channel.begin_setup();
         // The caller's own command the first time (with its stdio settings), a copy of its
         // program, arguments, environment and directory for restarts.
-        let mut command = self.first_command.take().unwrap_or_else(|| self.command());
+        let mut command = self
+            .first_command
+            .take()
+            .unwrap_or_else(|| self.recipe.build());
         command
             .env(CHANNEL_ENV, self.channel.token())
             .stdin(Stdio::null());
@@ -134,7 +111,7 @@ impl Controller {
             command.stderr(Stdio::piped());
         }
         let mut child = command.spawn().map_err(|source| ChannelError::Spawn {
-            command: self.program.to_string_lossy().into_owned(),
+            command: self.recipe.program.to_string_lossy().into_owned(),
             source,
         })?;
         if capture {
@@ -222,6 +199,45 @@ impl Controller {
     }
 }
 
+/// What restarts need of the caller's `Command`, which cannot be cloned: program,
+/// arguments, environment changes and directory (not its stdio settings).
+#[derive(Debug)]
+struct CommandRecipe {
+    program: std::ffi::OsString,
+    args: Vec<std::ffi::OsString>,
+    envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)>,
+    current_dir: Option<std::path::PathBuf>,
+}
+
+impl CommandRecipe {
+    fn of(command: &Command) -> Self {
+        CommandRecipe {
+            program: command.get_program().to_owned(),
+            args: command.get_args().map(ToOwned::to_owned).collect(),
+            envs: command
+                .get_envs()
+                .map(|(k, v)| (k.to_owned(), v.map(ToOwned::to_owned)))
+                .collect(),
+            current_dir: command.get_current_dir().map(ToOwned::to_owned),
+        }
+    }
+
+    fn build(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        for (key, value) in &self.envs {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
+        command
+    }
+}
+
 impl std::ops::Deref for Controller {
     type Target = ControllerChannel;
 
@@ -241,7 +257,3 @@ impl Drop for Controller {
         self.stop_and_reap();
     }
 }
-
-/// Default time-out for tests and examples that want failures fast.
-#[doc(hidden)]
-pub const SHORT_TIMEOUT: Duration = Duration::from_secs(3);
