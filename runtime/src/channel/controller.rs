@@ -211,7 +211,8 @@ impl ControllerChannel {
         self.control.block()
     }
 
-    fn label(&self, kind: u32, id: u64) -> TransitionLabel {
+    /// The label of transition `kind`/`id`, named after [`set_transition_names`](Self::set_transition_names).
+    pub(crate) fn label(&self, kind: u32, id: u64) -> TransitionLabel {
         if kind == SETUP_KIND {
             return TransitionLabel::SETUP;
         }

@@ -195,11 +195,7 @@ impl<T: Transitions> TypedController<T> {
         self.controller
             .to_worker()
             .write_with(len, |bytes| encode_into(input, bytes))?;
-        let label = TransitionLabel {
-            kind,
-            name: T::NAMES.get(kind as usize).copied(),
-            id,
-        };
+        let label = self.controller.label(kind, id);
         let response = self.controller.do_transition(kind, id, |mut reply| {
             let keep = reply.keep();
             let bytes = reply.read()?;
