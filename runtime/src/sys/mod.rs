@@ -16,7 +16,9 @@ pub(crate) mod signal;
 
 use std::io;
 
-/// Maps the C convention "-1 means failure, errno says why" to `io::Result`.
+/// Maps the C convention "-1 means failure, errno says why" to `io::Result`: the one funnel
+/// of every libc call here. `io::Error::last_os_error` only reads `errno` and does not
+/// allocate, so this is async-signal-safe too.
 pub(crate) fn cvt<T: MinusOne + PartialEq + Copy>(ret: T) -> io::Result<T> {
     if ret == T::MINUS_ONE {
         Err(io::Error::last_os_error())
@@ -35,5 +37,9 @@ impl MinusOne for libc::c_int {
 }
 
 impl MinusOne for libc::c_long {
+    const MINUS_ONE: Self = -1;
+}
+
+impl MinusOne for libc::ssize_t {
     const MINUS_ONE: Self = -1;
 }

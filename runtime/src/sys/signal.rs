@@ -14,34 +14,7 @@ use std::ptr;
 
 use libc::{c_int, c_void};
 
-/// The one funnel from a libc return value to `io::Result`: `-1` becomes the current `errno`.
-///
-/// `io::Error::last_os_error` only reads `errno` and does not allocate, so this is also
-/// async-signal-safe, but the AS-safe functions below do not need it.
-fn cvt<T: MinusOne>(ret: T) -> io::Result<T> {
-    if ret.is_minus_one() {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// Return types of libc calls that report failure as `-1`.
-trait MinusOne: Copy {
-    fn is_minus_one(self) -> bool;
-}
-
-impl MinusOne for c_int {
-    fn is_minus_one(self) -> bool {
-        self == -1
-    }
-}
-
-impl MinusOne for isize {
-    fn is_minus_one(self) -> bool {
-        self == -1
-    }
-}
+use super::cvt;
 
 /// The signature of an `SA_SIGINFO` handler.
 pub(crate) type SigInfoHandler = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
