@@ -400,8 +400,7 @@ impl ControllerChannel {
         let sequence = self.sequence;
         loop {
             let watching = self.watcher.is_some();
-            let control = Arc::clone(&self.control);
-            let block = control.block();
+            let block = self.control.block();
             let word = wait::wait_for(
                 &block.reply,
                 &block.controller_sleeping,
@@ -418,7 +417,7 @@ impl ControllerChannel {
                 Some(word) if word & PEER_GONE != 0 => return Err(self.worker_lost(label)),
                 Some(_) => {
                     // The worker announced its pid: watch it from now on.
-                    let pid = block.worker_pid.load(Ordering::Acquire);
+                    let pid = self.block().worker_pid.load(Ordering::Acquire);
                     self.watch_worker(pid)?;
                 }
                 None => {

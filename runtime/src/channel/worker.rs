@@ -295,8 +295,7 @@ impl WorkerChannel {
         serve: &mut impl FnMut(&mut TransitionRequest<'_>) -> Result<(), E>,
     ) -> Result<(), ChannelError> {
         loop {
-            let control = Arc::clone(&self.control);
-            let block = control.block();
+            let block = self.control.block();
             let last = self.last_sequence;
             let word = wait::wait_for(
                 &block.request,
