@@ -196,7 +196,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         GeneratorController::spawn(Command::new(std::env::current_exe()?), 0, options, &setup)?;
     println!(
         "worker {} started",
-        generator.controller().pid().unwrap_or(0)
+        generator.typed_mut().controller().pid().unwrap_or(0)
     );
 
     generator.begin_run(

@@ -31,6 +31,12 @@ mod shadowing {
     pub struct ChannelError;
     pub struct Response;
     pub struct TypedController;
+    pub struct RestartPolicy;
+    pub struct ExitReason;
+    pub struct Options;
+    pub struct SetupOf;
+    pub struct TransitionIo;
+    pub struct Variants;
     pub struct u32;
     pub struct u64;
     // Bindings the generated bodies might use (the parameter names of the generated
@@ -116,7 +122,28 @@ mod derives {
         controller.end_run(3)?;
         controller.r#type(4)?;
         let _ = controller.restarts();
+        controller.set_restart_policy(::tandem::RestartPolicy::NEVER);
+        let _ = controller.recovered_failures();
+        let _ = controller.typed().restarts();
+        let _ = controller.typed_mut().controller();
+        controller.restart()?;
         ::core::result::Result::Ok(controller.event(2, &9)?.output)
+    }
+
+    /// `spawn` and `shutdown`, checked but not run.
+    pub fn lifecycle(
+        config: &Config,
+    ) -> ::core::result::Result<
+        ::core::option::Option<::tandem::ExitReason>,
+        ::tandem::ChannelError,
+    > {
+        let controller = GeneratorController::spawn(
+            ::std::process::Command::new("worker"),
+            0,
+            ::tandem::Options::default(),
+            config,
+        )?;
+        ::core::result::Result::Ok(controller.shutdown())
     }
 }
 

@@ -274,7 +274,7 @@ fn a_worker_error_is_reported_with_its_message_and_the_worker_goes_on() {
 }
 
 fn kill(controller: &mut GeneratorController) -> u32 {
-    let pid = controller.controller().pid().expect("a running worker");
+    let pid = controller.typed_mut().controller().pid().expect("a running worker");
     // SAFETY: kill(2) with a pid we spawned and a valid signal number; no memory involved.
     let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     assert_eq!(rc, 0, "kill {pid}");
@@ -303,12 +303,12 @@ fn restart_replays_begin_run_and_begin_lumi() {
     }
     controller.restart().unwrap();
     assert_eq!(controller.restarts(), 1);
-    assert_ne!(controller.controller().pid(), Some(pid));
+    assert_ne!(controller.typed_mut().controller().pid(), Some(pid));
     // The new worker was given begin_run and begin_lumi again: same event as without a crash.
     assert_eq!(controller.event(2, &event_rng(2)).unwrap(), want.events[1]);
 
     // Without the replay the new worker would know no run: restart the untyped controller.
-    controller.controller().restart().unwrap();
+    controller.typed_mut().controller().restart().unwrap();
     match controller.event(3, &event_rng(3)) {
         Err(ChannelError::WorkerFailed { message, .. }) => {
             assert!(message.contains("event before begin_run"), "{message}");

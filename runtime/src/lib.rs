@@ -46,4 +46,40 @@ pub mod __private {
     };
     pub use ::core;
     pub use ::std;
+
+    /// The payload types of transition `KIND`, implemented by `#[derive(Transitions)]`. The
+    /// impl is the one place the derive names them: the `Payload` bounds are checked there,
+    /// at the types the user wrote, and every other use relies on them, so a type that is not
+    /// a `Payload` is reported once.
+    pub trait TransitionIo<const KIND: u32> {
+        /// The input payload, `()` for none.
+        type Input: crate::Payload;
+        /// The output payload, `()` for none.
+        type Output: crate::Payload;
+    }
+
+    /// Every variant of a transitions enum. Naming them in generated code keeps an enum used
+    /// only on the worker side, where no variant is constructed, free of dead-code warnings.
+    pub trait Variants: Sized + 'static {
+        /// The variants in declaration order.
+        const ALL: &'static [Self];
+    }
+
+    /// The setup payload `S` that a generated controller's `spawn` takes, as a bound, so that
+    /// the wrong type gets a message naming the `setup` key rather than a bare type mismatch.
+    #[diagnostic::on_unimplemented(
+        message = "`spawn` expects the setup payload `&{S}`, found `&{Self}`",
+        label = "not the setup payload of these transitions",
+        note = "the setup type is declared on the enum with `#[transitions(setup = T)]`; without that key it is `()`, so pass `&()`"
+    )]
+    pub trait SetupOf<S> {
+        /// The setup payload itself.
+        fn as_setup(&self) -> &S;
+    }
+
+    impl<S> SetupOf<S> for S {
+        fn as_setup(&self) -> &S {
+            self
+        }
+    }
 }

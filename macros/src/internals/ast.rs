@@ -1,14 +1,15 @@
-//! A typed model of the derive input, keeping the original syntax for spans.
+//! Typed models of the derive inputs, keeping the original syntax for spans: [`Container`]
+//! for `#[derive(Payload)]`, [`TransitionSet`] for `#[derive(Transitions)]`.
 
-use super::attr::{self, ContainerAttrs};
+use super::attr::{self, PayloadAttrs, TransitionAttrs, TransitionsAttrs};
 use super::ctxt::Ctxt;
 use syn::ext::IdentExt;
-use syn::{DeriveInput, Generics, Ident, Member, Type};
+use syn::{Attribute, DeriveInput, Generics, Ident, Member, Type};
 
 /// The type being derived on.
 pub(crate) struct Container<'a> {
     pub(crate) ident: &'a Ident,
-    pub(crate) attrs: ContainerAttrs,
+    pub(crate) attrs: PayloadAttrs,
     pub(crate) data: Data<'a>,
     pub(crate) generics: &'a Generics,
 }
@@ -56,7 +57,7 @@ pub(crate) struct Field<'a> {
 impl<'a> Container<'a> {
     /// `None` for unions, after recording the error.
     pub(crate) fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
-        let attrs = ContainerAttrs::from_ast(cx, &input.attrs);
+        let attrs = PayloadAttrs::from_ast(cx, &input.attrs);
         let data = match &input.data {
             syn::Data::Struct(data) => {
                 let (style, fields) = fields_from_ast(cx, &data.fields);
@@ -121,4 +122,121 @@ fn fields_from_ast<'a>(cx: &Ctxt, fields: &'a syn::Fields) -> (Style, Vec<Field<
         })
         .collect();
     (style, fields)
+}
+
+/// The enum `#[derive(Transitions)]` is applied to. Non-enums are refused while building it.
+pub(crate) struct TransitionSet<'a> {
+    pub(crate) ident: &'a Ident,
+    pub(crate) attrs: TransitionsAttrs,
+    pub(crate) generics: &'a Generics,
+    pub(crate) transitions: Vec<Transition<'a>>,
+}
+
+/// One variant: one transition.
+pub(crate) struct Transition<'a> {
+    pub(crate) variant: &'a syn::Variant,
+    pub(crate) ident: &'a Ident,
+    /// The transition's name, the variant in snake case: `BeginRun` → `begin_run`.
+    pub(crate) name: String,
+    /// The generated methods' name: `name` at the variant's span, raw if a keyword.
+    pub(crate) method: Ident,
+    pub(crate) attrs: TransitionAttrs,
+    /// The variant's doc comments, carried to the generated methods.
+    pub(crate) docs: Vec<&'a Attribute>,
+}
+
+impl<'a> TransitionSet<'a> {
+    /// `None` for structs and unions, after recording the error.
+    pub(crate) fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {
+        let attrs = TransitionsAttrs::from_ast(cx, &input.attrs);
+        let data = match &input.data {
+            syn::Data::Enum(data) => data,
+            syn::Data::Struct(data) => {
+                not_an_enum(cx, data.struct_token);
+                return None;
+            }
+            syn::Data::Union(data) => {
+                not_an_enum(cx, data.union_token);
+                return None;
+            }
+        };
+        let transitions = data
+            .variants
+            .iter()
+            .map(|variant| {
+                let name = snake_case(&variant.ident.unraw().to_string());
+                Transition {
+                variant,
+                ident: &variant.ident,
+                method: method_ident(&name, &variant.ident),
+                name,
+                attrs: TransitionAttrs::from_ast(cx, &variant.attrs),
+                docs: attr::docs(&variant.attrs),
+            }})
+            .collect();
+        Some(TransitionSet {
+            ident: &input.ident,
+            attrs,
+            generics: &input.generics,
+            transitions,
+        })
+    }
+}
+
+fn not_an_enum(cx: &Ctxt, token: impl quote::ToTokens) {
+    cx.error_spanned_by(
+        token,
+        "`Transitions` can only be derived for an enum: declare one fieldless variant per \
+         transition",
+    );
+}
+
+/// The method named `name` at the variant's span; a keyword (`Type` → `type`) becomes a
+/// raw identifier (`r#type`). `self`, `super` and `crate` cannot be raw: they are refused by
+/// the checks and get a placeholder so that the fallback still parses.
+fn method_ident(name: &str, variant: &Ident) -> Ident {
+    match name {
+        "self" | "super" | "crate" => Ident::new("__tandem_reserved", variant.span()),
+        // `gen` is reserved from edition 2024 on, which `syn` does not know about.
+        "gen" => Ident::new_raw(name, variant.span()),
+        _ => match syn::parse_str::<Ident>(name) {
+            Ok(_) => Ident::new(name, variant.span()),
+            Err(_) => Ident::new_raw(name, variant.span()),
+        },
+    }
+}
+
+/// `BeginLumi` → `begin_lumi`, `HTTPRequest` → `http_request`.
+pub(crate) fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() {
+            let previous_lower =
+                i > 0 && (chars[i - 1].is_lowercase() || chars[i - 1].is_ascii_digit());
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let previous_upper = i > 0 && chars[i - 1].is_uppercase();
+            if i > 0 && !out.ends_with('_') && (previous_lower || (previous_upper && next_lower)) {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn snake_case_splits_words_and_acronyms() {
+        assert_eq!(snake_case("BeginLumi"), "begin_lumi");
+        assert_eq!(snake_case("Event"), "event");
+        assert_eq!(snake_case("HTTPRequest"), "http_request");
+        assert_eq!(snake_case("Begin_Run"), "begin_run");
+        assert_eq!(snake_case("Step2Done"), "step2_done");
+    }
 }

@@ -1,13 +1,99 @@
-//! Validation: field types that cannot cross a process boundary, misplaced attributes.
+//! Validation shared by the derives.
 //!
-//! Types are recognised syntactically (by the last path segment), which catches the common
-//! mistakes with a message saying what to use instead; anything else that does not implement
-//! `Payload` is caught by the trait bound and its `on_unimplemented` message.
+//! Payload types are checked only for shapes that are never a payload whatever their name:
+//! references, raw and function pointers, trait objects, slices. Those get a message saying
+//! what to use instead. Named types are left to the `Payload` trait bound and its
+//! `#[diagnostic::on_unimplemented]` message, so a user type called `Cell` is as good as
+//! any other.
 
-use super::ast::{Container, Data, Field};
+use super::ast::{Container, Data, Field, TransitionSet};
 use super::ctxt::Ctxt;
-use syn::{GenericArgument, PathArguments, Type};
+use syn::{Fields, GenericArgument, PathArguments, Type};
 
+/// Names a transition's method cannot take, with the reason.
+pub(crate) struct Reserved<'a> {
+    /// The methods of the generated worker trait besides the transitions.
+    pub(crate) worker: &'a [&'a str],
+    /// The methods of the generated controller besides the transitions.
+    pub(crate) controller: &'a [&'a str],
+}
+
+/// Checks a `#[derive(Transitions)]` input.
+pub(crate) fn check_transitions(cx: &Ctxt, set: &TransitionSet<'_>, reserved: &Reserved<'_>) {
+    if !set.generics.params.is_empty() {
+        cx.error_spanned_by(
+            set.generics,
+            "a transitions enum cannot be generic: its payload types must be concrete so that \
+             both processes agree on them",
+        );
+    }
+    if set.transitions.is_empty() {
+        cx.error_spanned_by(
+            set.ident,
+            "a transitions enum needs at least one variant: declare one per transition",
+        );
+    }
+    if let Some(setup) = &set.attrs.setup {
+        check_type(cx, setup);
+    }
+    for (index, transition) in set.transitions.iter().enumerate() {
+        let variant = transition.variant;
+        if !matches!(variant.fields, Fields::Unit) {
+            cx.error_spanned_by(
+                &variant.fields,
+                format!(
+                    "transition `{}` cannot carry fields: declare its payloads with \
+                     `#[transition(input = T, output = U)]`",
+                    variant.ident
+                ),
+            );
+        }
+        if let Some((_, discriminant)) = &variant.discriminant {
+            cx.error_spanned_by(
+                discriminant,
+                "explicit discriminants are not allowed: a transition's kind is its position \
+                 in the enum",
+            );
+        }
+        let name = transition.name.as_str();
+        let clash = if reserved.worker.contains(&name) {
+            Some("which the generated worker trait already has")
+        } else if reserved.controller.contains(&name) {
+            Some("which the generated controller already has")
+        } else if matches!(name, "self" | "super" | "crate") {
+            Some("a keyword that cannot name a method")
+        } else {
+            None
+        };
+        if let Some(reason) = clash {
+            cx.error_spanned_by(
+                transition.ident,
+                format!(
+                    "transition `{}` would become the method `{name}`, {reason}: rename \
+                     the variant",
+                    transition.ident
+                ),
+            );
+        }
+        if let Some(previous) = set.transitions[..index].iter().find(|t| t.name == name) {
+            cx.error_spanned_by(
+                transition.ident,
+                format!(
+                    "duplicate transition name: `{}` and `{}` both become the method `{name}`",
+                    previous.ident, transition.ident
+                ),
+            );
+        }
+        for ty in [&transition.attrs.input, &transition.attrs.output]
+            .into_iter()
+            .flatten()
+        {
+            check_type(cx, ty);
+        }
+    }
+}
+
+/// Checks a `#[derive(Payload)]` input.
 pub(crate) fn check(cx: &Ctxt, container: &Container<'_>) {
     if let (Some(pod), Data::Enum(_)) = (&container.attrs.pod, &container.data) {
         cx.error_spanned_by(
@@ -85,12 +171,6 @@ fn check_type(cx: &Ctxt, ty: &Type) {
             if let Some(qself) = &path.qself {
                 check_type(cx, &qself.ty);
             }
-            if let Some(last) = path.path.segments.last() {
-                if let Some(message) = rejected_name(&last.ident.to_string()) {
-                    cx.error_spanned_by(ty, message);
-                    return;
-                }
-            }
             for segment in &path.path.segments {
                 if let PathArguments::AngleBracketed(arguments) = &segment.arguments {
                     for argument in &arguments.args {
@@ -104,30 +184,4 @@ fn check_type(cx: &Ctxt, ty: &Type) {
         // Never, macros, inferred and verbatim types are left to the `Payload` bound.
         _ => {}
     }
-}
-
-/// The message for a well-known type that cannot be a payload, by its last path segment.
-fn rejected_name(name: &str) -> Option<String> {
-    let message = match name {
-        "str" => format!("`str` {BOUNDARY}: use `String`"),
-        "Rc" | "Arc" | "Weak" => format!(
-            "`{name}` {BOUNDARY}: shared ownership does not survive a copy into another \
-             process; use the inner type `T` or `Box<T>`"
-        ),
-        "Cell" | "RefCell" | "UnsafeCell" | "OnceCell" | "LazyCell" | "SyncUnsafeCell"
-        | "Mutex" | "RwLock" | "OnceLock" | "LazyLock" | "ReentrantMutex" => format!(
-            "`{name}` {BOUNDARY}: interior mutability and locks mean nothing in a copy; use \
-             the inner type `T`"
-        ),
-        "NonNull" => format!(
-            "`NonNull` {BOUNDARY}: an address means nothing in another process; send the data \
-             itself"
-        ),
-        _ if name.starts_with("Atomic") => format!(
-            "`{name}` {BOUNDARY}: atomics are not shared through a copy; use the plain value \
-             type"
-        ),
-        _ => return None,
-    };
-    Some(message)
 }

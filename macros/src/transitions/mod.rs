@@ -1,0 +1,82 @@
+//! `#[derive(Transitions)]`: parse (`internals::ast`, `internals::attr`) → check
+//! (`internals::check`) → expand (`expand`), or, when the input has mistakes, their
+//! `compile_error!`s beside a stub of every generated item (`fallback`).
+//!
+//! From a fieldless enum it generates an impl of `Transitions`, a `<Enum>Worker` trait with
+//! one method per transition plus the dispatch that serves it, and a `<Enum>Controller`
+//! with one method per transition beside the fixed methods listed in `methods`.
+
+mod expand;
+mod fallback;
+mod methods;
+
+use crate::internals::ast::TransitionSet;
+use crate::internals::check::{self, Reserved};
+use crate::internals::ctxt::Ctxt;
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{DeriveInput, Ident, Path, Type};
+
+pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let set = TransitionSet::from_ast(&cx, input);
+    if let Some(set) = &set {
+        check::check_transitions(
+            &cx,
+            set,
+            &Reserved {
+                worker: &[methods::names(methods::WORKER), vec![methods::DISPATCH]].concat(),
+                controller: &methods::names(methods::CONTROLLER),
+            },
+        );
+    }
+    match (cx.check(), set) {
+        (Ok(()), Some(set)) => expand::expand(&Names::new(input, &set), &set),
+        (result, set) => {
+            let errors = result.err().unwrap_or_default();
+            let errors = errors.iter().map(syn::Error::to_compile_error);
+            let fallback = fallback::fallback(input, set.as_ref());
+            quote!(#(#errors)* #fallback)
+        }
+    }
+}
+
+/// What every piece of the expansion refers to.
+pub(crate) struct Names<'a> {
+    /// The runtime's path from items outside a `const _` block: `::tandem` by default.
+    pub(crate) rt: TokenStream,
+    pub(crate) enum_ident: &'a Ident,
+    pub(crate) vis: &'a syn::Visibility,
+    pub(crate) worker: Ident,
+    pub(crate) controller: Ident,
+    /// The declared setup type, `()` when the key is absent.
+    pub(crate) setup: Type,
+}
+
+impl<'a> Names<'a> {
+    fn new(input: &'a DeriveInput, set: &TransitionSet<'_>) -> Self {
+        Names::from_parts(input, set.attrs.crate_path.as_ref(), set.attrs.setup.clone())
+    }
+
+    fn from_parts(input: &'a DeriveInput, crate_path: Option<&Path>, setup: Option<Type>) -> Self {
+        Names {
+            rt: runtime_path(crate_path),
+            enum_ident: &input.ident,
+            vis: &input.vis,
+            worker: format_ident!("{}Worker", input.ident),
+            controller: format_ident!("{}Controller", input.ident),
+            setup: setup.unwrap_or_else(|| syn::parse_quote!(())),
+        }
+    }
+}
+
+/// The runtime's path from items outside a `const _` block.
+fn runtime_path(krate: Option<&Path>) -> TokenStream {
+    match krate {
+        None => quote!(::tandem),
+        Some(path) => match path.get_ident() {
+            Some(ident) if path.leading_colon.is_none() => quote!(::#ident),
+            _ => quote!(#path),
+        },
+    }
+}
