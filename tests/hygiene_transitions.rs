@@ -140,7 +140,7 @@ mod derives {
         let controller = GeneratorController::spawn(
             ::std::process::Command::new("worker"),
             0,
-            ::tandem::Options::default(),
+            <::tandem::Options as ::core::default::Default>::default(),
             config,
         )?;
         ::core::result::Result::Ok(controller.shutdown())
