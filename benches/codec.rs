@@ -12,11 +12,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tandem::{decode_from, encode_into, Payload};
-use zerocopy::{FromBytes, Immutable, IntoBytes};
+use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
 
 #[derive(
     Payload, IntoBytes, FromBytes, Immutable, Serialize, Deserialize, Clone, Copy, PartialEq, Debug,
 )]
+#[zerocopy(crate = "tandem::zerocopy")]
 #[payload(pod)]
 #[repr(C)]
 struct Particle {

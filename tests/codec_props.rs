@@ -6,9 +6,10 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use tandem::codec::{Decoder, Encoder};
 use tandem::{decode_from, encode_to_vec, Payload};
-use zerocopy::{FromBytes, Immutable, IntoBytes};
+use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
 
 #[derive(Payload, IntoBytes, FromBytes, Immutable, Debug, Clone, Copy, PartialEq)]
+#[zerocopy(crate = "tandem::zerocopy")]
 #[payload(pod)]
 #[repr(C)]
 struct Particle {

@@ -60,7 +60,13 @@ mod extra_field {
     }
 }
 mod pod {
-    #[derive(tandem::Payload, zerocopy::IntoBytes, zerocopy::FromBytes, zerocopy::Immutable)]
+    #[derive(
+        tandem::Payload,
+        tandem::zerocopy::IntoBytes,
+        tandem::zerocopy::FromBytes,
+        tandem::zerocopy::Immutable,
+    )]
+    #[zerocopy(crate = "tandem::zerocopy")]
     #[payload(pod)]
     #[repr(C)]
     pub struct Point {

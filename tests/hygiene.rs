@@ -58,12 +58,13 @@ mod derives {
 
     #[derive(
         ::tandem::Payload,
-        ::zerocopy::IntoBytes,
-        ::zerocopy::FromBytes,
-        ::zerocopy::Immutable,
+        ::tandem::zerocopy::IntoBytes,
+        ::tandem::zerocopy::FromBytes,
+        ::tandem::zerocopy::Immutable,
         ::core::clone::Clone,
         ::core::marker::Copy,
     )]
+    #[zerocopy(crate = "::tandem::zerocopy")]
     #[payload(pod)]
     #[repr(C)]
     pub struct Pod {

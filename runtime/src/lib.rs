@@ -47,15 +47,55 @@ pub mod __private {
     pub use ::core;
     pub use ::std;
 
-    /// The payload types of transition `KIND`, implemented by `#[derive(Transitions)]`. The
-    /// impl is the one place the derive names them: the `Payload` bounds are checked there,
-    /// at the types the user wrote, and every other use relies on them, so a type that is not
-    /// a `Payload` is reported once.
-    pub trait TransitionIo<const KIND: u32> {
+    /// The payload types of transition `KIND`, implemented by `#[derive(Transitions)]`.
+    ///
+    /// The impl is the one place the derive names them, so the `Payload` bounds are checked
+    /// there, at the types the user wrote. Generated code uses them only through the provided
+    /// items below, whose bodies rely on the trait's bounds: a type that is not a `Payload`
+    /// is reported once, not at every use.
+    pub trait TransitionIo<const KIND: u32>: crate::Transitions + Sized {
         /// The input payload, `()` for none.
         type Input: crate::Payload;
         /// The output payload, `()` for none.
         type Output: crate::Payload;
+
+        /// The fingerprints of the input and output types.
+        const FINGERPRINTS: [u64; 2] = [
+            <Self::Input as crate::Payload>::FINGERPRINT,
+            <Self::Output as crate::Payload>::FINGERPRINT,
+        ];
+
+        /// Decodes the input of a request for this transition.
+        fn read_input(
+            request: &mut crate::TransitionRequest<'_>,
+            name: &'static str,
+        ) -> Result<Self::Input, crate::WorkerError> {
+            crate::typed::read_input::<Self::Input>(request, name)
+        }
+
+        /// Encodes the output of this transition into the reply.
+        fn write_output(
+            request: &mut crate::TransitionRequest<'_>,
+            output: &Self::Output,
+        ) -> Result<(), crate::WorkerError> {
+            crate::typed::write_output::<Self::Output>(request, output)
+        }
+
+        /// Runs this transition through `controller`.
+        fn call(
+            controller: &mut crate::TypedController<Self>,
+            transition: Self,
+            id: u64,
+            input: &Self::Input,
+        ) -> Result<crate::Response<Self::Output>, crate::ChannelError> {
+            controller.call::<Self::Input, Self::Output>(transition, id, input)
+        }
+    }
+
+    /// The fingerprint of `T`'s setup type, through `T`'s bound rather than the concrete type
+    /// (see [`TransitionIo`]).
+    pub const fn setup_fingerprint<T: crate::Transitions>() -> u64 {
+        <T::Setup as crate::Payload>::FINGERPRINT
     }
 
     /// Every variant of a transitions enum. Naming them in generated code keeps an enum used

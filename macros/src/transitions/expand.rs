@@ -29,7 +29,7 @@ fn unit() -> Type {
     syn::parse_quote!(())
 }
 
-/// `<Enum as TransitionIo<KIND>>::Input` or `::Output`.
+/// `<Enum as TransitionIo<KIND>>::item`.
 fn io(n: &Names<'_>, kind: u32, which: &str) -> TokenStream {
     let Names { rt, enum_ident, .. } = n;
     let which = format_ident!("{}", which);
@@ -75,13 +75,12 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     });
     let fingerprint_steps = set.transitions.iter().zip(&kinds).map(|(t, &kind)| {
         let name = &t.name;
-        let input = io(n, kind, "Input");
-        let output = io(n, kind, "Output");
+        let fingerprints = io(n, kind, "FINGERPRINTS");
         let replay = t.attrs.replay.is_some() as u64;
         quote! {
             .str(#name)
-            .u64(<#input as #rt::Payload>::FINGERPRINT)
-            .u64(<#output as #rt::Payload>::FINGERPRINT)
+            .u64(#fingerprints[0])
+            .u64(#fingerprints[1])
             .u64(#replay)
         }
     });
@@ -97,7 +96,7 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
                 .u64(#count)
                 #(#fingerprint_steps)*
                 .str("setup")
-                .u64(<<Self as #rt::Transitions>::Setup as #rt::Payload>::FINGERPRINT)
+                .u64(#rt::__private::setup_fingerprint::<Self>())
                 .finish();
             const BASE_NAME: &'static str = #base_name;
             fn kind(&self) -> ::core::primitive::u32 {
@@ -208,7 +207,8 @@ fn worker_trait(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
         let kind = kind as u32;
         let method = &t.method;
         let name = &t.name;
-        let input = io(n, kind, "Input");
+        let read_input = io(n, kind, "read_input");
+        let write_output = io(n, kind, "write_output");
         let output = io(n, kind, "Output");
         let call = if t.attrs.input.is_some() {
             quote!(Self::#method(self, &mut __tandem_context, __tandem_input)?)
@@ -220,12 +220,11 @@ fn worker_trait(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
         };
         quote! {
             #kind => {
-                let __tandem_input =
-                    #rt::__private::read_input::<#input>(__tandem_request, #name)?;
+                let __tandem_input = #read_input(__tandem_request, #name)?;
                 let mut __tandem_context = #rt::__private::context(__tandem_request, #name);
                 let __tandem_output: #output = #call;
                 #rt::__private::finish(__tandem_request, &__tandem_context);
-                #rt::__private::write_output::<#output>(__tandem_request, &__tandem_output)
+                #write_output(__tandem_request, &__tandem_output)
             }
         }
     });
@@ -279,15 +278,14 @@ fn controller(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
         .map(|(kind, (t, signature))| {
             let kind = kind as u32;
             let variant = t.ident;
-            let input_type = io(n, kind, "Input");
-            let output_type = io(n, kind, "Output");
+            let call = io(n, kind, "call");
             let input = match &t.attrs.input {
                 Some(_) => quote!(input),
                 None => quote!(&()),
             };
             quote! {
                 #signature {
-                    self.inner.call::<#input_type, #output_type>(#enum_ident::#variant, id, #input)
+                    #call(&mut self.inner, #enum_ident::#variant, id, #input)
                 }
             }
         });

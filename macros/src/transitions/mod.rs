@@ -80,3 +80,87 @@ fn runtime_path(krate: Option<&Path>) -> TokenStream {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::methods::{self, CONTROLLER, DISPATCH, WORKER};
+    use std::collections::BTreeSet;
+    use syn::{parse_quote, DeriveInput, ImplItem, Item, TraitItem};
+
+    fn input() -> DeriveInput {
+        parse_quote! {
+            enum Job {
+                /// Begins a run.
+                #[transition(input = u32, replay)]
+                BeginRun,
+                #[transition(output = String)]
+                Event,
+            }
+        }
+    }
+
+    /// The methods of `impl JobController` and of `trait JobWorker` in `tokens`.
+    fn generated(tokens: proc_macro2::TokenStream) -> (BTreeSet<String>, BTreeSet<String>) {
+        let file: syn::File = syn::parse2(tokens).expect("the expansion parses");
+        let mut controller = BTreeSet::new();
+        let mut worker = BTreeSet::new();
+        for item in file.items {
+            match item {
+                Item::Impl(item) if item.trait_.is_none() => {
+                    for inner in item.items {
+                        if let ImplItem::Fn(method) = inner {
+                            controller.insert(method.sig.ident.to_string());
+                        }
+                    }
+                }
+                Item::Trait(item) if item.ident == "JobWorker" => {
+                    for inner in item.items {
+                        if let TraitItem::Fn(method) = inner {
+                            worker.insert(method.sig.ident.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        (controller, worker)
+    }
+
+    fn set(names: impl IntoIterator<Item = &'static str>) -> BTreeSet<String> {
+        names.into_iter().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn the_reserved_names_are_exactly_the_generated_methods() {
+        let (controller, worker) = generated(super::expand(&input()));
+        let transitions = set(["begin_run", "event"]);
+        let fixed: BTreeSet<String> = controller.difference(&transitions).cloned().collect();
+        assert_eq!(fixed, set(methods::names(CONTROLLER)));
+        let provided: BTreeSet<String> = worker.difference(&transitions).cloned().collect();
+        let mut reserved = set(methods::names(WORKER));
+        reserved.insert(DISPATCH.to_owned());
+        assert_eq!(provided, reserved);
+    }
+
+    #[test]
+    fn the_fallback_stubs_every_generated_method() {
+        let mut broken = input();
+        broken.attrs.push(parse_quote!(#[transitions(bogus)]));
+        let expansion = super::expand(&broken);
+        assert!(expansion.to_string().contains("compile_error"));
+        // `compile_error!` invocations are items too; only the stubs matter here.
+        let (controller, worker) = generated(expansion);
+        let mut expected = set(methods::names(CONTROLLER));
+        expected.extend(set(["begin_run", "event"]));
+        assert_eq!(controller, expected);
+        let mut expected = set(methods::names(WORKER));
+        expected.extend(set(["begin_run", "event"]));
+        assert_eq!(worker, expected);
+    }
+
+    #[test]
+    fn variant_docs_reach_the_worker_and_controller_methods() {
+        let expansion = super::expand(&input()).to_string();
+        assert_eq!(expansion.matches("\" Begins a run.\"").count(), 2, "{expansion}");
+    }
+}

@@ -117,7 +117,8 @@ pub const MAX_ZERO_SIZED_ELEMENTS: u64 = 1 << 20;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot cross a process boundary: it does not implement `Payload`",
     label = "not a `Payload`",
-    note = "derive it with `#[derive(tandem::Payload)]`, or use a supported type: bool, integers, floats, char, String, Vec, Option, Box, arrays, tuples, maps and sets"
+    note = "derive it with `#[derive(tandem::Payload)]`, or use an owned type tandem supports: bool, integers, floats, char, String, Vec, Option, Box, arrays, tuples, maps and sets",
+    note = "a value is copied into the other process: for `Arc`, `Rc`, `Cell`, `RefCell`, `Mutex` or atomics, send the value inside"
 )]
 pub trait Payload: Sized {
     /// Structural fingerprint of the type; see the [module documentation](self#fingerprints).

@@ -3,7 +3,7 @@
 #[payload(pod, bogus)]
 enum Bad<'a> {
     Text(&'a str),
-    Shared(std::rc::Rc<u8>),
+    Callback(fn(u8)),
 }
 
 fn takes<T: tandem::Payload>() {}

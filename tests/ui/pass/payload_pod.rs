@@ -1,7 +1,10 @@
+//! `#[payload(pod)]` with zerocopy's derives reached through `tandem::zerocopy`: the test
+//! crate has no zerocopy dependency of its own (the facade's dev-dependencies hold none).
+use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
 use tandem::Payload;
-use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 #[derive(Payload, IntoBytes, FromBytes, Immutable, Debug, PartialEq, Clone, Copy)]
+#[zerocopy(crate = "tandem::zerocopy")]
 #[payload(pod)]
 #[repr(C)]
 struct Particle {

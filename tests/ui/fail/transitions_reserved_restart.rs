@@ -1,0 +1,7 @@
+#[derive(tandem::Transitions)]
+enum Generator {
+    Event,
+    Restart,
+}
+
+fn main() {}
