@@ -11,8 +11,8 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tandem::{decode_from, encode_into, Payload};
 use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
+use tandem::{decode_from, encode_into, Payload};
 
 #[derive(
     Payload, IntoBytes, FromBytes, Immutable, Serialize, Deserialize, Clone, Copy, PartialEq, Debug,

@@ -5,8 +5,8 @@ use proptest::collection::{btree_map, hash_map, vec};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 use tandem::codec::{Decoder, Encoder};
-use tandem::{decode_from, encode_to_vec, Payload};
 use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
+use tandem::{decode_from, encode_to_vec, Payload};
 
 #[derive(Payload, IntoBytes, FromBytes, Immutable, Debug, Clone, Copy, PartialEq)]
 #[zerocopy(crate = "tandem::zerocopy")]

@@ -274,7 +274,11 @@ fn a_worker_error_is_reported_with_its_message_and_the_worker_goes_on() {
 }
 
 fn kill(controller: &mut GeneratorController) -> u32 {
-    let pid = controller.typed_mut().controller().pid().expect("a running worker");
+    let pid = controller
+        .typed_mut()
+        .controller()
+        .pid()
+        .expect("a running worker");
     // SAFETY: kill(2) with a pid we spawned and a valid signal number; no memory involved.
     let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
     assert_eq!(rc, 0, "kill {pid}");

@@ -166,13 +166,14 @@ impl<'a> TransitionSet<'a> {
             .map(|variant| {
                 let name = snake_case(&variant.ident.unraw().to_string());
                 Transition {
-                variant,
-                ident: &variant.ident,
-                method: method_ident(&name, &variant.ident),
-                name,
-                attrs: TransitionAttrs::from_ast(cx, &variant.attrs),
-                docs: attr::docs(&variant.attrs),
-            }})
+                    variant,
+                    ident: &variant.ident,
+                    method: method_ident(&name, &variant.ident),
+                    name,
+                    attrs: TransitionAttrs::from_ast(cx, &variant.attrs),
+                    docs: attr::docs(&variant.attrs),
+                }
+            })
             .collect();
         Some(TransitionSet {
             ident: &input.ident,

@@ -234,7 +234,9 @@ fn value<T: Parse>(cx: &Ctxt, meta: &ParseNestedMeta<'_>, attr_name: &str, slot:
 
 /// A key without a value, such as `pod` or `replay`.
 fn flag(cx: &Ctxt, meta: &ParseNestedMeta<'_>, attr_name: &str, slot: &mut Option<Path>) {
-    if meta.input.peek(syn::Token![=]) || (!meta.input.is_empty() && !meta.input.peek(syn::Token![,])) {
+    if meta.input.peek(syn::Token![=])
+        || (!meta.input.is_empty() && !meta.input.peek(syn::Token![,]))
+    {
         cx.error_spanned_by(
             &meta.path,
             format!(

@@ -49,9 +49,8 @@ pub(crate) fn fallback(input: &DeriveInput, set: Option<&TransitionSet<'_>>) -> 
             });
         }
     }
-    let stub = quote!({
-        ::core::unimplemented!("`#[derive(Transitions)]` failed: see its errors")
-    });
+    let stub =
+        quote!({ ::core::unimplemented!("`#[derive(Transitions)]` failed: see its errors") });
     // A generic input cannot be named without its parameters: it gets no `Transitions` impl,
     // and the controller nothing that names it.
     let generic = !input.generics.params.is_empty();

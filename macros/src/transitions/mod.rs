@@ -55,7 +55,11 @@ pub(crate) struct Names<'a> {
 
 impl<'a> Names<'a> {
     fn new(input: &'a DeriveInput, set: &TransitionSet<'_>) -> Self {
-        Names::from_parts(input, set.attrs.crate_path.as_ref(), set.attrs.setup.clone())
+        Names::from_parts(
+            input,
+            set.attrs.crate_path.as_ref(),
+            set.attrs.setup.clone(),
+        )
     }
 
     fn from_parts(input: &'a DeriveInput, crate_path: Option<&Path>, setup: Option<Type>) -> Self {
@@ -161,6 +165,10 @@ mod tests {
     #[test]
     fn variant_docs_reach_the_worker_and_controller_methods() {
         let expansion = super::expand(&input()).to_string();
-        assert_eq!(expansion.matches("\" Begins a run.\"").count(), 2, "{expansion}");
+        assert_eq!(
+            expansion.matches("\" Begins a run.\"").count(),
+            2,
+            "{expansion}"
+        );
     }
 }

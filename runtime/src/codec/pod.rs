@@ -5,7 +5,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// Plain old data as zerocopy proves it: every byte pattern is a valid value, the value has no
 /// padding, and no interior mutability. Implemented for every such type; `#[payload(pod)]`
-/// requires it (a missing zerocopy derive is reported by zerocopy's own message).
+/// requires it (a missing zerocopy derive is reported by zerocopy's own message). Users derive
+/// zerocopy's traits through the facade's re-export, `tandem::zerocopy`, with
+/// `#[zerocopy(crate = "tandem::zerocopy")]`, and need no zerocopy dependency of their own.
 pub trait Pod: IntoBytes + FromBytes + Immutable {}
 
 impl<T: IntoBytes + FromBytes + Immutable> Pod for T {}
