@@ -35,7 +35,10 @@ pub use codec::{
 pub use error::{BufferError, ChannelError, TransitionLabel};
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 pub use process::{Controller, ExitReason};
-pub use typed::{Context, Response, RestartPolicy, Transitions, TypedController, WorkerError};
+pub use typed::{
+    Context, Response, RestartPolicy, SlowTransition, TimeoutPolicy, Transitions, TypedController,
+    WorkerError,
+};
 
 /// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]
