@@ -10,8 +10,12 @@ use std::fmt;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::buffer::WriteBuffer;
 use crate::channel::{Options, TransitionRequest, WorkerChannel};
-use crate::codec::{decode_from, encode_into, encode_to_vec, Payload};
+use crate::codec::{
+    decode_from, decode_pod_slice, encode_into, encode_slice_into, encode_to_vec,
+    slice_encoded_len, Payload, Pod,
+};
 use crate::error::{ChannelError, TransitionLabel};
 use crate::process::Controller;
 
@@ -306,7 +310,24 @@ impl<T: Transitions> TypedController<T> {
         self.call_within(transition.kind(), id, input, timeout)
     }
 
-    fn call_within<I: Payload, O: Payload>(
+    /// As [`call`](Self::call) for a transition whose input is a `Vec<E>` of plain-old-data
+    /// elements, sent from a slice without building a `Vec` (the worker may borrow it in
+    /// place: see [`TrustedSlice`]).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn call_slice<E: Pod + Payload, O: Payload>(
+        &mut self,
+        transition: T,
+        id: u64,
+        input: &[E],
+    ) -> Result<Response<O>, ChannelError> {
+        let kind = transition.kind();
+        let timeout = self.timeout_of(kind);
+        self.call_within(kind, id, &SliceInput(input), timeout)
+    }
+
+    fn call_within<I: EncodeInput + ?Sized, O: Payload>(
         &mut self,
         kind: u32,
         id: u64,
@@ -327,18 +348,18 @@ impl<T: Transitions> TypedController<T> {
         }
     }
 
-    fn call_once<I: Payload, O: Payload>(
+    fn call_once<I: EncodeInput + ?Sized, O: Payload>(
         &mut self,
         kind: u32,
         id: u64,
         input: &I,
         timeout: Duration,
     ) -> Result<Response<O>, ChannelError> {
-        let len = input.encoded_len(0);
+        let len = input.input_len();
         let channel = self.controller.channel();
         channel
             .to_worker()
-            .write_with(len, |bytes| encode_into(input, bytes))?;
+            .write_with(len, |bytes| input.encode_input(bytes))?;
         let label = channel.label(kind, id);
         let on_timeout = &mut self.on_timeout;
         let started = std::time::Instant::now();
@@ -372,10 +393,12 @@ impl<T: Transitions> TypedController<T> {
             // Later transitions of the same kind supersede earlier ones (a new begin-lumi
             // replaces the previous one); earlier kinds stay, in order.
             self.replay.retain(|recorded| recorded.kind < kind);
+            let mut bytes = vec![0; input.input_len()];
+            input.encode_input(&mut bytes);
             self.replay.push(Recorded {
                 kind,
                 id,
-                input: encode_to_vec(input),
+                input: bytes,
             });
         }
         Ok(response)
@@ -407,6 +430,75 @@ impl<T: Transitions> TypedController<T> {
     /// Stops the worker and waits for it (see [`Controller::shutdown`]).
     pub fn shutdown(self) -> Option<crate::process::ExitReason> {
         self.controller.shutdown()
+    }
+}
+
+/// A transition's input as the typed controller encodes it: a [`Payload`] value, or a slice
+/// of plain-old-data elements encoded as a `Vec` of them.
+trait EncodeInput {
+    fn input_len(&self) -> usize;
+    fn encode_input(&self, bytes: &mut [u8]) -> usize;
+}
+
+impl<P: Payload> EncodeInput for P {
+    fn input_len(&self) -> usize {
+        self.encoded_len(0)
+    }
+
+    fn encode_input(&self, bytes: &mut [u8]) -> usize {
+        encode_into(self, bytes)
+    }
+}
+
+struct SliceInput<'a, E>(&'a [E]);
+
+impl<E: Payload> EncodeInput for SliceInput<'_, E> {
+    fn input_len(&self) -> usize {
+        slice_encoded_len(self.0)
+    }
+
+    fn encode_input(&self, bytes: &mut [u8]) -> usize {
+        encode_slice_into(self.0, bytes)
+    }
+}
+
+/// Plain-old-data elements read in place from the controller's buffer: the input of a
+/// worker method for a `#[transition(input = Vec<E>, borrow)]`, with no copy and no
+/// allocation (the worker's side of [`Decoder::pod_slice`](crate::Decoder::pod_slice)).
+///
+/// # Which side may borrow
+/// Only the worker, and only its input. A borrowed view is sound only while nobody writes
+/// the bytes under it: the controller writes its buffer before it posts a transition and not
+/// again until the worker has replied, so a worker that trusts its controller may read the
+/// input in place for the duration of the method. The controller does not trust its worker
+/// (it may be buggy or hostile and keep writing its reply), so it always copies the worker's
+/// output into its own memory before it decodes it.
+///
+/// # Examples
+/// ```
+/// use tandem::TrustedSlice;
+///
+/// fn total_energy(hits: TrustedSlice<'_, f64>) -> f64 {
+///     hits.iter().sum()
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TrustedSlice<'a, E> {
+    items: &'a [E],
+}
+
+impl<'a, E> TrustedSlice<'a, E> {
+    /// The elements, for the lifetime of the borrow (beyond the view itself).
+    pub fn as_slice(&self) -> &'a [E] {
+        self.items
+    }
+}
+
+impl<E> std::ops::Deref for TrustedSlice<'_, E> {
+    type Target = [E];
+
+    fn deref(&self) -> &[E] {
+        self.items
     }
 }
 
@@ -485,17 +577,40 @@ pub fn read_input<I: Payload>(
         .map_err(|error| format!("could not decode the input of `{name}`: {error}").into())
 }
 
+/// Borrows a transition's input in place as plain-old-data elements; the error names the
+/// transition. Returns the reply buffer beside it.
+#[doc(hidden)]
+pub fn read_input_slice<'r, E>(
+    request: &'r mut TransitionRequest<'_>,
+    name: &'static str,
+) -> Result<(TrustedSlice<'r, E>, &'r mut WriteBuffer), WorkerError>
+where
+    E: Pod + Payload,
+{
+    let (input, output) = request.input_and_output();
+    let items = decode_pod_slice::<E>(input?)
+        .map_err(|error| format!("could not decode the input of `{name}`: {error}"))?;
+    Ok((TrustedSlice { items }, output))
+}
+
+/// Encodes a transition's output straight into the reply buffer `output`.
+#[doc(hidden)]
+pub fn write_output_into<O: Payload>(
+    output_buffer: &mut WriteBuffer,
+    output: &O,
+) -> Result<(), WorkerError> {
+    let len = output.encoded_len(0);
+    output_buffer.write_with(len, |bytes| encode_into(output, bytes))?;
+    Ok(())
+}
+
 /// Encodes a transition's output straight into the reply buffer.
 #[doc(hidden)]
 pub fn write_output<O: Payload>(
     request: &mut TransitionRequest<'_>,
     output: &O,
 ) -> Result<(), WorkerError> {
-    let len = output.encoded_len(0);
-    request
-        .output()
-        .write_with(len, |bytes| encode_into(output, bytes))?;
-    Ok(())
+    write_output_into(request.output(), output)
 }
 
 /// A fresh context for one transition.
