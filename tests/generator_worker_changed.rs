@@ -67,6 +67,7 @@ struct GenConfig {
     max_particles: u32,
     fail_event: Option<u64>,
     crash_once: Option<(u64, String)>,
+    slow_event: Option<(u64, u64)>,
 }
 
 // Only the controller constructs the variants; this binary is only ever a worker.

@@ -20,7 +20,10 @@ use generator_types::{
     RunConfig, RunSummary, ToyGenerator,
 };
 use support::leftover_segments;
-use tandem::{ChannelError, ExitReason, Options, Response, RestartPolicy, Transitions};
+use tandem::{
+    ChannelError, ExitReason, Options, Response, RestartPolicy, SlowTransition, TimeoutPolicy,
+    Transitions,
+};
 
 const WORKER: &str = "generator_worker";
 const CHANGED_WORKER: &str = "generator_worker_changed";
@@ -103,6 +106,7 @@ fn config(label: &str) -> GenConfig {
         max_particles: 12,
         fail_event: None,
         crash_once: None,
+        slow_event: None,
     }
 }
 
@@ -363,6 +367,133 @@ fn restart_policy_recovers_from_a_crash_and_records_it() {
     }
     // The lumi was replayed into the new worker, which saw events 4 to 6 only.
     assert_eq!(controller.end_lumi(2).unwrap().output.events, 3);
+    drop(controller);
+    assert_no_leftovers(id);
+}
+
+/// A worker that sleeps 600 ms in event 2, under a 150 ms time-out.
+fn slow_worker(id: u32, label: &str) -> GeneratorController {
+    let setup = GenConfig {
+        slow_event: Some((2, 600)),
+        ..config(label)
+    };
+    let options = options().transition_timeout(Duration::from_millis(150));
+    let mut controller =
+        GeneratorController::spawn(Command::new(worker_binary(WORKER)), id, options, &setup)
+            .unwrap();
+    controller.begin_run(1, &RUN).unwrap();
+    controller.begin_lumi(1, &lumi_rng()).unwrap();
+    controller.event(1, &event_rng(1)).unwrap();
+    controller
+}
+
+#[test]
+fn a_slow_worker_is_a_time_out_not_a_loss_and_a_policy_waits_for_it() {
+    let id = 6;
+    let setup = GenConfig {
+        slow_event: Some((2, 600)),
+        ..config("slow")
+    };
+    let want = expected(&setup, &[1, 2, 3]);
+
+    // Without a policy the call gives up: a time-out, the worker alive, nothing restarted.
+    let mut controller = slow_worker(id, "slow");
+    let error = controller.event(2, &event_rng(2)).unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    assert!(!error.is_worker_lost(), "{error}");
+    assert!(error.requires_restart(), "{error}");
+    assert!(
+        matches!(error, ChannelError::TransitionTimedOut { retries: 0, .. }),
+        "{error}"
+    );
+    drop(controller);
+
+    // Waiting up to 20 more time-outs (3 s) is enough: same outputs, no restart.
+    let mut controller = slow_worker(id, "slow");
+    controller.set_timeout_policy(TimeoutPolicy::wait_longer(20));
+    assert_eq!(controller.event(2, &event_rng(2)).unwrap(), want.events[1]);
+    assert_eq!(controller.event(3, &event_rng(3)).unwrap(), want.events[2]);
+    assert_eq!(controller.restarts(), 0);
+    drop(controller);
+    assert_no_leftovers(id);
+}
+
+#[test]
+fn the_time_out_callback_sees_each_extra_wait_and_can_give_up() {
+    let id = 7;
+    let mut controller = slow_worker(id, "callback");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<SlowTransition>::new()));
+    let record = std::sync::Arc::clone(&seen);
+    controller.on_timeout(move |slow| {
+        record.lock().unwrap().push(*slow);
+        slow.retries < 1
+    });
+    let error = controller.event(2, &event_rng(2)).unwrap_err();
+    assert!(
+        matches!(error, ChannelError::TransitionTimedOut { retries: 1, .. }),
+        "{error}"
+    );
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].retries, 0);
+    assert_eq!(seen[1].retries, 1);
+    assert!(seen
+        .iter()
+        .all(|slow| slow.transition.name == Some("event") && slow.transition.id == 2));
+    assert!(seen[1].waited > seen[0].waited);
+    drop(controller);
+    assert_no_leftovers(id);
+}
+
+#[test]
+fn a_per_transition_time_out_lets_one_kind_wait_longer() {
+    let id = 8;
+    let setup = GenConfig {
+        slow_event: Some((2, 600)),
+        ..config("per-kind")
+    };
+    let want = expected(&setup, &[1, 2]);
+    let mut controller = slow_worker(id, "per-kind");
+    controller.set_timeout(Generator::Event, Duration::from_secs(5));
+    assert_eq!(controller.event(2, &event_rng(2)).unwrap(), want.events[1]);
+    // A per-call time-out overrides it, for that call only.
+    let error = controller
+        .call_with_timeout::<_, GenEvent>(
+            Generator::Event,
+            2,
+            &event_rng(2),
+            Duration::from_millis(100),
+        )
+        .unwrap_err();
+    assert!(error.is_timeout(), "{error}");
+    drop(controller);
+    assert_no_leftovers(id);
+}
+
+#[test]
+fn a_restart_policy_restarts_a_worker_that_stays_silent_past_every_extra_wait() {
+    let id = 9;
+    let flag =
+        std::env::temp_dir().join(format!("tandem-typed-e2e-hang-once-{}", std::process::id()));
+    let _ = std::fs::remove_file(&flag);
+    let mut controller = slow_worker(id, "silent");
+    controller.set_restart_policy(RestartPolicy {
+        max_restarts: 1,
+        backoff: Duration::ZERO,
+    });
+    controller.set_timeout_policy(TimeoutPolicy::wait_longer(1));
+    // Event 2 sleeps 600 ms in every life: two time-outs of 150 ms are not enough, so the
+    // worker is restarted once and the call still fails, as a time-out.
+    let error = controller.event(2, &event_rng(2)).unwrap_err();
+    assert!(
+        matches!(error, ChannelError::TransitionTimedOut { retries: 1, .. }),
+        "{error}"
+    );
+    assert_eq!(controller.restarts(), 1);
+    assert!(matches!(
+        controller.recovered_failures(),
+        [ChannelError::TransitionTimedOut { retries: 1, .. }]
+    ));
     drop(controller);
     assert_no_leftovers(id);
 }

@@ -244,17 +244,28 @@ pub enum ChannelError {
 }
 
 impl ChannelError {
-    /// Whether the worker process is gone (crashed, died, or never set up), so that only a
-    /// restart can continue the run.
+    /// Whether the worker process is gone (crashed or died), so that only a restart can
+    /// continue the run. A time-out is not a loss: see [`is_timeout`](Self::is_timeout).
     pub fn is_worker_lost(&self) -> bool {
         matches!(
             self,
-            ChannelError::WorkerCrashed { .. }
-                | ChannelError::WorkerDied { .. }
-                | ChannelError::TransitionTimedOut { .. }
-                | ChannelError::SetupTimedOut { .. }
-                | ChannelError::Unusable { .. }
+            ChannelError::WorkerCrashed { .. } | ChannelError::WorkerDied { .. }
         )
+    }
+
+    /// Whether the worker is alive but did not answer within its time-out (after every
+    /// retry the time-out policy allowed): a slow or stuck worker rather than a lost one.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            ChannelError::TransitionTimedOut { .. } | ChannelError::SetupTimedOut { .. }
+        )
+    }
+
+    /// Whether the channel is out of step with its worker, so that only a restart can
+    /// continue the run: a lost worker, a time-out, or an earlier such failure.
+    pub fn requires_restart(&self) -> bool {
+        self.is_worker_lost() || self.is_timeout() || matches!(self, ChannelError::Unusable { .. })
     }
 }
 

@@ -30,19 +30,24 @@ pub use channel::{
     CHANNEL_ENV,
 };
 pub use codec::{
-    decode_from, encode_into, encode_to_vec, DecodeError, Decoder, Encoder, Fingerprint, Payload,
+    decode_from, decode_pod_slice, encode_into, encode_to_vec, DecodeError, Decoder, Encoder,
+    Fingerprint, Payload,
 };
 pub use error::{BufferError, ChannelError, TransitionLabel};
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 pub use process::{Controller, ExitReason};
-pub use typed::{Context, Response, RestartPolicy, Transitions, TypedController, WorkerError};
+pub use typed::{
+    Context, Response, RestartPolicy, SlowTransition, TimeoutPolicy, Transitions, TrustedSlice,
+    TypedController, WorkerError,
+};
 
 /// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::codec::__private::*;
     pub use crate::typed::{
-        context, finish, read_input, serve, serve_from_env, unknown_kind, write_output,
+        context, finish, read_input, read_input_slice, serve, serve_from_env, unknown_kind,
+        write_output, write_output_into,
     };
     pub use ::core;
     pub use ::std;

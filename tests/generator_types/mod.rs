@@ -86,6 +86,8 @@ pub struct GenConfig {
     /// `(event id, flag file)`: the worker aborts on that event if the flag file does not
     /// exist yet, creating it first, so only its first life crashes.
     pub crash_once: Option<(u64, String)>,
+    /// `(event id, milliseconds)`: the worker sleeps that long in that event, alive but slow.
+    pub slow_event: Option<(u64, u64)>,
 }
 
 /// The transitions of the example.
@@ -267,6 +269,11 @@ impl GeneratorWorker for ToyWorker {
         if let Some((crash_id, flag)) = &self.config.crash_once {
             if *crash_id == id && std::fs::File::create_new(flag).is_ok() {
                 std::process::abort();
+            }
+        }
+        if let Some((slow_id, millis)) = self.config.slow_event {
+            if slow_id == id {
+                std::thread::sleep(std::time::Duration::from_millis(millis));
             }
         }
         let (event, keep) = self.generator.event(input)?;

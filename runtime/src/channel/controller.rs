@@ -348,6 +348,25 @@ impl ControllerChannel {
         kind: u32,
         id: u64,
         read_reply: impl FnOnce(Reply<'_>) -> R,
+        retry: impl FnMut() -> bool,
+    ) -> Result<R, ChannelError> {
+        let timeout = self.options.transition_timeout;
+        self.do_transition_with_timeout(kind, id, timeout, read_reply, retry)
+    }
+
+    /// As [`do_transition_with_retry`](Self::do_transition_with_retry), with `timeout` in
+    /// place of the configured transition time-out for this transition only (e.g. a
+    /// begin-run that initialises a generator for minutes, among events that take
+    /// milliseconds).
+    ///
+    /// # Errors
+    /// As [`do_transition`](Self::do_transition).
+    pub fn do_transition_with_timeout<R>(
+        &mut self,
+        kind: u32,
+        id: u64,
+        timeout: Duration,
+        read_reply: impl FnOnce(Reply<'_>) -> R,
         mut retry: impl FnMut() -> bool,
     ) -> Result<R, ChannelError> {
         if let Some(reason) = &self.broken {
@@ -374,7 +393,7 @@ impl ControllerChannel {
             return Err(error);
         }
         self.post_request(kind, id);
-        if let Err(error) = self.await_reply(label, self.options.transition_timeout, &mut retry) {
+        if let Err(error) = self.await_reply(label, timeout, &mut retry) {
             if !matches!(error, ChannelError::WorkerFailed { .. }) {
                 self.broken = Some(error.to_string());
             }

@@ -57,6 +57,15 @@ impl TransitionRequest<'_> {
         self.to_worker.read()
     }
 
+    /// The controller's input and the buffer the reply goes into, borrowed together, so
+    /// that a view of the input can live while the reply is written.
+    ///
+    /// # Errors
+    /// As [`ReadBuffer::read`], in the first element.
+    pub fn input_and_output(&mut self) -> (Result<&[u8], BufferError>, &mut WriteBuffer) {
+        (self.to_worker.read(), self.from_worker)
+    }
+
     /// The controller's buffer itself (to inspect its remapping).
     pub fn input_buffer(&mut self) -> &mut ReadBuffer {
         self.to_worker

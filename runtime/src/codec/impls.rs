@@ -273,7 +273,7 @@ impl Payload for String {
 
 /// Bytes of `items` written without a length prefix, starting at `offset`.
 #[inline]
-fn seq_encoded_len<T: Payload>(items: &[T], offset: usize) -> usize {
+pub(super) fn seq_encoded_len<T: Payload>(items: &[T], offset: usize) -> usize {
     match T::POD {
         Some(ops) => padding(offset, ops.align) + core::mem::size_of_val(items),
         None => {
@@ -288,7 +288,7 @@ fn seq_encoded_len<T: Payload>(items: &[T], offset: usize) -> usize {
 
 /// Writes `items` without a length prefix: one copy after padding for plain old data.
 #[inline]
-fn encode_seq<T: Payload>(items: &[T], encoder: &mut Encoder<'_>) {
+pub(super) fn encode_seq<T: Payload>(items: &[T], encoder: &mut Encoder<'_>) {
     match T::POD {
         Some(ops) => {
             encoder.pad_to(ops.align);

@@ -169,6 +169,41 @@ pub fn encode_to_vec<T: Payload>(value: &T) -> Vec<u8> {
     bytes
 }
 
+/// Length of `items` encoded exactly as a `Vec<T>` holding them.
+pub(crate) fn slice_encoded_len<T: Payload>(items: &[T]) -> usize {
+    8 + impls::seq_encoded_len(items, 8)
+}
+
+/// Encodes `items` exactly as a `Vec<T>` holding them, at the start of `bytes` (at least
+/// [`slice_encoded_len`] long); returns the number of bytes written.
+pub(crate) fn encode_slice_into<T: Payload>(items: &[T], bytes: &mut [u8]) -> usize {
+    let mut encoder = Encoder::new(bytes);
+    encoder.put_len(items.len());
+    impls::encode_seq(items, &mut encoder);
+    encoder.position()
+}
+
+/// Borrows the plain-old-data elements of a `Vec<T>` encoding that spans all of `bytes`, in
+/// place.
+///
+/// # Errors
+///
+/// As [`Decoder::pod_slice`], and [`DecodeError::TrailingBytes`] if bytes are left after it.
+pub fn decode_pod_slice<T>(bytes: &[u8]) -> Result<&[T], DecodeError>
+where
+    T: Payload + zerocopy::FromBytes + zerocopy::Immutable,
+{
+    let mut decoder = Decoder::new(bytes);
+    let items = decoder.pod_slice::<T>()?;
+    if decoder.remaining() != 0 {
+        return Err(DecodeError::TrailingBytes {
+            offset: decoder.position(),
+            len: bytes.len(),
+        });
+    }
+    Ok(items)
+}
+
 /// Decodes exactly one `T` that must span all of `bytes`.
 ///
 /// # Errors

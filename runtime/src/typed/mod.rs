@@ -10,8 +10,12 @@ use std::fmt;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::buffer::WriteBuffer;
 use crate::channel::{Options, TransitionRequest, WorkerChannel};
-use crate::codec::{decode_from, encode_into, encode_to_vec, Payload};
+use crate::codec::{
+    decode_from, decode_pod_slice, encode_into, encode_slice_into, encode_to_vec,
+    slice_encoded_len, Payload, Pod,
+};
 use crate::error::{ChannelError, TransitionLabel};
 use crate::process::Controller;
 
@@ -92,6 +96,79 @@ impl Default for RestartPolicy {
     }
 }
 
+/// What a typed call does when a transition's time-out expires while its worker is still
+/// alive: a slow worker, not a lost one (a dead worker is reported at once, whatever the
+/// time-out). The reference system met generators that were slow but healthy and solved it
+/// by raising its time-outs; this lets a job keep a short time-out and still wait for them.
+///
+/// # Examples
+/// ```
+/// use tandem::TimeoutPolicy;
+///
+/// // Wait up to three more transition time-outs before giving up on a live worker.
+/// let policy = TimeoutPolicy::wait_longer(3);
+/// assert_eq!(policy.extra_waits, 3);
+/// assert_eq!(TimeoutPolicy::default(), TimeoutPolicy::GIVE_UP);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeoutPolicy {
+    /// How many more time-outs to wait, each as long as the first, before the call fails
+    /// with [`ChannelError::TransitionTimedOut`] (whose `retries` counts them).
+    pub extra_waits: u32,
+}
+
+impl TimeoutPolicy {
+    /// Fail at the first time-out (the default).
+    pub const GIVE_UP: TimeoutPolicy = TimeoutPolicy { extra_waits: 0 };
+
+    /// Keep waiting for a live worker for up to `extra_waits` more time-outs.
+    pub const fn wait_longer(extra_waits: u32) -> TimeoutPolicy {
+        TimeoutPolicy { extra_waits }
+    }
+}
+
+impl Default for TimeoutPolicy {
+    fn default() -> Self {
+        TimeoutPolicy::GIVE_UP
+    }
+}
+
+/// A transition whose time-out expired while its worker was still alive, as shown to the
+/// callback of [`TypedController::on_timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlowTransition {
+    /// The transition that is late.
+    pub transition: TransitionLabel,
+    /// How long the call has waited so far.
+    pub waited: Duration,
+    /// How many extra time-outs were granted before this one.
+    pub retries: u32,
+}
+
+/// The decision taken at each time-out of a live worker.
+enum OnTimeout {
+    Policy(TimeoutPolicy),
+    Callback(Box<dyn FnMut(&SlowTransition) -> bool + Send>),
+}
+
+impl OnTimeout {
+    fn keep_waiting(&mut self, slow: &SlowTransition) -> bool {
+        match self {
+            OnTimeout::Policy(policy) => slow.retries < policy.extra_waits,
+            OnTimeout::Callback(callback) => callback(slow),
+        }
+    }
+}
+
+impl fmt::Debug for OnTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OnTimeout::Policy(policy) => policy.fmt(f),
+            OnTimeout::Callback(_) => f.write_str("OnTimeout::Callback"),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Recorded {
     kind: u32,
@@ -105,6 +182,9 @@ pub struct TypedController<T: Transitions> {
     controller: Controller,
     replay: Vec<Recorded>,
     policy: RestartPolicy,
+    on_timeout: OnTimeout,
+    /// Time-out per kind, where one was set with [`set_timeout`](Self::set_timeout).
+    timeouts: Vec<Option<Duration>>,
     lost: Vec<ChannelError>,
     _transitions: std::marker::PhantomData<T>,
 }
@@ -131,14 +211,52 @@ impl<T: Transitions> TypedController<T> {
             controller,
             replay: Vec::new(),
             policy: RestartPolicy::NEVER,
+            on_timeout: OnTimeout::Policy(TimeoutPolicy::GIVE_UP),
+            timeouts: vec![None; T::NAMES.len()],
             lost: Vec::new(),
             _transitions: std::marker::PhantomData,
         })
     }
 
-    /// Sets the automatic restart policy (default: [`RestartPolicy::NEVER`]).
+    /// Sets the automatic restart policy (default: [`RestartPolicy::NEVER`]). A call restarts
+    /// the worker when it is lost (crash, death) or when it stayed silent past its time-out
+    /// and every extra wait the [`TimeoutPolicy`] granted.
     pub fn set_restart_policy(&mut self, policy: RestartPolicy) {
         self.policy = policy;
+    }
+
+    /// Sets what a call does when its time-out expires while the worker is alive (default:
+    /// [`TimeoutPolicy::GIVE_UP`]). Replaces a callback set with [`on_timeout`](Self::on_timeout).
+    pub fn set_timeout_policy(&mut self, policy: TimeoutPolicy) {
+        self.on_timeout = OnTimeout::Policy(policy);
+    }
+
+    /// Asks `keep_waiting` at each time-out of a live worker whether to wait another
+    /// time-out (e.g. to log the slow transition and wait on); the call fails with
+    /// [`ChannelError::TransitionTimedOut`] when it says no. Replaces the [`TimeoutPolicy`].
+    pub fn on_timeout(
+        &mut self,
+        keep_waiting: impl FnMut(&SlowTransition) -> bool + Send + 'static,
+    ) {
+        self.on_timeout = OnTimeout::Callback(Box::new(keep_waiting));
+    }
+
+    /// Sets the time-out of every later call of `transition`, in place of
+    /// [`Options::transition_timeout`] (e.g. a long one for a begin-run that initialises a
+    /// generator, a short one for events). Replayed transitions use it too.
+    pub fn set_timeout(&mut self, transition: T, timeout: Duration) {
+        if let Some(slot) = self.timeouts.get_mut(transition.kind() as usize) {
+            *slot = Some(timeout);
+        }
+    }
+
+    /// The time-out a call of `kind` waits for.
+    fn timeout_of(&self, kind: u32) -> Duration {
+        self.timeouts
+            .get(kind as usize)
+            .copied()
+            .flatten()
+            .unwrap_or_else(|| self.controller.options().get_transition_timeout())
     }
 
     /// The worker losses that automatic restarts recovered from, oldest first.
@@ -158,12 +276,15 @@ impl<T: Transitions> TypedController<T> {
 
     /// Runs `transition` with `input` and decodes its output.
     ///
-    /// With a [`RestartPolicy`], a lost worker (crash, death, time-out) is restarted, the
-    /// replayable transitions are run again with their last inputs, and the call is retried.
+    /// A worker that is alive but late is given the extra time the [`TimeoutPolicy`] (or
+    /// [`on_timeout`](Self::on_timeout) callback) grants. With a [`RestartPolicy`], a worker
+    /// that is lost or stays silent past all of that is restarted, the replayable transitions
+    /// are run again with their last inputs, and the call is retried.
     ///
     /// # Errors
-    /// Every [`ChannelError`] of [`ControllerChannel::do_transition`](crate::ControllerChannel::do_transition),
-    /// and [`ChannelError::Decode`] if the output does not decode.
+    /// Every [`ChannelError`] of [`ControllerChannel::do_transition`](crate::ControllerChannel::do_transition)
+    /// ([`ChannelError::TransitionTimedOut`] counts the extra waits granted), and
+    /// [`ChannelError::Decode`] if the output does not decode.
     pub fn call<I: Payload, O: Payload>(
         &mut self,
         transition: T,
@@ -171,10 +292,52 @@ impl<T: Transitions> TypedController<T> {
         input: &I,
     ) -> Result<Response<O>, ChannelError> {
         let kind = transition.kind();
+        let timeout = self.timeout_of(kind);
+        self.call_within(kind, id, input, timeout)
+    }
+
+    /// As [`call`](Self::call), waiting `timeout` for this call only.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn call_with_timeout<I: Payload, O: Payload>(
+        &mut self,
+        transition: T,
+        id: u64,
+        input: &I,
+        timeout: Duration,
+    ) -> Result<Response<O>, ChannelError> {
+        self.call_within(transition.kind(), id, input, timeout)
+    }
+
+    /// As [`call`](Self::call) for a transition whose input is a `Vec<E>` of plain-old-data
+    /// elements, sent from a slice without building a `Vec` (the worker may borrow it in
+    /// place: see [`TrustedSlice`]).
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub fn call_slice<E: Pod + Payload, O: Payload>(
+        &mut self,
+        transition: T,
+        id: u64,
+        input: &[E],
+    ) -> Result<Response<O>, ChannelError> {
+        let kind = transition.kind();
+        let timeout = self.timeout_of(kind);
+        self.call_within(kind, id, &SliceInput(input), timeout)
+    }
+
+    fn call_within<I: EncodeInput + ?Sized, O: Payload>(
+        &mut self,
+        kind: u32,
+        id: u64,
+        input: &I,
+        timeout: Duration,
+    ) -> Result<Response<O>, ChannelError> {
         loop {
-            match self.call_once(kind, id, input) {
+            match self.call_once(kind, id, input, timeout) {
                 Err(error)
-                    if error.is_worker_lost() && self.restarts() < self.policy.max_restarts =>
+                    if error.requires_restart() && self.restarts() < self.policy.max_restarts =>
                 {
                     self.lost.push(error);
                     std::thread::sleep(self.policy.backoff);
@@ -185,35 +348,57 @@ impl<T: Transitions> TypedController<T> {
         }
     }
 
-    fn call_once<I: Payload, O: Payload>(
+    fn call_once<I: EncodeInput + ?Sized, O: Payload>(
         &mut self,
         kind: u32,
         id: u64,
         input: &I,
+        timeout: Duration,
     ) -> Result<Response<O>, ChannelError> {
-        let len = input.encoded_len(0);
-        self.controller
+        let len = input.input_len();
+        let channel = self.controller.channel();
+        channel
             .to_worker()
-            .write_with(len, |bytes| encode_into(input, bytes))?;
-        let label = self.controller.label(kind, id);
-        let response = self.controller.do_transition(kind, id, |mut reply| {
-            let keep = reply.keep();
-            let bytes = reply.read()?;
-            decode_from::<O>(bytes)
-                .map(|output| Response { output, keep })
-                .map_err(|source| ChannelError::Decode {
-                    what: format!("output of transition {label}"),
-                    source,
-                })
-        })??;
+            .write_with(len, |bytes| input.encode_input(bytes))?;
+        let label = channel.label(kind, id);
+        let on_timeout = &mut self.on_timeout;
+        let started = std::time::Instant::now();
+        let mut retries = 0;
+        let keep_waiting = || {
+            let slow = SlowTransition {
+                transition: label,
+                waited: started.elapsed(),
+                retries,
+            };
+            retries += 1;
+            on_timeout.keep_waiting(&slow)
+        };
+        let response = channel.do_transition_with_timeout(
+            kind,
+            id,
+            timeout,
+            |mut reply| {
+                let keep = reply.keep();
+                let bytes = reply.read()?;
+                decode_from::<O>(bytes)
+                    .map(|output| Response { output, keep })
+                    .map_err(|source| ChannelError::Decode {
+                        what: format!("output of transition {label}"),
+                        source,
+                    })
+            },
+            keep_waiting,
+        )??;
         if T::REPLAY.get(kind as usize).copied().unwrap_or(false) {
             // Later transitions of the same kind supersede earlier ones (a new begin-lumi
             // replaces the previous one); earlier kinds stay, in order.
             self.replay.retain(|recorded| recorded.kind < kind);
+            let mut bytes = vec![0; input.input_len()];
+            input.encode_input(&mut bytes);
             self.replay.push(Recorded {
                 kind,
                 id,
-                input: encode_to_vec(input),
+                input: bytes,
             });
         }
         Ok(response)
@@ -228,9 +413,16 @@ impl<T: Transitions> TypedController<T> {
     pub fn restart(&mut self) -> Result<(), ChannelError> {
         self.controller.restart()?;
         for recorded in &self.replay {
-            self.controller.to_worker().write(&recorded.input)?;
-            self.controller
-                .do_transition(recorded.kind, recorded.id, |_| ())?;
+            let timeout = self.timeout_of(recorded.kind);
+            let channel = self.controller.channel();
+            channel.to_worker().write(&recorded.input)?;
+            channel.do_transition_with_timeout(
+                recorded.kind,
+                recorded.id,
+                timeout,
+                |_| (),
+                || false,
+            )?;
         }
         Ok(())
     }
@@ -241,6 +433,75 @@ impl<T: Transitions> TypedController<T> {
     }
 }
 
+/// A transition's input as the typed controller encodes it: a [`Payload`] value, or a slice
+/// of plain-old-data elements encoded as a `Vec` of them.
+trait EncodeInput {
+    fn input_len(&self) -> usize;
+    fn encode_input(&self, bytes: &mut [u8]) -> usize;
+}
+
+impl<P: Payload> EncodeInput for P {
+    fn input_len(&self) -> usize {
+        self.encoded_len(0)
+    }
+
+    fn encode_input(&self, bytes: &mut [u8]) -> usize {
+        encode_into(self, bytes)
+    }
+}
+
+struct SliceInput<'a, E>(&'a [E]);
+
+impl<E: Payload> EncodeInput for SliceInput<'_, E> {
+    fn input_len(&self) -> usize {
+        slice_encoded_len(self.0)
+    }
+
+    fn encode_input(&self, bytes: &mut [u8]) -> usize {
+        encode_slice_into(self.0, bytes)
+    }
+}
+
+/// Plain-old-data elements read in place from the controller's buffer: the input of a
+/// worker method for a `#[transition(input = Vec<E>, borrow)]`, with no copy and no
+/// allocation (the worker's side of [`Decoder::pod_slice`](crate::Decoder::pod_slice)).
+///
+/// # Which side may borrow
+/// Only the worker, and only its input. A borrowed view is sound only while nobody writes
+/// the bytes under it: the controller writes its buffer before it posts a transition and not
+/// again until the worker has replied, so a worker that trusts its controller may read the
+/// input in place for the duration of the method. The controller does not trust its worker
+/// (it may be buggy or hostile and keep writing its reply), so it always copies the worker's
+/// output into its own memory before it decodes it.
+///
+/// # Examples
+/// ```
+/// use tandem::TrustedSlice;
+///
+/// fn total_energy(hits: TrustedSlice<'_, f64>) -> f64 {
+///     hits.iter().sum()
+/// }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TrustedSlice<'a, E> {
+    items: &'a [E],
+}
+
+impl<'a, E> TrustedSlice<'a, E> {
+    /// The elements, for the lifetime of the borrow (beyond the view itself).
+    pub fn as_slice(&self) -> &'a [E] {
+        self.items
+    }
+}
+
+impl<E> std::ops::Deref for TrustedSlice<'_, E> {
+    type Target = [E];
+
+    fn deref(&self) -> &[E] {
+        self.items
+    }
+}
+
 impl<T: Transitions> fmt::Debug for TypedController<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TypedController")
@@ -248,6 +509,7 @@ impl<T: Transitions> fmt::Debug for TypedController<T> {
             .field("controller", &self.controller)
             .field("replayable", &self.replay.len())
             .field("policy", &self.policy)
+            .field("on_timeout", &self.on_timeout)
             .finish()
     }
 }
@@ -315,17 +577,40 @@ pub fn read_input<I: Payload>(
         .map_err(|error| format!("could not decode the input of `{name}`: {error}").into())
 }
 
+/// Borrows a transition's input in place as plain-old-data elements; the error names the
+/// transition. Returns the reply buffer beside it.
+#[doc(hidden)]
+pub fn read_input_slice<'r, E>(
+    request: &'r mut TransitionRequest<'_>,
+    name: &'static str,
+) -> Result<(TrustedSlice<'r, E>, &'r mut WriteBuffer), WorkerError>
+where
+    E: Pod + Payload,
+{
+    let (input, output) = request.input_and_output();
+    let items = decode_pod_slice::<E>(input?)
+        .map_err(|error| format!("could not decode the input of `{name}`: {error}"))?;
+    Ok((TrustedSlice { items }, output))
+}
+
+/// Encodes a transition's output straight into the reply buffer `output`.
+#[doc(hidden)]
+pub fn write_output_into<O: Payload>(
+    output_buffer: &mut WriteBuffer,
+    output: &O,
+) -> Result<(), WorkerError> {
+    let len = output.encoded_len(0);
+    output_buffer.write_with(len, |bytes| encode_into(output, bytes))?;
+    Ok(())
+}
+
 /// Encodes a transition's output straight into the reply buffer.
 #[doc(hidden)]
 pub fn write_output<O: Payload>(
     request: &mut TransitionRequest<'_>,
     output: &O,
 ) -> Result<(), WorkerError> {
-    let len = output.encoded_len(0);
-    request
-        .output()
-        .write_with(len, |bytes| encode_into(output, bytes))?;
-    Ok(())
+    write_output_into(request.output(), output)
 }
 
 /// A fresh context for one transition.
