@@ -410,7 +410,9 @@ fn a_slow_worker_is_a_time_out_not_a_loss_and_a_policy_waits_for_it() {
 
     // Waiting up to 20 more time-outs (3 s) is enough: same outputs, no restart.
     let mut controller = slow_worker(id, "slow");
-    controller.set_timeout_policy(TimeoutPolicy::wait_longer(20));
+    controller
+        .typed_mut()
+        .set_timeout_policy(TimeoutPolicy::wait_longer(20));
     assert_eq!(controller.event(2, &event_rng(2)).unwrap(), want.events[1]);
     assert_eq!(controller.event(3, &event_rng(3)).unwrap(), want.events[2]);
     assert_eq!(controller.restarts(), 0);
@@ -424,7 +426,7 @@ fn the_time_out_callback_sees_each_extra_wait_and_can_give_up() {
     let mut controller = slow_worker(id, "callback");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<SlowTransition>::new()));
     let record = std::sync::Arc::clone(&seen);
-    controller.on_timeout(move |slow| {
+    controller.typed_mut().on_timeout(move |slow| {
         record.lock().unwrap().push(*slow);
         slow.retries < 1
     });
@@ -454,10 +456,13 @@ fn a_per_transition_time_out_lets_one_kind_wait_longer() {
     };
     let want = expected(&setup, &[1, 2]);
     let mut controller = slow_worker(id, "per-kind");
-    controller.set_timeout(Generator::Event, Duration::from_secs(5));
+    controller
+        .typed_mut()
+        .set_timeout(Generator::Event, Duration::from_secs(5));
     assert_eq!(controller.event(2, &event_rng(2)).unwrap(), want.events[1]);
     // A per-call time-out overrides it, for that call only.
     let error = controller
+        .typed_mut()
         .call_with_timeout::<_, GenEvent>(
             Generator::Event,
             2,
@@ -481,7 +486,9 @@ fn a_restart_policy_restarts_a_worker_that_stays_silent_past_every_extra_wait() 
         max_restarts: 1,
         backoff: Duration::ZERO,
     });
-    controller.set_timeout_policy(TimeoutPolicy::wait_longer(1));
+    controller
+        .typed_mut()
+        .set_timeout_policy(TimeoutPolicy::wait_longer(1));
     // Event 2 sleeps 600 ms in every life: two time-outs of 150 ms are not enough, so the
     // worker is restarted once and the call still fails, as a time-out.
     let error = controller.event(2, &event_rng(2)).unwrap_err();
