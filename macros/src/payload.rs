@@ -109,11 +109,18 @@ fn impl_payload(container: &Container<'_>) -> TokenStream {
         Data::Struct(style, fields) => plain_struct(container, *style, fields),
         Data::Enum(variants) => enumeration(container, variants),
     };
+    let pod_marker = container.attrs.pod.is_some().then(|| {
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics _tandem::__private::PodPayload for #ident #ty_generics #where_clause {}
+        }
+    });
     quote! {
         #[automatically_derived]
         impl #impl_generics _tandem::__private::Payload for #ident #ty_generics #where_clause {
             #body
         }
+        #pod_marker
     }
 }
 

@@ -31,7 +31,7 @@ pub use channel::{
 };
 pub use codec::{
     decode_from, decode_pod_slice, encode_into, encode_to_vec, DecodeError, Decoder, Encoder,
-    Fingerprint, Payload,
+    Fingerprint, Payload, PodPayload,
 };
 pub use error::{BufferError, ChannelError, TransitionLabel};
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
@@ -94,6 +94,46 @@ pub mod __private {
             input: &Self::Input,
         ) -> Result<crate::Response<Self::Output>, crate::ChannelError> {
             controller.call::<Self::Input, Self::Output>(transition, id, input)
+        }
+    }
+
+    /// The element type of a `borrow` transition's `Vec<E>` input, named once (like
+    /// [`TransitionIo`]) so that an element that is not plain old data is reported at the type.
+    pub trait BorrowedIo<const KIND: u32>: TransitionIo<KIND> {
+        /// The plain-old-data element the worker borrows in place.
+        type Element: crate::codec::PodPayload;
+
+        /// Borrows the input of a request for this transition, with the reply buffer.
+        #[allow(clippy::type_complexity)]
+        fn read_input_slice<'r>(
+            request: &'r mut crate::TransitionRequest<'_>,
+            name: &'static str,
+        ) -> Result<
+            (
+                crate::TrustedSlice<'r, Self::Element>,
+                &'r mut crate::WriteBuffer,
+            ),
+            crate::WorkerError,
+        > {
+            crate::typed::read_input_slice::<Self::Element>(request, name)
+        }
+
+        /// Encodes the output of this transition into the reply buffer.
+        fn write_output_into(
+            buffer: &mut crate::WriteBuffer,
+            output: &Self::Output,
+        ) -> Result<(), crate::WorkerError> {
+            crate::typed::write_output_into::<Self::Output>(buffer, output)
+        }
+
+        /// Runs this transition through `controller`, its input sent from a slice.
+        fn call_slice(
+            controller: &mut crate::TypedController<Self>,
+            transition: Self,
+            id: u64,
+            input: &[Self::Element],
+        ) -> Result<crate::Response<Self::Output>, crate::ChannelError> {
+            controller.call_slice::<Self::Element, Self::Output>(transition, id, input)
         }
     }
 

@@ -145,6 +145,32 @@ pub(crate) struct Transition<'a> {
     pub(crate) docs: Vec<&'a Attribute>,
 }
 
+impl Transition<'_> {
+    /// The element type `E` of a `borrow` transition's `Vec<E>` input; `None` when the
+    /// transition does not borrow or its input is not written as a `Vec<E>` (reported by the
+    /// check).
+    pub(crate) fn borrowed_element(&self) -> Option<&Type> {
+        self.attrs.borrow.as_ref()?;
+        vec_element(self.attrs.input.as_ref()?)
+    }
+}
+
+/// `E` in a type written `Vec<E>` (any path ending in `Vec`).
+pub(crate) fn vec_element(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if last.ident != "Vec" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(arguments) = &last.arguments else {
+        return None;
+    };
+    match arguments.args.iter().collect::<Vec<_>>().as_slice() {
+        [syn::GenericArgument::Type(element)] => Some(element),
+        _ => None,
+    }
+}
+
 impl<'a> TransitionSet<'a> {
     /// `None` for structs and unions, after recording the error.
     pub(crate) fn from_ast(cx: &Ctxt, input: &'a DeriveInput) -> Option<Self> {

@@ -81,13 +81,15 @@ impl TransitionsAttrs {
 }
 
 /// Variant attributes of `#[derive(Transitions)]`: `#[transition(input = I, output = O,
-/// replay)]`, every key optional, a bare `#[transition]` accepted.
+/// replay, borrow)]`, every key optional, a bare `#[transition]` accepted.
 #[derive(Default, Clone)]
 pub(crate) struct TransitionAttrs {
     pub(crate) input: Option<Type>,
     pub(crate) output: Option<Type>,
     /// `replay`, keeping the path for spans.
     pub(crate) replay: Option<Path>,
+    /// `borrow`: the worker reads a `Vec<E>` input in place, keeping the path for spans.
+    pub(crate) borrow: Option<Path>,
 }
 
 impl TransitionAttrs {
@@ -98,7 +100,7 @@ impl TransitionAttrs {
                 cx,
                 attr,
                 "transition",
-                "`input`, `output` or `replay`",
+                "`input`, `output`, `replay` or `borrow`",
                 |meta| {
                     if meta.path.is_ident("input") {
                         value(cx, meta, "transition", &mut result.input);
@@ -106,6 +108,8 @@ impl TransitionAttrs {
                         value(cx, meta, "transition", &mut result.output);
                     } else if meta.path.is_ident("replay") {
                         flag(cx, meta, "transition", &mut result.replay);
+                    } else if meta.path.is_ident("borrow") {
+                        flag(cx, meta, "transition", &mut result.borrow);
                     } else {
                         return false;
                     }

@@ -6,7 +6,7 @@
 //! `#[diagnostic::on_unimplemented]` message, so a user type called `Cell` is as good as
 //! any other.
 
-use super::ast::{Container, Data, Field, TransitionSet};
+use super::ast::{vec_element, Container, Data, Field, TransitionSet};
 use super::ctxt::Ctxt;
 use syn::{Fields, GenericArgument, PathArguments, Type};
 
@@ -89,6 +89,21 @@ pub(crate) fn check_transitions(cx: &Ctxt, set: &TransitionSet<'_>, reserved: &R
             .flatten()
         {
             check_type(cx, ty);
+        }
+        if let Some(borrow) = &transition.attrs.borrow {
+            match &transition.attrs.input {
+                None => cx.error_spanned_by(
+                    borrow,
+                    "`borrow` needs an input to borrow: declare `input = Vec<E>` with a \
+                     plain-old-data `E`",
+                ),
+                Some(input) if vec_element(input).is_none() => cx.error_spanned_by(
+                    input,
+                    "`borrow` reads a `Vec<E>` of plain-old-data elements in place: declare \
+                     the input as `Vec<E>`",
+                ),
+                Some(_) => {}
+            }
         }
     }
 }

@@ -65,12 +65,22 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
         let output = t.attrs.output.clone().unwrap_or_else(unit);
         let input = quote_spanned!(input.span()=> type Input = #input;);
         let output = quote_spanned!(output.span()=> type Output = #output;);
+        let borrowed = t.borrowed_element().map(|element| {
+            let element = quote_spanned!(element.span()=> type Element = #element;);
+            quote! {
+                #[automatically_derived]
+                impl #rt::__private::BorrowedIo<#kind> for #enum_ident {
+                    #element
+                }
+            }
+        });
         quote! {
             #[automatically_derived]
             impl #rt::__private::TransitionIo<#kind> for #enum_ident {
                 #input
                 #output
             }
+            #borrowed
         }
     });
     let fingerprint_steps = set.transitions.iter().zip(&kinds).map(|(t, &kind)| {
@@ -139,7 +149,10 @@ pub(crate) fn worker_methods(n: &Names<'_>, transitions: &[Transition<'_>]) -> V
                     t.name
                 ),
             );
-            let input = t.attrs.input.as_ref().map(|input| quote!(input: #input,));
+            let input = match (t.borrowed_element(), &t.attrs.input) {
+                (Some(element), _) => Some(quote!(input: #rt::TrustedSlice<'_, #element>,)),
+                (None, input) => input.as_ref().map(|input| quote!(input: #input,)),
+            };
             quote! {
                 #docs
                 fn #method(
@@ -175,7 +188,10 @@ pub(crate) fn controller_signatures(
                     t.name
                 ),
             );
-            let input = t.attrs.input.as_ref().map(|input| quote!(input: &#input,));
+            let input = match (t.borrowed_element(), &t.attrs.input) {
+                (Some(element), _) => Some(quote!(input: &[#element],)),
+                (None, input) => input.as_ref().map(|input| quote!(input: &#input,)),
+            };
             quote! {
                 #docs
                 pub fn #method(
@@ -210,6 +226,26 @@ fn worker_trait(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
         let read_input = io(n, kind, "read_input");
         let write_output = io(n, kind, "write_output");
         let output = io(n, kind, "Output");
+        if t.borrowed_element().is_some() {
+            let borrowed = {
+                let Names { rt, enum_ident, .. } = n;
+                quote!(<#enum_ident as #rt::__private::BorrowedIo<#kind>>)
+            };
+            // The input is a view into the request's buffer: the context is taken first and
+            // the keep flag handed over after the reply is written, when the view is gone.
+            return quote! {
+                #kind => {
+                    let mut __tandem_context = #rt::__private::context(__tandem_request, #name);
+                    let (__tandem_input, __tandem_reply) =
+                        #borrowed::read_input_slice(__tandem_request, #name)?;
+                    let __tandem_output: #output =
+                        Self::#method(self, &mut __tandem_context, __tandem_input)?;
+                    #borrowed::write_output_into(__tandem_reply, &__tandem_output)?;
+                    #rt::__private::finish(__tandem_request, &__tandem_context);
+                    ::core::result::Result::Ok(())
+                }
+            };
+        }
         let call = if t.attrs.input.is_some() {
             quote!(Self::#method(self, &mut __tandem_context, __tandem_input)?)
         } else {
@@ -278,7 +314,12 @@ fn controller(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
             .map(|(kind, (t, signature))| {
                 let kind = kind as u32;
                 let variant = t.ident;
-                let call = io(n, kind, "call");
+                let call = if t.borrowed_element().is_some() {
+                    let rt = &n.rt;
+                    quote!(<#enum_ident as #rt::__private::BorrowedIo<#kind>>::call_slice)
+                } else {
+                    io(n, kind, "call")
+                };
                 let input = match &t.attrs.input {
                     Some(_) => quote!(input),
                     None => quote!(&()),

@@ -40,6 +40,7 @@ macro_rules! pod_primitives {
                 decoder.take_array(stringify!($ty)).map($ty::from_le_bytes)
             }
         }
+        impl super::pod::PodPayload for $ty {}
     )*};
 }
 

@@ -100,7 +100,7 @@ pub use decoder::Decoder;
 pub use encoder::Encoder;
 pub use error::DecodeError;
 pub use fingerprint::Fingerprint;
-pub use pod::{Pod, PodOps};
+pub use pod::{Pod, PodOps, PodPayload};
 
 /// The deepest nesting of derived types that [`Decoder`] accepts.
 pub const MAX_DEPTH: u32 = 256;
@@ -231,7 +231,9 @@ pub(crate) const fn padding(offset: usize, align: usize) -> usize {
 /// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]
 pub mod __private {
-    pub use super::{DecodeError, Decoder, Encoder, Fingerprint, Payload, Pod, PodOps, MAX_DEPTH};
+    pub use super::{
+        DecodeError, Decoder, Encoder, Fingerprint, Payload, Pod, PodOps, PodPayload, MAX_DEPTH,
+    };
     pub use zerocopy;
 
     /// Adds the context "in field `field` of `type_name`" to `error`.

@@ -12,6 +12,16 @@ pub trait Pod: IntoBytes + FromBytes + Immutable {}
 
 impl<T: IntoBytes + FromBytes + Immutable> Pod for T {}
 
+/// A plain-old-data [`Payload`](super::Payload): its encoding is its memory, so a sequence
+/// of it can be read in place. Implemented for the primitive numbers and by
+/// `#[derive(Payload)]` with `#[payload(pod)]`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a plain-old-data payload",
+    label = "a borrowed input needs plain-old-data elements",
+    note = "derive `Payload` with `#[payload(pod)]` on a `#[repr(C)]` struct (with zerocopy's `IntoBytes`, `FromBytes` and `Immutable`, through `tandem::zerocopy`), or use a primitive number type"
+)]
+pub trait PodPayload: super::Payload + Pod {}
+
 /// The bulk operations of a plain-old-data [`Payload`](super::Payload) type, as function
 /// pointers so that the trait can carry them in an associated constant without specialization.
 #[derive(Debug)]

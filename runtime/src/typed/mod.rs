@@ -14,7 +14,7 @@ use crate::buffer::WriteBuffer;
 use crate::channel::{Options, TransitionRequest, WorkerChannel};
 use crate::codec::{
     decode_from, decode_pod_slice, encode_into, encode_slice_into, encode_to_vec,
-    slice_encoded_len, Payload, Pod,
+    slice_encoded_len, Payload, PodPayload,
 };
 use crate::error::{ChannelError, TransitionLabel};
 use crate::process::Controller;
@@ -316,7 +316,7 @@ impl<T: Transitions> TypedController<T> {
     ///
     /// # Errors
     /// As [`call`](Self::call).
-    pub fn call_slice<E: Pod + Payload, O: Payload>(
+    pub fn call_slice<E: PodPayload, O: Payload>(
         &mut self,
         transition: T,
         id: u64,
@@ -585,7 +585,7 @@ pub fn read_input_slice<'r, E>(
     name: &'static str,
 ) -> Result<(TrustedSlice<'r, E>, &'r mut WriteBuffer), WorkerError>
 where
-    E: Pod + Payload,
+    E: PodPayload,
 {
     let (input, output) = request.input_and_output();
     let items = decode_pod_slice::<E>(input?)

@@ -1,0 +1,9 @@
+use tandem::Transitions;
+
+#[derive(Transitions)]
+enum Calorimeter {
+    #[transition(input = Vec<String>, borrow)]
+    Sum,
+}
+
+fn main() {}
