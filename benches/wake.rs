@@ -228,7 +228,8 @@ fn print_spin_share(end: &str, counts: Option<WaitCounts>) {
 //     let stats = controller.wait_stats();
 //     Some(WaitCounts { spinning: stats.spun, sleeping: stats.slept })
 //
-// and remove this comment. Nothing else in this file needs to change.
+// then remove this comment and the `#[allow(dead_code)]` on `WaitCounts`. Nothing else in
+// this file needs to change: the worker already prints its own line after it is stopped.
 // ------------------------------------------------------------------------------------------
 
 /// Waits of one end of a channel, split by how each was answered.
