@@ -4,8 +4,10 @@
 //! its transitions on its process's real main thread, so that the stack-overflow case really
 //! overflows the main thread (libtest runs every test on a spawned thread, even with
 //! `--test-threads=1`). Run without `TANDEM_TEST_ROLE` the binary is the test runner: it runs
-//! the tests below in parallel threads; they start workers by re-executing this binary with
-//! the role set. Arguments that do not start with `-` filter the tests by substring.
+//! the tests below (all at once on their own threads unless `--test-threads` says otherwise);
+//! they start workers by re-executing this binary with the role set. The role is read before
+//! the runner parses the command line, so a worker ignores its arguments; the runner takes
+//! libtest's (`--list`, a filter, `--exact`, ...: see `support/harness.rs`).
 //!
 //! Detection delays are measured on `CLOCK_MONOTONIC`, which is shared by all processes: the
 //! worker writes the time to stderr as its last line before it faults (the controller reads

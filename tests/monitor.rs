@@ -4,7 +4,9 @@
 //! the test runner, which re-executes itself once per scenario with `TANDEM_MONITOR_SCENARIO`
 //! set; the child then runs that scenario on its real main thread (needed for a stack overflow
 //! of the main thread) and normally dies of a signal. The runner checks how the child ended and
-//! what it printed. Arguments that do not start with `-` filter the tests by substring.
+//! what it printed. The runner takes libtest's command line (`--list`, a filter, `--exact`,
+//! ...: see `support/harness.rs`) and runs the tests one after the other unless
+//! `--test-threads` says otherwise.
 
 mod support;
 
