@@ -295,7 +295,11 @@ pub(crate) unsafe fn fault_addresses(
 ///
 /// # Safety
 /// `uc` must be non-null and the `ucontext_t` the kernel passed to an `SA_SIGINFO` handler.
-#[cfg(all(target_os = "linux", target_arch = "x86_64", target_pointer_width = "64"))]
+#[cfg(all(
+    target_os = "linux",
+    target_arch = "x86_64",
+    target_pointer_width = "64"
+))]
 unsafe fn interrupted_stack_pointer(uc: *const libc::ucontext_t) -> Option<usize> {
     // SAFETY: the caller guarantees `uc` is the kernel's ucontext_t; `get` keeps the constant
     // index (15 of 23 entries) free of a panicking bounds check.
@@ -309,7 +313,11 @@ unsafe fn interrupted_stack_pointer(uc: *const libc::ucontext_t) -> Option<usize
 ///
 /// # Safety
 /// As for the x86_64 version.
-#[cfg(all(target_os = "linux", target_arch = "aarch64", target_pointer_width = "64"))]
+#[cfg(all(
+    target_os = "linux",
+    target_arch = "aarch64",
+    target_pointer_width = "64"
+))]
 unsafe fn interrupted_stack_pointer(uc: *const libc::ucontext_t) -> Option<usize> {
     // SAFETY: the caller guarantees `uc` is the kernel's ucontext_t.
     let sp = unsafe { (*uc).uc_mcontext.sp };
@@ -322,8 +330,16 @@ unsafe fn interrupted_stack_pointer(uc: *const libc::ucontext_t) -> Option<usize
 /// # Safety
 /// None needed (the context is not read); `unsafe` only to match the other versions.
 #[cfg(not(any(
-    all(target_os = "linux", target_arch = "x86_64", target_pointer_width = "64"),
-    all(target_os = "linux", target_arch = "aarch64", target_pointer_width = "64"),
+    all(
+        target_os = "linux",
+        target_arch = "x86_64",
+        target_pointer_width = "64"
+    ),
+    all(
+        target_os = "linux",
+        target_arch = "aarch64",
+        target_pointer_width = "64"
+    ),
 )))]
 unsafe fn interrupted_stack_pointer(_uc: *const libc::ucontext_t) -> Option<usize> {
     None
