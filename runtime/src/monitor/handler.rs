@@ -20,10 +20,12 @@
 //!
 //! No code path here can panic: there is no `unwrap`/`expect`, no indexing or slicing that
 //! could be out of bounds (`get` instead, with a silent fallback), and no arithmetic that could
-//! overflow (saturating or wrapping operations, shift amounts below the width). A panic would
-//! be worse than useless: unwinding out of an `extern "C"` function aborts with `SIGABRT`,
-//! which hides the signal the controller must see. The unit test at the end of the file
-//! checks the line builder's truncation at its capacity.
+//! overflow (saturating, wrapping or checked operations, shift amounts below the width). A
+//! panic would be worse than useless: unwinding out of an `extern "C"` function aborts with
+//! `SIGABRT`, which hides the signal the controller must see. In a release build the only
+//! panicking call reachable from [`on_fatal_signal`] is that abort-on-unwind guard itself; a
+//! debug build adds `core`'s checks for undefined behaviour (null or misaligned dereference),
+//! which abort without unwinding and cannot fire on the kernel's arguments.
 
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering::SeqCst};
 

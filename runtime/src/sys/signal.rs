@@ -197,9 +197,11 @@ fn monotonic_ms() -> i64 {
     };
     // SAFETY: `ts` is writable; CLOCK_MONOTONIC is always available on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // `checked_div`: a plain `/` on a signed integer carries an overflow check (MIN / -1) in
+    // debug builds, which cannot fire here but would be a panic path in signal context.
     ts.tv_sec
         .saturating_mul(1000)
-        .saturating_add(ts.tv_nsec / 1_000_000)
+        .saturating_add(ts.tv_nsec.checked_div(1_000_000).unwrap_or(0))
 }
 
 /// AS-safe. Waits until `fd` is readable (or hung up) or `timeout_ms` elapsed, restarting
