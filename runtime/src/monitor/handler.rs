@@ -23,7 +23,8 @@
 //! overflow (saturating, wrapping or checked operations, shift amounts below the width). A
 //! panic would be worse than useless: unwinding out of an `extern "C"` function aborts with
 //! `SIGABRT`, which hides the signal the controller must see. In a release build the only
-//! panicking call reachable from [`on_fatal_signal`] is that abort-on-unwind guard itself; a
+//! panicking call in the code [`on_fatal_signal`] reaches (the crash hook aside, which its
+//! contract covers) is that abort-on-unwind guard itself; a
 //! debug build adds `core`'s checks for undefined behaviour (null or misaligned dereference),
 //! which abort without unwinding and cannot fire on the kernel's arguments.
 
