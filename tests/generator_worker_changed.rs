@@ -3,8 +3,8 @@
 //! else (names, transitions, setup) is the same, so only the payload fingerprint tells the
 //! two apart, and the controller must refuse this worker at setup.
 //!
-//! Like `generator_worker`, a test target with its own `main` that does nothing unless it was
-//! started as a worker.
+//! Like `generator_worker`, a test target with its own `main` and no tests: it serves only
+//! when started as a worker.
 
 use tandem::{Context, Payload, Transitions, WorkerError};
 
@@ -116,7 +116,10 @@ impl GeneratorWorker for Refused {
 
 fn main() {
     match Refused::serve_from_env(|_| Ok(Refused)) {
-        Ok(_) => {}
+        Ok(true) => {}
+        // Not started as a worker (`cargo test`, `cargo nextest`, an IDE listing tests): a test
+        // target without tests, which still answers `--list` and prints libtest's summary.
+        Ok(false) => libtest_mimic::run(&libtest_mimic::Arguments::from_args(), Vec::new()).exit(),
         Err(error) => {
             eprintln!("generator_worker_changed: {error}");
             std::process::exit(2);

@@ -1,12 +1,32 @@
 //! The fatal-signal handler and the process-wide state it reads.
 //!
 //! Everything in this file runs, or may run, inside a signal handler: it is
-//! **async-signal-safe only**. It stores to and loads from atomics and calls the AS-safe
-//! primitives of [`crate::sys::signal`]; it never allocates, locks, formats with `core::fmt`,
-//! indexes with a possible panic or performs overflowing arithmetic. Anything else belongs in
-//! `mod.rs` or `helper.rs`.
+//! **async-signal-safe only**. Anything else belongs in `mod.rs` or `helper.rs`. See the module
+//! documentation of [`crate::monitor`] for the protocol and its ordering rules.
 //!
-//! See the module documentation of [`crate::monitor`] for the protocol and its ordering rules.
+//! # What the handler does, and why each step is async-signal-safe
+//! A signal can interrupt a thread anywhere, including inside `malloc`, inside a `Mutex` it
+//! holds or half-way through a `core::fmt` call, so the handler may only do what cannot
+//! re-enter such a state or wait for it:
+//!
+//! | step | what it uses | why it is safe here |
+//! |------|--------------|---------------------|
+//! | save and restore `errno` | `__errno_location` | a thread-local slot, no lock; restoring it keeps the interrupted code's `errno` intact |
+//! | claim the crash, count hook users, load the pipe ends | `static` atomics | lock-free on every supported target (32-bit and pointer-sized atomics are native instructions), so never a lock the interrupted thread could hold |
+//! | the crash hook | a `fn` pointer behind [`CRASH_HOOK`] | async-signal-safe by the [`CrashHook`](super::CrashHook) contract; the channel's hook stores to atomics in shared memory and makes a `futex` wake syscall |
+//! | the stack-overflow line | [`LineBuf`] (128 bytes on the stack) + `write(2)` | no heap, no `core::fmt`: bytes and hex digits are copied by hand |
+//! | wake the helper, wait for it | `write(2)`, `poll(2)`, `clock_gettime(2)` | on POSIX's list of async-signal-safe functions; the wait is bounded, so a stuck helper cannot keep the process alive |
+//! | die of the signal | `sigaction`, `pthread_sigmask`, `raise`, `_exit` | on POSIX's list (`pthread_sigmask` is a bare `rt_sigprocmask` on Linux) |
+//!
+//! No code path here can panic: there is no `unwrap`/`expect`, no indexing or slicing that
+//! could be out of bounds (`get` instead, with a silent fallback), and no arithmetic that could
+//! overflow (saturating, wrapping or checked operations, shift amounts below the width). A
+//! panic would be worse than useless: unwinding out of an `extern "C"` function aborts with
+//! `SIGABRT`, which hides the signal the controller must see. In a release build the only
+//! panicking call in the code [`on_fatal_signal`] reaches (the crash hook aside, which its
+//! contract covers) is that abort-on-unwind guard itself; a
+//! debug build adds `core`'s checks for undefined behaviour (null or misaligned dereference),
+//! which abort without unwinding and cannot fire on the kernel's arguments.
 
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering::SeqCst};
 
@@ -39,10 +59,11 @@ pub(super) static CRASH_HOOK: AtomicPtr<super::CrashHook> = AtomicPtr::new(std::
 pub(super) static HOOK_USERS: AtomicUsize = AtomicUsize::new(0);
 
 /// A fault this close below the interrupted stack pointer counts as a stack overflow: a
-/// `call`/`push` faults at `sp - 8`, stack probes at `sp`.
+/// `call`/`push` faults at `sp - 8` on x86_64, a pre-indexed `stp` at `sp - 16` on aarch64,
+/// stack probes at `sp`.
 const OVERFLOW_SLACK_BELOW: usize = 4096;
-/// ... and this far above it: a frame that was reserved (`sub rsp, n`) and is written from the
-/// top without probes.
+/// ... and this far above it: a frame that was reserved (`sub sp, sp, n`) and is written from
+/// the top without probes.
 const OVERFLOW_SLACK_ABOVE: usize = 64 * 1024;
 
 /// The `SA_SIGINFO` handler installed for every monitored signal.
@@ -148,7 +169,9 @@ impl LineBuf {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut started = false;
         for shift in (0..usize::BITS / 4).rev() {
-            let nibble = (value >> (shift * 4)) & 0xf;
+            // `shift < BITS / 4`: neither the product nor the shift can overflow; the wrapping
+            // forms keep the compiler from emitting a panicking check in debug builds anyway.
+            let nibble = value.wrapping_shr(shift.wrapping_mul(4)) & 0xf;
             if nibble != 0 || started || shift == 0 {
                 started = true;
                 if let Some(&digit) = DIGITS.get(nibble) {

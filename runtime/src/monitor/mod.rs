@@ -23,7 +23,9 @@
 //! 3. first crasher only: calls the crash hook, if any (async-signal-safe by contract; it runs
 //!    even when the helper is stuck or absent);
 //! 4. first crasher only, SIGSEGV/SIGBUS: if the fault address lies at the interrupted stack
-//!    pointer, writes "a thread has overflowed its stack" to stderr;
+//!    pointer, writes "a thread has overflowed its stack" to stderr (x86_64 and aarch64, whose
+//!    machine-context layout `sys::signal` knows; elsewhere the line is left out, the crash is
+//!    handled all the same);
 //! 5. first crasher only: **set flag, then write**: with `CRASHING` already set, writes one
 //!    byte to the wake pipe;
 //! 6. waits until the acknowledgement pipe is readable, **bounded** by the acknowledgement
@@ -41,6 +43,10 @@
 //! within the same bound, then dies of its own signal: nobody deadlocks. The acknowledgement
 //! pipe is never drained, so every waiter sees it. A crash on the helper thread itself (inside
 //! the action) does not wait for its own acknowledgement.
+//!
+//! Steps 1 to 7 are async-signal-safe (`handler.rs` says, step by step, why), and none of them
+//! can panic: the handler and the crash hook must work while the crashed thread holds the
+//! allocator's lock or is half-way through any other non-reentrant code.
 //!
 //! Tear-down versus a concurrent crash: [`WorkerMonitor::stop`] unpublishes the pipe ends
 //! (stores `-1`) and only then reads `CRASHING`; the handler sets `CRASHING` and only then

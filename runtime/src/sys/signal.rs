@@ -197,9 +197,11 @@ fn monotonic_ms() -> i64 {
     };
     // SAFETY: `ts` is writable; CLOCK_MONOTONIC is always available on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // `checked_div`: a plain `/` on a signed integer carries an overflow check (MIN / -1) in
+    // debug builds, which cannot fire here but would be a panic path in signal context.
     ts.tv_sec
         .saturating_mul(1000)
-        .saturating_add(ts.tv_nsec / 1_000_000)
+        .saturating_add(ts.tv_nsec.checked_div(1_000_000).unwrap_or(0))
 }
 
 /// AS-safe. Waits until `fd` is readable (or hung up) or `timeout_ms` elapsed, restarting
@@ -253,7 +255,12 @@ pub(crate) fn die_of(signal: c_int) -> ! {
 }
 
 /// AS-safe. The fault address (`si_addr`) and the interrupted stack pointer of a synchronous
-/// fault (`None` for a signal sent by a process), read from the handler's `siginfo_t` and `ucontext_t` arguments.
+/// fault, read from the handler's `siginfo_t` and `ucontext_t` arguments.
+///
+/// `None` for a signal sent by a process (no fault address), for null arguments, and on
+/// architectures whose machine context this module does not know (see
+/// [`interrupted_stack_pointer`]): the caller then skips the stack-overflow diagnosis, which is
+/// the conservative choice (the crash itself is still handled and reported).
 ///
 /// # Safety
 /// `info` and `context` must be the pointers the kernel passed to an `SA_SIGINFO` handler
@@ -273,11 +280,71 @@ pub(crate) unsafe fn fault_addresses(
     }
     // SAFETY: the caller guarantees `info` is the kernel's siginfo for this signal.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let uc = context.cast::<libc::ucontext_t>();
-    // SAFETY: the caller guarantees `context` is the kernel's ucontext_t; REG_RSP (15) is in
-    // bounds of the 23-entry gregs array of x86_64.
-    let sp = unsafe { (*uc).uc_mcontext.gregs[libc::REG_RSP as usize] } as usize;
+    // SAFETY: the caller guarantees `context` is the kernel's ucontext_t for this signal.
+    let sp = unsafe { interrupted_stack_pointer(context.cast()) }?;
     Some((addr, sp))
+}
+
+/// AS-safe. The stack pointer of the interrupted code, from the kernel's `ucontext_t`.
+///
+/// - x86_64: `uc_mcontext.gregs[REG_RSP]`;
+/// - aarch64: `uc_mcontext.sp` (the `sp` of the kernel's `struct sigcontext`, which glibc and
+///   musl lay out as `mcontext_t`);
+/// - any other architecture: `None`. Each one stores the register elsewhere (`gp_regs[1]` on
+///   powerpc64, `__gregs[2]` on riscv64, ...); guessing wrong would turn a real diagnosis into
+///   a false one, so the stack-overflow message is left out there until the layout is added
+///   here.
+///
+/// # Safety
+/// `uc` must be non-null and the `ucontext_t` the kernel passed to an `SA_SIGINFO` handler.
+#[cfg(all(
+    target_os = "linux",
+    target_arch = "x86_64",
+    target_pointer_width = "64"
+))]
+unsafe fn interrupted_stack_pointer(uc: *const libc::ucontext_t) -> Option<usize> {
+    // SAFETY: the caller guarantees `uc` is the kernel's ucontext_t; `get` keeps the constant
+    // index (15 of 23 entries) free of a panicking bounds check.
+    let gregs = unsafe { &(*uc).uc_mcontext.gregs };
+    let sp = *gregs.get(usize::try_from(libc::REG_RSP).ok()?)?;
+    // A register is 64 bits, as is `usize` on this target: the cast keeps every bit.
+    Some(sp as usize)
+}
+
+/// See the x86_64 version above.
+///
+/// # Safety
+/// As for the x86_64 version.
+#[cfg(all(
+    target_os = "linux",
+    target_arch = "aarch64",
+    target_pointer_width = "64"
+))]
+unsafe fn interrupted_stack_pointer(uc: *const libc::ucontext_t) -> Option<usize> {
+    // SAFETY: the caller guarantees `uc` is the kernel's ucontext_t.
+    let sp = unsafe { (*uc).uc_mcontext.sp };
+    // A register is 64 bits, as is `usize` on this target: the cast keeps every bit.
+    Some(sp as usize)
+}
+
+/// See the x86_64 version above: an architecture without a known layout has no answer.
+///
+/// # Safety
+/// None needed (the context is not read); `unsafe` only to match the other versions.
+#[cfg(not(any(
+    all(
+        target_os = "linux",
+        target_arch = "x86_64",
+        target_pointer_width = "64"
+    ),
+    all(
+        target_os = "linux",
+        target_arch = "aarch64",
+        target_pointer_width = "64"
+    ),
+)))]
+unsafe fn interrupted_stack_pointer(_uc: *const libc::ucontext_t) -> Option<usize> {
+    None
 }
 
 // ---------------------------------------------------------------------------------------------
