@@ -2,7 +2,7 @@
 //! physics run, with the random-number state kept by the controller so that the output is
 //! reproducible however events are spread over workers.
 //!
-//! Run: `cargo run --example generator`. The same binary acts as controller, and as worker
+//! Run: `cargo run -p tandem-generator`. The same binary acts as controller, and as worker
 //! when the controller starts it (the one-binary pattern).
 
 use std::process::Command;
