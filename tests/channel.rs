@@ -181,7 +181,7 @@ fn worker_entry() {
     match serve(&role, &mut worker) {
         Ok(()) => {}
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }
@@ -223,14 +223,14 @@ fn standard_exchange() {
     assert_eq!(output, vec![9u8; 20_000]);
     assert!(!keep);
     assert_eq!(remaps, 2);
-    assert!(!controller.keep());
+    assert!(!controller.channel().keep());
 
     controller.to_worker().write(b"").unwrap();
     let output = controller
         .do_transition(END_LUMI, 1, |mut reply| reply.read().unwrap().len())
         .unwrap();
     assert_eq!(output, 0);
-    let segments = controller.segment_names();
+    let segments = controller.channel().segment_names();
     let exit = controller.shutdown();
     assert_eq!(
         exit,
@@ -475,7 +475,7 @@ fn sigkilled_worker_is_detected_at_once() {
         other => panic!("expected WorkerDied, got {other}"),
     }
     assert!(error.to_string().contains("SIGKILL"), "{error}");
-    let names = controller.segment_names();
+    let names = controller.channel().segment_names();
     drop(controller);
     for name in names {
         assert!(!support::segment_exists(&name), "{name} left behind");

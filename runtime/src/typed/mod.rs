@@ -10,9 +10,10 @@ use std::fmt;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::channel::{Options, TransitionRequest, WorkerChannel};
+use crate::channel::{
+    ChannelError, ExitReason, Options, TransitionLabel, TransitionRequest, WaitStats, WorkerChannel,
+};
 use crate::codec::{decode_from, encode_into, encode_to_vec, Payload};
-use crate::error::{ChannelError, TransitionLabel};
 use crate::process::Controller;
 
 /// What a worker method returns on failure: any error, sent to the controller as text
@@ -156,13 +157,18 @@ impl<T: Transitions> TypedController<T> {
         self.controller.restarts()
     }
 
+    /// How the controller's waits for the worker went so far (see [`WaitStats`]).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.controller.wait_stats()
+    }
+
     /// Runs `transition` with `input` and decodes its output.
     ///
     /// With a [`RestartPolicy`], a lost worker (crash, death, time-out) is restarted, the
     /// replayable transitions are run again with their last inputs, and the call is retried.
     ///
     /// # Errors
-    /// Every [`ChannelError`] of [`ControllerChannel::do_transition`](crate::ControllerChannel::do_transition),
+    /// Every [`ChannelError`] of [`Controller::do_transition`],
     /// and [`ChannelError::Decode`] if the output does not decode.
     pub fn call<I: Payload, O: Payload>(
         &mut self,
@@ -195,7 +201,7 @@ impl<T: Transitions> TypedController<T> {
         self.controller
             .to_worker()
             .write_with(len, |bytes| encode_into(input, bytes))?;
-        let label = self.controller.label(kind, id);
+        let label = self.controller.channel().label(kind, id);
         let response = self.controller.do_transition(kind, id, |mut reply| {
             let keep = reply.keep();
             let bytes = reply.read()?;
@@ -236,7 +242,7 @@ impl<T: Transitions> TypedController<T> {
     }
 
     /// Stops the worker and waits for it (see [`Controller::shutdown`]).
-    pub fn shutdown(self) -> Option<crate::process::ExitReason> {
+    pub fn shutdown(self) -> Option<ExitReason> {
         self.controller.shutdown()
     }
 }
