@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::control::ConfigSection;
+use super::error::Readable;
 use super::wait::MAX_SPIN;
 use super::{ChannelError, Options};
 
@@ -34,7 +35,7 @@ impl ChannelConfig {
         if options.spin > MAX_SPIN {
             return Err(ChannelError::InvalidConfig {
                 setting: "spin",
-                value: format!("{:?}", options.spin),
+                value: Readable(options.spin).to_string(),
                 reason: "a spin budget must be at most 1 s: lower `Options::spin`",
             });
         }
@@ -70,7 +71,7 @@ impl ChannelConfig {
         if spin > MAX_SPIN {
             return Err(ChannelError::InvalidConfig {
                 setting: "spin",
-                value: format!("{spin_nanos} ns"),
+                value: Readable(spin).to_string(),
                 reason: "the controller wrote a spin budget above 1 s into the control block; \
                          controller and worker must use the same tandem release",
             });

@@ -34,6 +34,7 @@ pub struct TransitionRequest<'a> {
     kind: u32,
     id: u64,
     keep: bool,
+    stats: WaitStats,
     to_worker: &'a mut ReadBuffer,
     from_worker: &'a mut WriteBuffer,
 }
@@ -71,6 +72,12 @@ impl TransitionRequest<'_> {
     /// Sets the keep flag the controller reads with the reply (false unless set).
     pub fn set_keep(&mut self, keep: bool) {
         self.keep = keep;
+    }
+
+    /// This worker's wait statistics up to this request, the wait that delivered it
+    /// included (the channel itself is borrowed while a request is served).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.stats
     }
 }
 
@@ -344,6 +351,7 @@ impl WorkerChannel {
                 kind,
                 id,
                 keep: self.keep,
+                stats: self.waiter.stats(),
                 to_worker: &mut self.to_worker,
                 from_worker: &mut self.from_worker,
             };
