@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use support::faults::{divide_by_zero, recurse};
 use support::harness::{self, Mode, Test};
-use tandem::signal_name;
+use tandem::monitor::signal_name;
 use tandem::{MonitorError, WorkerMonitor};
 
 const SCENARIO_VAR: &str = "TANDEM_MONITOR_SCENARIO";

@@ -7,15 +7,16 @@
 //! - [`codec`]: the [`Payload`] trait and its fixed, validated binary encoding (pure Rust).
 //! - `buffer`: [`WriteBuffer`] / [`ReadBuffer`], growable shared-memory buffers, each
 //!   described by a shared descriptor, and their error, [`BufferError`].
-//! - `monitor`: [`WorkerMonitor`], fatal-signal handling in the worker.
+//! - [`monitor`]: [`WorkerMonitor`], fatal-signal handling in the worker.
 //! - `channel`: [`ControllerChannel`] / [`WorkerChannel`], the control block (with the
 //!   [`ChannelConfig`] both sides share), the transition protocol, its waits
 //!   ([`WaitStats`]) and its error, [`ChannelError`].
 //! - `process`: [`Controller`], which spawns a worker, captures its stderr, restarts it.
 //! - `typed`: [`TypedController`] and the support of `#[derive(Transitions)]`.
 //!
-//! Only `codec` is a public module (its documentation is the wire format); everything else
-//! is re-exported here, flat.
+//! Everything a user names is re-exported here, flat. Only two modules are public, for
+//! their documentation: [`codec`] (the wire format) and [`monitor`] (the signal-handling
+//! protocol).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -24,7 +25,7 @@ mod sys;
 mod buffer;
 mod channel;
 pub mod codec;
-mod monitor;
+pub mod monitor;
 mod process;
 mod typed;
 

@@ -150,7 +150,7 @@ pub const CHANNEL_ENV: &str = "TANDEM_CHANNEL";
 ///
 /// ```
 /// use std::time::Duration;
-/// let options = tandem::Options::default()
+/// let options = tandem_runtime::Options::default()
 ///     .setup_timeout(Duration::from_secs(5))
 ///     .transition_timeout(Duration::from_secs(2));
 /// ```
