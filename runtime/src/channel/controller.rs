@@ -110,13 +110,12 @@ impl ControllerChannel {
         let segment = Segment::create(&control_name, size)
             .map_err(|f| BufferError::segment(&control_name, size, f))?;
         let Some(control) = ControlSegment::new(segment) else {
-            // A fresh read-write mapping of the block's size always holds a block.
+            // A fresh read-write mapping of the block's size always holds a block; should
+            // the kernel ever hand out a misaligned one, say so instead of panicking.
             let _ = crate::sys::shm::unlink(&control_name);
-            return Err(ChannelError::IncompatibleLayout {
-                name: control_name,
-                magic: 0,
-                version: 0,
-                expected: LAYOUT_VERSION,
+            return Err(ChannelError::Os {
+                operation: "mapping the control block",
+                source: std::io::Error::other("the mapping cannot hold a control block"),
             });
         };
         let control = Arc::new(control);
