@@ -129,13 +129,12 @@ fn serve(role: &str, worker: &mut WorkerChannel) -> Result<(), ChannelError> {
                 .map_err(|e| e.to_string())
         }),
         "echo" => worker.handle_transitions(echo),
-        "slow" => {
-            std::thread::sleep(Duration::from_millis(300));
-            worker.handle_transitions(|request| -> Result<(), String> {
-                std::thread::sleep(Duration::from_millis(300));
-                echo(request)
-            })
-        }
+        // Answers each transition only once the controller's retry callback opened its
+        // gate: the first wait always times out, however loaded the machine.
+        "slow" => worker.handle_transitions(|request| -> Result<(), String> {
+            gate_wait(&format!("transition-{}", request.id()));
+            echo(request)
+        }),
         "sleepy" => worker.handle_transitions(|request| -> Result<(), String> {
             if request.kind() == SLEEP {
                 std::thread::sleep(Duration::from_secs(30));
@@ -149,6 +148,48 @@ fn serve(role: &str, worker: &mut WorkerChannel) -> Result<(), ChannelError> {
             echo(request)
         }),
         other => panic!("unknown worker role {other}"),
+    }
+}
+
+/// Environment variable naming the directory of a worker's gates.
+const GATE_ENV: &str = "TANDEM_TEST_GATES";
+
+/// A directory of gates (files) that a controller opens for its worker.
+struct Gates(std::path::PathBuf);
+
+impl Gates {
+    fn new(name: &str) -> Gates {
+        let dir = std::env::temp_dir().join(format!("tandem-gates-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Gates(dir)
+    }
+
+    fn open(&self, gate: &str) {
+        std::fs::write(self.0.join(gate), b"").unwrap();
+    }
+
+    fn worker(&self, role: &str) -> Command {
+        let mut command = worker(role);
+        command.env(GATE_ENV, &self.0);
+        command
+    }
+}
+
+impl Drop for Gates {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// In a worker: waits until the controller opens `gate` (at most 10 s, then goes on and
+/// lets the test fail on what follows).
+fn gate_wait(gate: &str) {
+    let dir = std::env::var_os(GATE_ENV).expect("started with gates");
+    let path = std::path::Path::new(&dir).join(gate);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -168,7 +209,7 @@ fn worker_entry() {
         std::thread::sleep(Duration::from_secs(3));
     }
     if role == "slow_setup" {
-        std::thread::sleep(Duration::from_millis(500));
+        gate_wait("setup");
     }
     let mut worker = WorkerChannel::from_env(0)
         .expect("open channel")
@@ -181,7 +222,7 @@ fn worker_entry() {
     match serve(&role, &mut worker) {
         Ok(()) => {}
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }
@@ -223,14 +264,14 @@ fn standard_exchange() {
     assert_eq!(output, vec![9u8; 20_000]);
     assert!(!keep);
     assert_eq!(remaps, 2);
-    assert!(!controller.keep());
+    assert!(!controller.channel().keep());
 
     controller.to_worker().write(b"").unwrap();
     let output = controller
         .do_transition(END_LUMI, 1, |mut reply| reply.read().unwrap().len())
         .unwrap();
     assert_eq!(output, 0);
-    let segments = controller.segment_names();
+    let segments = controller.channel().segment_names();
     let exit = controller.shutdown();
     assert_eq!(
         exit,
@@ -329,12 +370,22 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
         fast_options().setup_timeout(Duration::from_millis(100)),
     )
     .unwrap();
+    // The worker sets up only once the second retry opened its gate.
+    let gates = Gates::new("setup");
     let mut retries = 0;
     let mut child = channel
         .setup_worker_with_retry(
-            |token| worker("slow_setup").env(tandem::CHANNEL_ENV, token).spawn(),
+            |token| {
+                gates
+                    .worker("slow_setup")
+                    .env(tandem::CHANNEL_ENV, token)
+                    .spawn()
+            },
             || {
                 retries += 1;
+                if retries == 2 {
+                    gates.open("setup");
+                }
                 true
             },
         )
@@ -390,9 +441,10 @@ fn ok_with_retry_for_a_slow_worker() {
         .setup_timeout(Duration::from_millis(100))
         .transition_timeout(Duration::from_millis(100));
     let mut channel = ControllerChannel::create("slow", 0, options).unwrap();
+    let gates = Gates::new("slow");
     let mut child = channel
         .setup_worker_with_retry(
-            |token| worker("slow").env(tandem::CHANNEL_ENV, token).spawn(),
+            |token| gates.worker("slow").env(tandem::CHANNEL_ENV, token).spawn(),
             || true,
         )
         .unwrap();
@@ -407,6 +459,7 @@ fn ok_with_retry_for_a_slow_worker() {
                 |mut r| r.read().unwrap().to_vec(),
                 || {
                     retries += 1;
+                    gates.open(&format!("transition-{id}"));
                     true
                 },
             )
@@ -475,7 +528,7 @@ fn sigkilled_worker_is_detected_at_once() {
         other => panic!("expected WorkerDied, got {other}"),
     }
     assert!(error.to_string().contains("SIGKILL"), "{error}");
-    let names = controller.segment_names();
+    let names = controller.channel().segment_names();
     drop(controller);
     for name in names {
         assert!(!support::segment_exists(&name), "{name} left behind");

@@ -255,7 +255,7 @@ fn run_worker(role: &str) {
     match result {
         Ok(()) => {}
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }

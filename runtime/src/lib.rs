@@ -1,41 +1,46 @@
 //! Runtime of tandem: everything that moves bytes and turns between a controller process and
 //! its worker processes.
 //!
-//! The layers, from the bottom up:
-//! - `sys` (private): every libc call and every `unsafe` block of the crate.
-//! - [`codec`]: the [`Payload`] trait and its fixed, validated binary encoding.
-//! - [`buffer`]: [`WriteBuffer`] / [`ReadBuffer`], growable shared-memory buffers that share a
-//!   descriptor in the control block.
-//! - [`channel`]: [`ControllerChannel`] / [`WorkerChannel`], the control block and the
-//!   transition protocol.
+//! The layers, from the bottom up; each module imports only from the layers below it:
+//! - `sys` (private): every libc call and every `unsafe` block of the crate: shared-memory
+//!   segments, futexes, pidfds and the death watchers that sleep on them, signals.
+//! - [`codec`]: the [`Payload`] trait and its fixed, validated binary encoding (pure Rust).
+//! - `buffer`: [`WriteBuffer`] / [`ReadBuffer`], growable shared-memory buffers, each
+//!   described by a shared descriptor, and their error, [`BufferError`].
 //! - [`monitor`]: [`WorkerMonitor`], fatal-signal handling in the worker.
-//! - [`process`]: [`Controller`], which spawns a worker, notices its death, restarts it.
-//! - [`typed`]: [`TypedController`] and the support of `#[derive(Transitions)]`.
+//! - `channel`: [`ControllerChannel`] / [`WorkerChannel`], the control block (with the
+//!   [`ChannelConfig`] both sides share), the transition protocol, its waits
+//!   ([`WaitStats`]) and its error, [`ChannelError`].
+//! - `process`: [`Controller`], which spawns a worker, captures its stderr, restarts it.
+//! - `typed`: [`TypedController`] and the support of `#[derive(Transitions)]`.
+//!
+//! Everything a user names is re-exported here, flat. Only two modules are public, for
+//! their documentation: [`codec`] (the wire format) and [`monitor`] (the signal-handling
+//! protocol).
 
 #![warn(missing_docs, unreachable_pub)]
 
 mod sys;
 
-pub mod buffer;
-pub mod channel;
+mod buffer;
+mod channel;
 pub mod codec;
-mod error;
 pub mod monitor;
-pub mod process;
-pub mod typed;
+mod process;
+mod typed;
 
-pub use buffer::{ReadBuffer, WriteBuffer};
+pub use buffer::{BufferError, ReadBuffer, WriteBuffer};
 pub use channel::{
-    remove_stale_segments, ControllerChannel, Options, Reply, TransitionRequest, WorkerChannel,
-    CHANNEL_ENV,
+    remove_stale_segments, ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options,
+    Reply, TransitionLabel, TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV,
+    CONTROLLER_GONE_EXIT_STATUS,
 };
 pub use codec::{
     decode_from, decode_pod_slice, encode_into, encode_to_vec, DecodeError, Decoder, Encoder,
     Fingerprint, Payload, PodPayload,
 };
-pub use error::{BufferError, ChannelError, TransitionLabel};
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
-pub use process::{Controller, ExitReason};
+pub use process::Controller;
 pub use typed::{
     Context, Response, RestartPolicy, SlowTransition, TimeoutPolicy, Transitions, TrustedSlice,
     TypedController, WorkerError,

@@ -14,14 +14,18 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::channel::control::{buffer_segment_name, BufferDescriptor, ControlSegment, Direction};
-use crate::error::BufferError;
+mod descriptor;
+mod error;
+
+pub(crate) use descriptor::{buffer_segment_name, BufferDescriptor, DescriptorHome, Direction};
+pub use error::BufferError;
+
 use crate::sys::shm::{self, Access, Segment};
 
 /// The writing end of a buffer.
 #[derive(Debug)]
 pub struct WriteBuffer {
-    control: Arc<ControlSegment>,
+    home: Arc<dyn DescriptorHome>,
     direction: Direction,
     base: String,
     max_bytes: usize,
@@ -34,16 +38,16 @@ impl WriteBuffer {
     /// A writer for `direction`'s descriptor. It continues the descriptor's numbering, so a
     /// restarted writer never reuses an identifier its reader has seen.
     pub(crate) fn new(
-        control: Arc<ControlSegment>,
+        home: Arc<dyn DescriptorHome>,
         direction: Direction,
         base: String,
         max_bytes: usize,
     ) -> Self {
-        let descriptor = control.block().descriptor(direction);
+        let descriptor = home.descriptor(direction);
         let identifier = descriptor.identifier.load(Ordering::Acquire);
         let index = descriptor.index.load(Ordering::Acquire) & 1;
         WriteBuffer {
-            control,
+            home,
             direction,
             base,
             max_bytes,
@@ -54,7 +58,7 @@ impl WriteBuffer {
     }
 
     fn descriptor(&self) -> &BufferDescriptor {
-        self.control.block().descriptor(self.direction)
+        self.home.descriptor(self.direction)
     }
 
     /// Copies `bytes` into the buffer as the next message.
@@ -83,10 +87,10 @@ impl WriteBuffer {
                 max: self.max_bytes,
             });
         }
-        if self.capacity() < len || self.segment.is_none() {
-            self.grow(len)?;
-        }
-        let segment = self.segment.as_mut().expect("grow created a segment");
+        let segment = match self.segment.take() {
+            Some(segment) if segment.len() >= len => self.segment.insert(segment),
+            old => self.grow(old, len)?,
+        };
         // SAFETY: the writer holds the turn (module docs), and the peer maps this segment
         // read-only, so nothing else touches these bytes while the slice lives.
         let bytes = unsafe { segment.bytes_mut() };
@@ -97,8 +101,9 @@ impl WriteBuffer {
         Ok(result)
     }
 
-    fn grow(&mut self, len: usize) -> Result<(), BufferError> {
-        let old_capacity = self.capacity();
+    /// Replaces `old` by a new segment for a message of `len` bytes.
+    fn grow(&mut self, old: Option<Segment>, len: usize) -> Result<&mut Segment, BufferError> {
+        let old_capacity = old.as_ref().map_or(0, Segment::len);
         let capacity = len
             .max(old_capacity.saturating_add(old_capacity / 2))
             .min(self.max_bytes.max(len))
@@ -112,9 +117,15 @@ impl WriteBuffer {
         // A leftover under this name can only come from an earlier writer of this channel
         // that died (names hold our pid and random bits): remove it.
         let _ = shm::unlink(&name);
-        let segment = Segment::create(&name, capacity)
-            .map_err(|f| BufferError::segment(&name, capacity, f))?;
-        if let Some(old) = self.segment.replace(segment) {
+        let segment = match Segment::create(&name, capacity) {
+            Ok(segment) => segment,
+            Err(failure) => {
+                // The old segment stays current: a message that fits still works.
+                self.segment = old;
+                return Err(BufferError::segment(&name, capacity, failure));
+            }
+        };
+        if let Some(old) = old {
             let _ = shm::unlink(old.name());
         }
         self.identifier = self.identifier.wrapping_add(1).max(1);
@@ -127,7 +138,7 @@ impl WriteBuffer {
         descriptor
             .identifier
             .store(self.identifier, Ordering::Release);
-        Ok(())
+        Ok(self.segment.insert(segment))
     }
 
     /// Size of the current segment (0 before the first message).
@@ -135,16 +146,22 @@ impl WriteBuffer {
         self.segment.as_ref().map_or(0, Segment::len)
     }
 
+    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
+    #[doc(hidden)]
     /// Name of the current segment, if any.
     pub fn segment_name(&self) -> Option<&str> {
         self.segment.as_ref().map(Segment::name)
     }
 
+    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
+    #[doc(hidden)]
     /// The descriptor's identifier: how many segments this buffer has had.
     pub fn identifier(&self) -> u32 {
         self.identifier
     }
 
+    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
+    #[doc(hidden)]
     /// The descriptor's index: which of the two names holds the current segment.
     pub fn index(&self) -> u32 {
         self.index
@@ -162,7 +179,7 @@ impl Drop for WriteBuffer {
 /// The reading end of a buffer.
 #[derive(Debug)]
 pub struct ReadBuffer {
-    control: Arc<ControlSegment>,
+    home: Arc<dyn DescriptorHome>,
     direction: Direction,
     base: String,
     segment: Option<Segment>,
@@ -171,9 +188,9 @@ pub struct ReadBuffer {
 }
 
 impl ReadBuffer {
-    pub(crate) fn new(control: Arc<ControlSegment>, direction: Direction, base: String) -> Self {
+    pub(crate) fn new(home: Arc<dyn DescriptorHome>, direction: Direction, base: String) -> Self {
         ReadBuffer {
-            control,
+            home,
             direction,
             base,
             segment: None,
@@ -189,10 +206,12 @@ impl ReadBuffer {
         self.identifier = 0;
     }
 
+    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
+    #[doc(hidden)]
     /// Whether the writer moved to a new segment since this reader last looked
     /// (the reference's `mustGetBufferAgain`).
     pub fn must_remap(&self) -> bool {
-        let descriptor = self.control.block().descriptor(self.direction);
+        let descriptor = self.home.descriptor(self.direction);
         descriptor.identifier.load(Ordering::Acquire) != self.identifier
     }
 
@@ -205,7 +224,7 @@ impl ReadBuffer {
     /// [`BufferError::CorruptDescriptor`] if the peer published a descriptor that does not
     /// fit its segment, [`BufferError::Segment`] if the segment cannot be mapped.
     pub fn read(&mut self) -> Result<&[u8], BufferError> {
-        let descriptor = self.control.block().descriptor(self.direction);
+        let descriptor = self.home.descriptor(self.direction);
         let identifier = descriptor.identifier.load(Ordering::Acquire);
         let index = descriptor.index.load(Ordering::Relaxed);
         let length = descriptor.length.load(Ordering::Acquire);
@@ -218,43 +237,54 @@ impl ReadBuffer {
         if index > 1 {
             return Err(self.corrupt(format!("segment index {index}")));
         }
-        if identifier != self.identifier || self.segment.is_none() {
-            let name = buffer_segment_name(&self.base, index);
-            self.segment = None;
-            let segment = Segment::open(&name, Access::ReadOnly)
-                .map_err(|f| BufferError::segment(&name, 0, f))?;
-            self.segment = Some(segment);
-            self.identifier = identifier;
-            self.remaps += 1;
-        }
-        let segment = self.segment.as_ref().expect("mapped above");
+        let segment = match self.segment.take() {
+            Some(segment) if identifier == self.identifier => segment,
+            stale => {
+                drop(stale);
+                let name = buffer_segment_name(&self.base, index);
+                let segment = Segment::open(&name, Access::ReadOnly)
+                    .map_err(|f| BufferError::segment(&name, 0, f))?;
+                self.identifier = identifier;
+                self.remaps += 1;
+                segment
+            }
+        };
         let mapped = segment.len();
-        let length = usize::try_from(length)
-            .ok()
-            .filter(|&l| l <= mapped)
-            .ok_or_else(|| {
-                self.corrupt(format!("length {length} exceeds the {mapped}-byte segment"))
-            })?;
+        let fitting = usize::try_from(length).ok().filter(|&l| l <= mapped);
+        let segment = &*self.segment.insert(segment);
         // SAFETY: we read during our turn (module docs); the writer does not touch the
-        // segment until we post, and the length fits the mapping (checked above).
-        let bytes = unsafe { segment.bytes(length) };
-        Ok(bytes.expect("length checked against the mapping"))
+        // segment until we post. `bytes` checks the length against the mapping.
+        let bytes = fitting.and_then(|length| unsafe { segment.bytes(length) });
+        bytes.ok_or_else(|| {
+            corrupt(
+                &self.base,
+                format!("length {length} exceeds the {mapped}-byte segment"),
+            )
+        })
     }
 
     fn corrupt(&self, detail: String) -> BufferError {
-        BufferError::CorruptDescriptor {
-            name: self.base.clone(),
-            detail,
-        }
+        corrupt(&self.base, detail)
     }
 
+    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
+    #[doc(hidden)]
     /// How many times this reader has mapped a new segment.
     pub fn remap_count(&self) -> u64 {
         self.remaps
     }
 
+    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
+    #[doc(hidden)]
     /// Name of the segment currently mapped, if any.
     pub fn segment_name(&self) -> Option<&str> {
         self.segment.as_ref().map(Segment::name)
+    }
+}
+
+fn corrupt(base: &str, detail: String) -> BufferError {
+    BufferError::CorruptDescriptor {
+        name: base.to_owned(),
+        detail,
     }
 }

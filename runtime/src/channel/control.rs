@@ -6,6 +6,9 @@
 //!   descriptor, then publishes them with a `SeqCst` store to `request`;
 //! - the worker writes `outcome`, `keep`, the message, the complemented `transition_id` and
 //!   the `from_worker` descriptor, then publishes them with a `SeqCst` store to `reply`;
+//! - the controller writes the `config` section once, in `ControllerChannel::create`, before
+//!   it publishes `magic`; the worker reads it once, in `WorkerChannel::open`, after it has
+//!   checked `magic`, and nobody writes it again;
 //! - the `*_GONE` bits of `request`/`reply` are set with `fetch_or` by whoever learns that
 //!   the other process died (a death watcher, or the worker's own fatal-signal handler).
 
@@ -13,12 +16,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 
-use crate::sys::shm::AtomicsOnly;
+use crate::buffer::{buffer_segment_name, BufferDescriptor, DescriptorHome, Direction};
+use crate::sys::shm::{AtomicsOnly, Segment, SharedView};
 
 /// "TANDEM" + layout marker, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TANDEM\x01\x00");
 /// Bumped whenever the layout of [`ControlBlock`] changes.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 /// Room for a worker's error message; longer messages are cut at a character boundary.
 pub(crate) const MESSAGE_CAPACITY: usize = 2048;
 
@@ -54,18 +58,15 @@ impl Outcome {
     }
 }
 
-/// Where a buffer's current segment is, and how much of it the last message used.
+/// The settings that concern both sides (see [`ChannelConfig`](super::ChannelConfig)),
+/// written once by the controller and read once by the worker.
 #[repr(C)]
 #[derive(Debug, FromBytes, IntoBytes, KnownLayout)]
-pub(crate) struct BufferDescriptor {
-    /// Bumped on every new segment; 0 means "no segment yet".
-    pub(crate) identifier: AtomicU32,
-    /// Which of the two names (`.0` / `.1`) holds the current segment.
-    pub(crate) index: AtomicU32,
-    /// Length of the last message.
-    pub(crate) length: AtomicU64,
-    /// Size of the current segment.
-    pub(crate) capacity: AtomicU64,
+pub(crate) struct ConfigSection {
+    /// The spin budget of both sides, in nanoseconds.
+    pub(crate) spin_nanos: AtomicU64,
+    /// The largest message either side may write, in bytes.
+    pub(crate) max_buffer_bytes: AtomicU64,
 }
 
 /// The shared control block. See the module docs for who writes what.
@@ -77,6 +78,8 @@ pub(crate) struct ControlBlock {
     pub(crate) block_size: AtomicU32,
     pub(crate) protocol_fingerprint: AtomicU64,
     pub(crate) worker_fingerprint: AtomicU64,
+    /// Written once by the controller before `magic`, read once by the worker.
+    pub(crate) config: ConfigSection,
     pub(crate) controller_pid: AtomicU32,
     pub(crate) worker_pid: AtomicU32,
     /// Futex word: controller → worker.
@@ -94,40 +97,21 @@ pub(crate) struct ControlBlock {
     pub(crate) crash_kind: AtomicU32,
     pub(crate) crash_id: AtomicU64,
     pub(crate) message_len: AtomicU32,
-    /// The spin budget the controller chose for both sides, in microseconds.
-    pub(crate) spin_micros: AtomicU32,
     /// 1 while the worker runs transition code (set by the worker, read by its crash hook).
     pub(crate) serving: AtomicU32,
-    /// Keeps the descriptors 8-byte aligned; always 0.
-    pub(crate) padding: AtomicU32,
     pub(crate) to_worker: BufferDescriptor,
     pub(crate) from_worker: BufferDescriptor,
     pub(crate) message: [AtomicU8; MESSAGE_CAPACITY],
 }
 
-const _: () = assert!(std::mem::size_of::<BufferDescriptor>() == 24);
-const _: () = assert!(std::mem::size_of::<ControlBlock>() == 160 + MESSAGE_CAPACITY);
+const _: () = assert!(std::mem::size_of::<ConfigSection>() == 16);
+const _: () = assert!(std::mem::size_of::<ControlBlock>() == 168 + MESSAGE_CAPACITY);
 const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
 
-// SAFETY: every field of ControlBlock and BufferDescriptor is an atomic integer or an array
-// of them, and the size assertions above (sum of field sizes) prove there is no padding.
+// SAFETY: every field of ControlBlock, ConfigSection and BufferDescriptor is an atomic
+// integer or an array of them, and the size assertions above (sum of field sizes) prove
+// there is no padding.
 unsafe impl AtomicsOnly for ControlBlock {}
-
-/// Which of the two buffers a descriptor describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Direction {
-    ToWorker,
-    FromWorker,
-}
-
-impl Direction {
-    pub(crate) fn suffix(self) -> &'static str {
-        match self {
-            Direction::ToWorker => "c2w",
-            Direction::FromWorker => "w2c",
-        }
-    }
-}
 
 impl ControlBlock {
     pub(crate) fn descriptor(&self, direction: Direction) -> &BufferDescriptor {
@@ -139,14 +123,21 @@ impl ControlBlock {
 
     /// The worker's half of a round: records `outcome` (with `message`, for a failure),
     /// returns the complement of the request's `id` and posts `sequence` in `reply`, which
-    /// publishes all of it to the controller.
-    pub(crate) fn complete(&self, sequence: u32, id: u64, outcome: Outcome, message: Option<&str>) {
+    /// publishes all of it to the controller. Returns whether the controller had to be
+    /// woken.
+    pub(crate) fn complete(
+        &self,
+        sequence: u32,
+        id: u64,
+        outcome: Outcome,
+        message: Option<&str>,
+    ) -> bool {
         if let Some(message) = message {
             self.write_message(message);
         }
         self.outcome.store(outcome as u32, Ordering::Relaxed);
         self.transition_id.store(!id, Ordering::Relaxed);
-        super::wait::post(&self.reply, &self.controller_sleeping, sequence);
+        super::wait::post(&self.reply, &self.controller_sleeping, sequence)
     }
 
     /// Stores `message` (cut to [`MESSAGE_CAPACITY`] at a character boundary).
@@ -171,11 +162,6 @@ impl ControlBlock {
             .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     }
-}
-
-/// The name of one of a buffer's two segments (`<base>.0` or `<base>.1`).
-pub(crate) fn buffer_segment_name(base: &str, index: u32) -> String {
-    format!("{base}.{index}")
 }
 
 /// Names of every segment of one channel, derived from its token.
@@ -232,20 +218,24 @@ impl SegmentNames {
 /// A mapped control segment, viewed as a [`ControlBlock`].
 #[derive(Debug)]
 pub(crate) struct ControlSegment {
-    // INVARIANT: `segment.view::<ControlBlock>()` is `Some` (checked in `new`).
-    segment: crate::sys::shm::Segment,
+    view: SharedView<ControlBlock>,
 }
 
 impl ControlSegment {
-    /// Wraps a read-write mapping at least as large as a control block.
-    pub(crate) fn new(segment: crate::sys::shm::Segment) -> Option<ControlSegment> {
-        segment.view::<ControlBlock>()?;
-        Some(ControlSegment { segment })
+    /// Wraps a read-write mapping at least as large as a control block; `None` otherwise.
+    pub(crate) fn new(segment: Segment) -> Option<ControlSegment> {
+        SharedView::new(segment).map(|view| ControlSegment { view })
     }
 
+    /// The control block. No failure path: the mapping was checked once, in `new` (the
+    /// crash hook calls this from a signal handler).
     pub(crate) fn block(&self) -> &ControlBlock {
-        self.segment
-            .view()
-            .expect("ControlSegment invariant: the mapping holds a ControlBlock")
+        self.view.get()
+    }
+}
+
+impl DescriptorHome for ControlSegment {
+    fn descriptor(&self, direction: Direction) -> &BufferDescriptor {
+        self.block().descriptor(direction)
     }
 }

@@ -5,17 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::control::{
-    ControlBlock, ControlSegment, Direction, Outcome, SegmentNames, IDLE_KIND, LAYOUT_VERSION,
-    MAGIC, PEER_GONE, SEQUENCE_MASK,
+    ControlBlock, ControlSegment, Outcome, SegmentNames, IDLE_KIND, LAYOUT_VERSION, MAGIC,
+    PEER_GONE, SEQUENCE_MASK,
 };
-use super::{wait, Options, SETUP_KIND};
-use crate::buffer::{ReadBuffer, WriteBuffer};
-use crate::error::{BufferError, ChannelError, TransitionLabel};
-use crate::process::watch::DeathWatcher;
-use crate::process::StderrCapture;
-use crate::sys::process::current_pid;
+use super::wait::{self, WaitStats, Waiter};
+use super::{ChannelConfig, ChannelError, Options, TransitionLabel, SETUP_KIND};
+use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
+use crate::sys::process::{current_pid, ExitReason};
 use crate::sys::random::random_u64;
 use crate::sys::shm::Segment;
+use crate::sys::watch::DeathWatcher;
 
 /// What a completed transition returned: the worker's buffer and keep flag.
 #[derive(Debug)]
@@ -34,6 +33,7 @@ impl Reply<'_> {
     }
 
     /// The worker's buffer itself (to inspect its remapping).
+    #[doc(hidden)]
     pub fn buffer(&mut self) -> &mut ReadBuffer {
         self.from_worker
     }
@@ -53,14 +53,14 @@ pub struct ControllerChannel {
     to_worker: WriteBuffer,
     from_worker: ReadBuffer,
     options: Options,
+    config: ChannelConfig,
     sequence: u32,
     setup_complete: bool,
     broken: Option<String>,
     keep: bool,
-    spinner: wait::Spinner,
+    waiter: Waiter,
     transition_names: &'static [&'static str],
     watcher: Option<DeathWatcher>,
-    pub(crate) stderr: Option<Arc<StderrCapture>>,
 }
 
 fn validate_base(base: &str) -> Result<(), ChannelError> {
@@ -86,15 +86,19 @@ impl ControllerChannel {
     /// Creates the channel's control segment, named from `base`, this process's pid, `id`
     /// and 64 random bits.
     ///
+    /// The settings that concern both sides ([`ChannelConfig`]) are written into the
+    /// control block here, for the worker to read when it opens the channel.
+    ///
     /// # Errors
-    /// [`ChannelError::InvalidName`] for a bad `base`; [`ChannelError::Buffer`] if the
-    /// segment cannot be created.
+    /// [`ChannelError::InvalidName`] for a bad `base`, [`ChannelError::InvalidConfig`] for
+    /// an out-of-range setting, [`ChannelError::Buffer`] if the segment cannot be created.
     pub fn create(
         base: &str,
         id: u32,
         options: Options,
     ) -> Result<ControllerChannel, ChannelError> {
         validate_base(base)?;
+        let config = ChannelConfig::from_options(&options)?;
         let random = random_u64().map_err(|source| ChannelError::Os {
             operation: "getrandom",
             source,
@@ -105,10 +109,18 @@ impl ControllerChannel {
         let size = std::mem::size_of::<ControlBlock>();
         let segment = Segment::create(&control_name, size)
             .map_err(|f| BufferError::segment(&control_name, size, f))?;
-        let control = Arc::new(
-            ControlSegment::new(segment).expect("a fresh read-write segment of the block's size"),
-        );
+        let Some(control) = ControlSegment::new(segment) else {
+            // A fresh read-write mapping of the block's size always holds a block; should
+            // the kernel ever hand out a misaligned one, say so instead of panicking.
+            let _ = crate::sys::shm::unlink(&control_name);
+            return Err(ChannelError::Os {
+                operation: "mapping the control block",
+                source: std::io::Error::other("the mapping cannot hold a control block"),
+            });
+        };
+        let control = Arc::new(control);
         let block = control.block();
+        config.write_to(&block.config);
         block
             .layout_version
             .store(LAYOUT_VERSION, Ordering::Relaxed);
@@ -121,31 +133,30 @@ impl ControllerChannel {
             .store(current_pid() as u32, Ordering::Relaxed);
         block.magic.store(MAGIC, Ordering::Release);
         let to_worker = WriteBuffer::new(
-            Arc::clone(&control),
+            control.clone(),
             Direction::ToWorker,
             names.buffer_base(Direction::ToWorker),
-            options.max_buffer_bytes,
+            config.max_buffer_bytes,
         );
         let from_worker = ReadBuffer::new(
-            Arc::clone(&control),
+            control.clone(),
             Direction::FromWorker,
             names.buffer_base(Direction::FromWorker),
         );
-        let spinner = wait::Spinner::new(options.spin);
         Ok(ControllerChannel {
             names,
             control,
             to_worker,
             from_worker,
             options,
+            config,
             sequence: 0,
             setup_complete: false,
             broken: None,
             keep: false,
-            spinner,
+            waiter: Waiter::new(config.spin),
             transition_names: &[],
             watcher: None,
-            stderr: None,
         })
     }
 
@@ -157,6 +168,7 @@ impl ControllerChannel {
     }
 
     /// Names of every shared-memory segment this channel may use.
+    #[doc(hidden)]
     pub fn segment_names(&self) -> Vec<String> {
         self.names.all()
     }
@@ -164,6 +176,18 @@ impl ControllerChannel {
     /// The options this channel was created with.
     pub fn options(&self) -> &Options {
         &self.options
+    }
+
+    /// The settings this channel shares with its worker, as written into the control
+    /// block (the worker's [`WorkerChannel::config`](crate::WorkerChannel::config) reads
+    /// the same values).
+    pub fn config(&self) -> ChannelConfig {
+        self.config
+    }
+
+    /// How this side's waits for the worker went so far (see [`WaitStats`]).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.waiter.stats()
     }
 
     /// Names transitions by kind (index = kind) for error messages.
@@ -195,6 +219,7 @@ impl ControllerChannel {
     }
 
     /// The worker's protocol fingerprint, once it opened the channel.
+    #[doc(hidden)]
     pub fn worker_fingerprint(&self) -> u64 {
         self.control
             .block()
@@ -296,9 +321,11 @@ impl ControllerChannel {
             .outcome
             .store(Outcome::Pending as u32, Ordering::Relaxed);
         self.sequence = next_sequence(self.sequence);
-        wait::post(&block.request, &block.worker_sleeping, self.sequence);
+        self.waiter
+            .post(&block.request, &block.worker_sleeping, self.sequence);
     }
 
+    /// Waits for the answer to the setup request posted by `begin_setup`.
     pub(crate) fn finish_setup(
         &mut self,
         retry: &mut dyn FnMut() -> bool,
@@ -420,10 +447,9 @@ impl ControllerChannel {
         loop {
             let watching = self.watcher.is_some();
             let block = self.control.block();
-            let word = wait::wait_for(
+            let word = self.waiter.wait_for(
                 &block.reply,
                 &block.controller_sleeping,
-                &mut self.spinner,
                 Some(deadline),
                 |word| {
                     word & SEQUENCE_MASK == sequence
@@ -490,10 +516,6 @@ impl ControllerChannel {
         let pid = block.worker_pid.load(Ordering::Acquire);
         let crashed = block.outcome.load(Ordering::Acquire) == Outcome::Crashed as u32;
         let signal = block.crash_signal.load(Ordering::Acquire) as i32;
-        let stderr_tail = self
-            .stderr
-            .as_ref()
-            .map(|capture| capture.tail_after_exit(Duration::from_millis(30)));
         let pid = if pid != 0 {
             pid
         } else {
@@ -505,7 +527,7 @@ impl ControllerChannel {
                 signal,
                 transition: label,
                 while_idle: block.crash_kind.load(Ordering::Acquire) == IDLE_KIND,
-                stderr_tail,
+                stderr_tail: None,
             };
         }
         let reason = self.watcher.as_ref().and_then(DeathWatcher::exit).flatten();
@@ -513,7 +535,7 @@ impl ControllerChannel {
             pid,
             reason,
             transition: label,
-            stderr_tail,
+            stderr_tail: None,
         }
     }
 
@@ -523,7 +545,8 @@ impl ControllerChannel {
         let block = self.control.block();
         block.stop.store(1, Ordering::SeqCst);
         self.sequence = next_sequence(self.sequence);
-        wait::post(&block.request, &block.worker_sleeping, self.sequence);
+        self.waiter
+            .post(&block.request, &block.worker_sleeping, self.sequence);
         self.setup_complete = false;
     }
 
@@ -531,7 +554,6 @@ impl ControllerChannel {
     /// the reply state, forgets the old worker's segments and pid.
     pub(crate) fn reset_for_new_worker(&mut self) {
         self.watcher = None;
-        self.stderr = None;
         let block = self.control.block();
         block.request.store(self.sequence, Ordering::SeqCst);
         block.reply.store(self.sequence, Ordering::SeqCst);
@@ -549,7 +571,7 @@ impl ControllerChannel {
     }
 
     /// How the watched worker ended, if it did.
-    pub(crate) fn worker_exit(&self) -> Option<Option<crate::process::ExitReason>> {
+    pub(crate) fn worker_exit(&self) -> Option<Option<ExitReason>> {
         self.watcher.as_ref().and_then(DeathWatcher::exit)
     }
 }

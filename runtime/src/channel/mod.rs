@@ -16,7 +16,7 @@
 //!    is the complement of the one it sent, so a stale or spurious wake-up is never taken for
 //!    completion.
 //!
-//! Setup is the same round with the reserved kind [`SETUP_KIND`] and id `u64::MAX`, posted
+//! Setup is the same round with the reserved kind `SETUP_KIND` and id `u64::MAX`, posted
 //! before the worker starts; the worker answers it with `setup_done` (or refuses it when the
 //! protocol fingerprints differ).
 //!
@@ -25,15 +25,27 @@
 //! the word the other side waits on and wakes it; a worker's fatal-signal handler sets it
 //! itself before it dies, with the signal recorded beside it.
 
-pub(crate) mod control;
+//!
+//! Settings that concern both sides ([`ChannelConfig`]) travel in the control block's
+//! configuration section, written once by the controller before it publishes the block and
+//! read once by the worker when it opens it.
+
+mod config;
+mod control;
 mod controller;
+mod error;
 mod wait;
 mod worker;
 
 use std::time::Duration;
 
+pub use config::ChannelConfig;
 pub use controller::{ControllerChannel, Reply};
+pub use error::{ChannelError, TransitionLabel};
+pub use wait::WaitStats;
 pub use worker::{TransitionRequest, WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
+
+pub use crate::sys::process::ExitReason;
 
 /// Removes the segments that crashed tandem jobs of this user left in `/dev/shm`: those
 /// whose name follows tandem's pattern (`tandem-<base>-<pid>-<id>-<16 hex digits>.<part>`),
@@ -47,11 +59,11 @@ pub use worker::{TransitionRequest, WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
 /// pids are invisible from here and would look dead.
 ///
 /// # Errors
-/// [`ChannelError::Os`](crate::ChannelError::Os) if `/dev/shm` cannot be listed.
-pub fn remove_stale_segments() -> Result<Vec<String>, crate::ChannelError> {
+/// [`ChannelError::Os`] if `/dev/shm` cannot be listed.
+pub fn remove_stale_segments() -> Result<Vec<String>, ChannelError> {
     use std::os::unix::fs::MetadataExt;
 
-    let entries = std::fs::read_dir("/dev/shm").map_err(|source| crate::ChannelError::Os {
+    let entries = std::fs::read_dir("/dev/shm").map_err(|source| ChannelError::Os {
         operation: "listing /dev/shm",
         source,
     })?;
@@ -129,7 +141,7 @@ mod tests {
 }
 
 /// Transition kind reserved for the setup handshake.
-pub const SETUP_KIND: u32 = u32::MAX;
+pub(crate) const SETUP_KIND: u32 = u32::MAX;
 
 /// Environment variable through which a spawned worker learns its channel token.
 pub const CHANNEL_ENV: &str = "TANDEM_CHANNEL";
@@ -182,8 +194,11 @@ impl Options {
         self
     }
 
-    /// Largest message either side may write; larger ones fail before anything is
-    /// allocated. Default 1 GiB.
+    /// Largest message either side may write; larger ones fail with
+    /// [`BufferError::TooLarge`](crate::BufferError::TooLarge) before anything is allocated.
+    /// The worker reads this limit from the control block. Default 1 GiB; at most
+    /// `isize::MAX`, or [`ControllerChannel::create`] fails with
+    /// [`ChannelError::InvalidConfig`].
     pub fn max_buffer_bytes(mut self, bytes: usize) -> Self {
         self.max_buffer_bytes = bytes;
         self
@@ -191,7 +206,9 @@ impl Options {
 
     /// How long a waiting side (the controller, and the worker too: it reads this setting
     /// from the control block) spins on the shared word before it sleeps. Default 50 µs on
-    /// machines with more than one CPU, zero otherwise.
+    /// machines with more than one CPU, zero otherwise; at most 1 s, or
+    /// [`ControllerChannel::create`] fails with [`ChannelError::InvalidConfig`]. Zero never
+    /// spins; [`WaitStats`] shows whether spinning pays.
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self
@@ -232,5 +249,15 @@ impl Options {
     /// The configured transition time-out.
     pub fn get_transition_timeout(&self) -> Duration {
         self.transition_timeout
+    }
+
+    /// The configured spin budget.
+    pub fn get_spin(&self) -> Duration {
+        self.spin
+    }
+
+    /// The configured message size limit.
+    pub fn get_max_buffer_bytes(&self) -> usize {
+        self.max_buffer_bytes
     }
 }

@@ -10,16 +10,16 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use super::control::{
-    ControlBlock, ControlSegment, Direction, Outcome, SegmentNames, IDLE_KIND, LAYOUT_VERSION,
-    MAGIC, PEER_GONE, SEQUENCE_MASK,
+    ControlBlock, ControlSegment, Outcome, SegmentNames, IDLE_KIND, LAYOUT_VERSION, MAGIC,
+    PEER_GONE, SEQUENCE_MASK,
 };
-use super::{wait, CHANNEL_ENV, SETUP_KIND};
-use crate::buffer::{ReadBuffer, WriteBuffer};
-use crate::error::{BufferError, ChannelError};
+use super::wait::{self, WaitStats, Waiter};
+use super::{ChannelConfig, ChannelError, CHANNEL_ENV, SETUP_KIND};
+use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
 use crate::monitor::CrashHook;
-use crate::process::watch::DeathWatcher;
 use crate::sys::process::{current_pid, exit_immediately};
 use crate::sys::shm::{Access, Segment};
+use crate::sys::watch::DeathWatcher;
 
 /// Exit status of a worker whose controller died while a transition was still running.
 pub const CONTROLLER_GONE_EXIT_STATUS: i32 = 75;
@@ -34,6 +34,7 @@ pub struct TransitionRequest<'a> {
     kind: u32,
     id: u64,
     keep: bool,
+    stats: WaitStats,
     to_worker: &'a mut ReadBuffer,
     from_worker: &'a mut WriteBuffer,
 }
@@ -67,6 +68,7 @@ impl TransitionRequest<'_> {
     }
 
     /// The controller's buffer itself (to inspect its remapping).
+    #[doc(hidden)]
     pub fn input_buffer(&mut self) -> &mut ReadBuffer {
         self.to_worker
     }
@@ -80,6 +82,12 @@ impl TransitionRequest<'_> {
     pub fn set_keep(&mut self, keep: bool) {
         self.keep = keep;
     }
+
+    /// This worker's wait statistics up to this request, the wait that delivered it
+    /// included (the channel itself is borrowed while a request is served).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.stats
+    }
 }
 
 /// The worker's end of a channel.
@@ -92,7 +100,8 @@ pub struct WorkerChannel {
     setup_sequence: u32,
     last_sequence: u32,
     setup_answered: bool,
-    spinner: wait::Spinner,
+    config: ChannelConfig,
+    waiter: Waiter,
     keep: bool,
     released: Arc<AtomicBool>,
     watcher: Option<DeathWatcher>,
@@ -120,9 +129,13 @@ impl WorkerChannel {
     /// Opens the channel with this token, checks its layout and the protocol fingerprint
     /// (0 for an untyped worker), and announces this process to the controller.
     ///
+    /// The settings that concern both sides ([`config`](Self::config)) are read from the
+    /// control block here, as the controller wrote them.
+    ///
     /// # Errors
     /// [`ChannelError::Buffer`] if the segment cannot be opened,
     /// [`ChannelError::IncompatibleLayout`] if it is not a control block of this version,
+    /// [`ChannelError::InvalidConfig`] if a shared setting is out of range,
     /// [`ChannelError::ProtocolMismatch`] if the controller's fingerprint differs (the
     /// controller is told too), [`ChannelError::ControllerGone`] if it is already gone.
     pub fn open(token: &str, fingerprint: u64) -> Result<WorkerChannel, ChannelError> {
@@ -172,8 +185,16 @@ impl WorkerChannel {
                 worker: fingerprint,
             });
         }
+        let config = match ChannelConfig::read_from(&block.config) {
+            Ok(config) => config,
+            Err(error) => {
+                // The controller reports it as the setup's failure, at once.
+                let message = error.to_string();
+                block.complete(setup_sequence, u64::MAX, Outcome::Failed, Some(&message));
+                return Err(error);
+            }
+        };
 
-        let block_spin_micros = block.spin_micros.load(Ordering::Acquire);
         let control = Arc::new(control);
         crate::monitor::ensure_installed().map_err(|error| ChannelError::Os {
             operation: "installing the fatal-signal handlers",
@@ -195,15 +216,15 @@ impl WorkerChannel {
         })?;
 
         let to_worker = ReadBuffer::new(
-            Arc::clone(&control),
+            control.clone(),
             Direction::ToWorker,
             names.buffer_base(Direction::ToWorker),
         );
         let from_worker = WriteBuffer::new(
-            Arc::clone(&control),
+            control.clone(),
             Direction::FromWorker,
             names.buffer_base(Direction::FromWorker),
-            super::Options::default().max_buffer_bytes,
+            config.max_buffer_bytes,
         );
         Ok(WorkerChannel {
             names,
@@ -213,7 +234,8 @@ impl WorkerChannel {
             setup_sequence,
             last_sequence: setup_sequence,
             setup_answered: false,
-            spinner: wait::Spinner::new(Duration::from_micros(u64::from(block_spin_micros))),
+            config,
+            waiter: Waiter::new(config.spin),
             keep: false,
             released,
             watcher: Some(watcher),
@@ -236,10 +258,15 @@ impl WorkerChannel {
         &mut self.from_worker
     }
 
-    /// Sets how long this side spins before sleeping while it waits for the controller
-    /// (by default what the controller's [`Options::spin`](super::Options::spin) says).
-    pub fn set_spin(&mut self, spin: Duration) {
-        self.spinner = wait::Spinner::new(spin);
+    /// The settings the controller chose for both sides, as this worker read them from the
+    /// control block and uses them: its spin budget, and the limit on its replies.
+    pub fn config(&self) -> ChannelConfig {
+        self.config
+    }
+
+    /// How this side's waits for the controller went so far (see [`WaitStats`]).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.waiter.stats()
     }
 
     /// Sets the keep flag for the reply to the transition being served (the reference's
@@ -270,9 +297,11 @@ impl WorkerChannel {
             return;
         }
         self.setup_answered = true;
-        self.control
-            .block()
-            .complete(self.setup_sequence, u64::MAX, outcome, Some(message));
+        let woke =
+            self.control
+                .block()
+                .complete(self.setup_sequence, u64::MAX, outcome, Some(message));
+        self.waiter.count_post(woke);
     }
 
     /// Serves transitions until the controller stops this worker (`Ok`) or disappears
@@ -306,14 +335,13 @@ impl WorkerChannel {
         loop {
             let block = self.control.block();
             let last = self.last_sequence;
-            let word = wait::wait_for(
-                &block.request,
-                &block.worker_sleeping,
-                &mut self.spinner,
-                None,
-                |word| word & SEQUENCE_MASK != last || word & PEER_GONE != 0,
-            )
-            .expect("a wait without deadline only returns once the condition holds");
+            let word = self
+                .waiter
+                .wait_for(&block.request, &block.worker_sleeping, None, |word| {
+                    word & SEQUENCE_MASK != last || word & PEER_GONE != 0
+                });
+            // A wait without a deadline only returns once the condition holds.
+            let Some(word) = word else { continue };
             if block.stop.load(Ordering::SeqCst) != 0 {
                 return Ok(());
             }
@@ -332,6 +360,7 @@ impl WorkerChannel {
                 kind,
                 id,
                 keep: self.keep,
+                stats: self.waiter.stats(),
                 to_worker: &mut self.to_worker,
                 from_worker: &mut self.from_worker,
             };
@@ -350,7 +379,8 @@ impl WorkerChannel {
                 None => Outcome::Succeeded,
                 Some(_) => Outcome::Failed,
             };
-            block.complete(self.last_sequence, id, outcome, failure.as_deref());
+            let woke = block.complete(self.last_sequence, id, outcome, failure.as_deref());
+            self.waiter.count_post(woke);
         }
     }
 }
@@ -367,7 +397,8 @@ impl Drop for WorkerChannel {
 /// The crash hook, run by the fatal-signal handler before the process dies of the signal:
 /// records the signal and the transition in progress, then wakes the controller, so that it
 /// reports [`ChannelError::WorkerCrashed`] at once. Async-signal-safe: atomic stores and one
-/// futex wake.
+/// futex wake; no allocation, no panic path (`block()` cannot fail, see
+/// `sys::shm::SharedView`), no indexing.
 ///
 /// # Safety
 /// `context` must point to a live [`ControlSegment`]; the channel guarantees it by clearing

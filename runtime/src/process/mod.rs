@@ -1,44 +1,35 @@
-//! Worker processes: spawning them with the channel they serve, noticing their death,
-//! capturing the tail of their stderr, stopping and restarting them.
+//! Worker processes: spawning them with the channel they serve, capturing the tail of their
+//! stderr (added here to the errors that report their death), stopping and restarting them.
+//! Their death itself is noticed by the channel's death watcher (`sys::watch`).
 
 mod stderr;
-pub(crate) mod watch;
 
-use std::fmt;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
 
-pub(crate) use stderr::StderrCapture;
+use stderr::StderrCapture;
 
-use crate::channel::{ControllerChannel, Options, CHANNEL_ENV};
-use crate::error::ChannelError;
-use crate::monitor::signal_name;
+use crate::buffer::WriteBuffer;
+use crate::channel::{
+    ChannelError, ControllerChannel, ExitReason, Options, Reply, WaitStats, CHANNEL_ENV,
+};
 use crate::sys::process::PidFd;
 
-/// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitReason {
-    /// It exited with this status.
-    Exited(i32),
-    /// This signal killed it.
-    Signaled(i32),
-}
-
-impl fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            ExitReason::Exited(code) => write!(f, "exited with status {code}"),
-            ExitReason::Signaled(signal) => write!(f, "was killed by {}", signal_name(signal)),
-        }
-    }
-}
+/// How long an error report waits for a dead worker's stderr to close, so that its last
+/// words are in the tail.
+const STDERR_CLOSE_WAIT: Duration = Duration::from_millis(30);
 
 /// A worker process driven through a [`ControllerChannel`]: spawned with the channel's
 /// token in its environment, set up, watched, and stopped (or killed) on drop.
 ///
-/// `Controller` dereferences to its [`ControllerChannel`] for transitions.
+/// Transitions go through [`to_worker`](Self::to_worker) and
+/// [`do_transition`](Self::do_transition); the errors that report the worker's death carry
+/// the last lines of its stderr. [`channel`](Self::channel) shows the channel itself.
 #[derive(Debug)]
 pub struct Controller {
     channel: ControllerChannel,
+    stderr: Option<Arc<StderrCapture>>,
     recipe: CommandRecipe,
     setup_payload: Option<Vec<u8>>,
     first_command: Option<Command>,
@@ -82,6 +73,7 @@ impl Controller {
         let channel = ControllerChannel::create(base, id, options)?;
         let mut controller = Controller {
             channel,
+            stderr: None,
             recipe: CommandRecipe::of(&command),
             setup_payload,
             first_command: Some(command),
@@ -117,17 +109,105 @@ impl Controller {
         if capture {
             if let Some(stderr) = child.stderr.take() {
                 let lines = self.channel.options().stderr_tail_lines;
-                self.channel.stderr = StderrCapture::start(stderr, lines, child.id()).ok();
+                self.stderr = StderrCapture::start(stderr, lines, child.id()).ok();
             }
         }
         let pid = child.id();
         self.child = Some(child);
         self.channel.watch_worker(pid)?;
         if let Err(error) = self.channel.finish_setup(&mut || false) {
+            let error = self.with_stderr_tail(error);
             self.kill_worker();
             return Err(error);
         }
         Ok(())
+    }
+
+    /// Adds the worker's last stderr lines to an error that reports its death.
+    fn with_stderr_tail(&self, mut error: ChannelError) -> ChannelError {
+        if let ChannelError::WorkerCrashed { stderr_tail, .. }
+        | ChannelError::WorkerDied { stderr_tail, .. } = &mut error
+        {
+            if stderr_tail.is_none() {
+                *stderr_tail = self
+                    .stderr
+                    .as_ref()
+                    .map(|capture| capture.tail_after_exit(STDERR_CLOSE_WAIT));
+            }
+        }
+        error
+    }
+
+    /// The buffer the next transition's input goes into (see
+    /// [`ControllerChannel::to_worker`]).
+    pub fn to_worker(&mut self) -> &mut WriteBuffer {
+        self.channel.to_worker()
+    }
+
+    /// Runs one transition (see [`ControllerChannel::do_transition`]).
+    ///
+    /// # Errors
+    /// As [`ControllerChannel::do_transition`]; [`ChannelError::WorkerCrashed`] and
+    /// [`ChannelError::WorkerDied`] carry the worker's last stderr lines when they were
+    /// captured ([`Options::capture_stderr`]).
+    pub fn do_transition<R>(
+        &mut self,
+        kind: u32,
+        id: u64,
+        read_reply: impl FnOnce(Reply<'_>) -> R,
+    ) -> Result<R, ChannelError> {
+        self.do_transition_with_retry(kind, id, read_reply, || false)
+    }
+
+    /// As [`do_transition`](Self::do_transition), but on each time-out asks `retry` whether
+    /// to keep waiting for another transition time-out.
+    ///
+    /// # Errors
+    /// As [`do_transition`](Self::do_transition).
+    pub fn do_transition_with_retry<R>(
+        &mut self,
+        kind: u32,
+        id: u64,
+        read_reply: impl FnOnce(Reply<'_>) -> R,
+        retry: impl FnMut() -> bool,
+    ) -> Result<R, ChannelError> {
+        self.channel
+            .do_transition_with_retry(kind, id, read_reply, retry)
+            .map_err(|error| self.with_stderr_tail(error))
+    }
+
+    /// As [`do_transition_with_retry`](Self::do_transition_with_retry), waiting `timeout`
+    /// instead of the configured transition time-out for this transition only (see
+    /// [`ControllerChannel::do_transition_with_timeout`]).
+    ///
+    /// # Errors
+    /// As [`do_transition`](Self::do_transition).
+    pub fn do_transition_with_timeout<R>(
+        &mut self,
+        kind: u32,
+        id: u64,
+        timeout: Duration,
+        read_reply: impl FnOnce(Reply<'_>) -> R,
+        retry: impl FnMut() -> bool,
+    ) -> Result<R, ChannelError> {
+        self.channel
+            .do_transition_with_timeout(kind, id, timeout, read_reply, retry)
+            .map_err(|error| self.with_stderr_tail(error))
+    }
+
+    /// Names transitions by kind (index = kind) in error messages.
+    pub fn set_transition_names(&mut self, names: &'static [&'static str]) {
+        self.channel.set_transition_names(names);
+    }
+
+    /// The channel token (see [`ControllerChannel::token`]).
+    pub fn token(&self) -> &str {
+        self.channel.token()
+    }
+
+    /// How the controller's waits for the worker went so far (see [`WaitStats`]).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.channel.wait_stats()
     }
 
     /// The worker's process id.
@@ -140,9 +220,11 @@ impl Controller {
         self.restarts
     }
 
-    /// The channel to the worker.
-    pub fn channel(&mut self) -> &mut ControllerChannel {
-        &mut self.channel
+    /// The channel to the worker, to inspect it: its token, options, shared
+    /// [`config`](ControllerChannel::config), keep flag, wait statistics. Transitions go
+    /// through the controller's own methods, which complete the errors they return.
+    pub fn channel(&self) -> &ControllerChannel {
+        &self.channel
     }
 
     /// How the worker process ended, if it has.
@@ -159,6 +241,7 @@ impl Controller {
     /// As [`spawn`](Self::spawn).
     pub fn restart(&mut self) -> Result<(), ChannelError> {
         self.kill_worker();
+        self.stderr = None;
         self.channel.reset_for_new_worker();
         self.restarts += 1;
         self.start_worker()
@@ -235,20 +318,6 @@ impl CommandRecipe {
             command.current_dir(dir);
         }
         command
-    }
-}
-
-impl std::ops::Deref for Controller {
-    type Target = ControllerChannel;
-
-    fn deref(&self) -> &ControllerChannel {
-        &self.channel
-    }
-}
-
-impl std::ops::DerefMut for Controller {
-    fn deref_mut(&mut self) -> &mut ControllerChannel {
-        &mut self.channel
     }
 }
 

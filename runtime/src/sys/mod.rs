@@ -5,6 +5,7 @@
 //! - [`shm`]: POSIX shared-memory segments and their mappings;
 //! - [`futex`]: waiting on and waking a 32-bit word in shared memory;
 //! - [`process`]: pidfds, exit statuses, signals sent to other processes;
+//! - [`watch`]: death watchers, a thread asleep on a peer's pidfd until it exits;
 //! - [`random`]: unguessable bits for segment names;
 //! - [`signal`]: async-signal-safe primitives for the worker monitor.
 
@@ -13,6 +14,7 @@ pub(crate) mod process;
 pub(crate) mod random;
 pub(crate) mod shm;
 pub(crate) mod signal;
+pub(crate) mod watch;
 
 use std::io;
 

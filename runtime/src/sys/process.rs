@@ -12,11 +12,14 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use super::cvt;
 
 /// How a process ended.
+///
+/// Its `Display` (e.g. "was killed by SIGKILL") lives in the channel layer, which knows the
+/// signal names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Termination {
-    /// It called `exit` with this status.
+pub enum ExitReason {
+    /// It exited with this status.
     Exited(i32),
-    /// A signal killed it.
+    /// This signal killed it.
     Signaled(i32),
 }
 
@@ -67,7 +70,7 @@ impl PidFd {
     /// The exit status of an exited child, without reaping it (`WNOWAIT`), so that whoever
     /// owns the child (e.g. a `std::process::Child`) can still wait for it. `None` if the
     /// process is still running or is not our child.
-    pub(crate) fn peek_termination(&self) -> Option<Termination> {
+    pub(crate) fn peek_exit(&self) -> Option<ExitReason> {
         // SAFETY: an all-zero siginfo_t is a valid value for waitid to fill in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: `info` is a valid, writable siginfo_t; P_PIDFD takes the fd as its id.
@@ -86,8 +89,8 @@ impl PidFd {
         // SAFETY: for a CLD_* code, si_status is valid.
         let status = unsafe { info.si_status() };
         match info.si_code {
-            libc::CLD_EXITED => Some(Termination::Exited(status)),
-            libc::CLD_KILLED | libc::CLD_DUMPED => Some(Termination::Signaled(status)),
+            libc::CLD_EXITED => Some(ExitReason::Exited(status)),
+            libc::CLD_KILLED | libc::CLD_DUMPED => Some(ExitReason::Signaled(status)),
             _ => None,
         }
     }

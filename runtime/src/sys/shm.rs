@@ -187,6 +187,43 @@ impl Segment {
     }
 }
 
+/// A read-write segment viewed as one `T` for its whole life. The checks of
+/// [`Segment::view`] run once, in [`new`](Self::new), so reaching the `T` afterwards has no
+/// failure path: the crash hook relies on that, since it runs in a signal handler, where a
+/// panic must not happen.
+#[derive(Debug)]
+pub(crate) struct SharedView<T: AtomicsOnly> {
+    // INVARIANT: `view` points to the `T` at the start of `_mapping`, which is read-write,
+    // large enough and aligned for `T` (checked in `new`) and stays mapped as long as
+    // `_mapping`, which this value owns (only for its `Drop`).
+    view: NonNull<T>,
+    _mapping: Segment,
+}
+
+// SAFETY: `view` points into the mapping `_mapping` owns, and `Segment` is `Send`; the `T`
+// behind it is plain shared memory, tied to no thread.
+unsafe impl<T: AtomicsOnly> Send for SharedView<T> {}
+// SAFETY: only `&T` is handed out, and `T: AtomicsOnly` includes `Sync`.
+unsafe impl<T: AtomicsOnly> Sync for SharedView<T> {}
+
+impl<T: AtomicsOnly> SharedView<T> {
+    /// Views `segment` as a `T`, or `None` if it is read-only, too short or misaligned.
+    pub(crate) fn new(segment: Segment) -> Option<SharedView<T>> {
+        let view = NonNull::from(segment.view::<T>()?);
+        Some(SharedView {
+            view,
+            _mapping: segment,
+        })
+    }
+
+    /// The shared `T`.
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: per the type invariant `view` is a valid, aligned `T` in a mapping that
+        // lives as long as `self`; `T: AtomicsOnly` makes shared access race-free.
+        unsafe { self.view.as_ref() }
+    }
+}
+
 fn map(fd: &OwnedFd, len: NonZeroUsize, access: Access) -> Result<NonNull<u8>, ShmFailure> {
     let prot = match access {
         Access::ReadOnly => ProtFlags::PROT_READ,

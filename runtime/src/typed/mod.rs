@@ -11,12 +11,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::buffer::WriteBuffer;
-use crate::channel::{Options, TransitionRequest, WorkerChannel};
+use crate::channel::{
+    ChannelError, ExitReason, Options, TransitionLabel, TransitionRequest, WaitStats, WorkerChannel,
+};
 use crate::codec::{
     decode_from, decode_pod_slice, encode_into, encode_slice_into, encode_to_vec,
     slice_encoded_len, Payload, PodPayload,
 };
-use crate::error::{ChannelError, TransitionLabel};
 use crate::process::Controller;
 
 /// What a worker method returns on failure: any error, sent to the controller as text
@@ -256,7 +257,7 @@ impl<T: Transitions> TypedController<T> {
             .get(kind as usize)
             .copied()
             .flatten()
-            .unwrap_or_else(|| self.controller.options().get_transition_timeout())
+            .unwrap_or_else(|| self.controller.channel().options().get_transition_timeout())
     }
 
     /// The worker losses that automatic restarts recovered from, oldest first.
@@ -274,6 +275,11 @@ impl<T: Transitions> TypedController<T> {
         self.controller.restarts()
     }
 
+    /// How the controller's waits for the worker went so far (see [`WaitStats`]).
+    pub fn wait_stats(&self) -> WaitStats {
+        self.controller.wait_stats()
+    }
+
     /// Runs `transition` with `input` and decodes its output.
     ///
     /// A worker that is alive but late is given the extra time the [`TimeoutPolicy`] (or
@@ -282,7 +288,7 @@ impl<T: Transitions> TypedController<T> {
     /// are run again with their last inputs, and the call is retried.
     ///
     /// # Errors
-    /// Every [`ChannelError`] of [`ControllerChannel::do_transition`](crate::ControllerChannel::do_transition)
+    /// Every [`ChannelError`] of [`Controller::do_transition`]
     /// ([`ChannelError::TransitionTimedOut`] counts the extra waits granted), and
     /// [`ChannelError::Decode`] if the output does not decode.
     pub fn call<I: Payload, O: Payload>(
@@ -356,11 +362,10 @@ impl<T: Transitions> TypedController<T> {
         timeout: Duration,
     ) -> Result<Response<O>, ChannelError> {
         let len = input.input_len();
-        let channel = self.controller.channel();
-        channel
+        self.controller
             .to_worker()
             .write_with(len, |bytes| input.encode_input(bytes))?;
-        let label = channel.label(kind, id);
+        let label = self.controller.channel().label(kind, id);
         let on_timeout = &mut self.on_timeout;
         let started = std::time::Instant::now();
         let mut retries = 0;
@@ -373,7 +378,7 @@ impl<T: Transitions> TypedController<T> {
             retries += 1;
             on_timeout.keep_waiting(&slow)
         };
-        let response = channel.do_transition_with_timeout(
+        let response = self.controller.do_transition_with_timeout(
             kind,
             id,
             timeout,
@@ -414,9 +419,8 @@ impl<T: Transitions> TypedController<T> {
         self.controller.restart()?;
         for recorded in &self.replay {
             let timeout = self.timeout_of(recorded.kind);
-            let channel = self.controller.channel();
-            channel.to_worker().write(&recorded.input)?;
-            channel.do_transition_with_timeout(
+            self.controller.to_worker().write(&recorded.input)?;
+            self.controller.do_transition_with_timeout(
                 recorded.kind,
                 recorded.id,
                 timeout,
@@ -428,7 +432,7 @@ impl<T: Transitions> TypedController<T> {
     }
 
     /// Stops the worker and waits for it (see [`Controller::shutdown`]).
-    pub fn shutdown(self) -> Option<crate::process::ExitReason> {
+    pub fn shutdown(self) -> Option<ExitReason> {
         self.controller.shutdown()
     }
 }

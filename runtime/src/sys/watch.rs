@@ -6,8 +6,7 @@ use std::io;
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
-use super::ExitReason;
-use crate::sys::process::{EventFd, PidFd, Termination};
+use super::process::{EventFd, ExitReason, PidFd};
 
 /// Watches one process and runs a callback when it dies.
 #[derive(Debug)]
@@ -35,7 +34,7 @@ impl DeathWatcher {
                 let exit = Arc::clone(&exit);
                 move || {
                     if let Ok(true) = pidfd.wait_exit(Some(&cancel), None) {
-                        let reason = pidfd.peek_termination().map(ExitReason::from);
+                        let reason = pidfd.peek_exit();
                         let _ = exit.set(reason);
                         on_death(reason);
                     }
@@ -66,15 +65,6 @@ impl Drop for DeathWatcher {
         self.cancel.signal();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
-        }
-    }
-}
-
-impl From<Termination> for ExitReason {
-    fn from(termination: Termination) -> Self {
-        match termination {
-            Termination::Exited(code) => ExitReason::Exited(code),
-            Termination::Signaled(signal) => ExitReason::Signaled(signal),
         }
     }
 }

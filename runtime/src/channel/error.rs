@@ -1,5 +1,5 @@
-//! Errors, one enum per area: [`BufferError`] for shared-memory buffers and segments,
-//! [`ChannelError`] for everything a transition or a worker process can go through.
+//! The channel layer's error: [`ChannelError`], for everything a transition or a worker
+//! process can go through, and [`TransitionLabel`], which names the transition concerned.
 
 use std::fmt;
 use std::io;
@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::SETUP_KIND;
+use crate::buffer::BufferError;
 use crate::codec::DecodeError;
-use crate::process::ExitReason;
+use crate::monitor::signal_name;
+use crate::sys::process::ExitReason;
 
 /// Which transition an error is about: its kind, its name when the typed layer gave one,
 /// and its id.
@@ -25,7 +28,7 @@ pub struct TransitionLabel {
 impl TransitionLabel {
     /// The label of the setup handshake.
     pub(crate) const SETUP: TransitionLabel = TransitionLabel {
-        kind: crate::channel::SETUP_KIND,
+        kind: SETUP_KIND,
         name: Some("setup"),
         id: u64::MAX,
     };
@@ -33,64 +36,12 @@ impl TransitionLabel {
 
 impl fmt::Display for TransitionLabel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.kind == crate::channel::SETUP_KIND {
+        if self.kind == SETUP_KIND {
             return f.write_str("`setup`");
         }
         match self.name {
             Some(name) => write!(f, "`{name}` (id {})", self.id),
             None => write!(f, "of kind {} (id {})", self.kind, self.id),
-        }
-    }
-}
-
-/// A failure of a shared-memory buffer or segment.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum BufferError {
-    /// A segment could not be created, sized or mapped.
-    #[error("shared-memory segment `{name}` ({size} bytes): {operation} failed: {source}{hint}",
-        hint = if source.raw_os_error() == Some(libc::ENOSPC) {
-            "; /dev/shm is full: free space there or lower the payload size"
-        } else { "" })]
-    Segment {
-        /// Segment name.
-        name: String,
-        /// Requested size in bytes (0 when opening).
-        size: usize,
-        /// System call that failed.
-        operation: &'static str,
-        /// OS error.
-        #[source]
-        source: io::Error,
-    },
-    /// A message is larger than `Options::max_buffer_bytes`; nothing was allocated.
-    #[error("message of {len} bytes exceeds the limit of {max} bytes for buffer `{name}`: raise `Options::max_buffer_bytes` or send less")]
-    TooLarge {
-        /// Buffer base name.
-        name: String,
-        /// Requested length.
-        len: usize,
-        /// Configured limit.
-        max: usize,
-    },
-    /// The peer published a buffer descriptor that does not fit its segment.
-    #[error("buffer `{name}`: the peer published an invalid descriptor ({detail})")]
-    CorruptDescriptor {
-        /// Buffer base name.
-        name: String,
-        /// What was wrong.
-        detail: String,
-    },
-}
-
-impl BufferError {
-    /// The error for a segment operation that failed on `name` (`size` 0 when opening).
-    pub(crate) fn segment(name: &str, size: usize, failure: crate::sys::shm::ShmFailure) -> Self {
-        BufferError::Segment {
-            name: name.to_owned(),
-            size,
-            operation: failure.operation,
-            source: failure.error,
         }
     }
 }
@@ -122,8 +73,20 @@ pub enum ChannelError {
         /// Layout version this build expects.
         expected: u32,
     },
+    /// A setting that concerns both sides is out of range: in the controller's
+    /// [`Options`](crate::Options), or as the worker read it from the control block.
+    #[error("invalid channel setting `{setting}` = {value}: {reason}")]
+    InvalidConfig {
+        /// The setting (`spin`, `max_buffer_bytes`).
+        setting: &'static str,
+        /// The value found.
+        value: String,
+        /// Why it was refused, and what to do.
+        reason: &'static str,
+    },
     /// The worker did not complete setup within the setup time-out.
-    #[error("worker did not complete setup: timed out after {after:?} ({retries} retries); check that the worker starts and calls `setup_done`")]
+    #[error("worker did not complete setup: timed out after {waited} ({retries} retries); check that the worker starts and calls `setup_done`",
+        waited = Readable(*after))]
     SetupTimedOut {
         /// Total time waited.
         after: Duration,
@@ -131,7 +94,8 @@ pub enum ChannelError {
         retries: u32,
     },
     /// The worker did not complete a transition within the transition time-out.
-    #[error("transition {transition} timed out after {after:?} ({retries} retries); the channel is unusable until the worker is restarted")]
+    #[error("transition {transition} timed out after {waited} ({retries} retries); the channel is unusable until the worker is restarted",
+        waited = Readable(*after))]
     TransitionTimedOut {
         /// The transition.
         transition: TransitionLabel,
@@ -151,7 +115,7 @@ pub enum ChannelError {
     },
     /// The worker process was killed by a fatal signal its monitor caught.
     #[error("worker {pid} crashed with {signal_name} {when} transition {transition}{tail}",
-        signal_name = crate::monitor::signal_name(*signal),
+        signal_name = signal_name(*signal),
         when = if *while_idle { "between transitions, before" } else { "during" },
         tail = StderrTail(stderr_tail))]
     WorkerCrashed {
@@ -269,6 +233,41 @@ impl ChannelError {
     }
 }
 
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitReason::Exited(code) => write!(f, "exited with status {code}"),
+            ExitReason::Signaled(signal) => write!(f, "was killed by {}", signal_name(signal)),
+        }
+    }
+}
+
+/// A duration as people read it in an error message: `250 ms`, `1.5 s`, `2 min 5 s`
+/// (rounded to the millisecond; below one, to the microsecond).
+pub(crate) struct Readable(pub(crate) Duration);
+
+impl fmt::Display for Readable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let millis = self.0.as_millis();
+        if millis == 0 {
+            return write!(f, "{} µs", self.0.as_micros());
+        }
+        if millis < 1000 {
+            return write!(f, "{millis} ms");
+        }
+        if millis < 60_000 {
+            let text = format!("{:.3}", millis as f64 / 1000.0);
+            let text = text.trim_end_matches('0').trim_end_matches('.');
+            return write!(f, "{text} s");
+        }
+        let seconds = (millis + 500) / 1000;
+        match seconds % 60 {
+            0 => write!(f, "{} min", seconds / 60),
+            rest => write!(f, "{} min {rest} s", seconds / 60),
+        }
+    }
+}
+
 struct ExitDisplay<'a>(&'a Option<ExitReason>);
 
 impl fmt::Display for ExitDisplay<'_> {
@@ -287,6 +286,31 @@ impl fmt::Display for StderrTail<'_> {
         match self.0 {
             Some(tail) if !tail.is_empty() => write!(f, "; last stderr lines:\n{tail}"),
             _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Readable;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        let cases = [
+            (Duration::from_nanos(1_500_125_294), "1.5 s"),
+            (Duration::from_millis(250), "250 ms"),
+            (Duration::from_micros(250_400), "250 ms"),
+            (Duration::from_micros(37), "37 µs"),
+            (Duration::ZERO, "0 µs"),
+            (Duration::from_millis(1_234), "1.234 s"),
+            (Duration::from_secs(2), "2 s"),
+            (Duration::from_secs(60), "1 min"),
+            (Duration::from_millis(125_400), "2 min 5 s"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(Readable(duration).to_string(), text, "{duration:?}");
         }
     }
 }
