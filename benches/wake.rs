@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use raw_sync::events::{Event, EventInit, EventState};
 use raw_sync::Timeout;
-use tandem::{Controller, Options, WorkerChannel};
+use tandem::{Controller, Options, WaitStats, WorkerChannel};
 
 /// Set in the environment of the worker of [`report_spin_share`], which then prints its own
 /// wait statistics once the controller has stopped it.
@@ -58,7 +58,7 @@ fn main() {
     if let Some(mut worker) = WorkerChannel::from_env(0).expect("open channel") {
         let result = worker.handle_transitions(|_| Ok::<(), String>(()));
         if result.is_ok() && std::env::var_os(REPORT_WAITS).is_some() {
-            print_spin_share("worker", worker_wait_counts(&worker));
+            print_spin_share("worker", worker.wait_stats());
         }
         std::process::exit(i32::from(result.is_err()));
     }
@@ -189,66 +189,21 @@ fn report_spin_share() {
     for id in 0..SPIN_SHARE_TRANSITIONS {
         controller.do_transition(0, id, |_| ()).expect("transition");
     }
-    let counts = controller_wait_counts(&controller);
+    let counts = controller.wait_stats();
     // Waits for the worker to print its line and exit, so the two lines do not interleave.
     controller.shutdown();
     print_spin_share("controller", counts);
 }
 
-fn print_spin_share(end: &str, counts: Option<WaitCounts>) {
-    match counts {
-        Some(WaitCounts { spinning, sleeping }) => {
-            let waits = spinning + sleeping;
-            let share = if waits == 0 {
-                0.0
-            } else {
-                100.0 * spinning as f64 / waits as f64
-            };
-            println!(
-                "{end:<10} waits answered while spinning over {SPIN_SHARE_TRANSITIONS} \
-                 back-to-back transitions: {share:.1} % ({spinning} of {waits}, {sleeping} slept)"
-            );
-        }
-        None => println!(
-            "{end:<10} wait statistics: not available in this build (see `{end}_wait_counts` \
-             in benches/wake.rs)"
-        ),
-    }
-}
-
-// ------------------------------------------------------------------------------------------
-// INTEGRATION GAP: the runtime's wait statistics.
-//
-// Another change of issue 7 adds `wait_stats()` to `ControllerChannel`, `Controller` and
-// `WorkerChannel` (waits answered while spinning, waits answered after sleeping, sleeps,
-// wakes sent). This branch predates it, so the two functions below return `None` and the
-// report says the statistics are unavailable. When merging, replace each body with a
-// conversion of that API, e.g. (field names as the runtime defines them):
-//
-//     let stats = controller.wait_stats();
-//     Some(WaitCounts { spinning: stats.spun, sleeping: stats.slept })
-//
-// then remove this comment and the `#[allow(dead_code)]` on `WaitCounts`. Nothing else in
-// this file needs to change: the worker already prints its own line after it is stopped.
-// ------------------------------------------------------------------------------------------
-
-/// Waits of one end of a channel, split by how each was answered.
-// Constructed only by the functions below once they are filled in; remove with this comment.
-#[allow(dead_code)]
-#[derive(Clone, Copy)]
-struct WaitCounts {
-    /// Answered while the waiting side was still spinning.
-    spinning: u64,
-    /// Answered only after the waiting side had gone to sleep on the futex.
-    sleeping: u64,
-}
-
-/// The controller end's wait counts, from `Controller::wait_stats()` once it exists.
-fn controller_wait_counts(_controller: &Controller) -> Option<WaitCounts> {
-    None
-}
-
-/// The worker end's wait counts, from `WorkerChannel::wait_stats()` once it exists.
-fn worker_wait_counts(_worker: &WorkerChannel) -> Option<WaitCounts> {
-    None
+fn print_spin_share(end: &str, stats: WaitStats) {
+    println!(
+        "{end:<10} {:.1} % of {} waits answered while spinning over {SPIN_SHARE_TRANSITIONS} \
+         back-to-back transitions ({} at once, {} after sleeping; {} futex sleeps, {} wakes sent)",
+        100.0 * stats.spin_share(),
+        stats.waits,
+        stats.answered_at_once,
+        stats.answered_after_sleeping,
+        stats.sleeps,
+        stats.wakes_sent,
+    );
 }
