@@ -73,12 +73,12 @@ pub trait Transitions: 'static {
 /// struct MuonSkim;
 ///
 /// impl SkimWorker for MuonSkim {
-///     fn event(&mut self, context: &mut Context, muon_pts: Vec<f64>) -> Result<f64, WorkerError> {
-///         if muon_pts.iter().any(|pt| pt.is_nan()) {
+///     fn event(&mut self, context: &mut Context, pts: Vec<f64>) -> Result<f64, WorkerError> {
+///         if pts.iter().any(|pt| pt.is_nan()) {
 ///             // Sent to the controller as `ChannelError::WorkerFailed`; the worker serves on.
 ///             return Err(format!("event {}: a muon pt is NaN", context.id()).into());
 ///         }
-///         let leading = muon_pts.iter().copied().fold(0.0, f64::max);
+///         let leading = pts.iter().copied().fold(0.0, f64::max);
 ///         // Keep the event only with a muon above 24 GeV; the controller reads `Response::keep`.
 ///         context.set_keep(leading > 24.0);
 ///         Ok(leading)
@@ -293,7 +293,9 @@ struct Recorded {
 ///
 /// fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///     let worker = Command::new("/opt/daq/bin/digitizer-worker");
-///     let mut digitizer = TypedController::<Digitizer>::spawn(worker, 3, Options::default(), &())?;
+///     let mut digitizer = TypedController::<Digitizer>::spawn(
+///         worker, 3, Options::default(), &(),
+///     )?;
 ///     // Loading the calibration may take minutes; an event, milliseconds.
 ///     digitizer.set_timeout(Digitizer::LoadCalibration, Duration::from_secs(600));
 ///     digitizer.on_timeout(|slow| {
