@@ -20,6 +20,43 @@ use syn::{parse_macro_input, DeriveInput};
 ///   `#[zerocopy(crate = "tandem::zerocopy")]` so that no zerocopy dependency is needed);
 ///   it is encoded as its memory, and vectors and arrays of it are copied in bulk.
 /// - `#[payload(crate = "path")]`: where to find tandem if the dependency was renamed.
+///
+/// # Examples
+/// ```
+/// use tandem::{decode_from, encode_to_vec, Payload};
+///
+/// #[derive(Payload, Debug, PartialEq)]
+/// struct Particle {
+///     pdg_id: i32,
+///     momentum: [f64; 3],
+/// }
+///
+/// #[derive(Payload, Debug, PartialEq)]
+/// enum Trigger {
+///     MinimumBias,
+///     SingleMuon { pt_threshold: f32 },
+/// }
+///
+/// #[derive(Payload, Debug, PartialEq)]
+/// struct Event {
+///     number: u64,
+///     trigger: Trigger,
+///     particles: Vec<Particle>,
+/// }
+///
+/// let event = Event {
+///     number: 42,
+///     trigger: Trigger::SingleMuon { pt_threshold: 24.0 },
+///     particles: vec![Particle { pdg_id: 13, momentum: [10.0, -3.5, 52.0] }],
+/// };
+/// let bytes = encode_to_vec(&event);
+/// assert_eq!(decode_from::<Event>(&bytes)?, event);
+/// // The fingerprint follows the structure: both sides of a channel must agree on it.
+/// assert_ne!(Event::FINGERPRINT, Particle::FINGERPRINT);
+/// # Ok::<(), tandem::DecodeError>(())
+/// ```
+///
+/// A plain-old-data struct, copied in bulk, is shown at `tandem::zerocopy`.
 #[proc_macro_derive(Payload, attributes(payload))]
 pub fn derive_payload(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -43,6 +80,69 @@ pub fn derive_payload(input: TokenStream) -> TokenStream {
 ///
 /// A variant whose method would clash with a generated one (`spawn`, `restart`, `serve`...)
 /// is refused; rename it.
+///
+/// # Examples
+/// One binary that is both controller and worker: started by a controller, it serves the
+/// transitions; otherwise it spawns itself as a worker and drives it.
+/// ```no_run
+/// use std::process::Command;
+/// use tandem::{Context, Options, Payload, TimeoutPolicy, Transitions, WorkerError};
+///
+/// #[derive(Payload)]
+/// struct Geometry { tag: String }
+/// #[derive(Payload)]
+/// struct LumiSection { run: u32, lumi: u32 }
+/// #[derive(Payload)]
+/// struct RawEvent { number: u64, hits: Vec<f32> }
+///
+/// #[derive(Transitions)]
+/// #[transitions(setup = Geometry)]
+/// enum Reco {
+///     /// Opens a lumi section; replayed to a restarted worker.
+///     #[transition(input = LumiSection, replay)]
+///     BeginLumi,
+///     /// Reconstructs one event into a number of clusters.
+///     #[transition(input = RawEvent, output = u32)]
+///     Event,
+///     /// How many events the lumi section had.
+///     #[transition(output = u64)]
+///     EndLumi,
+/// }
+///
+/// struct Reconstruction { events: u64 }
+///
+/// impl RecoWorker for Reconstruction {
+///     fn begin_lumi(&mut self, _: &mut Context, _: LumiSection) -> Result<(), WorkerError> {
+///         self.events = 0;
+///         Ok(())
+///     }
+///     fn event(&mut self, context: &mut Context, event: RawEvent) -> Result<u32, WorkerError> {
+///         self.events += 1;
+///         let clusters = event.hits.iter().filter(|&&energy| energy > 0.5).count() as u32;
+///         context.set_keep(clusters > 0); // the filter decision travels with the output
+///         Ok(clusters)
+///     }
+///     fn end_lumi(&mut self, _: &mut Context) -> Result<u64, WorkerError> {
+///         Ok(self.events)
+///     }
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     if Reconstruction::serve_from_env(|_geometry| Ok(Reconstruction { events: 0 }))? {
+///         return Ok(()); // served as a worker until the controller stopped it
+///     }
+///     let worker = Command::new(std::env::current_exe()?);
+///     let geometry = Geometry { tag: "run3-v2".into() };
+///     let mut reco = RecoController::spawn(worker, 0, Options::default(), &geometry)?;
+///     reco.typed_mut().set_timeout_policy(TimeoutPolicy::wait_longer(2));
+///     reco.begin_lumi(1, &LumiSection { run: 380_000, lumi: 1 })?;
+///     let response = reco.event(7, &RawEvent { number: 7, hits: vec![0.2, 3.1, 0.9] })?;
+///     println!("{} clusters, keep: {}", response.output, response.keep);
+///     assert_eq!(reco.end_lumi(1)?.output, 1);
+///     reco.shutdown();
+///     Ok(())
+/// }
+/// ```
 #[proc_macro_derive(Transitions, attributes(transitions, transition))]
 pub fn derive_transitions(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

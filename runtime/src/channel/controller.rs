@@ -45,7 +45,30 @@ impl Reply<'_> {
 }
 
 /// The controller's end of a channel: creates the shared segments, starts transitions and
-/// waits for their completion.
+/// waits for their completion. It launches no process itself
+/// ([`Controller`](crate::Controller) does, and captures its stderr): start the worker any
+/// way you like and hand it the token.
+///
+/// # Examples
+/// ```no_run
+/// use std::process::Command;
+/// use tandem::{ControllerChannel, Options, CHANNEL_ENV};
+///
+/// const EVENT: u32 = 1;
+///
+/// let mut channel = ControllerChannel::create("digi", 0, Options::default())?;
+/// // The worker program opens its end with `WorkerChannel::from_env`.
+/// let mut worker = channel.setup_worker(|token| {
+///     Command::new("/opt/daq/bin/digi-worker").env(CHANNEL_ENV, token).spawn()
+/// })?;
+/// channel.to_worker().write(b"raw event 17")?;
+/// let digitized =
+///     channel.do_transition(EVENT, 17, |mut reply| reply.read().map(<[u8]>::to_vec))??;
+/// println!("{} bytes back", digitized.len());
+/// channel.stop_worker();
+/// worker.wait()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct ControllerChannel {
     names: SegmentNames,

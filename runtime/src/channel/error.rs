@@ -47,6 +47,51 @@ impl fmt::Display for TransitionLabel {
 }
 
 /// Everything that can go wrong between a controller and its worker.
+///
+/// Match the variants a job treats apart, and the classes
+/// [`is_worker_lost`](Self::is_worker_lost), [`is_timeout`](Self::is_timeout) and
+/// [`requires_restart`](Self::requires_restart) for the rest.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use tandem::{ChannelError, TransitionLabel};
+///
+/// /// What a job does when an event fails.
+/// fn triage(error: &ChannelError) -> &'static str {
+///     match error {
+///         ChannelError::WorkerFailed { .. } => "skip the event: the worker serves on",
+///         error if error.is_worker_lost() => "restart the worker and retry the event",
+///         error if error.is_timeout() => "alive but slow: raise the time-out, or restart",
+///         error if error.requires_restart() => "restart the worker",
+///         _ => "stop the job",
+///     }
+/// }
+///
+/// let event = TransitionLabel { kind: 2, name: Some("event"), id: 42 };
+/// let failed = ChannelError::WorkerFailed {
+///     transition: event,
+///     message: "no primary vertex".into(),
+/// };
+/// let text = "worker failed during transition `event` (id 42): no primary vertex";
+/// assert_eq!(failed.to_string(), text);
+/// assert_eq!(triage(&failed), "skip the event: the worker serves on");
+///
+/// let slow = ChannelError::TransitionTimedOut {
+///     transition: event,
+///     after: Duration::from_secs(15),
+///     retries: 2,
+/// };
+/// assert!(slow.is_timeout() && slow.requires_restart() && !slow.is_worker_lost());
+///
+/// let killed = ChannelError::WorkerDied {
+///     pid: 4123,
+///     reason: Some(tandem::ExitReason::Signaled(9)),
+///     transition: event,
+///     stderr_tail: None,
+/// };
+/// assert_eq!(triage(&killed), "restart the worker and retry the event");
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum ChannelError {

@@ -146,13 +146,24 @@ pub(crate) const SETUP_KIND: u32 = u32::MAX;
 /// Environment variable through which a spawned worker learns its channel token.
 pub const CHANNEL_ENV: &str = "TANDEM_CHANNEL";
 
-/// Settings of a channel and of the worker process behind it. Build with the setters:
+/// Settings of a channel and of the worker process behind it. Build with the setters; the
+/// settings that concern both sides (spin budget, buffer limit) reach the worker through the
+/// control block, so the worker needs no options of its own.
 ///
+/// # Examples
 /// ```
 /// use std::time::Duration;
-/// let options = tandem_runtime::Options::default()
-///     .setup_timeout(Duration::from_secs(5))
-///     .transition_timeout(Duration::from_secs(2));
+/// use tandem::Options;
+///
+/// // A generator that takes a minute to initialise, then milliseconds per event.
+/// let options = Options::default()
+///     .setup_timeout(Duration::from_secs(120))
+///     .transition_timeout(Duration::from_secs(5))
+///     .max_buffer_bytes(256 << 20) // no event is larger than 256 MiB
+///     .spin(Duration::from_micros(20))
+///     .stderr_tail_lines(50);
+/// assert_eq!(options.get_transition_timeout(), Duration::from_secs(5));
+/// assert_eq!(options.get_max_buffer_bytes(), 256 << 20);
 /// ```
 #[derive(Debug, Clone)]
 pub struct Options {

@@ -43,6 +43,27 @@ pub(crate) fn default_spin() -> Duration {
 ///
 /// Every wait ends in exactly one of `answered_at_once`, `answered_while_spinning`,
 /// `answered_after_sleeping` and `timeouts`, so these four add up to `waits`.
+///
+/// # Examples
+/// ```
+/// use tandem::WaitStats;
+///
+/// /// A hint for `Options::spin`, from a controller's statistics after a run.
+/// fn spin_hint(stats: &WaitStats) -> &'static str {
+///     if stats.waits == 0 {
+///         "nothing measured yet"
+///     } else if stats.spin_share() > 0.5 {
+///         "spinning answers most waits: keep the budget"
+///     } else if stats.spins > 0 && stats.answered_after_sleeping >= stats.spins {
+///         "spins end asleep anyway: lower the budget or set it to zero"
+///     } else {
+///         "the answer is mostly there at once or after a sleep"
+///     }
+/// }
+///
+/// // E.g. `spin_hint(&controller.wait_stats())`; before any transition:
+/// assert_eq!(spin_hint(&WaitStats::default()), "nothing measured yet");
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WaitStats {

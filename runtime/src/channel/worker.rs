@@ -91,6 +91,23 @@ impl TransitionRequest<'_> {
 }
 
 /// The worker's end of a channel.
+///
+/// # Examples
+/// An untyped worker that answers each request with its input reversed; started by anything
+/// else than a controller, the program goes on with its other work.
+/// ```
+/// use tandem::{BufferError, WorkerChannel};
+///
+/// if let Some(mut worker) = WorkerChannel::from_env(0)? {
+///     worker.handle_transitions(|request| -> Result<(), BufferError> {
+///         let reply: Vec<u8> = request.input()?.iter().rev().copied().collect();
+///         request.set_keep(!reply.is_empty());
+///         request.output().write(&reply)
+///     })?;
+///     return Ok(()); // the controller stopped this worker
+/// }
+/// # Ok::<(), tandem::ChannelError>(())
+/// ```
 #[derive(Debug)]
 pub struct WorkerChannel {
     names: SegmentNames,

@@ -10,7 +10,7 @@
 /// # Examples
 ///
 /// ```
-/// use tandem_runtime::codec::Fingerprint;
+/// use tandem::Fingerprint;
 ///
 /// const A: u64 = Fingerprint::new("struct").str("Point").u64(2).finish();
 /// const B: u64 = Fingerprint::new("struct").str("Pointer").u64(2).finish();

@@ -76,7 +76,7 @@
 //! # Examples
 //!
 //! ```
-//! use tandem_runtime::codec::{decode_from, encode_into, Payload};
+//! use tandem::{decode_from, encode_into, Payload};
 //!
 //! let value = (7u32, String::from("seven"), vec![Some(true), None]);
 //! let mut buffer = vec![0; value.encoded_len(0)];

@@ -167,8 +167,8 @@ impl fmt::Display for FatalSignal {
 ///
 /// # Examples
 /// ```
-/// assert_eq!(tandem_runtime::monitor::signal_name(6), "SIGABRT");
-/// assert_eq!(tandem_runtime::monitor::signal_name(9), "SIGKILL");
+/// assert_eq!(tandem::signal_name(6), "SIGABRT");
+/// assert_eq!(tandem::signal_name(9), "SIGKILL");
 /// ```
 pub fn signal_name(signal: i32) -> &'static str {
     match signal {
@@ -377,14 +377,14 @@ thread_local! {
 /// # Examples
 /// ```no_run
 /// use std::time::Duration;
-/// use tandem_runtime::WorkerMonitor;
+/// use tandem::WorkerMonitor;
 ///
 /// let monitor = WorkerMonitor::builder()
 ///     .ack_timeout(Duration::from_millis(500))
 ///     .action(|signal| eprintln!("worker: caught {signal}"))
 ///     .start()?;
 /// # drop(monitor);
-/// # Ok::<(), tandem_runtime::MonitorError>(())
+/// # Ok::<(), tandem::MonitorError>(())
 /// ```
 #[must_use = "a builder does nothing until `start` is called"]
 pub struct MonitorBuilder {
@@ -479,13 +479,13 @@ impl MonitorBuilder {
 ///
 /// # Examples
 /// ```no_run
-/// use tandem_runtime::WorkerMonitor;
+/// use tandem::WorkerMonitor;
 ///
 /// let monitor = WorkerMonitor::start()?;
 /// monitor.set_action(|signal| println!("Worker: SIGNAL CAUGHT {}", signal.as_raw()));
 /// // ... run crash-prone native code ...
 /// monitor.stop()?;
-/// # Ok::<(), tandem_runtime::MonitorError>(())
+/// # Ok::<(), tandem::MonitorError>(())
 /// ```
 #[derive(Debug)]
 pub struct WorkerMonitor {

@@ -26,6 +26,35 @@ const STDERR_CLOSE_WAIT: Duration = Duration::from_millis(30);
 /// Transitions go through [`to_worker`](Self::to_worker) and
 /// [`do_transition`](Self::do_transition); the errors that report the worker's death carry
 /// the last lines of its stderr. [`channel`](Self::channel) shows the channel itself.
+///
+/// # Examples
+/// One untyped binary, controller and worker (the typed way is `#[derive(Transitions)]`):
+/// ```no_run
+/// use std::process::Command;
+/// use tandem::{BufferError, Controller, Options, WorkerChannel};
+///
+/// const EVENT: u32 = 1;
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     if let Some(mut worker) = WorkerChannel::from_env(0)? {
+///         worker.handle_transitions(|request| -> Result<(), BufferError> {
+///             let reply: Vec<u8> = request.input()?.iter().rev().copied().collect();
+///             request.output().write(&reply)
+///         })?;
+///         return Ok(());
+///     }
+///     let worker = Command::new(std::env::current_exe()?);
+///     let mut controller = Controller::spawn(worker, "echo", 0, Options::default())?;
+///     controller.to_worker().write(b"event 2")?;
+///     let (bytes, keep) = controller.do_transition(EVENT, 2, |mut reply| {
+///         (reply.read().map(<[u8]>::to_vec), reply.keep())
+///     })?;
+///     assert_eq!(bytes?, b"2 tneve");
+///     assert!(!keep);
+///     controller.shutdown(); // or drop it: the worker is stopped, then killed after a grace
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Controller {
     channel: ControllerChannel,

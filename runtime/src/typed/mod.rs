@@ -25,6 +25,23 @@ use crate::process::Controller;
 pub type WorkerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A set of transitions, implemented by `#[derive(Transitions)]` on a fieldless enum.
+///
+/// # Examples
+/// ```
+/// use tandem::Transitions;
+///
+/// #[derive(Transitions)]
+/// enum Generator {
+///     #[transition(input = u64, replay)]
+///     BeginRun,
+///     #[transition(output = Vec<f64>)]
+///     Event,
+/// }
+///
+/// assert_eq!(Generator::NAMES, ["begin_run", "event"]);
+/// assert_eq!(Generator::REPLAY, [true, false]);
+/// assert_eq!(Generator::Event.kind(), 1);
+/// ```
 pub trait Transitions: 'static {
     /// The setup payload delivered to the worker during the handshake.
     type Setup: Payload;
@@ -40,7 +57,34 @@ pub trait Transitions: 'static {
     fn kind(&self) -> u32;
 }
 
-/// What a worker method sees besides its input.
+/// What a worker method sees besides its input: the transition's id and name, and the keep
+/// flag it returns with its output.
+///
+/// # Examples
+/// ```
+/// use tandem::{Context, Transitions, WorkerError};
+///
+/// #[derive(Transitions)]
+/// enum Skim {
+///     #[transition(input = Vec<f64>, output = f64)]
+///     Event,
+/// }
+///
+/// struct MuonSkim;
+///
+/// impl SkimWorker for MuonSkim {
+///     fn event(&mut self, context: &mut Context, pts: Vec<f64>) -> Result<f64, WorkerError> {
+///         if pts.iter().any(|pt| pt.is_nan()) {
+///             // Sent to the controller as `ChannelError::WorkerFailed`; the worker serves on.
+///             return Err(format!("event {}: a muon pt is NaN", context.id()).into());
+///         }
+///         let leading = pts.iter().copied().fold(0.0, f64::max);
+///         // Keep the event only with a muon above 24 GeV; the controller reads `Response::keep`.
+///         context.set_keep(leading > 24.0);
+///         Ok(leading)
+///     }
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Context {
     id: u64,
@@ -66,6 +110,22 @@ impl Context {
 }
 
 /// A transition's output with the keep flag the worker set.
+///
+/// # Examples
+/// ```
+/// use tandem::Response;
+///
+/// /// The outputs of the events their worker decided to keep.
+/// fn kept<O>(responses: Vec<Response<O>>) -> Vec<O> {
+///     responses.into_iter().filter(|r| r.keep).map(|r| r.output).collect()
+/// }
+///
+/// let responses = vec![
+///     Response { output: 101_u64, keep: true },
+///     Response { output: 102, keep: false },
+/// ];
+/// assert_eq!(kept(responses), [101]);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response<O> {
     /// The decoded output.
@@ -75,6 +135,40 @@ pub struct Response<O> {
 }
 
 /// When and how a [`TypedController`] restarts a lost worker on its own.
+///
+/// # Examples
+/// ```no_run
+/// use std::process::Command;
+/// use std::time::Duration;
+/// use tandem::{Options, RestartPolicy, Transitions};
+///
+/// #[derive(Transitions)]
+/// enum Generator {
+///     #[transition(input = u64, replay)]
+///     BeginLumi,
+///     #[transition(output = Vec<f64>)]
+///     Event,
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let worker = Command::new("/opt/legacy/bin/generator-worker");
+///     let mut generator = GeneratorController::spawn(worker, 0, Options::default(), &())?;
+///     // Up to three crashes per job, each answered by a respawn, a replay of the last
+///     // `begin_lumi`, then the failed call again.
+///     generator.set_restart_policy(RestartPolicy {
+///         max_restarts: 3,
+///         backoff: Duration::from_millis(100),
+///     });
+///     generator.begin_lumi(1, &2026)?;
+///     for event in 1..=1000 {
+///         generator.event(event)?;
+///     }
+///     for failure in generator.recovered_failures() {
+///         eprintln!("recovered: {failure}");
+///     }
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RestartPolicy {
     /// How many restarts in total before an error is returned.
@@ -178,7 +272,44 @@ struct Recorded {
 }
 
 /// A controller speaking the transitions `T`: typed inputs and outputs, setup payload,
-/// replay and restart. The derive wraps it in a struct with one method per transition.
+/// replay and restart. The derive wraps it in a struct with one method per transition
+/// (`<Enum>Controller`, whose `typed` / `typed_mut` reach this one); use it directly to
+/// drive transitions chosen at run time, or for what the generated methods do not cover:
+/// time-outs per transition and per call, the time-out policy or callback, wait statistics.
+///
+/// # Examples
+/// ```no_run
+/// use std::process::Command;
+/// use std::time::Duration;
+/// use tandem::{Options, Transitions, TypedController};
+///
+/// #[derive(Transitions, Clone, Copy)]
+/// enum Digitizer {
+///     #[transition(input = String, replay)]
+///     LoadCalibration,
+///     #[transition(input = Vec<u16>, output = Vec<f32>)]
+///     Digitize,
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let worker = Command::new("/opt/daq/bin/digitizer-worker");
+///     let mut digitizer = TypedController::<Digitizer>::spawn(
+///         worker, 3, Options::default(), &(),
+///     )?;
+///     // Loading the calibration may take minutes; an event, milliseconds.
+///     digitizer.set_timeout(Digitizer::LoadCalibration, Duration::from_secs(600));
+///     digitizer.on_timeout(|slow| {
+///         eprintln!("{} still running after {:?}", slow.transition, slow.waited);
+///         slow.retries < 5
+///     });
+///     digitizer.call::<String, ()>(Digitizer::LoadCalibration, 1, &"ecal-2026".to_owned())?;
+///     let adc_counts: Vec<u16> = vec![812, 4095, 17];
+///     let energies = digitizer.call::<_, Vec<f32>>(Digitizer::Digitize, 1, &adc_counts)?;
+///     println!("{:?} ({:?})", energies.output, digitizer.wait_stats());
+///     digitizer.shutdown();
+///     Ok(())
+/// }
+/// ```
 pub struct TypedController<T: Transitions> {
     controller: Controller,
     replay: Vec<Recorded>,
@@ -479,11 +610,41 @@ impl<E: Payload> EncodeInput for SliceInput<'_, E> {
 /// output into its own memory before it decodes it.
 ///
 /// # Examples
+/// A worker summing calorimeter hits where the controller wrote them:
 /// ```
-/// use tandem::TrustedSlice;
+/// use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
+/// use tandem::{ChannelError, Context, Payload, Transitions, TrustedSlice, WorkerError};
 ///
-/// fn total_energy(hits: TrustedSlice<'_, f64>) -> f64 {
-///     hits.iter().sum()
+/// #[derive(Payload, IntoBytes, FromBytes, Immutable, Clone, Copy)]
+/// #[zerocopy(crate = "tandem::zerocopy")]
+/// #[payload(pod)]
+/// #[repr(C)]
+/// struct Hit {
+///     cell: u32,
+///     energy: f32,
+/// }
+///
+/// #[derive(Transitions)]
+/// enum Calorimeter {
+///     #[transition(input = Vec<Hit>, output = f64, borrow)]
+///     TotalEnergy,
+/// }
+///
+/// struct Summer;
+///
+/// impl CalorimeterWorker for Summer {
+///     fn total_energy(
+///         &mut self,
+///         _: &mut Context,
+///         hits: TrustedSlice<'_, Hit>, // a view of the controller's buffer
+///     ) -> Result<f64, WorkerError> {
+///         Ok(hits.iter().map(|hit| f64::from(hit.energy)).sum())
+///     }
+/// }
+///
+/// // The controller sends a slice; no `Vec` is built on either side.
+/// fn total(calorimeter: &mut CalorimeterController, hits: &[Hit]) -> Result<f64, ChannelError> {
+///     Ok(calorimeter.total_energy(1, hits)?.output)
 /// }
 /// ```
 #[derive(Debug, Clone, Copy)]
