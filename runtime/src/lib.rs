@@ -41,6 +41,7 @@ pub use codec::{
 };
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 pub use process::Controller;
+pub use sys::shared_bytes::SharedBytes;
 pub use typed::{
     Context, Response, RestartPolicy, SlowTransition, TimeoutPolicy, Transitions, TrustedSlice,
     TypedController, WorkerError,

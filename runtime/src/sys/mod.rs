@@ -7,11 +7,13 @@
 //! - [`process`]: pidfds, exit statuses, signals sent to other processes;
 //! - [`watch`]: death watchers, a thread asleep on a peer's pidfd until it exits;
 //! - [`random`]: unguessable bits for segment names;
+//! - [`shared_bytes`]: copying out of memory the peer may rewrite while we read it;
 //! - [`signal`]: async-signal-safe primitives for the worker monitor.
 
 pub(crate) mod futex;
 pub(crate) mod process;
 pub(crate) mod random;
+pub(crate) mod shared_bytes;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod watch;
