@@ -149,7 +149,7 @@ fn roundtrip_at<T: Payload + PartialEq + std::fmt::Debug>(value: &T, offset: usi
         "encoded_len must be exact"
     );
     let mut decoder = Decoder::new(&bytes);
-    decoder.take(offset, "filler").unwrap();
+    decoder.skip(offset, "filler").unwrap();
     assert_eq!(&T::decode(&mut decoder).unwrap(), value);
     assert_eq!(decoder.remaining(), 0);
 }

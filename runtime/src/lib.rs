@@ -36,8 +36,8 @@ pub use channel::{
     CONTROLLER_GONE_EXIT_STATUS,
 };
 pub use codec::{
-    decode_from, decode_pod_slice, encode_into, encode_to_vec, DecodeError, Decoder, Encoder,
-    Fingerprint, Payload, PodPayload,
+    decode_from, decode_pod_slice, decode_shared, encode_into, encode_to_vec, DecodeError, Decoder,
+    Encoder, Fingerprint, Payload, PodPayload,
 };
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 pub use process::Controller;

@@ -1,28 +1,49 @@
-//! [`Decoder`]: reads and validates an encoding.
+//! [`Decoder`]: reads and validates an encoding, reading every input byte once.
 
-use super::{padding, DecodeError, Payload, MAX_DEPTH, MAX_ZERO_SIZED_ELEMENTS};
+use super::{padding, DecodeError, Payload, BUDGET_BASE, BUDGET_PER_BYTE, MAX_DEPTH};
+use crate::SharedBytes;
 
-/// Reads an encoding from a byte slice, validating every byte.
+/// Reads an encoding, validating every byte.
 ///
-/// Like [`Encoder`](super::Encoder), positions are absolute from the start of `bytes`, which
-/// decides the alignment padding before plain-old-data sequences.
+/// The source is [`SharedBytes`]: memory the peer may rewrite while it is read. The decoder
+/// loads every length prefix, tag and scalar once into a local and copies payload bytes
+/// straight into the value's own allocation before validating them there, so no interleaving
+/// of concurrent writes can make it produce an invalid value: at worst it decodes bytes the
+/// peer wrote in between, or returns an error. Nothing it returns borrows the source.
 ///
-/// The decoder also counts how deeply derived types are nested, so that hostile input cannot
-/// overflow the stack through a recursive type; see [`MAX_DEPTH`].
+/// Like [`Encoder`](super::Encoder), positions are absolute from the start of the source,
+/// which decides the alignment padding before plain-old-data sequences.
+///
+/// Hostile input is bounded three ways: derived types may nest at most [`MAX_DEPTH`] levels
+/// (the stack), a length prefix must fit in the bytes left (the count), and every element of
+/// a sequence is charged against a budget of [`BUDGET_PER_BYTE`] elements per input byte plus
+/// [`BUDGET_BASE`] (the work and the memory); see the [module documentation](super).
 #[derive(Debug)]
 pub struct Decoder<'a> {
-    bytes: &'a [u8],
+    source: SharedBytes<'a>,
+    // INVARIANT: `position <= source.len()`.
     position: usize,
     depth: u32,
+    /// Elements that may still be decoded.
+    budget: usize,
 }
 
 impl<'a> Decoder<'a> {
-    /// Starts reading at the beginning of `bytes`.
+    /// Starts reading at the beginning of `bytes`, private bytes of this process.
     pub fn new(bytes: &'a [u8]) -> Self {
+        Decoder::from_shared(SharedBytes::from_private(bytes))
+    }
+
+    /// Starts reading at the beginning of `source`, which the peer may rewrite meanwhile.
+    pub fn from_shared(source: SharedBytes<'a>) -> Self {
         Decoder {
-            bytes,
+            source,
             position: 0,
             depth: 0,
+            budget: source
+                .len()
+                .saturating_mul(BUDGET_PER_BYTE)
+                .saturating_add(BUDGET_BASE),
         }
     }
 
@@ -33,33 +54,75 @@ impl<'a> Decoder<'a> {
 
     /// Bytes not consumed yet.
     pub fn remaining(&self) -> usize {
-        self.bytes.len() - self.position
+        self.source.len() - self.position
     }
 
-    /// Consumes `len` bytes and returns them.
+    /// Elements that may still be decoded before [`DecodeError::BudgetExceeded`].
+    pub fn budget_left(&self) -> usize {
+        self.budget
+    }
+
+    /// The error for `needed` bytes of `what` when fewer are left.
+    #[cold]
+    fn unexpected_end(&self, needed: usize, what: &'static str) -> DecodeError {
+        DecodeError::UnexpectedEnd {
+            offset: self.position,
+            what,
+            needed,
+            available: self.remaining(),
+        }
+    }
+
+    /// Hands the next `len` bytes to `read` (which must copy them all out), then consumes
+    /// them.
+    #[inline]
+    pub(super) fn read_with<R>(
+        &mut self,
+        len: usize,
+        what: &'static str,
+        read: impl FnOnce(SharedBytes<'a>) -> Option<R>,
+    ) -> Result<R, DecodeError> {
+        let value = self.source.range(self.position, len).and_then(read);
+        match value {
+            Some(value) => {
+                self.position += len;
+                Ok(value)
+            }
+            None => Err(self.unexpected_end(len, what)),
+        }
+    }
+
+    /// Consumes `len` bytes without reading them.
     ///
     /// # Errors
     ///
     /// [`DecodeError::UnexpectedEnd`] if fewer than `len` bytes are left; `what` names the
-    /// value being read in that message.
+    /// value being skipped in that message.
     #[inline]
-    pub fn take(&mut self, len: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
-        let bytes: &'a [u8] = self.bytes;
-        match bytes.get(self.position..).and_then(|rest| rest.get(..len)) {
-            Some(taken) => {
-                self.position += len;
-                Ok(taken)
-            }
-            None => Err(DecodeError::UnexpectedEnd {
-                offset: self.position,
-                what,
-                needed: len,
-                available: self.remaining(),
-            }),
+    pub fn skip(&mut self, len: usize, what: &'static str) -> Result<(), DecodeError> {
+        if len > self.remaining() {
+            return Err(self.unexpected_end(len, what));
         }
+        self.position += len;
+        Ok(())
     }
 
-    /// Consumes `N` bytes and returns them as an array.
+    /// Consumes `out.len()` bytes, copying them into `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::UnexpectedEnd`] if fewer bytes are left; `what` names the value being
+    /// read in that message.
+    #[inline]
+    pub fn copy_to(&mut self, out: &mut [u8], what: &'static str) -> Result<(), DecodeError> {
+        if !self.source.copy_to(self.position, out) {
+            return Err(self.unexpected_end(out.len(), what));
+        }
+        self.position += out.len();
+        Ok(())
+    }
+
+    /// Consumes `N` bytes and returns a copy of them.
     ///
     /// # Errors
     ///
@@ -69,10 +132,13 @@ impl<'a> Decoder<'a> {
         &mut self,
         what: &'static str,
     ) -> Result<[u8; N], DecodeError> {
-        let taken = self.take(N, what)?;
-        let mut array = [0; N];
-        array.copy_from_slice(taken);
-        Ok(array)
+        match self.source.array::<N>(self.position) {
+            Some(array) => {
+                self.position += N;
+                Ok(array)
+            }
+            None => Err(self.unexpected_end(N, what)),
+        }
     }
 
     /// Reads one byte.
@@ -105,43 +171,83 @@ impl<'a> Decoder<'a> {
         self.take_array(what).map(u64::from_le_bytes)
     }
 
-    /// Reads the length prefix of a sequence of `T` and checks it against the input: the
-    /// remaining bytes must be able to hold that many elements of at least
-    /// `T::MIN_ENCODED_LEN` bytes each, and a sequence of elements that encode to nothing may
-    /// have at most [`MAX_ZERO_SIZED_ELEMENTS`] elements.
+    /// Charges `elements` elements of `what` against the decode budget; a hand-written
+    /// [`Payload`] that decodes a sequence without [`Decoder::get_len`] calls this with its
+    /// element count before decoding them.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::BudgetExceeded`] if fewer elements are left in the budget.
+    #[inline]
+    pub fn charge(&mut self, elements: u64, what: &'static str) -> Result<(), DecodeError> {
+        self.charge_at(self.position, elements, what)
+    }
+
+    /// [`Decoder::charge`] for elements announced at `offset`.
+    #[inline]
+    fn charge_at(
+        &mut self,
+        offset: usize,
+        elements: u64,
+        what: &'static str,
+    ) -> Result<(), DecodeError> {
+        match usize::try_from(elements) {
+            Ok(elements) if elements <= self.budget => {
+                self.budget -= elements;
+                Ok(())
+            }
+            _ => Err(self.budget_exceeded(offset, elements, what)),
+        }
+    }
+
+    #[cold]
+    fn budget_exceeded(&self, offset: usize, elements: u64, what: &'static str) -> DecodeError {
+        DecodeError::BudgetExceeded {
+            offset,
+            what,
+            elements,
+            left: self.budget,
+            len: self.source.len(),
+        }
+    }
+
+    /// Reads the length prefix of a sequence of `T` and checks it: the remaining bytes must
+    /// be able to hold that many elements of at least `T::MIN_ENCODED_LEN` bytes each, and
+    /// the elements are charged against the decode budget (see [`Decoder::charge`]).
     ///
     /// # Errors
     ///
     /// [`DecodeError::UnexpectedEnd`], [`DecodeError::LengthTooLarge`] or
-    /// [`DecodeError::TooManyZeroSized`].
+    /// [`DecodeError::BudgetExceeded`].
+    #[inline]
     pub fn get_len<T: Payload>(&mut self) -> Result<usize, DecodeError> {
         let offset = self.position;
         let len = self.get_u64("length prefix")?;
-        let what = core::any::type_name::<T>();
-        let min = T::MIN_ENCODED_LEN as u64;
         let available = self.remaining();
-        match (available as u64).checked_div(min) {
-            None if len > MAX_ZERO_SIZED_ELEMENTS => {
-                return Err(DecodeError::TooManyZeroSized {
-                    offset,
-                    what,
-                    len,
-                    limit: MAX_ZERO_SIZED_ELEMENTS,
-                })
-            }
-            Some(max) if len > max => {
+        if let Some(max) = (available as u64).checked_div(T::MIN_ENCODED_LEN as u64) {
+            if len > max {
                 return Err(DecodeError::LengthTooLarge {
                     offset,
-                    what,
+                    what: core::any::type_name::<T>(),
                     len,
                     available,
                     max,
-                })
+                });
             }
-            _ => {}
         }
-        // Bounded by the input length (or MAX_ZERO_SIZED_ELEMENTS), so it fits in `usize`.
+        self.charge_at(offset, len, core::any::type_name::<T>())?;
+        // Charged, so at most the budget, a `usize`.
         Ok(len as usize)
+    }
+
+    /// Capacity worth reserving for `len` elements of `T` just announced: at most one per
+    /// byte left (per `T::MIN_ENCODED_LEN` bytes where that is more than 1), so that a
+    /// prefix announcing elements that are not there reserves no more than the input's size
+    /// in elements, and together with the budget every nested sequence's reservation stays
+    /// within a multiple of the input's length.
+    #[inline]
+    pub(super) fn capacity_for<T: Payload>(&self, len: usize) -> usize {
+        len.min(self.remaining() / T::MIN_ENCODED_LEN.max(1))
     }
 
     /// Skips the zero padding up to a multiple of `align` (a power of two).
@@ -152,46 +258,24 @@ impl<'a> Decoder<'a> {
     /// is not zero (so every value has exactly one encoding).
     pub fn skip_padding(&mut self, align: usize) -> Result<(), DecodeError> {
         let start = self.position;
-        let pad = self.take(padding(start, align), "alignment padding")?;
-        match pad.iter().position(|&byte| byte != 0) {
-            Some(index) => Err(DecodeError::NonZeroPadding {
-                offset: start + index,
-            }),
-            None => Ok(()),
+        let len = padding(start, align);
+        if len == 0 {
+            return Ok(());
         }
-    }
-
-    /// Reads a `Vec<T>` of plain-old-data `T` as a slice borrowed from the input, without
-    /// copying: the length prefix, the padding, then `len` elements.
-    ///
-    /// The encoding is the same as `Vec<T>`'s, so this reads what the sender wrote as a
-    /// `Vec<T>` (or `[T]` through [`Encoder`](super::Encoder)).
-    ///
-    /// # Errors
-    ///
-    /// The errors of [`Decoder::get_len`] and [`Decoder::skip_padding`], and
-    /// [`DecodeError::Misaligned`] if the input's memory is not aligned for `T` (the offset
-    /// within the input always is; the input itself must start at an aligned address, as a
-    /// shared-memory mapping does).
-    pub fn pod_slice<T>(&mut self) -> Result<&'a [T], DecodeError>
-    where
-        T: Payload + zerocopy::FromBytes + zerocopy::Immutable,
-    {
-        const {
-            assert!(
-                T::POD.is_some(),
-                "`Decoder::pod_slice` needs a plain-old-data `Payload` type"
-            )
-        };
-        let len = self.get_len::<T>()?;
-        self.skip_padding(core::mem::align_of::<T>())?;
-        let offset = self.position;
-        let size = core::mem::size_of::<T>();
-        let bytes = self.take(len * size, core::any::type_name::<T>())?;
-        <[T] as zerocopy::FromBytes>::ref_from_bytes(bytes).map_err(|_| DecodeError::Misaligned {
-            offset,
-            align: core::mem::align_of::<T>(),
-        })
+        // Alignments of plain-old-data types are small (at most a page).
+        let mut pad = [0u8; 64];
+        let mut done = 0;
+        while done < len {
+            let chunk = (len - done).min(pad.len());
+            self.copy_to(&mut pad[..chunk], "alignment padding")?;
+            if let Some(index) = pad[..chunk].iter().position(|&byte| byte != 0) {
+                return Err(DecodeError::NonZeroPadding {
+                    offset: start + done + index,
+                });
+            }
+            done += chunk;
+        }
+        Ok(())
     }
 
     /// Runs `f` one nesting level deeper; derived impls decode through this.

@@ -40,21 +40,27 @@ pub enum DecodeError {
         /// The largest count those bytes could hold.
         max: u64,
     },
-    /// A sequence of elements that encode to zero bytes is longer than
-    /// [`MAX_ZERO_SIZED_ELEMENTS`](super::MAX_ZERO_SIZED_ELEMENTS).
+    /// The input announced more elements than its decode budget allows: at most
+    /// [`BUDGET_PER_BYTE`](super::BUDGET_PER_BYTE) elements per input byte plus
+    /// [`BUDGET_BASE`](super::BUDGET_BASE), counted over the whole value, so that the work
+    /// and memory of a decode stay within a multiple of the input's length.
     #[error(
-        "length prefix at byte {offset} announces {len} elements of {what}, which encode to zero \
-         bytes; at most {limit} are accepted"
+        "decode budget exceeded at byte {offset}: {elements} elements of {what} announced, but \
+         only {left} are left of the budget for {len} input bytes (the input is corrupt or \
+         hostile, or the value holds more elements that encode to nothing than the budget \
+         allows: send fewer)"
     )]
-    TooManyZeroSized {
-        /// Where the length prefix starts.
+    BudgetExceeded {
+        /// Where the announcing length prefix (or fixed-size array) starts.
         offset: usize,
         /// The element type.
         what: &'static str,
         /// The announced element count.
-        len: u64,
-        /// The accepted maximum.
-        limit: u64,
+        elements: u64,
+        /// Elements left in the budget.
+        left: usize,
+        /// The length of the input, which sets the budget.
+        len: usize,
     },
     /// A `bool` byte other than 0 or 1.
     #[error("invalid bool at byte {offset}: expected 0 or 1, found {found}")]

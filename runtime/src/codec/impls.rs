@@ -4,20 +4,6 @@ use super::{padding, DecodeError, Decoder, Encoder, Fingerprint, Payload, PodOps
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 
-/// Preallocation cap for sequences whose elements take more memory than their minimum
-/// encoding: the input justifies the count, not the memory.
-const MAX_PREALLOC_BYTES: usize = 1 << 20;
-
-/// Capacity to reserve for `len` elements of `T` announced by a checked length prefix.
-fn prealloc<T: Payload>(len: usize) -> usize {
-    let size = core::mem::size_of::<T>();
-    if size <= T::MIN_ENCODED_LEN.max(1) {
-        len
-    } else {
-        len.min(MAX_PREALLOC_BYTES / size)
-    }
-}
-
 macro_rules! pod_primitives {
     ($($ty:ident)*) => {$(
         impl Payload for $ty {
@@ -264,11 +250,13 @@ impl Payload for String {
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let len = decoder.get_len::<u8>()?;
         let offset = decoder.position();
-        let bytes = decoder.take(len, "string bytes")?;
-        match std::str::from_utf8(bytes) {
-            Ok(text) => Ok(text.to_owned()),
-            Err(source) => Err(DecodeError::InvalidUtf8 { offset, source }),
-        }
+        // Copied into the string's own buffer, then validated there: the bytes checked are
+        // the bytes kept, whatever the peer writes meanwhile.
+        let bytes = PodOps::<u8>::new().decode_vec(decoder, len)?;
+        String::from_utf8(bytes).map_err(|error| DecodeError::InvalidUtf8 {
+            offset,
+            source: error.utf8_error(),
+        })
     }
 }
 
@@ -303,26 +291,21 @@ pub(super) fn encode_seq<T: Payload>(items: &[T], encoder: &mut Encoder<'_>) {
     }
 }
 
-/// Reads the padding and bytes of `len` plain-old-data elements.
-fn take_pod<'a, T>(
-    decoder: &mut Decoder<'a>,
-    ops: &PodOps<T>,
+/// Reads `len` elements (the length is already checked and charged), reserving room for
+/// `capacity` of them first (plain-old-data elements get exactly `len`, after the check that
+/// their bytes are there).
+fn decode_vec<T: Payload>(
+    decoder: &mut Decoder<'_>,
     len: usize,
-) -> Result<&'a [u8], DecodeError> {
-    decoder.skip_padding(ops.align)?;
-    let size = len.saturating_mul(core::mem::size_of::<T>());
-    decoder.take(size, core::any::type_name::<T>())
-}
-
-/// Reads `len` elements (the length prefix is already checked).
-fn decode_vec<T: Payload>(decoder: &mut Decoder<'_>, len: usize) -> Result<Vec<T>, DecodeError> {
+    capacity: usize,
+) -> Result<Vec<T>, DecodeError> {
     match T::POD {
         Some(ops) => {
-            let bytes = take_pod(decoder, &ops, len)?;
-            Ok(ops.read_vec(bytes, len))
+            decoder.skip_padding(ops.align)?;
+            ops.decode_vec(decoder, len)
         }
         None => {
-            let mut vec = Vec::with_capacity(prealloc::<T>(len));
+            let mut vec = Vec::with_capacity(capacity);
             for _ in 0..len {
                 vec.push(T::decode(decoder)?);
             }
@@ -348,7 +331,8 @@ impl<T: Payload> Payload for Vec<T> {
 
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let len = decoder.get_len::<T>()?;
-        decode_vec(decoder, len)
+        let capacity = decoder.capacity_for::<T>(len);
+        decode_vec(decoder, len, capacity)
     }
 }
 
@@ -370,12 +354,10 @@ impl<T: Payload, const N: usize> Payload for [T; N] {
     }
 
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        decoder.charge(N as u64, core::any::type_name::<T>())?;
         if let Some(ops) = T::POD {
-            let bytes = take_pod(decoder, &ops, N)?;
-            let size = core::mem::size_of::<T>();
-            return Ok(core::array::from_fn(|i| {
-                ops.read_one(bytes.get(i * size..).unwrap_or_default())
-            }));
+            decoder.skip_padding(ops.align)?;
+            return ops.decode_array::<N>(decoder);
         }
         let offset = decoder.position();
         let needed = Self::MIN_ENCODED_LEN;
@@ -387,7 +369,8 @@ impl<T: Payload, const N: usize> Payload for [T; N] {
                 available: decoder.remaining(),
             });
         }
-        let vec = decode_vec::<T>(decoder, N)?;
+        // `N` is charged, so reserving it all is within the bound.
+        let vec = decode_vec::<T>(decoder, N, N)?;
         // `decode_vec` returned exactly `N` elements, so the conversion cannot fail.
         <[T; N]>::try_from(vec).map_err(|vec| DecodeError::UnexpectedEnd {
             offset,
@@ -447,7 +430,7 @@ macro_rules! maps {
 
             fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
                 let len = decoder.get_len::<(K, V)>()?;
-                let mut map = new_with_capacity!($map, prealloc::<(K, V)>(len) $(, $hasher)?);
+                let mut map = new_with_capacity!($map, decoder.capacity_for::<(K, V)>(len) $(, $hasher)?);
                 for _ in 0..len {
                     let offset = decoder.position();
                     let key = K::decode(decoder)?;
@@ -488,7 +471,7 @@ macro_rules! sets {
 
             fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
                 let len = decoder.get_len::<K>()?;
-                let mut set = new_with_capacity!($set, prealloc::<K>(len) $(, $hasher)?);
+                let mut set = new_with_capacity!($set, decoder.capacity_for::<K>(len) $(, $hasher)?);
                 for _ in 0..len {
                     let offset = decoder.position();
                     if !set.insert(K::decode(decoder)?) {

@@ -41,26 +41,56 @@
 //! value alone is written as its memory bytes with no padding. A `Vec<T>` or `[T; N]` of POD
 //! `T` is written as zero padding up to the next multiple of `align_of::<T>()` (counted from
 //! the buffer start, which is page-aligned in shared memory), then all elements in one copy.
-//! Decoding copies them back in one allocation and one copy, or borrows them in place with
-//! [`Decoder::pod_slice`]. Whether a derived type is POD, its size and its alignment are part
+//! Decoding copies them into one allocation of exactly the right size, straight from the
+//! input (no zero-fill first), or borrows them in place from private or trusted bytes with
+//! [`decode_pod_slice`]. Whether a derived type is POD, its size and its alignment are part
 //! of its fingerprint. `[T; N]` itself is not POD: a `Vec<[f32; 3]>` is a sequence of
 //! arrays, each copied in bulk; wrap the array in a `#[payload(pod)]` struct to get one copy
 //! for the whole vector.
 //!
+//! # Reading shared memory once
+//!
+//! The controller decodes its worker's reply where the worker wrote it, and a buggy or
+//! hostile worker may keep rewriting it meanwhile. [`decode_shared`] and
+//! [`Decoder::from_shared`] read from [`SharedBytes`](crate::SharedBytes), which lends no
+//! reference into that memory, and follow the kernel's `copy_from_user` discipline: every
+//! length prefix, tag and scalar is loaded once into a local and validated there; payload
+//! bytes are copied once, straight into their final allocation (the `Vec`'s or `String`'s
+//! buffer), and validated in that copy (UTF-8). No interleaving of concurrent writes can
+//! therefore produce an invalid `String`, `char`, `bool` or enum value, or make a check and a
+//! use see different bytes: the decoded value is some valid value, or the decode fails. No
+//! value decoded from `SharedBytes` borrows from it; borrowing in place ([`decode_pod_slice`])
+//! takes a `&[u8]`, which is a promise that nobody writes the bytes while it lives.
+//! [`decode_from`] decodes private bytes through the same code.
+//!
 //! # Validation and limits
 //!
 //! For every byte sequence, decoding returns a value or a [`DecodeError`] naming the byte
-//! offset and, through [`DecodeError::InField`], the field path. It never panics and never
-//! allocates more than the input justifies:
-//! - a length prefix is checked against the remaining bytes times the minimum encoded size of
-//!   one element before anything is allocated, and preallocation is capped at 1 MiB for
-//!   elements whose memory is larger than their minimum encoding;
-//! - sequences of elements that encode to nothing (such as `Vec<()>`) may have at most
-//!   [`MAX_ZERO_SIZED_ELEMENTS`] elements, so a huge count cannot make the decoder spin;
+//! offset and, through [`DecodeError::InField`], the field path. It never panics, and the
+//! memory it reserves and the work it does are bounded by a multiple of the input's length,
+//! for every type the derive accepts (recursive types and elements that encode to nothing
+//! included):
+//! - a length prefix is checked against the remaining bytes divided by the minimum encoded
+//!   size of one element before anything is allocated;
+//! - every element of a sequence (`Vec`, array, map, set, `String` bytes) is charged against
+//!   a *budget* of [`BUDGET_PER_BYTE`] elements per input byte plus [`BUDGET_BASE`], counted
+//!   over the whole value and charged when the length is read, before the elements are
+//!   decoded or room is reserved for them; a value that needs more is refused with
+//!   [`DecodeError::BudgetExceeded`]. Every element that takes input bytes takes at least
+//!   one, so a valid value exceeds the budget only if it holds thousands of elements that
+//!   encode to nothing (`()`, unit structs, `[T; 0]`) or fixed-size arrays nested eight deep;
+//! - room is reserved up front for at most one element per byte left (per minimum encoded
+//!   size where that is larger; self-references and zero-sized elements count as 1 byte), so
+//!   a prefix announcing elements that are not there reserves at most the input's size in
+//!   elements, and the budget caps the sum over nested sequences;
 //! - derived types may nest at most [`MAX_DEPTH`] levels deep, so recursive types cannot
 //!   overflow the stack;
 //! - padding bytes must be zero and [`decode_from`] rejects trailing bytes, so every value has
 //!   exactly one encoding, except that map and set entries may come in any order.
+//!
+//! Together: a decode of `n` bytes decodes at most `8n + 4096` elements, and each costs its
+//! type's constant work and memory (its size, a `Box`'s allocation, a hash table's slot), on
+//! top of one copy of the bytes that plain-old-data vectors and strings take.
 //!
 //! # Fingerprints
 //!
@@ -102,11 +132,21 @@ pub use error::DecodeError;
 pub use fingerprint::Fingerprint;
 pub use pod::{Pod, PodOps, PodPayload};
 
+use crate::SharedBytes;
+
 /// The deepest nesting of derived types that [`Decoder`] accepts.
 pub const MAX_DEPTH: u32 = 256;
 
-/// The largest element count accepted for a sequence whose elements encode to zero bytes.
-pub const MAX_ZERO_SIZED_ELEMENTS: u64 = 1 << 20;
+/// Elements a decode may charge per input byte, on top of [`BUDGET_BASE`]; see the
+/// [module documentation](self#validation-and-limits). Every element that takes input bytes
+/// takes at least one, so 8 leaves room for fixed-size arrays nested inside sequences and
+/// values whose elements encode to nothing, while bounding hostile input to 8 elements'
+/// work and memory per byte.
+pub const BUDGET_PER_BYTE: usize = 8;
+
+/// Elements a decode may charge whatever the input's length: room for a few thousand
+/// elements that encode to nothing (`Vec<()>`, `[Unit; 64]`) in a small message.
+pub const BUDGET_BASE: usize = 4096;
 
 /// A type that can cross the process boundary: it has a fixed binary encoding and a
 /// structural fingerprint.
@@ -184,34 +224,59 @@ pub(crate) fn encode_slice_into<T: Payload>(items: &[T], bytes: &mut [u8]) -> us
 }
 
 /// Borrows the plain-old-data elements of a `Vec<T>` encoding that spans all of `bytes`, in
-/// place.
+/// place, without copying.
+///
+/// A `&[u8]` promises that nobody writes the bytes while the result lives: pass only private
+/// bytes, or memory of a peer you trust not to write it meanwhile (a worker reading its
+/// controller's input). To read memory a peer may rewrite, decode a `Vec<T>` with
+/// [`decode_shared`] instead, which copies.
 ///
 /// # Errors
 ///
-/// As [`Decoder::pod_slice`], and [`DecodeError::TrailingBytes`] if bytes are left after it.
+/// The errors of [`Decoder::get_len`] and [`Decoder::skip_padding`],
+/// [`DecodeError::Misaligned`] if the elements are not aligned for `T` in memory (`bytes`
+/// must start at an address aligned for `T`, as a shared-memory mapping does), and
+/// [`DecodeError::TrailingBytes`] if bytes are left after them.
 pub fn decode_pod_slice<T>(bytes: &[u8]) -> Result<&[T], DecodeError>
 where
     T: Payload + zerocopy::FromBytes + zerocopy::Immutable,
 {
+    const {
+        assert!(
+            T::POD.is_some(),
+            "`decode_pod_slice` needs a plain-old-data `Payload` type"
+        )
+    };
+    // The prefix and padding are read (copied) by a decoder; only the elements are lent.
     let mut decoder = Decoder::new(bytes);
-    let items = decoder.pod_slice::<T>()?;
+    let len = decoder.get_len::<T>()?;
+    decoder.skip_padding(core::mem::align_of::<T>())?;
+    let offset = decoder.position();
+    let size = len.saturating_mul(core::mem::size_of::<T>());
+    decoder.skip(size, core::any::type_name::<T>())?;
     if decoder.remaining() != 0 {
         return Err(DecodeError::TrailingBytes {
             offset: decoder.position(),
             len: bytes.len(),
         });
     }
-    Ok(items)
+    let elements = bytes.get(offset..).unwrap_or_default();
+    <[T] as zerocopy::FromBytes>::ref_from_bytes(elements).map_err(|_| DecodeError::Misaligned {
+        offset,
+        align: core::mem::align_of::<T>(),
+    })
 }
 
-/// Decodes exactly one `T` that must span all of `bytes`.
+/// Decodes exactly one `T` that must span all of `bytes`, memory another process may
+/// rewrite meanwhile: every byte is read once, and the value is validated in private memory
+/// (see [Reading shared memory once](self#reading-shared-memory-once)).
 ///
 /// # Errors
 ///
 /// A [`DecodeError`] if the bytes are not a valid encoding of `T`, including
 /// [`DecodeError::TrailingBytes`] if bytes are left after it.
-pub fn decode_from<T: Payload>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let mut decoder = Decoder::new(bytes);
+pub fn decode_shared<T: Payload>(bytes: SharedBytes<'_>) -> Result<T, DecodeError> {
+    let mut decoder = Decoder::from_shared(bytes);
     let value = T::decode(&mut decoder)?;
     if decoder.remaining() != 0 {
         return Err(DecodeError::TrailingBytes {
@@ -220,6 +285,16 @@ pub fn decode_from<T: Payload>(bytes: &[u8]) -> Result<T, DecodeError> {
         });
     }
     Ok(value)
+}
+
+/// Decodes exactly one `T` that must span all of `bytes`, private bytes of this process.
+///
+/// # Errors
+///
+/// A [`DecodeError`] if the bytes are not a valid encoding of `T`, including
+/// [`DecodeError::TrailingBytes`] if bytes are left after it.
+pub fn decode_from<T: Payload>(bytes: &[u8]) -> Result<T, DecodeError> {
+    decode_shared(SharedBytes::from_private(bytes))
 }
 
 /// Zero bytes needed after `offset` to reach a multiple of `align` (a power of two).

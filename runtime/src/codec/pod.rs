@@ -1,6 +1,7 @@
 //! Plain old data: types whose memory *is* their encoding, copied in bulk.
 
 use super::{DecodeError, Decoder, Encoder};
+use crate::SharedBytes;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// Plain old data as zerocopy proves it: every byte pattern is a valid value, the value has no
@@ -29,8 +30,10 @@ pub struct PodOps<T> {
     /// `align_of::<T>()`: sequences of `T` are padded to it.
     pub align: usize,
     as_bytes: fn(&[T]) -> &[u8],
-    read_vec: fn(&[u8], usize) -> Vec<T>,
-    read_one: fn(&[u8]) -> T,
+    read_vec: fn(SharedBytes<'_>, usize) -> Option<Vec<T>>,
+    read_one: fn(SharedBytes<'_>, usize) -> Option<T>,
+    zeroed: fn() -> T,
+    fill: fn(SharedBytes<'_>, &mut [T]) -> bool,
 }
 
 impl<T> Clone for PodOps<T> {
@@ -48,6 +51,8 @@ impl<T: Pod> PodOps<T> {
             as_bytes: <[T]>::as_bytes,
             read_vec: read_vec::<T>,
             read_one: read_one::<T>,
+            zeroed: T::new_zeroed,
+            fill: fill::<T>,
         }
     }
 }
@@ -58,20 +63,21 @@ impl<T: Pod> Default for PodOps<T> {
     }
 }
 
-/// One allocation, one `memcpy`. `bytes` holds exactly `len` elements (checked by the caller).
-fn read_vec<T: Pod>(bytes: &[u8], len: usize) -> Vec<T> {
+/// One allocation of exactly `len` elements, filled by one copy straight from the source
+/// (no zero-fill first).
+fn read_vec<T: Pod>(source: SharedBytes<'_>, len: usize) -> Option<Vec<T>> {
     let mut vec = Vec::with_capacity(len);
-    vec.resize_with(len, T::new_zeroed);
-    let target = vec.as_mut_slice().as_mut_bytes();
-    if let Some(source) = bytes.get(..target.len()) {
-        target.copy_from_slice(source);
-    }
-    vec
+    source.append_to(0, len, &mut vec).then_some(vec)
 }
 
-/// An unaligned copy of one element. `bytes` holds exactly one (checked by the caller).
-fn read_one<T: Pod>(bytes: &[u8]) -> T {
-    T::read_from_prefix(bytes).map_or_else(|_| T::new_zeroed(), |(value, _)| value)
+/// An unaligned copy of the element at `offset`.
+fn read_one<T: Pod>(source: SharedBytes<'_>, offset: usize) -> Option<T> {
+    source.read(offset)
+}
+
+/// Overwrites `items` with a copy of the bytes at the start of `source`.
+fn fill<T: Pod>(source: SharedBytes<'_>, items: &mut [T]) -> bool {
+    source.copy_to(0, items.as_mut_bytes())
 }
 
 impl<T> PodOps<T> {
@@ -87,26 +93,48 @@ impl<T> PodOps<T> {
         encoder.put_bytes((self.as_bytes)(core::slice::from_ref(value)));
     }
 
-    /// Reads one value: `size_of::<T>()` bytes, without padding.
+    /// Reads one value: `size_of::<T>()` bytes, without padding, copied once.
     ///
     /// # Errors
     ///
     /// [`DecodeError::UnexpectedEnd`] if the input is too short.
     #[inline]
     pub fn decode_one(&self, decoder: &mut Decoder<'_>) -> Result<T, DecodeError> {
-        let bytes = decoder.take(core::mem::size_of::<T>(), core::any::type_name::<T>())?;
-        Ok((self.read_one)(bytes))
+        let read_one = self.read_one;
+        decoder.read_with(
+            core::mem::size_of::<T>(),
+            core::any::type_name::<T>(),
+            |bytes| read_one(bytes, 0),
+        )
     }
 
-    /// Reads `len` elements from `bytes`, which holds exactly that many.
+    /// Reads `len` elements (the length is already checked and charged) into one new
+    /// allocation, without padding.
     #[inline]
-    pub(crate) fn read_vec(&self, bytes: &[u8], len: usize) -> Vec<T> {
-        (self.read_vec)(bytes, len)
+    pub(crate) fn decode_vec(
+        &self,
+        decoder: &mut Decoder<'_>,
+        len: usize,
+    ) -> Result<Vec<T>, DecodeError> {
+        let read_vec = self.read_vec;
+        let size = len.saturating_mul(core::mem::size_of::<T>());
+        decoder.read_with(size, core::any::type_name::<T>(), |bytes| {
+            read_vec(bytes, len)
+        })
     }
 
-    /// Reads one element from `bytes`, which holds exactly one.
+    /// Reads `N` elements, each copied once, without padding.
     #[inline]
-    pub(crate) fn read_one(&self, bytes: &[u8]) -> T {
-        (self.read_one)(bytes)
+    pub(crate) fn decode_array<const N: usize>(
+        &self,
+        decoder: &mut Decoder<'_>,
+    ) -> Result<[T; N], DecodeError> {
+        let mut items: [T; N] = core::array::from_fn(|_| (self.zeroed)());
+        let fill = self.fill;
+        let size = core::mem::size_of::<T>().saturating_mul(N);
+        decoder.read_with(size, core::any::type_name::<T>(), |bytes| {
+            fill(bytes, &mut items).then_some(())
+        })?;
+        Ok(items)
     }
 }

@@ -152,21 +152,87 @@ fn huge_length_prefix_is_rejected_before_allocating() {
 }
 
 #[test]
-fn zero_sized_elements_are_bounded() {
+fn zero_sized_elements_are_charged_against_the_budget() {
     roundtrip(vec![(); 1000]);
-    let bytes = (MAX_ZERO_SIZED_ELEMENTS).to_le_bytes();
-    assert_eq!(decode_from::<Vec<()>>(&bytes).unwrap().len(), 1 << 20);
-    let bytes = u64::MAX.to_le_bytes();
+    let budget = 8 * BUDGET_PER_BYTE + BUDGET_BASE;
+    let bytes = (budget as u64).to_le_bytes();
+    assert_eq!(decode_from::<Vec<()>>(&bytes).unwrap().len(), budget);
+    let bytes = (budget as u64 + 1).to_le_bytes();
     assert_eq!(
         decode_from::<Vec<()>>(&bytes).unwrap_err(),
-        DecodeError::TooManyZeroSized {
+        DecodeError::BudgetExceeded {
             offset: 0,
             what: "()",
-            len: u64::MAX,
-            limit: MAX_ZERO_SIZED_ELEMENTS,
+            elements: budget as u64 + 1,
+            left: budget,
+            len: 8,
         }
     );
+    let bytes = u64::MAX.to_le_bytes();
+    assert!(matches!(
+        decode_from::<Vec<()>>(&bytes),
+        Err(DecodeError::BudgetExceeded { .. })
+    ));
     assert!(decode_from::<Vec<[u32; 0]>>(&bytes).is_err());
+    // The budget is shared by nested sequences: after the outer 2 and a first inner 1000,
+    // the second inner sequence gets what is left, and not one element more.
+    let left = 24 * BUDGET_PER_BYTE + BUDGET_BASE - 2 - 1000;
+    let nested = |second: usize| {
+        let mut bytes = 2u64.to_le_bytes().to_vec();
+        bytes.extend(1000u64.to_le_bytes());
+        bytes.extend((second as u64).to_le_bytes());
+        decode_from::<Vec<Vec<()>>>(&bytes)
+    };
+    assert_eq!(nested(left).unwrap()[1].len(), left);
+    let error = nested(left + 1).unwrap_err();
+    assert!(
+        matches!(
+            error.root_cause(),
+            DecodeError::BudgetExceeded { offset: 16, left: l, .. } if *l == left
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn budget_counts_array_elements() {
+    roundtrip([[(); 32]; 64]);
+    // 65 × 64 + 65 elements of nothing, from no bytes.
+    assert!(matches!(
+        decode_from::<[[(); 64]; 65]>(&[]),
+        Err(DecodeError::BudgetExceeded { .. })
+    ));
+}
+
+#[test]
+fn budget_exceeded_names_the_budget() {
+    let error = decode_from::<Vec<()>>(&u64::MAX.to_le_bytes()).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "decode budget exceeded at byte 0: {} elements of () announced, but only {} are \
+             left of the budget for 8 input bytes (the input is corrupt or hostile, or the \
+             value holds more elements that encode to nothing than the budget allows: send \
+             fewer)",
+            u64::MAX,
+            8 * BUDGET_PER_BYTE + BUDGET_BASE
+        )
+    );
+}
+
+#[test]
+fn decodes_from_shared_bytes_without_borrowing() {
+    let value = (
+        String::from("héllo"),
+        vec![1u64, 2, 3],
+        Some('x'),
+        [true, false],
+    );
+    let bytes = encode_to_vec(&value);
+    let shared = crate::SharedBytes::from_private(&bytes);
+    let back: (String, Vec<u64>, Option<char>, [bool; 2]) = decode_shared(shared).unwrap();
+    drop(bytes);
+    assert_eq!(back, value);
 }
 
 #[test]
@@ -245,29 +311,37 @@ fn non_zero_padding_is_rejected() {
 
 #[test]
 fn pod_slice_borrows_aligned_input() {
-    let value = (1u8, vec![1u64, 2, 3]);
-    // A u64 buffer is 8-aligned, so the data at offset 16 is aligned in memory too.
+    let value = vec![1u64, 2, 3];
+    // A u64 buffer is 8-aligned, so the data at offset 8 is aligned in memory too.
     let mut storage = [0u64; 5];
     let bytes = zerocopy::IntoBytes::as_mut_bytes(&mut storage[..]);
     let len = encode_into(&value, bytes);
-    assert_eq!(len, 40);
-    let mut decoder = Decoder::new(&bytes[..len]);
-    assert_eq!(u8::decode(&mut decoder).unwrap(), 1);
-    assert_eq!(decoder.pod_slice::<u64>().unwrap(), &[1, 2, 3]);
-    assert_eq!(decoder.remaining(), 0);
+    assert_eq!(len, 32);
+    let items = decode_pod_slice::<u64>(&bytes[..len]).unwrap();
+    assert_eq!(items, &[1, 2, 3]);
+    assert_eq!(
+        items.as_ptr().cast::<u8>(),
+        bytes[8..].as_ptr(),
+        "borrowed in place"
+    );
+    assert_eq!(
+        decode_pod_slice::<u64>(&bytes[..len + 1]),
+        Err(DecodeError::TrailingBytes {
+            offset: 32,
+            len: 33
+        })
+    );
     // Shifted by one byte in memory, the same offsets are misaligned.
     let mut shifted = vec![0u8; len + 1];
     shifted[1..].copy_from_slice(&bytes[..len]);
-    let mut decoder = Decoder::new(&shifted[1..]);
-    u8::decode(&mut decoder).unwrap();
-    if (shifted.as_ptr() as usize + 17) % 8 != 0 {
-        assert!(matches!(
-            decoder.pod_slice::<u64>(),
+    if (shifted.as_ptr() as usize + 9) % 8 != 0 {
+        assert_eq!(
+            decode_pod_slice::<u64>(&shifted[1..]),
             Err(DecodeError::Misaligned {
-                offset: 16,
+                offset: 8,
                 align: 8
             })
-        ));
+        );
     }
 }
 

@@ -13,8 +13,9 @@
 //! source.
 
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
+use std::mem::{size_of, MaybeUninit};
 use std::ptr::NonNull;
+use zerocopy::FromBytes;
 
 /// A readable range of bytes that may change under the reader (the peer's shared buffer), or
 /// a private slice treated the same way. Only copies come out.
@@ -115,11 +116,62 @@ impl<'a> SharedBytes<'a> {
     /// A copy of the whole range.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(self.len);
-        let copied = self.copy_to_uninit(0, &mut bytes.spare_capacity_mut()[..self.len]);
+        let copied = self.append_to(0, self.len, &mut bytes);
         debug_assert!(copied, "the whole range is in range");
-        // SAFETY: `copy_to_uninit` initialised the first `len` bytes of the spare capacity.
-        unsafe { bytes.set_len(self.len) };
         bytes
+    }
+
+    /// Copies one `T` from the `size_of::<T>()` bytes at `offset` (no alignment needed), or
+    /// `None` if the range does not hold them. Any bytes make a valid `T` (`FromBytes`), so
+    /// the value needs no validation that a concurrent writer could race.
+    pub fn read<T: FromBytes>(&self, offset: usize) -> Option<T> {
+        let mut value = MaybeUninit::<T>::uninit();
+        // SAFETY: the `size_of::<T>()` bytes of `value` are ours, and viewing them as
+        // possibly uninitialised bytes asserts nothing about their contents.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                value.as_mut_ptr().cast::<MaybeUninit<u8>>(),
+                size_of::<T>(),
+            )
+        };
+        if !self.copy_to_uninit(offset, bytes) {
+            return None;
+        }
+        // SAFETY: `copy_to_uninit` initialised every byte of `value`, and every byte pattern
+        // is a valid `T` (`T: FromBytes`).
+        Some(unsafe { value.assume_init() })
+    }
+
+    /// Appends `count` values of `T` copied from the bytes at `offset` to `vec`, straight
+    /// into its spare capacity: one copy, no zero-fill, and the bytes kept are the bytes
+    /// read (validate them in `vec`, not here). Reserves only what is missing, so a `vec`
+    /// made with `Vec::with_capacity(count)` is not reallocated. `false` (and `vec`
+    /// unchanged) if the range does not hold `count` values or `vec` cannot grow by them.
+    pub fn append_to<T: FromBytes>(&self, offset: usize, count: usize, vec: &mut Vec<T>) -> bool {
+        let Some(size) = count.checked_mul(size_of::<T>()) else {
+            return false;
+        };
+        let in_range = offset.checked_add(size).is_some_and(|end| end <= self.len);
+        let Some(new_len) = vec.len().checked_add(count) else {
+            return false;
+        };
+        if !in_range || new_len > isize::MAX as usize {
+            return false;
+        }
+        vec.reserve(count);
+        let spare = &mut vec.spare_capacity_mut()[..count];
+        // SAFETY: `spare` is `count` elements of `vec`'s own capacity, `size` bytes in all;
+        // viewing them as possibly uninitialised bytes asserts nothing about their contents.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<MaybeUninit<u8>>(), size)
+        };
+        let copied = self.copy_to_uninit(offset, bytes);
+        debug_assert!(copied, "the range was checked above");
+        // SAFETY: `copy_to_uninit` initialised the `count` elements after `len` (the range
+        // check above makes it succeed), and every byte pattern is a valid `T`
+        // (`T: FromBytes`).
+        unsafe { vec.set_len(new_len) };
+        true
     }
 
     /// The sub-range `offset..offset + len`, or `None` if it does not fit.
@@ -159,5 +211,30 @@ mod tests {
         assert_eq!(tail.to_vec(), [30, 31]);
         assert!(bytes.range(31, 2).is_none());
         assert!(SharedBytes::from_private(&[]).to_vec().is_empty());
+    }
+
+    #[test]
+    fn reads_values_and_appends_into_spare_capacity() {
+        let data: Vec<u8> = (0..32).collect();
+        let bytes = SharedBytes::from_private(&data);
+        assert_eq!(bytes.read::<u32>(1), Some(u32::from_le_bytes([1, 2, 3, 4])));
+        assert_eq!(bytes.read::<u64>(25), None);
+        assert_eq!(bytes.read::<()>(32), Some(()));
+        let mut words: Vec<u16> = Vec::with_capacity(4);
+        let buffer = words.as_ptr();
+        assert!(bytes.append_to(2, 4, &mut words));
+        assert_eq!(words, [0x0302, 0x0504, 0x0706, 0x0908]);
+        assert_eq!(words.as_ptr(), buffer, "filled in place");
+        assert!(bytes.append_to(30, 1, &mut words));
+        assert_eq!(words.len(), 5);
+        assert!(!bytes.append_to(31, 1, &mut words), "past the end");
+        assert!(
+            !bytes.append_to(0, usize::MAX, &mut words),
+            "overflowing count"
+        );
+        assert_eq!(words.len(), 5, "unchanged on failure");
+        let mut units: Vec<()> = Vec::new();
+        assert!(bytes.append_to(32, 1 << 40, &mut units));
+        assert_eq!(units.len(), 1 << 40);
     }
 }

@@ -599,7 +599,7 @@ impl<E: Payload> EncodeInput for SliceInput<'_, E> {
 
 /// Plain-old-data elements read in place from the controller's buffer: the input of a
 /// worker method for a `#[transition(input = Vec<E>, borrow)]`, with no copy and no
-/// allocation (the worker's side of [`Decoder::pod_slice`](crate::Decoder::pod_slice)).
+/// allocation (the worker's side of [`decode_pod_slice`](crate::decode_pod_slice)).
 ///
 /// # Which side may borrow
 /// Only the worker, and only its input. A borrowed view is sound only while nobody writes

@@ -1,0 +1,327 @@
+//! Bounded decoding: whatever the bytes, a decode reserves memory and does work bounded by a
+//! small multiple of the input's length (see the codec module docs, "Validation and limits").
+//!
+//! A counting global allocator measures, per thread, the peak of the bytes a single decode
+//! holds at once and the total it reserved; each case asserts both against a bound written in
+//! terms of the input length. The hostile inputs are the ones that amplified before the bound
+//! existed: a recursive type announcing a huge child count at every level, elements that take
+//! memory but encode to nothing, nested zero-sized sequences, and huge length prefixes.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use tandem::codec::{BUDGET_BASE, BUDGET_PER_BYTE};
+use tandem::{decode_from, encode_to_vec, DecodeError, Payload};
+
+/// Counts the bytes allocated by the current thread (tests run on several threads at once).
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+    static TOTAL: Cell<usize> = const { Cell::new(0) };
+}
+
+fn record(grown: isize) {
+    // `try_with`: the allocator also runs while thread-locals are being torn down.
+    let _ = LIVE.try_with(|live| {
+        live.set(live.get() + grown);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
+        if grown > 0 {
+            let _ = TOTAL.try_with(|total| total.set(total.get() + grown as usize));
+        }
+    });
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged and only
+// adds bookkeeping in thread-locals that are initialised without allocating.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            record(layout.size() as isize);
+        }
+        ptr
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if !ptr.is_null() {
+            record(layout.size() as isize);
+        }
+        ptr
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { System.dealloc(ptr, layout) };
+        record(-(layout.size() as isize));
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded with the caller's guarantees.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            record(new_size as isize - layout.size() as isize);
+        }
+        new
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// What one decode allocated: the most it held at once, and everything it reserved.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    peak: usize,
+    total: usize,
+}
+
+/// Decodes `bytes` as `T` (the result dropped inside the measurement) and returns what it
+/// allocated with whether it succeeded.
+fn measure<T: Payload>(bytes: &[u8]) -> (Usage, Result<(), DecodeError>) {
+    LIVE.with(|live| live.set(0));
+    PEAK.with(|peak| peak.set(0));
+    TOTAL.with(|total| total.set(0));
+    let result = decode_from::<T>(bytes).map(drop);
+    let usage = Usage {
+        peak: PEAK.with(Cell::get).max(0) as usize,
+        total: TOTAL.with(Cell::get),
+    };
+    (usage, result)
+}
+
+/// The elements a decode of `len` input bytes may charge (the codec's documented budget).
+fn budget(len: usize) -> usize {
+    BUDGET_PER_BYTE * len + BUDGET_BASE
+}
+
+/// The bound every case asserts: each charged element may cost up to `per_element` bytes of
+/// memory (its size, or a collection's per-entry overhead, times the growth slack of a `Vec`),
+/// and the bytes copied out of the input (strings, plain-old-data vectors) cost at most their
+/// length once more. Generous, but orders of magnitude below what the hostile inputs cost
+/// without the bound.
+fn bound(len: usize, per_element: usize) -> usize {
+    per_element * budget(len) + 2 * len + 4096
+}
+
+fn assert_bounded<T: Payload>(
+    name: &str,
+    bytes: &[u8],
+    per_element: usize,
+) -> Result<(), DecodeError> {
+    let (usage, result) = measure::<T>(bytes);
+    let limit = bound(bytes.len(), per_element);
+    eprintln!(
+        "{name}: {} input bytes, peak {} bytes, total {} bytes (bound {limit}), {:?}",
+        bytes.len(),
+        usage.peak,
+        usage.total,
+        result.as_ref().map_err(DecodeError::root_cause),
+    );
+    assert!(
+        usage.peak <= limit && usage.total <= limit,
+        "{name}: {} input bytes made the decoder hold {} and reserve {} bytes, over the bound of {limit}",
+        bytes.len(),
+        usage.peak,
+        usage.total
+    );
+    result
+}
+
+#[derive(Payload, Debug, PartialEq)]
+struct Tree {
+    children: Vec<Tree>,
+}
+
+/// `levels` nested length prefixes, each announcing `announce(remaining bytes)` children,
+/// padded with zeros to `len` bytes.
+fn nested_prefixes(levels: usize, len: usize, announce: impl Fn(usize) -> u64) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(len);
+    for level in 0..levels {
+        let remaining = len.saturating_sub(8 * (level + 1));
+        bytes.extend_from_slice(&announce(remaining).to_le_bytes());
+    }
+    bytes.resize(len.max(bytes.len()), 0);
+    bytes
+}
+
+#[test]
+fn recursive_type_announcing_many_children_at_every_level() {
+    let per_tree = 2 * size_of::<Tree>();
+    for (name, announce) in [
+        ("2^20 children", (|_| 1 << 20) as fn(usize) -> u64),
+        ("as many children as bytes left", |remaining| {
+            remaining as u64
+        }),
+        ("a child per 8 bytes left", |remaining| {
+            (remaining / 8) as u64
+        }),
+        ("4096 children", |_| 4096),
+        ("u64::MAX children", |_| u64::MAX),
+    ] {
+        for len in [2_048, 35_000] {
+            let bytes = nested_prefixes(256, len, announce);
+            let result = assert_bounded::<Tree>(&format!("Tree, {name}"), &bytes, per_tree);
+            assert!(result.is_err(), "{name}: the input is not a valid tree");
+        }
+    }
+}
+
+#[test]
+fn deep_valid_tree_still_decodes() {
+    let mut tree = Tree { children: vec![] };
+    for _ in 0..200 {
+        tree = Tree {
+            children: vec![tree, Tree { children: vec![] }],
+        };
+    }
+    let bytes = encode_to_vec(&tree);
+    let per_tree = 2 * size_of::<Tree>();
+    assert_bounded::<Tree>("valid deep tree", &bytes, per_tree).unwrap();
+    assert_eq!(decode_from::<Tree>(&bytes).unwrap(), tree);
+}
+
+#[test]
+fn elements_that_take_memory_but_encode_to_nothing() {
+    type Boxes = Vec<[Box<()>; 16]>;
+    let per_element = 2 * size_of::<[Box<()>; 16]>();
+    for announced in [1u64 << 20, 1 << 30, u64::MAX] {
+        let bytes = announced.to_le_bytes();
+        let result = assert_bounded::<Boxes>("Vec<[Box<()>; 16]>", &bytes, per_element);
+        assert!(matches!(
+            result.as_ref().map_err(DecodeError::root_cause),
+            Err(DecodeError::BudgetExceeded { .. })
+        ));
+    }
+    // Within the budget the same shape decodes.
+    let value: Boxes = (0..100)
+        .map(|_| std::array::from_fn(|_| Box::new(())))
+        .collect();
+    let bytes = encode_to_vec(&value);
+    assert_eq!(
+        assert_bounded::<Boxes>("100 × [Box<()>; 16]", &bytes, per_element),
+        Ok(())
+    );
+}
+
+#[test]
+fn nested_zero_sized_sequences() {
+    // Each outer element is an 8-byte prefix announcing 2^20 units: the work, not the memory,
+    // amplified (2^20 elements per 8 input bytes).
+    let per_element = 2 * size_of::<Vec<()>>();
+    for outer in [1usize, 64, 1000] {
+        let mut bytes = (outer as u64).to_le_bytes().to_vec();
+        for _ in 0..outer {
+            bytes.extend_from_slice(&(1u64 << 20).to_le_bytes());
+        }
+        let result = assert_bounded::<Vec<Vec<()>>>("Vec<Vec<()>>", &bytes, per_element);
+        assert!(
+            matches!(
+                result.as_ref().map_err(DecodeError::root_cause),
+                Err(DecodeError::BudgetExceeded { .. })
+            ),
+            "{outer} × 2^20 units must exceed the budget of {} elements",
+            budget(bytes.len())
+        );
+    }
+    let deep = vec![vec![vec![(); 8]; 8]; 8];
+    let bytes = encode_to_vec(&deep);
+    assert_eq!(
+        decode_from::<Vec<Vec<Vec<()>>>>(&bytes).unwrap(),
+        deep,
+        "a value within the budget decodes"
+    );
+    // The budget counts every element: a `Vec<()>` longer than the budget of its 8 bytes is
+    // refused with a message naming the budget.
+    let units = (budget(8) as u64 + 1).to_le_bytes();
+    let error = decode_from::<Vec<()>>(&units).unwrap_err();
+    assert!(
+        matches!(error, DecodeError::BudgetExceeded { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("budget"), "{error}");
+    let units = (budget(8) as u64 - 1).to_le_bytes();
+    assert_eq!(decode_from::<Vec<()>>(&units).unwrap().len(), budget(8) - 1);
+}
+
+#[derive(Payload, Debug)]
+#[allow(dead_code)] // only decoded
+struct Mixed {
+    names: Vec<String>,
+    words: String,
+    numbers: Vec<u64>,
+    map: HashMap<u32, String>,
+    tree: BTreeMap<u16, Vec<u8>>,
+    set: BTreeSet<i64>,
+    options: Vec<Option<Box<[u8; 64]>>>,
+}
+
+#[test]
+fn huge_length_prefixes() {
+    for announced in [u64::MAX, 1 << 62, 1 << 40, 1 << 20, 4096] {
+        let prefix = announced.to_le_bytes();
+        let mut bytes = prefix.to_vec();
+        bytes.resize(1024, 0xFF);
+        assert!(assert_bounded::<Vec<u64>>("Vec<u64>", &bytes, 0).is_err());
+        assert!(assert_bounded::<String>("String", &bytes, 0).is_err());
+        assert!(assert_bounded::<Vec<String>>("Vec<String>", &bytes, 2 * 24).is_err());
+        assert!(assert_bounded::<Vec<Vec<u8>>>("Vec<Vec<u8>>", &bytes, 2 * 24).is_err());
+        // A hash table with capacity n takes up to ~2.3 n buckets of entry + control byte.
+        assert!(assert_bounded::<HashMap<u32, String>>("HashMap", &bytes, 3 * 33).is_err());
+        assert!(assert_bounded::<Mixed>("Mixed", &bytes, 3 * 33 + 2 * 72).is_err());
+    }
+}
+
+#[test]
+fn valid_values_decode_within_the_bound() {
+    let mixed = Mixed {
+        names: (0..100).map(|i| format!("name {i}")).collect(),
+        words: "words ".repeat(50),
+        numbers: (0..1000).collect(),
+        map: (0..50).map(|i| (i, i.to_string())).collect(),
+        tree: (0..50).map(|i| (i, vec![i as u8; 3])).collect(),
+        set: (0..100).collect(),
+        options: (0..20)
+            .map(|i| (i % 2 == 0).then(|| Box::new([i as u8; 64])))
+            .collect(),
+    };
+    let bytes = encode_to_vec(&mixed);
+    // B-tree nodes hold up to 11 entries each, allocated whole.
+    assert_eq!(
+        assert_bounded::<Mixed>("valid Mixed", &bytes, 11 * 40),
+        Ok(())
+    );
+}
+
+/// Bytes built from length prefixes chosen to hurt (zero, small, the bytes left, 2^20,
+/// `u64::MAX`) mixed with random bytes, so that decoding gets past the first prefix.
+fn hostile_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        Just(0u64.to_le_bytes().to_vec()),
+        (0u64..16).prop_map(|n| n.to_le_bytes().to_vec()),
+        Just((1u64 << 20).to_le_bytes().to_vec()),
+        Just(u64::MAX.to_le_bytes().to_vec()),
+        (0u64..5000).prop_map(|n| n.to_le_bytes().to_vec()),
+        vec(any::<u8>(), 0..24),
+    ];
+    vec(piece, 0..64).prop_map(|pieces| pieces.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_input_stays_within_the_bound(bytes in prop_oneof![vec(any::<u8>(), 0..2048), hostile_bytes()]) {
+        let _ = assert_bounded::<Tree>("Tree", &bytes, 2 * size_of::<Tree>());
+        let _ = assert_bounded::<Vec<Vec<()>>>("Vec<Vec<()>>", &bytes, 2 * 24);
+        let _ = assert_bounded::<Vec<[Box<()>; 16]>>("Vec<[Box<()>; 16]>", &bytes, 2 * 128);
+        let _ = assert_bounded::<Mixed>("Mixed", &bytes, 11 * 40 + 3 * 33);
+        let _ = assert_bounded::<Vec<Option<Tree>>>("Vec<Option<Tree>>", &bytes, 2 * 24);
+    }
+}
