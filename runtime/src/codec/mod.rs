@@ -271,6 +271,18 @@ where
 /// rewrite meanwhile: every byte is read once, and the value is validated in private memory
 /// (see [Reading shared memory once](self#reading-shared-memory-once)).
 ///
+/// # Examples
+///
+/// ```
+/// use tandem::{decode_shared, encode_to_vec, SharedBytes};
+///
+/// let bytes = encode_to_vec(&(String::from("reply"), vec![1u32, 2]));
+/// // In the controller the bytes are the worker's reply buffer; here, private ones.
+/// let (text, numbers): (String, Vec<u32>) =
+///     decode_shared(SharedBytes::from_private(&bytes)).unwrap();
+/// assert_eq!((text.as_str(), numbers.as_slice()), ("reply", &[1, 2][..]));
+/// ```
+///
 /// # Errors
 ///
 /// A [`DecodeError`] if the bytes are not a valid encoding of `T`, including
