@@ -52,7 +52,7 @@
 //!
 //! The controller decodes its worker's reply where the worker wrote it, and a buggy or
 //! hostile worker may keep rewriting it meanwhile. [`decode_shared`] and
-//! [`Decoder::from_shared`] read from [`SharedBytes`](crate::SharedBytes), which lends no
+//! [`Decoder::from_shared`] read from [`SharedBytes`], which lends no
 //! reference into that memory, and follow the kernel's `copy_from_user` discipline: every
 //! length prefix, tag and scalar is loaded once into a local and validated there; payload
 //! bytes are copied once, straight into their final allocation (the `Vec`'s or `String`'s
