@@ -153,7 +153,9 @@ pub const BUDGET_BASE: usize = 4096;
 ///
 /// Derive it with `#[derive(tandem::Payload)]`; the module documentation describes the
 /// encoding. Implementing it by hand is possible: `encoded_len` must return exactly the
-/// number of bytes `encode` writes, and `decode` must read exactly those bytes back.
+/// number of bytes `encode` writes, and `decode` must read exactly those bytes back, reading
+/// a sequence's length with [`Decoder::get_len`] (or charging its elements with
+/// [`Decoder::charge`]) so that the decode stays within its budget.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot cross a process boundary: it does not implement `Payload`",
     label = "not a `Payload`",
