@@ -113,7 +113,7 @@ fn announce_fault() {
 
 /// The `crasher` worker: each event's input names what to do.
 fn serve_crasher(request: &mut TransitionRequest<'_>) -> Result<(), String> {
-    let mode = String::from_utf8(request.input().map_err(|e| e.to_string())?.to_vec())
+    let mode = String::from_utf8(request.trusted_input().map_err(|e| e.to_string())?.to_vec())
         .map_err(|e| e.to_string())?;
     eprintln!(
         "crasher: transition {} (id {}): {mode}",
@@ -188,12 +188,12 @@ fn serve_crasher(request: &mut TransitionRequest<'_>) -> Result<(), String> {
 /// On its first life only it crashes in event 5: the crash consumes the flag file named by
 /// [`CRASH_FLAG_ENV`], so a restarted worker finds none.
 fn serve_generator(worker: &mut WorkerChannel) -> Result<(), ChannelError> {
-    let seed = decode(worker.to_worker().read().expect("setup payload"))[0];
+    let seed = decode(worker.trusted_input().expect("setup payload"))[0];
     let flag = std::env::var_os(CRASH_FLAG_ENV).map(PathBuf::from);
     let mut run = None;
     let mut lumi = None;
     worker.handle_transitions(|request| -> Result<(), String> {
-        let input = decode(request.input().map_err(|e| e.to_string())?);
+        let input = decode(request.trusted_input().map_err(|e| e.to_string())?);
         let reply = match (request.kind(), input.as_slice()) {
             (BEGIN_RUN, &[number]) => {
                 run = Some(number);
@@ -600,7 +600,7 @@ fn panic_is_reported_with_its_location_and_the_worker_goes_on() {
     // Still the same worker, still serving.
     controller.to_worker().write(b"echo").unwrap();
     let reply = controller
-        .do_transition(EVENT, 51, |mut reply| reply.read().unwrap().to_vec())
+        .do_transition(EVENT, 51, |mut reply| reply.to_vec().unwrap())
         .unwrap();
     assert_eq!(reply, b"still serving");
     assert_eq!(controller.pid(), Some(pid));
@@ -633,7 +633,7 @@ fn transition(
     input: &[u64],
 ) -> Result<Vec<u64>, ChannelError> {
     controller.to_worker().write(&encode(input)).unwrap();
-    controller.do_transition(kind, id, |mut reply| decode(reply.read().unwrap()))
+    controller.do_transition(kind, id, |mut reply| decode(&reply.to_vec().unwrap()))
 }
 
 /// Begin-run and begin-lumi: what a fresh worker needs before events. Returns the random

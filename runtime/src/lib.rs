@@ -31,7 +31,7 @@ mod typed;
 
 pub use buffer::{BufferError, ReadBuffer, WriteBuffer};
 pub use channel::{
-    remove_stale_segments, ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options,
+    ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options,
     Reply, TransitionLabel, TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV,
     CONTROLLER_GONE_EXIT_STATUS,
 };
