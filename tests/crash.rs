@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use support::faults::divide_by_zero;
 use support::faults::recurse;
 use support::harness::{self, Mode, Test};
-use support::{leftover_segments, role, role_command};
+use support::{assert_nothing_in_dev_shm, role, role_command};
 use tandem::{ChannelError, Controller, ExitReason, Options, TransitionRequest, WorkerChannel};
 
 const BEGIN_RUN: u32 = 0;
@@ -430,10 +430,8 @@ fn crash_case(case: &str, mode: &str, id: u64, kill: Option<i32>, expected: Expe
     let again = controller.do_transition(EVENT, id + 1, |_| ()).unwrap_err();
     assert!(matches!(again, ChannelError::Unusable { .. }), "{again}");
 
-    let token = controller.token().to_owned();
     drop(controller);
-    let left = leftover_segments(&token, Duration::from_secs(1));
-    assert!(left.is_empty(), "{case}: left behind: {left:?}");
+    assert_nothing_in_dev_shm(std::process::id());
     tail
 }
 
@@ -604,9 +602,8 @@ fn panic_is_reported_with_its_location_and_the_worker_goes_on() {
         .unwrap();
     assert_eq!(reply, b"still serving");
     assert_eq!(controller.pid(), Some(pid));
-    let token = controller.token().to_owned();
     assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
-    assert!(leftover_segments(&token, Duration::from_secs(1)).is_empty());
+    assert_nothing_in_dev_shm(std::process::id());
 }
 
 const SEED: u64 = 0x5EED_F00D_CAFE;
@@ -683,9 +680,8 @@ fn generate(base: &str, crash_flag: &Path) -> Job {
         outputs.push(values);
     }
     let restarts = controller.restarts();
-    let token = controller.token().to_owned();
     assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
-    assert!(leftover_segments(&token, Duration::from_secs(1)).is_empty());
+    assert_nothing_in_dev_shm(std::process::id());
     Job {
         outputs,
         crashes,
