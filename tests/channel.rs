@@ -152,12 +152,42 @@ struct BufferStep {
 
 /// A message fits while it fits the capacity; growth is by half at least, in pages.
 const BUFFER_STEPS: [BufferStep; 6] = [
-    BufferStep { len: 4, generation: 1, capacity: 4096, remaps: 1 },
-    BufferStep { len: 3, generation: 1, capacity: 4096, remaps: 1 },
-    BufferStep { len: 4096, generation: 1, capacity: 4096, remaps: 1 },
-    BufferStep { len: 5000, generation: 2, capacity: 8192, remaps: 2 },
-    BufferStep { len: 5001, generation: 2, capacity: 8192, remaps: 2 },
-    BufferStep { len: 9000, generation: 3, capacity: 12288, remaps: 3 },
+    BufferStep {
+        len: 4,
+        generation: 1,
+        capacity: 4096,
+        remaps: 1,
+    },
+    BufferStep {
+        len: 3,
+        generation: 1,
+        capacity: 4096,
+        remaps: 1,
+    },
+    BufferStep {
+        len: 4096,
+        generation: 1,
+        capacity: 4096,
+        remaps: 1,
+    },
+    BufferStep {
+        len: 5000,
+        generation: 2,
+        capacity: 8192,
+        remaps: 2,
+    },
+    BufferStep {
+        len: 5001,
+        generation: 2,
+        capacity: 8192,
+        remaps: 2,
+    },
+    BufferStep {
+        len: 9000,
+        generation: 3,
+        capacity: 12288,
+        remaps: 3,
+    },
 ];
 
 fn sequence_bytes(len: usize) -> Vec<u8> {
@@ -557,7 +587,11 @@ fn controller_entry() {
                 fast_options().transition_timeout(Duration::from_secs(60)),
             )
             .unwrap();
-            println!("victim {} {}", controller.pid().unwrap(), std::process::id());
+            println!(
+                "victim {} {}",
+                controller.pid().unwrap(),
+                std::process::id()
+            );
             let mut controller = controller;
             if role == "victim_busy" {
                 let _ = controller.do_transition(SLEEP, 1, |_| ());
@@ -702,11 +736,17 @@ fn descriptors_that_were_not_handed_over_are_refused_untouched() {
     // Standard streams: open and not close-on-exec, but not memfds.
     let error = WorkerChannel::open("tandem:foreign:0:0,1,2", 0).unwrap_err();
     assert!(
-        matches!(error, ChannelError::Buffer(tandem::BufferError::Segment { .. })),
+        matches!(
+            error,
+            ChannelError::Buffer(tandem::BufferError::Segment { .. })
+        ),
         "{error}"
     );
     assert!(error.to_string().contains("F_GET_SEALS"), "{error}");
-    assert!(error.to_string().contains("tandem:foreign:0:ctl"), "{error}");
+    assert!(
+        error.to_string().contains("tandem:foreign:0:ctl"),
+        "{error}"
+    );
     for fd in 0..3 {
         assert!(
             std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists(),

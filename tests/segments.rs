@@ -45,10 +45,7 @@ fn a_refused_reservation_is_a_typed_error() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("cannot reserve 8388608 bytes"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("cannot reserve 8388608 bytes"), "{stdout}");
 }
 
 #[test]
@@ -70,7 +67,11 @@ fn oversized_messages_are_refused_before_any_allocation() {
     assert!(error.to_string().contains("max_buffer_bytes"), "{error}");
     assert_eq!(channel.to_worker().capacity(), 0, "nothing was reserved");
     channel.to_worker().write(&[0u8; 1000]).unwrap();
-    assert_eq!(channel.to_worker().capacity(), 1000, "growth stops at the limit");
+    assert_eq!(
+        channel.to_worker().capacity(),
+        1000,
+        "growth stops at the limit"
+    );
     support::assert_nothing_in_dev_shm(std::process::id());
 }
 

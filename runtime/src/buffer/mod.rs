@@ -53,7 +53,10 @@ impl WriteBuffer {
         segment: Segment,
         max_bytes: usize,
     ) -> Self {
-        let generation = home.descriptor(direction).generation.load(Ordering::Acquire);
+        let generation = home
+            .descriptor(direction)
+            .generation
+            .load(Ordering::Acquire);
         WriteBuffer {
             home,
             direction,
@@ -253,7 +256,11 @@ impl ReadBuffer {
                     )))
                 }
                 Err(failure) => {
-                    return Err(BufferError::segment(self.segment.label(), capacity, failure))
+                    return Err(BufferError::segment(
+                        self.segment.label(),
+                        capacity,
+                        failure,
+                    ))
                 }
             }
             self.segment
@@ -276,9 +283,12 @@ impl ReadBuffer {
         let length = self.sync()?;
         let mapped = self.segment.len();
         // `sync` checked `length <= capacity == mapped`.
-        self.segment
-            .shared(length)
-            .ok_or_else(|| corrupt(self.segment.label(), format!("length {length} exceeds the {mapped}-byte mapping")))
+        self.segment.shared(length).ok_or_else(|| {
+            corrupt(
+                self.segment.label(),
+                format!("length {length} exceeds the {mapped}-byte mapping"),
+            )
+        })
     }
 
     /// A private copy of the last message.
@@ -300,7 +310,12 @@ impl ReadBuffer {
         // the controller writes its buffer before it posts a request and not again until
         // the worker has replied (module docs), and the worker trusts its controller.
         let bytes = unsafe { self.segment.trusted_bytes(length) };
-        bytes.ok_or_else(|| corrupt(self.segment.label(), format!("length {length} exceeds the mapping")))
+        bytes.ok_or_else(|| {
+            corrupt(
+                self.segment.label(),
+                format!("length {length} exceeds the mapping"),
+            )
+        })
     }
 
     /// The buffer's memfd (to hand to the writer).

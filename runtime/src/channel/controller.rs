@@ -679,9 +679,9 @@ impl Memory {
                 .map_err(|f| ChannelError::from(BufferError::segment(&name, 0, f)))
         };
         let to_worker_segment = buffer(Direction::ToWorker, Access::ReadWrite)?;
-        let to_worker_for_peer = to_worker_segment.reopen_read_only().map_err(|f| {
-            BufferError::segment(&buffer_label(label, Direction::ToWorker), 0, f)
-        })?;
+        let to_worker_for_peer = to_worker_segment
+            .reopen_read_only()
+            .map_err(|f| BufferError::segment(&buffer_label(label, Direction::ToWorker), 0, f))?;
         let to_worker = WriteBuffer::new(
             control.clone(),
             Direction::ToWorker,

@@ -28,7 +28,9 @@ impl Token {
         if !label.starts_with("tandem:") {
             return None;
         }
-        let mut numbers = fds.split(',').map(|n| n.parse::<RawFd>().ok().filter(|&n| n >= 0));
+        let mut numbers = fds
+            .split(',')
+            .map(|n| n.parse::<RawFd>().ok().filter(|&n| n >= 0));
         let fds = [numbers.next()??, numbers.next()??, numbers.next()??];
         if numbers.next().is_some() {
             return None;

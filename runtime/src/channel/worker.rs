@@ -68,9 +68,7 @@ impl TransitionRequest<'_> {
     ///
     /// # Errors
     /// As [`ReadBuffer::bytes`], in the first element.
-    pub fn trusted_input_and_output(
-        &mut self,
-    ) -> (Result<&[u8], BufferError>, &mut WriteBuffer) {
+    pub fn trusted_input_and_output(&mut self) -> (Result<&[u8], BufferError>, &mut WriteBuffer) {
         (self.to_worker.trusted_bytes(), self.from_worker)
     }
 
@@ -212,11 +210,19 @@ impl WorkerChannel {
         };
         let mut segment = adopt(&control_name, control_fd, Access::ReadWrite, CONTROL_SEALS)?;
         let to_worker_label = buffer_label(&parsed.label, Direction::ToWorker);
-        let to_worker_segment =
-            adopt(&to_worker_label, to_worker_fd, Access::ReadOnly, BUFFER_SEALS)?;
+        let to_worker_segment = adopt(
+            &to_worker_label,
+            to_worker_fd,
+            Access::ReadOnly,
+            BUFFER_SEALS,
+        )?;
         let from_worker_label = buffer_label(&parsed.label, Direction::FromWorker);
-        let from_worker_segment =
-            adopt(&from_worker_label, from_worker_fd, Access::ReadWrite, BUFFER_SEALS)?;
+        let from_worker_segment = adopt(
+            &from_worker_label,
+            from_worker_fd,
+            Access::ReadWrite,
+            BUFFER_SEALS,
+        )?;
         let size = std::mem::size_of::<ControlBlock>();
         match segment.file_size() {
             Ok(found) if found == size => {}

@@ -122,7 +122,9 @@ impl Controller {
             .first_command
             .take()
             .unwrap_or_else(|| self.recipe.build());
-        self.channel.prepare_command(&mut command).stdin(Stdio::null());
+        self.channel
+            .prepare_command(&mut command)
+            .stdin(Stdio::null());
         let capture = self.channel.options().capture_stderr;
         if capture {
             command.stderr(Stdio::piped());

@@ -228,8 +228,8 @@ impl Segment {
 
     /// The file's size as the kernel reports it.
     pub(crate) fn file_size(&self) -> Result<usize, ShmFailure> {
-        let stat =
-            nix::sys::stat::fstat(self.fd.as_raw_fd()).map_err(|e| ShmFailure::new("fstat", e.into()))?;
+        let stat = nix::sys::stat::fstat(self.fd.as_raw_fd())
+            .map_err(|e| ShmFailure::new("fstat", e.into()))?;
         usize::try_from(stat.st_size)
             .map_err(|_| ShmFailure::invalid("fstat", "negative file size"))
     }
@@ -283,9 +283,8 @@ impl Segment {
             let operation = if self.len == 0 { "mmap" } else { "mremap" };
             return Err(ShmFailure::new(operation, io::Error::last_os_error()));
         }
-        self.ptr = NonNull::new(ptr.cast()).ok_or_else(|| {
-            ShmFailure::invalid("mmap", "the kernel returned a null mapping")
-        })?;
+        self.ptr = NonNull::new(ptr.cast())
+            .ok_or_else(|| ShmFailure::invalid("mmap", "the kernel returned a null mapping"))?;
         self.len = len;
         Ok(())
     }
