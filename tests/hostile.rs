@@ -124,6 +124,12 @@ fn worker_entry() {
     if role == "late" {
         std::thread::sleep(Duration::from_millis(500));
     }
+    if role == "stuck_setup" {
+        // Opens the channel, then never finishes its setup.
+        let _worker = WorkerChannel::from_env(0).expect("open").expect("a worker");
+        std::thread::sleep(Duration::from_secs(30));
+        return;
+    }
     let mut worker = match WorkerChannel::from_env(0) {
         Ok(worker) => worker.expect("started as a worker"),
         Err(ChannelError::ControllerGone { .. }) => {
@@ -430,10 +436,11 @@ fn controller_entry() {
     match role.as_str() {
         // Starts a worker that opens the channel only after 500 ms and says who it is:
         // the test kills this process before that.
-        "early" => {
+        "early" | "setup" => {
+            let worker_role = if role == "early" { "late" } else { "stuck_setup" };
             let mut channel = ControllerChannel::create("early", 0, options()).unwrap();
             let _ = channel.setup_worker(|channel| {
-                let mut command = role_command("worker_entry", "late");
+                let mut command = role_command("worker_entry", worker_role);
                 channel.prepare_command(&mut command);
                 let child = command.spawn()?;
                 println!("victim {}", child.id());
@@ -490,6 +497,18 @@ fn a_controller_killed_before_its_worker_opens_the_channel_leaves_nothing() {
     assert!(gone.is_some(), "worker {worker} still runs");
     let left = dev_shm_entries_of(&[controller, worker]);
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn a_worker_stuck_in_setup_leaves_after_the_grace_when_its_controller_dies() {
+    let (mut victim, worker) = start_victim("setup", false);
+    // Let the worker open the channel and settle in its endless setup.
+    std::thread::sleep(Duration::from_millis(200));
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let gone = wait_gone(worker, Duration::from_secs(5));
+    eprintln!("worker stuck in setup gone {gone:?} after its controller's SIGKILL");
+    assert!(gone.is_some(), "worker {worker} still runs");
 }
 
 #[test]
