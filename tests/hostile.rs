@@ -370,7 +370,7 @@ fn a_workers_own_children_inherit_no_channel() {
     );
     // The worker itself holds its three descriptors.
     let worker = controller.pid().unwrap();
-    assert_eq!(assert_nothing_in_dev_shm(worker) >= 3, true);
+    assert!(assert_nothing_in_dev_shm(worker) >= 3);
     still_serves(&mut controller, 2);
 }
 
@@ -437,7 +437,11 @@ fn controller_entry() {
         // Starts a worker that opens the channel only after 500 ms and says who it is:
         // the test kills this process before that.
         "early" | "setup" => {
-            let worker_role = if role == "early" { "late" } else { "stuck_setup" };
+            let worker_role = if role == "early" {
+                "late"
+            } else {
+                "stuck_setup"
+            };
             let mut channel = ControllerChannel::create("early", 0, options()).unwrap();
             let _ = channel.setup_worker(|channel| {
                 let mut command = role_command("worker_entry", worker_role);
@@ -516,12 +520,10 @@ fn a_process_group_killed_mid_transition_leaves_nothing() {
     let (mut victim, worker) = start_victim("group", true);
     let controller = victim.id();
     std::thread::sleep(Duration::from_millis(100));
-    // SAFETY: kill(2) of the process group the controller leads (what a batch system does
-    // at its wall-time limit).
-    assert_eq!(
-        unsafe { libc::kill(-(controller as i32), libc::SIGKILL) },
-        0
-    );
+    // What a batch system does at its wall-time limit.
+    // SAFETY: kill(2) of the process group the controller leads.
+    let killed = unsafe { libc::kill(-(controller as i32), libc::SIGKILL) };
+    assert_eq!(killed, 0);
     victim.wait().unwrap();
     assert!(wait_gone(controller, Duration::from_secs(5)).is_some());
     assert!(
