@@ -98,6 +98,20 @@ impl ShmFailure {
     }
 }
 
+/// `fd`, moved above the standard streams if it landed on one (a process started with a
+/// stream closed): a spawned worker's stdio setup would overwrite descriptors 0 to 2
+/// before its `pre_exec` runs.
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC duplicates our own open fd to the lowest number >= 3.
+    let raw = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns; the
+    // original is closed when `fd` drops.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 fn to_off(len: usize, operation: &'static str) -> Result<libc::off_t, ShmFailure> {
     libc::off_t::try_from(len)
         .map_err(|_| ShmFailure::new(operation, io::Error::from_raw_os_error(libc::EFBIG)))
@@ -124,7 +138,8 @@ impl Segment {
         })
         .map_err(|e| ShmFailure::new("memfd_create", e))?;
         // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = above_stdio(unsafe { OwnedFd::from_raw_fd(raw) })
+            .map_err(|e| ShmFailure::new("fcntl(F_DUPFD_CLOEXEC)", e))?;
         let mut segment = Segment {
             label: label.to_owned(),
             fd,
@@ -204,7 +219,8 @@ impl Segment {
         let raw = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })
             .map_err(|e| ShmFailure::new("open(/proc/self/fd, O_RDONLY)", e))?;
         // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+        above_stdio(unsafe { OwnedFd::from_raw_fd(raw) })
+            .map_err(|e| ShmFailure::new("fcntl(F_DUPFD_CLOEXEC)", e))
     }
 
     /// Extends the file to at least `len` bytes and reserves its memory (`fallocate`), so
