@@ -19,7 +19,7 @@ const ECHO: u32 = 1;
 fn serve_as_worker(mut worker: WorkerChannel) {
     let result = worker.handle_transitions(|request| -> Result<(), tandem::BufferError> {
         if request.kind() == ECHO {
-            let len = request.input()?.len();
+            let len = request.trusted_input()?.len();
             request.output().write_with(len, |out| out.fill(1))?;
         }
         Ok(())
@@ -70,7 +70,7 @@ fn transitions(c: &mut Criterion) {
                 controller.to_worker().write(&input).expect("write");
                 controller
                     .do_transition(ECHO, id, |mut reply| {
-                        black_box(reply.read().expect("read").len())
+                        black_box(reply.bytes().expect("read").len())
                     })
                     .expect("transition")
             })

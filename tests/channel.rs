@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use support::{leftover_segments, role, role_command, wait_gone};
+use support::{assert_nothing_in_dev_shm, dev_shm_entries_of, role, role_command, wait_gone};
 use tandem::{
     ChannelError, Controller, ControllerChannel, ExitReason, Options, TransitionRequest,
     WorkerChannel,
@@ -51,7 +51,7 @@ fn transformed(input: &[u8]) -> Vec<u8> {
 }
 
 fn echo(request: &mut TransitionRequest<'_>) -> Result<(), String> {
-    let reply = transformed(request.input().map_err(|e| e.to_string())?);
+    let reply = transformed(request.trusted_input().map_err(|e| e.to_string())?);
     request.output().write(&reply).map_err(|e| e.to_string())
 }
 
@@ -61,7 +61,7 @@ fn serve(role: &str, worker: &mut WorkerChannel) -> Result<(), ChannelError> {
             let mut seen = Vec::new();
             worker.handle_transitions(|request| -> Result<(), String> {
                 seen.push((request.kind(), request.id()));
-                let input = request.input().map_err(|e| e.to_string())?.to_vec();
+                let input = request.trusted_input().map_err(|e| e.to_string())?.to_vec();
                 match (request.kind(), request.id()) {
                     (EVENT, 2) => {
                         check(input == b"event 2 input", "event 2 input")?;
@@ -86,7 +86,7 @@ fn serve(role: &str, worker: &mut WorkerChannel) -> Result<(), ChannelError> {
                             .write(&[9u8; 20_000])
                             .map_err(|e| e.to_string())?;
                         check(
-                            request.output().identifier() == 2,
+                            request.output().generation() == 2,
                             "worker's buffer grew once",
                         )?;
                     }
@@ -102,26 +102,15 @@ fn serve(role: &str, worker: &mut WorkerChannel) -> Result<(), ChannelError> {
             std::process::exit(if seen == expected { 0 } else { 3 });
         }
         "buffer_sequence" => worker.handle_transitions(|request| -> Result<(), String> {
-            // id = step; the controller wrote "test", "tes", "testin", "testing".
-            let expected: &[u8] = match request.id() {
-                1 => b"test",
-                2 => b"tes",
-                3 => b"testin",
-                _ => b"testing",
-            };
-            let remaps_expected = [0, 1, 1, 2, 3][request.id() as usize];
-            let suffix_expected = [".", ".0", ".0", ".1", ".0"][request.id() as usize];
+            // id = step + 1, see `BUFFER_STEPS`.
+            let step = &BUFFER_STEPS[request.id() as usize - 1];
             let must_remap = request.input_buffer().must_remap();
-            let input = request.input().map_err(|e| e.to_string())?.to_vec();
+            let input = request.trusted_input().map_err(|e| e.to_string())?.to_vec();
             let buffer = request.input_buffer();
-            check(input == expected, "bytes and length")?;
-            check(buffer.remap_count() == remaps_expected, "remap count")?;
-            check(
-                buffer
-                    .segment_name()
-                    .is_some_and(|n| n.ends_with(suffix_expected)),
-                "segment name",
-            )?;
+            check(input == sequence_bytes(step.len), "bytes and length")?;
+            check(buffer.remap_count() == step.remaps, "remap count")?;
+            check(buffer.mapped_capacity() == step.capacity, "mapped capacity")?;
+            check(buffer.label().ends_with(":c2w"), "buffer label")?;
             let reply = format!("{must_remap}");
             request
                 .output()
@@ -149,6 +138,60 @@ fn serve(role: &str, worker: &mut WorkerChannel) -> Result<(), ChannelError> {
         }),
         other => panic!("unknown worker role {other}"),
     }
+}
+
+/// One step of `buffer_sequence_grows_in_place`: what the controller writes (`len` bytes),
+/// the buffer's generation and capacity after the write, and how many times the worker's
+/// reader has mapped more of it once it read the step.
+struct BufferStep {
+    len: usize,
+    generation: u32,
+    capacity: usize,
+    remaps: u64,
+}
+
+/// A message fits while it fits the capacity; growth is by half at least, in pages.
+const BUFFER_STEPS: [BufferStep; 6] = [
+    BufferStep {
+        len: 4,
+        generation: 1,
+        capacity: 4096,
+        remaps: 1,
+    },
+    BufferStep {
+        len: 3,
+        generation: 1,
+        capacity: 4096,
+        remaps: 1,
+    },
+    BufferStep {
+        len: 4096,
+        generation: 1,
+        capacity: 4096,
+        remaps: 1,
+    },
+    BufferStep {
+        len: 5000,
+        generation: 2,
+        capacity: 8192,
+        remaps: 2,
+    },
+    BufferStep {
+        len: 5001,
+        generation: 2,
+        capacity: 8192,
+        remaps: 2,
+    },
+    BufferStep {
+        len: 9000,
+        generation: 3,
+        capacity: 12288,
+        remaps: 3,
+    },
+];
+
+fn sequence_bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
 }
 
 /// Environment variable naming the directory of a worker's gates.
@@ -235,7 +278,7 @@ fn standard_exchange() {
     let (output, keep, remaps) = controller
         .do_transition(EVENT, 2, |mut reply| {
             (
-                reply.read().unwrap().to_vec(),
+                reply.to_vec().unwrap(),
                 reply.keep(),
                 reply.buffer().remap_count(),
             )
@@ -244,18 +287,18 @@ fn standard_exchange() {
     assert_eq!(output, b"event 2 output");
     assert!(keep);
     assert_eq!(remaps, 1);
-    assert_eq!(controller.to_worker().identifier(), 1);
+    assert_eq!(controller.to_worker().generation(), 1);
 
     controller.to_worker().write(&[3u8; 10_000]).unwrap();
     assert_eq!(
-        controller.to_worker().identifier(),
+        controller.to_worker().generation(),
         2,
-        "the larger input needs a new segment"
+        "the larger input grows the buffer"
     );
     let (output, keep, remaps) = controller
         .do_transition(EVENT, 3, |mut reply| {
             (
-                reply.read().unwrap().to_vec(),
+                reply.to_vec().unwrap(),
                 reply.keep(),
                 reply.buffer().remap_count(),
             )
@@ -268,49 +311,43 @@ fn standard_exchange() {
 
     controller.to_worker().write(b"").unwrap();
     let output = controller
-        .do_transition(END_LUMI, 1, |mut reply| reply.read().unwrap().len())
+        .do_transition(END_LUMI, 1, |mut reply| reply.bytes().unwrap().len())
         .unwrap();
     assert_eq!(output, 0);
-    let segments = controller.channel().segment_names();
+    let worker_pid = controller.pid().unwrap();
+    let held = assert_nothing_in_dev_shm(worker_pid);
+    assert!(held >= 3, "the worker holds its channel's memfds ({held})");
+    assert!(assert_nothing_in_dev_shm(std::process::id()) >= 3);
     let exit = controller.shutdown();
     assert_eq!(
         exit,
         Some(ExitReason::Exited(0)),
         "the worker saw exactly three transitions"
     );
-    for name in segments {
-        assert!(!support::segment_exists(&name), "{name} left behind");
-    }
 }
 
 #[test]
-fn buffer_sequence_remaps_like_the_reference() {
+fn buffer_sequence_grows_in_place() {
     let mut controller =
         Controller::spawn(worker("buffer_sequence"), "buf", 0, fast_options()).unwrap();
-    let steps: [(&[u8], u32, u32, &str); 4] = [
-        (b"test", 1, 0, "true"),
-        (b"tes", 1, 0, "false"),
-        (b"testin", 2, 1, "true"),
-        (b"testing", 3, 0, "true"),
-    ];
-    for (step, (bytes, identifier, index, remapped)) in steps.into_iter().enumerate() {
+    let mut previous_capacity = 0;
+    for (step, expected) in BUFFER_STEPS.iter().enumerate() {
         let buffer = controller.to_worker();
-        buffer.write(bytes).unwrap();
+        buffer.write(&sequence_bytes(expected.len)).unwrap();
         assert_eq!(
-            (buffer.identifier(), buffer.index()),
-            (identifier, index),
+            (buffer.generation(), buffer.capacity()),
+            (expected.generation, expected.capacity),
             "step {step}"
         );
         let reply = controller
-            .do_transition(EVENT, step as u64 + 1, |mut reply| {
-                reply.read().unwrap().to_vec()
-            })
+            .do_transition(EVENT, step as u64 + 1, |mut reply| reply.to_vec().unwrap())
             .unwrap();
         assert_eq!(
             String::from_utf8(reply).unwrap(),
-            remapped,
+            (expected.capacity != previous_capacity).to_string(),
             "step {step}: reader's remap decision"
         );
+        previous_capacity = expected.capacity;
     }
     assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
 }
@@ -341,8 +378,10 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
     let mut late = None;
     let error = channel
         .setup_worker_with_retry(
-            |token| {
-                late = Some(worker("late").env(tandem::CHANNEL_ENV, token).spawn()?);
+            |channel| {
+                let mut command = worker("late");
+                channel.prepare_command(&mut command);
+                late = Some(command.spawn()?);
                 Ok(())
             },
             || {
@@ -359,9 +398,8 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
         "{error}"
     );
     assert!(error.to_string().contains("2 retries"), "{error}");
-    let name = channel.token().to_owned();
     drop(channel);
-    assert!(leftover_segments(&name, Duration::from_secs(5)).is_empty());
+    assert_nothing_in_dev_shm(std::process::id());
 
     // A slow worker (500 ms) with a 100 ms setup time-out succeeds while retry says yes.
     let mut channel = ControllerChannel::create(
@@ -375,11 +413,10 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
     let mut retries = 0;
     let mut child = channel
         .setup_worker_with_retry(
-            |token| {
-                gates
-                    .worker("slow_setup")
-                    .env(tandem::CHANNEL_ENV, token)
-                    .spawn()
+            |channel| {
+                let mut command = gates.worker("slow_setup");
+                channel.prepare_command(&mut command);
+                command.spawn()
             },
             || {
                 retries += 1;
@@ -393,7 +430,7 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
     assert!(retries >= 2, "retried {retries} times");
     channel.to_worker().write(b"abc").unwrap();
     let reply = channel
-        .do_transition(EVENT, 1, |mut r| r.read().unwrap().to_vec())
+        .do_transition(EVENT, 1, |mut r| r.to_vec().unwrap())
         .unwrap();
     assert_eq!(reply, transformed(b"abc"));
     channel.stop_worker();
@@ -422,7 +459,6 @@ fn dropping_the_controller_kills_a_worker_that_does_not_stop() {
         .shutdown_grace(Duration::from_millis(200));
     let mut controller = Controller::spawn(worker("sleepy"), "drop", 0, options).unwrap();
     let pid = controller.pid().unwrap();
-    let token = controller.token().to_owned();
     controller.do_transition(SLEEP, 1, |_| ()).unwrap_err();
     let start = Instant::now();
     drop(controller);
@@ -432,7 +468,7 @@ fn dropping_the_controller_kills_a_worker_that_does_not_stop() {
         wait_gone(pid, Duration::from_secs(1)).is_some(),
         "worker {pid} still runs"
     );
-    assert!(leftover_segments(&token, Duration::from_secs(1)).is_empty());
+    assert_nothing_in_dev_shm(std::process::id());
 }
 
 #[test]
@@ -444,7 +480,11 @@ fn ok_with_retry_for_a_slow_worker() {
     let gates = Gates::new("slow");
     let mut child = channel
         .setup_worker_with_retry(
-            |token| gates.worker("slow").env(tandem::CHANNEL_ENV, token).spawn(),
+            |channel| {
+                let mut command = gates.worker("slow");
+                channel.prepare_command(&mut command);
+                command.spawn()
+            },
             || true,
         )
         .unwrap();
@@ -456,7 +496,7 @@ fn ok_with_retry_for_a_slow_worker() {
             .do_transition_with_retry(
                 EVENT,
                 id,
-                |mut r| r.read().unwrap().to_vec(),
+                |mut r| r.to_vec().unwrap(),
                 || {
                     retries += 1;
                     gates.open(&format!("transition-{id}"));
@@ -493,7 +533,7 @@ fn worker_error_message_reaches_the_controller() {
     // The worker is alive and the channel still works.
     controller.to_worker().write(b"next").unwrap();
     let reply = controller
-        .do_transition(EVENT, 8, |mut r| r.read().unwrap().to_vec())
+        .do_transition(EVENT, 8, |mut r| r.to_vec().unwrap())
         .unwrap();
     assert_eq!(reply, transformed(b"next"));
 }
@@ -528,11 +568,8 @@ fn sigkilled_worker_is_detected_at_once() {
         other => panic!("expected WorkerDied, got {other}"),
     }
     assert!(error.to_string().contains("SIGKILL"), "{error}");
-    let names = controller.channel().segment_names();
     drop(controller);
-    for name in names {
-        assert!(!support::segment_exists(&name), "{name} left behind");
-    }
+    assert_nothing_in_dev_shm(std::process::id());
 }
 
 #[test]
@@ -550,7 +587,11 @@ fn controller_entry() {
                 fast_options().transition_timeout(Duration::from_secs(60)),
             )
             .unwrap();
-            println!("{} {}", controller.pid().unwrap(), controller.token());
+            println!(
+                "victim {} {}",
+                controller.pid().unwrap(),
+                std::process::id()
+            );
             let mut controller = controller;
             if role == "victim_busy" {
                 let _ = controller.do_transition(SLEEP, 1, |_| ());
@@ -561,12 +602,11 @@ fn controller_entry() {
         "crowd" => {
             let mut controller =
                 Controller::spawn(worker("echo"), "crowd", 0, fast_options()).unwrap();
-            println!("{}", controller.token());
             for n in 0..20 {
                 let input = payload(1, n);
                 controller.to_worker().write(&input).unwrap();
                 let reply = controller
-                    .do_transition(EVENT, n, |mut r| r.read().unwrap().to_vec())
+                    .do_transition(EVENT, n, |mut r| r.to_vec().unwrap())
                     .unwrap();
                 assert_eq!(reply, transformed(&input));
             }
@@ -576,27 +616,26 @@ fn controller_entry() {
     }
 }
 
-/// Starts a controller process in `role`; returns it with its worker's pid and its token.
-fn start_victim(role: &str) -> (std::process::Child, u32, String) {
+/// Starts a controller process in `role`; returns it with its worker's pid.
+fn start_victim(role: &str) -> (std::process::Child, u32) {
     let mut victim = role_command("controller_entry", role)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut line = String::new();
     let mut stdout = BufReader::new(victim.stdout.take().unwrap());
-    while !line.contains("/tandem-") {
+    while !line.starts_with("victim ") {
         line.clear();
         let read = stdout.read_line(&mut line).unwrap();
         assert_ne!(read, 0, "the controller ended early");
     }
-    let mut parts = line.split_whitespace();
-    let worker_pid = parts.next().unwrap().parse().unwrap();
-    let token = parts.next().unwrap().to_owned();
-    (victim, worker_pid, token)
+    let worker_pid = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (victim, worker_pid)
 }
 
 fn controller_dies(role: &str) {
-    let (mut victim, worker_pid, token) = start_victim(role);
+    let (mut victim, worker_pid) = start_victim(role);
+    let victim_pid = victim.id();
     if role == "victim_busy" {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -608,7 +647,7 @@ fn controller_dies(role: &str) {
         gone_after.is_some_and(|d| d < Duration::from_secs(3)),
         "worker still running"
     );
-    let left = leftover_segments(&token, Duration::from_secs(2));
+    let left = dev_shm_entries_of(&[victim_pid, worker_pid]);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -623,33 +662,17 @@ fn worker_exits_when_its_busy_controller_is_killed() {
 }
 
 #[test]
-fn segments_of_jobs_killed_outright_can_be_swept() {
-    let (mut victim, worker_pid, token) = start_victim("victim_idle");
-    // Both processes die at once: nobody is left to clean up.
+fn a_job_killed_outright_leaves_nothing() {
+    let (mut victim, worker_pid) = start_victim("victim_idle");
+    let victim_pid = victim.id();
+    // Both processes die at once: nobody is left to clean up, and nothing needs it.
     // SAFETY: plain kill(2) of a grandchild we were told about.
     assert_eq!(unsafe { libc::kill(worker_pid as i32, libc::SIGKILL) }, 0);
     victim.kill().unwrap();
     victim.wait().unwrap();
     assert!(wait_gone(worker_pid, Duration::from_secs(5)).is_some());
-    let stale = support::segments_containing(&token);
-    assert!(!stale.is_empty(), "the job should have left its segments");
-
-    let removed = tandem::remove_stale_segments().unwrap();
-    for name in &stale {
-        assert!(
-            removed.contains(name),
-            "{name} was not removed: {removed:?}"
-        );
-    }
-    assert!(support::segments_containing(&token).is_empty());
-    // Live jobs are untouched.
-    let mut live = Controller::spawn(worker("echo"), "live", 0, fast_options()).unwrap();
-    tandem::remove_stale_segments().unwrap();
-    live.to_worker().write(b"still here").unwrap();
-    let reply = live
-        .do_transition(EVENT, 1, |mut r| r.read().unwrap().to_vec())
-        .unwrap();
-    assert_eq!(reply, transformed(b"still here"));
+    let left = dev_shm_entries_of(&[victim_pid, worker_pid]);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]
@@ -668,23 +691,21 @@ fn eight_channels_from_eight_threads() {
                     let input = payload(channel, n);
                     controller.to_worker().write(&input).unwrap();
                     let reply = controller
-                        .do_transition(EVENT, n, |mut r| r.read().unwrap().to_vec())
+                        .do_transition(EVENT, n, |mut r| r.to_vec().unwrap())
                         .unwrap();
                     assert!(
                         reply == transformed(&input),
                         "channel {channel} transition {n}: bytes differ"
                     );
                 }
-                let token = controller.token().to_owned();
                 assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
-                token
             })
         })
         .collect();
-    let tokens: Vec<String> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    for token in tokens {
-        assert!(leftover_segments(&token, Duration::from_secs(1)).is_empty());
+    for thread in threads {
+        thread.join().unwrap();
     }
+    assert_nothing_in_dev_shm(std::process::id());
 }
 
 #[test]
@@ -697,7 +718,7 @@ fn twenty_controllers_at_once() {
                 .unwrap()
         })
         .collect();
-    let mut tokens = Vec::new();
+    let pids: Vec<u32> = children.iter().map(std::process::Child::id).collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
         assert!(
@@ -705,45 +726,41 @@ fn twenty_controllers_at_once() {
             "a controller failed: {:?}",
             output.status
         );
-        let token = String::from_utf8(output.stdout).unwrap();
-        let token = token
-            .lines()
-            .find(|l| l.starts_with("/tandem-"))
-            .unwrap()
-            .to_owned();
-        tokens.push(token);
     }
-    let mut unique = tokens.clone();
-    unique.sort();
-    unique.dedup();
-    assert_eq!(unique.len(), 20, "names collided");
-    for token in tokens {
-        assert!(
-            leftover_segments(&token, Duration::from_secs(1)).is_empty(),
-            "{token} left segments"
-        );
-    }
+    let left = dev_shm_entries_of(&pids);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]
-fn foreign_segments_are_refused_untouched() {
-    for (magic, version) in [(*b"NOTOURS\0", 1u32), (*b"TANDEM\x01\x00", 99)] {
-        let token = format!("/tandem-foreign-{}-{version}", std::process::id());
-        let path = format!("/dev/shm/{}.ctl", token.trim_start_matches('/'));
-        let mut bytes = vec![0u8; 4096];
-        bytes[..8].copy_from_slice(&magic);
-        bytes[8..12].copy_from_slice(&version.to_le_bytes());
-        std::fs::write(&path, &bytes).unwrap();
-        let error = WorkerChannel::open(&token, 0).unwrap_err();
-        let after = std::fs::read(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
+fn descriptors_that_were_not_handed_over_are_refused_untouched() {
+    // Standard streams: open and not close-on-exec, but not memfds.
+    let error = WorkerChannel::open("tandem:foreign:0:0,1,2", 0).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ChannelError::Buffer(tandem::BufferError::Segment { .. })
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("F_GET_SEALS"), "{error}");
+    assert!(
+        error.to_string().contains("tandem:foreign:0:ctl"),
+        "{error}"
+    );
+    for fd in 0..3 {
         assert!(
-            matches!(error, ChannelError::IncompatibleLayout { .. }),
-            "{error}"
+            std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists(),
+            "descriptor {fd} was closed"
         );
-        assert!(error.to_string().contains("same tandem release"), "{error}");
-        assert_eq!(after, bytes, "the segment was modified");
     }
+    // Descriptors that are not open.
+    let error = WorkerChannel::open("tandem:foreign:0:900,901,902", 0).unwrap_err();
+    assert!(error.to_string().contains("F_GETFD"), "{error}");
+    // The channel's own descriptors are close-on-exec in the controller: not handed over.
+    let channel = ControllerChannel::create("foreign", 1, fast_options()).unwrap();
+    let error = WorkerChannel::open(channel.token(), 0).unwrap_err();
+    assert!(error.to_string().contains("not handed over"), "{error}");
+    // Not a token at all.
     let error = WorkerChannel::open("/tandem-missing-0-0", 0).unwrap_err();
-    assert!(error.to_string().contains("tandem-missing"), "{error}");
+    assert!(matches!(error, ChannelError::NotAWorker { .. }), "{error}");
 }

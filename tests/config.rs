@@ -170,7 +170,7 @@ fn run(controller: &mut Controller, transitions: u64) -> Report {
     controller.to_worker().write(b"").unwrap();
     controller
         .do_transition(REPORT, transitions, |mut reply| {
-            decode(reply.read().unwrap())
+            decode(&reply.to_vec().unwrap())
         })
         .unwrap()
 }
@@ -264,7 +264,7 @@ fn a_reply_above_the_controllers_limit_fails_in_the_worker() {
     // The worker goes on, and a reply at the limit passes.
     controller.to_worker().write(b"").unwrap();
     let len = controller
-        .do_transition(SIZED, 1000, |mut reply| reply.read().unwrap().len())
+        .do_transition(SIZED, 1000, |mut reply| reply.bytes().unwrap().len())
         .unwrap();
     assert_eq!(len, 1000);
     assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));

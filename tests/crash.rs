@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use support::faults::divide_by_zero;
 use support::faults::recurse;
 use support::harness::{self, Mode, Test};
-use support::{leftover_segments, role, role_command};
+use support::{assert_nothing_in_dev_shm, role, role_command};
 use tandem::{ChannelError, Controller, ExitReason, Options, TransitionRequest, WorkerChannel};
 
 const BEGIN_RUN: u32 = 0;
@@ -113,7 +113,7 @@ fn announce_fault() {
 
 /// The `crasher` worker: each event's input names what to do.
 fn serve_crasher(request: &mut TransitionRequest<'_>) -> Result<(), String> {
-    let mode = String::from_utf8(request.input().map_err(|e| e.to_string())?.to_vec())
+    let mode = String::from_utf8(request.trusted_input().map_err(|e| e.to_string())?.to_vec())
         .map_err(|e| e.to_string())?;
     eprintln!(
         "crasher: transition {} (id {}): {mode}",
@@ -188,12 +188,12 @@ fn serve_crasher(request: &mut TransitionRequest<'_>) -> Result<(), String> {
 /// On its first life only it crashes in event 5: the crash consumes the flag file named by
 /// [`CRASH_FLAG_ENV`], so a restarted worker finds none.
 fn serve_generator(worker: &mut WorkerChannel) -> Result<(), ChannelError> {
-    let seed = decode(worker.to_worker().read().expect("setup payload"))[0];
+    let seed = decode(worker.trusted_input().expect("setup payload"))[0];
     let flag = std::env::var_os(CRASH_FLAG_ENV).map(PathBuf::from);
     let mut run = None;
     let mut lumi = None;
     worker.handle_transitions(|request| -> Result<(), String> {
-        let input = decode(request.input().map_err(|e| e.to_string())?);
+        let input = decode(request.trusted_input().map_err(|e| e.to_string())?);
         let reply = match (request.kind(), input.as_slice()) {
             (BEGIN_RUN, &[number]) => {
                 run = Some(number);
@@ -430,10 +430,8 @@ fn crash_case(case: &str, mode: &str, id: u64, kill: Option<i32>, expected: Expe
     let again = controller.do_transition(EVENT, id + 1, |_| ()).unwrap_err();
     assert!(matches!(again, ChannelError::Unusable { .. }), "{again}");
 
-    let token = controller.token().to_owned();
     drop(controller);
-    let left = leftover_segments(&token, Duration::from_secs(1));
-    assert!(left.is_empty(), "{case}: left behind: {left:?}");
+    assert_nothing_in_dev_shm(std::process::id());
     tail
 }
 
@@ -600,13 +598,12 @@ fn panic_is_reported_with_its_location_and_the_worker_goes_on() {
     // Still the same worker, still serving.
     controller.to_worker().write(b"echo").unwrap();
     let reply = controller
-        .do_transition(EVENT, 51, |mut reply| reply.read().unwrap().to_vec())
+        .do_transition(EVENT, 51, |mut reply| reply.to_vec().unwrap())
         .unwrap();
     assert_eq!(reply, b"still serving");
     assert_eq!(controller.pid(), Some(pid));
-    let token = controller.token().to_owned();
     assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
-    assert!(leftover_segments(&token, Duration::from_secs(1)).is_empty());
+    assert_nothing_in_dev_shm(std::process::id());
 }
 
 const SEED: u64 = 0x5EED_F00D_CAFE;
@@ -633,7 +630,7 @@ fn transition(
     input: &[u64],
 ) -> Result<Vec<u64>, ChannelError> {
     controller.to_worker().write(&encode(input)).unwrap();
-    controller.do_transition(kind, id, |mut reply| decode(reply.read().unwrap()))
+    controller.do_transition(kind, id, |mut reply| decode(&reply.to_vec().unwrap()))
 }
 
 /// Begin-run and begin-lumi: what a fresh worker needs before events. Returns the random
@@ -683,9 +680,8 @@ fn generate(base: &str, crash_flag: &Path) -> Job {
         outputs.push(values);
     }
     let restarts = controller.restarts();
-    let token = controller.token().to_owned();
     assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
-    assert!(leftover_segments(&token, Duration::from_secs(1)).is_empty());
+    assert_nothing_in_dev_shm(std::process::id());
     Job {
         outputs,
         crashes,

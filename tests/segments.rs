@@ -1,4 +1,4 @@
-//! Segment creation limits: a full `/dev/shm` and `Options::max_buffer_bytes`.
+//! Segment limits: a refused memory reservation and `Options::max_buffer_bytes`.
 
 mod support;
 
@@ -6,53 +6,46 @@ use std::process::Command;
 
 use tandem::{BufferError, ChannelError, ControllerChannel, Options};
 
-/// Runs inside a private mount namespace whose `/dev/shm` is a 256 KiB tmpfs.
+/// Runs under a file-size limit of 2 MiB (`ulimit -f`), which the kernel applies to a
+/// memfd's growth as it applies a memory limit: the reservation fails.
 #[test]
-#[ignore = "runs inside `unshare --mount`, started by full_dev_shm_is_an_error_at_creation"]
-fn tiny_shm_entry() {
-    if support::role().as_deref() != Some("tiny_shm") {
+#[ignore = "runs under `ulimit -f`, started by a_refused_reservation_is_a_typed_error"]
+fn limited_entry() {
+    if support::role().as_deref() != Some("limited") {
         return;
     }
     let mut channel = ControllerChannel::create("full", 0, Options::default()).unwrap();
-    let error = channel.to_worker().write(&vec![1u8; 1 << 20]).unwrap_err();
+    channel.to_worker().write(&[7u8; 1000]).unwrap();
+    let error = channel.to_worker().write_with(8 << 20, |_| ()).unwrap_err();
     println!("{error}");
     match &error {
-        BufferError::Segment {
-            name, size, source, ..
-        } => {
-            assert!(name.ends_with(".c2w.0"), "{name}");
-            assert_eq!(*size, 1 << 20);
-            assert_eq!(source.raw_os_error(), Some(libc::ENOSPC));
+        BufferError::OutOfMemory { name, size, .. } => {
+            assert_eq!(name, "tandem:full:0:c2w");
+            assert_eq!(*size, 8 << 20);
         }
-        other => panic!("expected a segment error, got {other}"),
+        other => panic!("expected an out-of-memory error, got {other}"),
     }
-    assert!(error.to_string().contains("/dev/shm is full"), "{error}");
-    // Nothing was lost: the failed segment is gone and a message that fits still works.
-    assert_eq!(
-        std::fs::read_dir("/dev/shm").unwrap().count(),
-        1,
-        "only the control block remains"
-    );
-    channel.to_worker().write(&[7u8; 1000]).unwrap();
+    assert!(error.to_string().contains("memory limit"), "{error}");
+    // Nothing was lost: the buffer keeps its size and a message that fits still works.
+    assert_eq!(channel.to_worker().capacity(), 4096);
+    channel.to_worker().write(&[7u8; 4000]).unwrap();
 }
 
 #[test]
-fn full_dev_shm_is_an_error_at_creation() {
+fn a_refused_reservation_is_a_typed_error() {
     let exe = std::env::current_exe().unwrap();
-    let script = r#"mount -t tmpfs -o size=256k tmpfs /dev/shm && exec "$0" --ignored --exact tiny_shm_entry --nocapture --test-threads=1"#;
-    let output = Command::new("unshare")
-        .args(["--mount", "sh", "-c", script])
+    // SIGXFSZ ignored: the kernel then reports the limit as an error (EFBIG).
+    let script = r#"trap '' XFSZ; ulimit -f 4096 && exec "$0" --ignored --exact limited_entry --nocapture --test-threads=1"#;
+    let output = Command::new("sh")
+        .args(["-c", script])
         .arg(exe)
-        .env(support::ROLE_ENV, "tiny_shm")
+        .env(support::ROLE_ENV, "limited")
         .output()
-        .expect("unshare (util-linux) runs");
+        .expect("sh runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("/dev/shm is full") && stdout.contains("1048576 bytes"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("cannot reserve 8388608 bytes"), "{stdout}");
 }
 
 #[test]
@@ -72,11 +65,14 @@ fn oversized_messages_are_refused_before_any_allocation() {
         "{error}"
     );
     assert!(error.to_string().contains("max_buffer_bytes"), "{error}");
-    let token = channel.token().to_owned();
-    let c2w = support::segments_containing(&format!("{token}.c2w"));
-    assert!(c2w.is_empty(), "a segment was created: {c2w:?}");
+    assert_eq!(channel.to_worker().capacity(), 0, "nothing was reserved");
     channel.to_worker().write(&[0u8; 1000]).unwrap();
-    assert_eq!(channel.to_worker().capacity(), 1000);
+    assert_eq!(
+        channel.to_worker().capacity(),
+        1000,
+        "growth stops at the limit"
+    );
+    support::assert_nothing_in_dev_shm(std::process::id());
 }
 
 #[test]

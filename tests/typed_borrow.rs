@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{leftover_segments, role, role_command};
+use support::{role, role_command};
 use tandem::{zerocopy, Context, Options, Payload, Transitions, TrustedSlice, WorkerError};
 
 /// A calorimeter hit: plain old data, borrowed in place by the worker.
@@ -138,9 +138,5 @@ fn a_borrowing_worker_reads_the_input_in_place_and_agrees_with_an_owned_copy() {
         assert!(!owned.output.in_place);
     }
     drop(controller);
-    let left = leftover_segments(
-        &format!("tandem-calorimeter-{}-41-", std::process::id()),
-        Duration::from_secs(2),
-    );
-    assert!(left.is_empty(), "{left:?}");
+    support::assert_nothing_in_dev_shm(std::process::id());
 }

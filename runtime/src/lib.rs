@@ -31,9 +31,8 @@ mod typed;
 
 pub use buffer::{BufferError, ReadBuffer, WriteBuffer};
 pub use channel::{
-    remove_stale_segments, ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options,
-    Reply, TransitionLabel, TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV,
-    CONTROLLER_GONE_EXIT_STATUS,
+    ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options, Reply, TransitionLabel,
+    TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV, CONTROLLER_GONE_EXIT_STATUS,
 };
 pub use codec::{
     decode_from, decode_pod_slice, decode_shared, encode_into, encode_to_vec, DecodeError, Decoder,

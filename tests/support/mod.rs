@@ -1,11 +1,10 @@
 //! Helpers shared by the process tests: re-running this test binary as a worker or as a
-//! controller, and checking `/dev/shm` for leftovers.
+//! controller, and checking that nothing of tandem appears under `/dev/shm`.
 #![allow(dead_code)]
 
 pub mod faults;
 pub mod harness;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,31 +33,45 @@ pub fn role() -> Option<String> {
     std::env::var(ROLE_ENV).ok()
 }
 
-/// Segments in /dev/shm whose name contains `needle`.
-pub fn segments_containing(needle: &str) -> Vec<String> {
-    let needle = needle.trim_start_matches('/');
+/// Entries of /dev/shm that look like tandem's (named segments of older releases: tandem's
+/// memfds have no name) and belong to one of `pids` (old names held the controller's pid).
+/// Other jobs on the machine may own `tandem-*` names, so only ours count.
+pub fn dev_shm_entries_of(pids: &[u32]) -> Vec<String> {
     std::fs::read_dir("/dev/shm")
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.contains(needle))
+                .filter(|name| {
+                    name.contains("tandem")
+                        && pids.iter().any(|pid| name.contains(&format!("-{pid}-")))
+                })
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// Waits up to `limit` for every segment containing `needle` to disappear; returns what
-/// is left.
-pub fn leftover_segments(needle: &str, limit: Duration) -> Vec<String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = segments_containing(needle);
-        if left.is_empty() || Instant::now() >= deadline {
-            return left;
-        }
-        std::thread::sleep(Duration::from_millis(10));
+/// Asserts that process `pid` maps and holds nothing under /dev/shm, and that nothing of
+/// tandem with its pid is there. Returns how many tandem memfds it maps or holds (their
+/// `/proc` names are `/memfd:tandem:…`).
+pub fn assert_nothing_in_dev_shm(pid: u32) -> usize {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let mut seen: Vec<String> = maps
+        .lines()
+        .filter_map(|line| line.split_whitespace().nth(5).map(str::to_owned))
+        .collect();
+    if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        seen.extend(
+            fds.filter_map(Result::ok)
+                .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+                .map(|target| target.to_string_lossy().into_owned()),
+        );
     }
+    let in_shm: Vec<&String> = seen.iter().filter(|p| p.starts_with("/dev/shm/")).collect();
+    assert!(in_shm.is_empty(), "process {pid} uses /dev/shm: {in_shm:?}");
+    let left = dev_shm_entries_of(&[pid]);
+    assert!(left.is_empty(), "tandem entries in /dev/shm: {left:?}");
+    seen.iter().filter(|p| p.contains("memfd:tandem:")).count()
 }
 
 /// Whether process `pid` still runs (a zombie counts as gone).
@@ -85,11 +98,4 @@ pub fn wait_gone(pid: u32, limit: Duration) -> Option<Duration> {
         std::thread::sleep(Duration::from_millis(2));
     }
     None
-}
-
-/// Whether a path exists under /dev/shm for the segment `name`.
-pub fn segment_exists(name: &str) -> bool {
-    Path::new("/dev/shm")
-        .join(name.trim_start_matches('/'))
-        .exists()
 }

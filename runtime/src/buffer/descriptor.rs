@@ -1,5 +1,5 @@
-//! The shared buffer descriptor: where a buffer's current segment is and how much of it the
-//! last message used. The channel's control block embeds one per direction; buffers reach
+//! The shared buffer descriptor: how large a buffer's memfd is and how much of it the last
+//! message used. The channel's control block embeds one per direction; buffers reach
 //! theirs through a [`DescriptorHome`], without knowing what embeds it.
 
 use std::fmt;
@@ -7,17 +7,18 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 
-/// Where a buffer's current segment is, and how much of it the last message used.
+/// How large a buffer's memfd is, and how much of it the last message used. Written by the
+/// buffer's writer only; its reader checks every value before it maps or reads anything.
 #[repr(C)]
 #[derive(Debug, FromBytes, IntoBytes, KnownLayout)]
 pub(crate) struct BufferDescriptor {
-    /// Bumped on every new segment; 0 means "no segment yet".
-    pub(crate) identifier: AtomicU32,
-    /// Which of the two names (`.0` / `.1`) holds the current segment.
-    pub(crate) index: AtomicU32,
+    /// Bumped each time the writer grows the memfd; 0 before the first growth.
+    pub(crate) generation: AtomicU32,
+    /// Unused; keeps the 8-byte fields aligned.
+    pub(crate) reserved: AtomicU32,
     /// Length of the last message.
     pub(crate) length: AtomicU64,
-    /// Size of the current segment.
+    /// Size of the memfd the writer has reserved and maps; never decreases.
     pub(crate) capacity: AtomicU64,
 }
 
@@ -33,7 +34,7 @@ pub(crate) enum Direction {
 }
 
 impl Direction {
-    /// The part of the segment names that tells the two buffers apart.
+    /// The part of a buffer's label that tells the two apart.
     pub(crate) fn suffix(self) -> &'static str {
         match self {
             Direction::ToWorker => "c2w",
@@ -43,13 +44,8 @@ impl Direction {
 }
 
 /// Shared memory that holds the descriptors of both directions and stays mapped as long as
-/// this value lives (the channel's control segment).
+/// this value lives (the channel's control block).
 pub(crate) trait DescriptorHome: fmt::Debug + Send + Sync {
     /// The descriptor of `direction`'s buffer.
     fn descriptor(&self, direction: Direction) -> &BufferDescriptor;
-}
-
-/// The name of one of a buffer's two segments (`<base>.0` or `<base>.1`).
-pub(crate) fn buffer_segment_name(base: &str, index: u32) -> String {
-    format!("{base}.{index}")
 }

@@ -4,19 +4,17 @@ use std::io;
 
 use thiserror::Error;
 
-use crate::sys::shm::ShmFailure;
+use crate::sys::memfd::ShmFailure;
 
-/// A failure of a shared-memory buffer or segment.
+/// A failure of a shared-memory buffer or segment. Segments have no name in any file
+/// system; errors name them by label, `tandem:<base>:<id>:<part>` (`ctl`, `c2w`, `w2c`).
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum BufferError {
-    /// A segment could not be created, sized or mapped.
-    #[error("shared-memory segment `{name}` ({size} bytes): {operation} failed: {source}{hint}",
-        hint = if source.raw_os_error() == Some(libc::ENOSPC) {
-            "; /dev/shm is full: free space there or lower the payload size"
-        } else { "" })]
+    /// A segment could not be created, checked or mapped.
+    #[error("shared-memory segment `{name}` ({size} bytes): {operation} failed: {source}")]
     Segment {
-        /// Segment name.
+        /// Segment label.
         name: String,
         /// Requested size in bytes (0 when opening).
         size: usize,
@@ -26,12 +24,27 @@ pub enum BufferError {
         #[source]
         source: io::Error,
     },
-    /// A message is larger than `Options::max_buffer_bytes`; nothing was allocated.
+    /// The memory for a segment could not be reserved: the kernel refused it (ENOSPC,
+    /// ENOMEM), which is how a memory limit (a cgroup's `memory.max`, a container's limit)
+    /// shows up. Nothing was sent; the previous, smaller buffer still works.
+    #[error("shared-memory segment `{name}`: cannot reserve {size} bytes: {source}; shared buffers count against the job's memory limit (cgroup `memory.max`, the container's limit): raise it, or send less")]
+    OutOfMemory {
+        /// Segment label.
+        name: String,
+        /// Requested size in bytes.
+        size: usize,
+        /// OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A message is larger than `Options::max_buffer_bytes`: refused by its writer before
+    /// anything is allocated, or by its reader, before anything is mapped, when the peer
+    /// published it.
     #[error("message of {len} bytes exceeds the limit of {max} bytes for buffer `{name}`: raise `Options::max_buffer_bytes` or send less")]
     TooLarge {
-        /// Buffer base name.
+        /// Buffer label.
         name: String,
-        /// Requested length.
+        /// Requested or published length.
         len: usize,
         /// Configured limit.
         max: usize,
@@ -39,7 +52,7 @@ pub enum BufferError {
     /// The peer published a buffer descriptor that does not fit its segment.
     #[error("buffer `{name}`: the peer published an invalid descriptor ({detail})")]
     CorruptDescriptor {
-        /// Buffer base name.
+        /// Buffer label.
         name: String,
         /// What was wrong.
         detail: String,
@@ -49,11 +62,26 @@ pub enum BufferError {
 impl BufferError {
     /// The error for a segment operation that failed on `name` (`size` 0 when opening).
     pub(crate) fn segment(name: &str, size: usize, failure: ShmFailure) -> Self {
+        if failure.is_out_of_memory() {
+            return BufferError::OutOfMemory {
+                name: name.to_owned(),
+                size,
+                source: failure.error,
+            };
+        }
         BufferError::Segment {
             name: name.to_owned(),
             size,
             operation: failure.operation,
             source: failure.error,
         }
+    }
+
+    /// Whether the peer caused this error by what it published (a protocol violation).
+    pub(crate) fn is_peer_fault(&self) -> bool {
+        matches!(
+            self,
+            BufferError::TooLarge { .. } | BufferError::CorruptDescriptor { .. }
+        )
     }
 }

@@ -1,15 +1,21 @@
 //! Growable shared-memory buffers: a [`WriteBuffer`] in one process, its [`ReadBuffer`] in the
 //! other, sharing a descriptor in the control block.
 //!
-//! The writer owns the data segment. When a message does not fit, it creates a new segment
-//! under the *other* of two names (`<base>.0` / `<base>.1`), sized for the message and at
-//! least 1.5 times the old capacity, drops the old one, flips the descriptor's `index` and
-//! bumps its `identifier`. Each message also records its exact `length`. The reader maps the
-//! segment read-only and remaps only when the identifier changed since its last look.
+//! Each direction is one memfd, created (empty) by the controller before the worker exists.
+//! The writer owns its contents. When a message does not fit, the writer grows the memfd in
+//! place: `fallocate` extends it and reserves the memory (a memory limit is an error here,
+//! [`BufferError::OutOfMemory`], never a `SIGBUS` later), `mremap` grows its mapping, and the
+//! new size is published as the descriptor's `capacity`. Each message also records its exact
+//! `length`. The reader loads both once, checks them against its own `max_buffer_bytes`
+//! and each other, and when the capacity grew `mremap`s its read-only mapping, never beyond
+//! the memfd's size as `fstat` reports it. Sizes never shrink (the memfd is sealed with
+//! `F_SEAL_SHRINK`), so no mapping ever exceeds its file.
 //!
 //! Turn-taking: the writer writes only while it holds the turn (before it posts the request
-//! or reply word), the reader reads only after it has seen that post, so the bytes never
-//! change under a reader that follows the protocol.
+//! or reply word), the reader reads only after it has seen that post. The controller does
+//! not rely on its worker following that rule: it reads the worker's buffer through
+//! [`SharedBytes`], which only copies out. The worker trusts its controller and may borrow
+//! its input in place ([`TransitionRequest::trusted_input`](crate::TransitionRequest::trusted_input)).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -17,44 +23,58 @@ use std::sync::Arc;
 mod descriptor;
 mod error;
 
-pub(crate) use descriptor::{buffer_segment_name, BufferDescriptor, DescriptorHome, Direction};
+pub(crate) use descriptor::{BufferDescriptor, DescriptorHome, Direction};
 pub use error::BufferError;
 
-use crate::sys::shm::{self, Access, Segment};
+use crate::sys::memfd::Segment;
+use crate::sys::shared_bytes::SharedBytes;
+
+/// Mappings grow in whole pages.
+const PAGE: usize = 4096;
 
 /// The writing end of a buffer.
 #[derive(Debug)]
 pub struct WriteBuffer {
     home: Arc<dyn DescriptorHome>,
     direction: Direction,
-    base: String,
     max_bytes: usize,
-    segment: Option<Segment>,
-    identifier: u32,
-    index: u32,
+    segment: Segment,
+    generation: u32,
+    /// Length of the last message, as this side wrote it (the published one is the peer's
+    /// to scribble on).
+    length: usize,
 }
 
 impl WriteBuffer {
-    /// A writer for `direction`'s descriptor. It continues the descriptor's numbering, so a
-    /// restarted writer never reuses an identifier its reader has seen.
+    /// A writer of `segment` (a memfd mapped read-write) for `direction`'s descriptor.
     pub(crate) fn new(
         home: Arc<dyn DescriptorHome>,
         direction: Direction,
-        base: String,
+        segment: Segment,
         max_bytes: usize,
     ) -> Self {
-        let descriptor = home.descriptor(direction);
-        let identifier = descriptor.identifier.load(Ordering::Acquire);
-        let index = descriptor.index.load(Ordering::Acquire) & 1;
+        let generation = home
+            .descriptor(direction)
+            .generation
+            .load(Ordering::Acquire);
         WriteBuffer {
             home,
             direction,
-            base,
             max_bytes,
-            segment: None,
-            identifier,
-            index,
+            segment,
+            generation,
+            length: 0,
         }
+    }
+
+    /// Writes `old`'s last message into this buffer (a restarted worker gets fresh memory
+    /// with the same input).
+    pub(crate) fn carry_over(&mut self, old: &mut WriteBuffer) -> Result<(), BufferError> {
+        let len = old.length;
+        // SAFETY: this side owns `old`'s contents: its peer held only a read-only descriptor,
+        // and is gone.
+        let bytes = unsafe { old.segment.bytes_mut() };
+        self.write(&bytes[..len])
     }
 
     fn descriptor(&self) -> &BufferDescriptor {
@@ -64,8 +84,9 @@ impl WriteBuffer {
     /// Copies `bytes` into the buffer as the next message.
     ///
     /// # Errors
-    /// [`BufferError::TooLarge`] above the configured limit, [`BufferError::Segment`] when a
-    /// larger segment cannot be created (e.g. `/dev/shm` is full).
+    /// [`BufferError::TooLarge`] above the configured limit, [`BufferError::OutOfMemory`]
+    /// when the memory for a larger buffer cannot be reserved (a memory limit),
+    /// [`BufferError::Segment`] when the larger buffer cannot be mapped.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), BufferError> {
         self.write_with(bytes.len(), |target| target.copy_from_slice(bytes))
     }
@@ -82,209 +103,255 @@ impl WriteBuffer {
     ) -> Result<R, BufferError> {
         if len > self.max_bytes {
             return Err(BufferError::TooLarge {
-                name: self.base.clone(),
+                name: self.segment.label().to_owned(),
                 len,
                 max: self.max_bytes,
             });
         }
-        let segment = match self.segment.take() {
-            Some(segment) if segment.len() >= len => self.segment.insert(segment),
-            old => self.grow(old, len)?,
-        };
-        // SAFETY: the writer holds the turn (module docs), and the peer maps this segment
-        // read-only, so nothing else touches these bytes while the slice lives.
-        let bytes = unsafe { segment.bytes_mut() };
+        if len > self.segment.len() {
+            self.grow(len)?;
+        }
+        // SAFETY: the writer holds the turn (module docs), and the peer holds only a
+        // read-only descriptor and mapping of this memfd (the worker's reply buffer is read
+        // by the controller through copies only).
+        let bytes = unsafe { self.segment.bytes_mut() };
         let result = fill(&mut bytes[..len]);
+        self.length = len;
         self.descriptor()
             .length
             .store(len as u64, Ordering::Release);
         Ok(result)
     }
 
-    /// Replaces `old` by a new segment for a message of `len` bytes.
-    fn grow(&mut self, old: Option<Segment>, len: usize) -> Result<&mut Segment, BufferError> {
-        let old_capacity = old.as_ref().map_or(0, Segment::len);
+    /// Grows the memfd in place for a message of `len` bytes and publishes the new size.
+    fn grow(&mut self, len: usize) -> Result<(), BufferError> {
+        let old = self.segment.len();
         let capacity = len
-            .max(old_capacity.saturating_add(old_capacity / 2))
-            .min(self.max_bytes.max(len))
-            .max(1);
-        let index = if self.identifier == 0 {
-            0
-        } else {
-            self.index ^ 1
-        };
-        let name = buffer_segment_name(&self.base, index);
-        // A leftover under this name can only come from an earlier writer of this channel
-        // that died (names hold our pid and random bits): remove it.
-        let _ = shm::unlink(&name);
-        let segment = match Segment::create(&name, capacity) {
-            Ok(segment) => segment,
-            Err(failure) => {
-                // The old segment stays current: a message that fits still works.
-                self.segment = old;
-                return Err(BufferError::segment(&name, capacity, failure));
-            }
-        };
-        if let Some(old) = old {
-            let _ = shm::unlink(old.name());
-        }
-        self.identifier = self.identifier.wrapping_add(1).max(1);
-        self.index = index;
+            .max(old.saturating_add(old / 2))
+            .checked_next_multiple_of(PAGE)
+            .unwrap_or(len)
+            .min(self.max_bytes)
+            .max(len);
+        self.segment
+            .grow(capacity)
+            .map_err(|failure| BufferError::segment(self.segment.label(), capacity, failure))?;
+        self.generation = self.generation.wrapping_add(1).max(1);
         let descriptor = self.descriptor();
-        descriptor.index.store(index, Ordering::Relaxed);
         descriptor
             .capacity
-            .store(capacity as u64, Ordering::Relaxed);
+            .store(capacity as u64, Ordering::Release);
         descriptor
-            .identifier
-            .store(self.identifier, Ordering::Release);
-        Ok(self.segment.insert(segment))
+            .generation
+            .store(self.generation, Ordering::Release);
+        Ok(())
     }
 
-    /// Size of the current segment (0 before the first message).
+    /// Size of the buffer's memfd as mapped here (0 before the first message).
     pub fn capacity(&self) -> usize {
-        self.segment.as_ref().map_or(0, Segment::len)
+        self.segment.len()
     }
 
     // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
     #[doc(hidden)]
-    /// Name of the current segment, if any.
-    pub fn segment_name(&self) -> Option<&str> {
-        self.segment.as_ref().map(Segment::name)
+    /// How many times this buffer has grown.
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
-    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
+    // Test-only inspection (misbehaving test workers): hidden from the docs.
     #[doc(hidden)]
-    /// The descriptor's identifier: how many segments this buffer has had.
-    pub fn identifier(&self) -> u32 {
-        self.identifier
+    /// The buffer's memfd, for tests that try to resize it under the reader.
+    pub fn raw_fd(&self) -> i32 {
+        self.segment.raw_fd()
     }
 
-    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
+    // Test-only inspection (misbehaving test workers): hidden from the docs.
     #[doc(hidden)]
-    /// The descriptor's index: which of the two names holds the current segment.
-    pub fn index(&self) -> u32 {
-        self.index
-    }
-}
-
-impl Drop for WriteBuffer {
-    fn drop(&mut self) {
-        if let Some(segment) = &self.segment {
-            let _ = shm::unlink(segment.name());
-        }
+    /// Publishes `length` and `capacity` as they are, unchecked: a misbehaving writer.
+    pub fn publish_unchecked(&mut self, length: u64, capacity: u64) {
+        let descriptor = self.descriptor();
+        descriptor.capacity.store(capacity, Ordering::Release);
+        descriptor.length.store(length, Ordering::Release);
     }
 }
 
 /// The reading end of a buffer.
+///
+/// On the controller's side it hands out only copies ([`bytes`](Self::bytes),
+/// [`read_to_vec`](Self::read_to_vec)): the worker may rewrite its buffer at any moment, so
+/// no view that claims the bytes cannot change leaves this type.
 #[derive(Debug)]
 pub struct ReadBuffer {
     home: Arc<dyn DescriptorHome>,
     direction: Direction,
-    base: String,
-    segment: Option<Segment>,
-    identifier: u32,
+    segment: Segment,
+    max_bytes: usize,
     remaps: u64,
 }
 
 impl ReadBuffer {
-    pub(crate) fn new(home: Arc<dyn DescriptorHome>, direction: Direction, base: String) -> Self {
+    /// A reader of `segment` (a memfd this process maps read-only) for `direction`'s
+    /// descriptor, refusing anything published above `max_bytes`.
+    pub(crate) fn new(
+        home: Arc<dyn DescriptorHome>,
+        direction: Direction,
+        segment: Segment,
+        max_bytes: usize,
+    ) -> Self {
         ReadBuffer {
             home,
             direction,
-            base,
-            segment: None,
-            identifier: 0,
+            segment,
+            max_bytes,
             remaps: 0,
         }
     }
 
-    /// Forgets the current mapping, so the next read maps the segment afresh (after the
-    /// writer was restarted).
-    pub(crate) fn reset(&mut self) {
-        self.segment = None;
-        self.identifier = 0;
-    }
-
     // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
     #[doc(hidden)]
-    /// Whether the writer moved to a new segment since this reader last looked
-    /// (the reference's `mustGetBufferAgain`).
+    /// Whether the writer grew the buffer since this reader last looked (the reference's
+    /// `mustGetBufferAgain`).
     pub fn must_remap(&self) -> bool {
         let descriptor = self.home.descriptor(self.direction);
-        descriptor.identifier.load(Ordering::Acquire) != self.identifier
+        descriptor.capacity.load(Ordering::Acquire) != self.segment.len() as u64
     }
 
-    /// The last message, exactly as long as it was written.
-    ///
-    /// The slice borrows the shared mapping: read it during your turn (before the next
-    /// transition), copy what you keep.
+    /// Loads the published length and capacity once, checks them, and maps the capacity if
+    /// it grew. Returns the length, which then fits the mapping.
+    fn sync(&mut self) -> Result<usize, BufferError> {
+        let descriptor = self.home.descriptor(self.direction);
+        let capacity = descriptor.capacity.load(Ordering::Acquire);
+        let length = descriptor.length.load(Ordering::Acquire);
+        let max = self.max_bytes;
+        let too_large = |len: u64| BufferError::TooLarge {
+            name: self.segment.label().to_owned(),
+            len: usize::try_from(len).unwrap_or(usize::MAX),
+            max,
+        };
+        // Both are checked against our own limit before anything is mapped.
+        if length > max as u64 {
+            return Err(too_large(length));
+        }
+        if capacity > max as u64 {
+            return Err(too_large(capacity));
+        }
+        let (length, capacity) = (length as usize, capacity as usize);
+        if length > capacity {
+            return Err(self.corrupt(format!(
+                "length {length} exceeds the published capacity {capacity}"
+            )));
+        }
+        let mapped = self.segment.len();
+        if capacity < mapped {
+            return Err(self.corrupt(format!(
+                "capacity {capacity} is below the {mapped} bytes already published"
+            )));
+        }
+        if capacity > mapped {
+            match self.segment.file_size() {
+                Ok(size) if size >= capacity => {}
+                Ok(size) => {
+                    return Err(self.corrupt(format!(
+                        "capacity {capacity} exceeds the segment's {size} bytes"
+                    )))
+                }
+                Err(failure) => {
+                    return Err(BufferError::segment(
+                        self.segment.label(),
+                        capacity,
+                        failure,
+                    ))
+                }
+            }
+            self.segment
+                .remap(capacity)
+                .map_err(|failure| BufferError::segment(self.segment.label(), capacity, failure))?;
+            self.remaps += 1;
+        }
+        Ok(length)
+    }
+
+    /// The last message, exactly as long as it was written, as a copy-only view of the
+    /// shared memory: nothing read from it can change after it was copied.
     ///
     /// # Errors
-    /// [`BufferError::CorruptDescriptor`] if the peer published a descriptor that does not
-    /// fit its segment, [`BufferError::Segment`] if the segment cannot be mapped.
-    pub fn read(&mut self) -> Result<&[u8], BufferError> {
-        let descriptor = self.home.descriptor(self.direction);
-        let identifier = descriptor.identifier.load(Ordering::Acquire);
-        let index = descriptor.index.load(Ordering::Relaxed);
-        let length = descriptor.length.load(Ordering::Acquire);
-        if identifier == 0 {
-            if length == 0 {
-                return Ok(&[]);
-            }
-            return Err(self.corrupt(format!("length {length} without a segment")));
-        }
-        if index > 1 {
-            return Err(self.corrupt(format!("segment index {index}")));
-        }
-        let segment = match self.segment.take() {
-            Some(segment) if identifier == self.identifier => segment,
-            stale => {
-                drop(stale);
-                let name = buffer_segment_name(&self.base, index);
-                let segment = Segment::open(&name, Access::ReadOnly)
-                    .map_err(|f| BufferError::segment(&name, 0, f))?;
-                self.identifier = identifier;
-                self.remaps += 1;
-                segment
-            }
-        };
-        let mapped = segment.len();
-        let fitting = usize::try_from(length).ok().filter(|&l| l <= mapped);
-        let segment = &*self.segment.insert(segment);
-        // SAFETY: we read during our turn (module docs); the writer does not touch the
-        // segment until we post. `bytes` checks the length against the mapping.
-        let bytes = fitting.and_then(|length| unsafe { segment.bytes(length) });
-        bytes.ok_or_else(|| {
+    /// [`BufferError::TooLarge`] if the peer published a length or capacity above this
+    /// side's `max_buffer_bytes`, [`BufferError::CorruptDescriptor`] if it published one
+    /// that does not fit its segment, [`BufferError::Segment`] if the segment cannot be
+    /// mapped.
+    pub fn bytes(&mut self) -> Result<SharedBytes<'_>, BufferError> {
+        let length = self.sync()?;
+        let mapped = self.segment.len();
+        // `sync` checked `length <= capacity == mapped`.
+        self.segment.shared(length).ok_or_else(|| {
             corrupt(
-                &self.base,
-                format!("length {length} exceeds the {mapped}-byte segment"),
+                self.segment.label(),
+                format!("length {length} exceeds the {mapped}-byte mapping"),
             )
         })
     }
 
+    /// A private copy of the last message.
+    ///
+    /// # Errors
+    /// As [`bytes`](Self::bytes).
+    pub fn read_to_vec(&mut self) -> Result<Vec<u8>, BufferError> {
+        self.bytes().map(|bytes| bytes.to_vec())
+    }
+
+    /// The last message, borrowed in place: only for a reader that trusts its writer (the
+    /// worker, reading its controller's input).
+    ///
+    /// # Errors
+    /// As [`bytes`](Self::bytes).
+    pub(crate) fn trusted_bytes(&mut self) -> Result<&[u8], BufferError> {
+        let length = self.sync()?;
+        // SAFETY: only the worker calls this, on its controller's buffer, during its turn:
+        // the controller writes its buffer before it posts a request and not again until
+        // the worker has replied (module docs), and the worker trusts its controller.
+        let bytes = unsafe { self.segment.trusted_bytes(length) };
+        bytes.ok_or_else(|| {
+            corrupt(
+                self.segment.label(),
+                format!("length {length} exceeds the mapping"),
+            )
+        })
+    }
+
+    /// The buffer's memfd (to hand to the writer).
+    pub(crate) fn raw_fd(&self) -> i32 {
+        self.segment.raw_fd()
+    }
+
     fn corrupt(&self, detail: String) -> BufferError {
-        corrupt(&self.base, detail)
+        corrupt(self.segment.label(), detail)
     }
 
     // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
     #[doc(hidden)]
-    /// How many times this reader has mapped a new segment.
+    /// How many times this reader has grown its mapping.
     pub fn remap_count(&self) -> u64 {
         self.remaps
     }
 
-    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
+    // Test-only inspection (tests): hidden from the docs.
     #[doc(hidden)]
-    /// Name of the segment currently mapped, if any.
-    pub fn segment_name(&self) -> Option<&str> {
-        self.segment.as_ref().map(Segment::name)
+    /// How many bytes of the peer's buffer this reader maps.
+    pub fn mapped_capacity(&self) -> usize {
+        self.segment.len()
+    }
+
+    // Test-only inspection (tests): hidden from the docs.
+    #[doc(hidden)]
+    /// The buffer's label (`tandem:<base>:<id>:<c2w|w2c>`).
+    pub fn label(&self) -> &str {
+        self.segment.label()
     }
 }
 
-fn corrupt(base: &str, detail: String) -> BufferError {
+fn corrupt(label: &str, detail: String) -> BufferError {
     BufferError::CorruptDescriptor {
-        name: base.to_owned(),
+        name: label.to_owned(),
         detail,
     }
 }

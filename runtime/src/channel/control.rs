@@ -1,4 +1,5 @@
-//! The control block: the one page both processes map read-write.
+//! The control block: the one page both processes map read-write (a memfd sealed against
+//! any resize).
 //!
 //! Every field is an atomic, so either side may read or write any of them at any time
 //! without a data race; the protocol decides who writes what and when:
@@ -16,13 +17,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 
-use crate::buffer::{buffer_segment_name, BufferDescriptor, DescriptorHome, Direction};
-use crate::sys::shm::{AtomicsOnly, Segment, SharedView};
+use crate::buffer::{BufferDescriptor, DescriptorHome, Direction};
+use crate::sys::memfd::{AtomicsOnly, Segment, SharedView};
 
 /// "TANDEM" + layout marker, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TANDEM\x01\x00");
 /// Bumped whenever the layout of [`ControlBlock`] changes.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 /// Room for a worker's error message; longer messages are cut at a character boundary.
 pub(crate) const MESSAGE_CAPACITY: usize = 2048;
 
@@ -164,57 +165,6 @@ impl ControlBlock {
     }
 }
 
-/// Names of every segment of one channel, derived from its token.
-#[derive(Debug, Clone)]
-pub(crate) struct SegmentNames {
-    token: String,
-}
-
-impl SegmentNames {
-    pub(crate) fn new(token: &str) -> Self {
-        SegmentNames {
-            token: token.to_owned(),
-        }
-    }
-
-    pub(crate) fn token(&self) -> &str {
-        &self.token
-    }
-
-    pub(crate) fn control(&self) -> String {
-        format!("{}.ctl", self.token)
-    }
-
-    pub(crate) fn buffer_base(&self, direction: Direction) -> String {
-        format!("{}.{}", self.token, direction.suffix())
-    }
-
-    pub(crate) fn all(&self) -> Vec<String> {
-        let mut names = vec![self.control()];
-        for direction in [Direction::ToWorker, Direction::FromWorker] {
-            for index in 0..2 {
-                names.push(buffer_segment_name(&self.buffer_base(direction), index));
-            }
-        }
-        names
-    }
-
-    /// Removes the two segments of one buffer, if they exist.
-    pub(crate) fn unlink_buffer(&self, direction: Direction) {
-        let base = self.buffer_base(direction);
-        for index in 0..2 {
-            let _ = crate::sys::shm::unlink(&buffer_segment_name(&base, index));
-        }
-    }
-
-    /// Removes every segment of the channel that still exists.
-    pub(crate) fn unlink_all(&self) {
-        for name in self.all() {
-            let _ = crate::sys::shm::unlink(&name);
-        }
-    }
-}
-
 /// A mapped control segment, viewed as a [`ControlBlock`].
 #[derive(Debug)]
 pub(crate) struct ControlSegment {
@@ -225,6 +175,11 @@ impl ControlSegment {
     /// Wraps a read-write mapping at least as large as a control block; `None` otherwise.
     pub(crate) fn new(segment: Segment) -> Option<ControlSegment> {
         SharedView::new(segment).map(|view| ControlSegment { view })
+    }
+
+    /// The memfd behind the block.
+    pub(crate) fn segment(&self) -> &Segment {
+        self.view.segment()
     }
 
     /// The control block. No failure path: the mapping was checked once, in `new` (the

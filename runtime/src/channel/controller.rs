@@ -1,35 +1,59 @@
 //! The controller's end of a channel.
 
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::control::{
-    ControlBlock, ControlSegment, Outcome, SegmentNames, IDLE_KIND, LAYOUT_VERSION, MAGIC,
-    PEER_GONE, SEQUENCE_MASK,
+    ControlBlock, ControlSegment, Outcome, IDLE_KIND, LAYOUT_VERSION, MAGIC, PEER_GONE,
+    SEQUENCE_MASK,
 };
+use super::token::{buffer_label, part_label, Token};
 use super::wait::{self, WaitStats, Waiter};
-use super::{ChannelConfig, ChannelError, Options, TransitionLabel, SETUP_KIND};
+use super::{ChannelConfig, ChannelError, Options, TransitionLabel, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
+use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
 use crate::sys::process::{current_pid, ExitReason};
-use crate::sys::random::random_u64;
-use crate::sys::shm::Segment;
+use crate::sys::shared_bytes::SharedBytes;
+use crate::sys::spawn::inherit_fds;
 use crate::sys::watch::DeathWatcher;
 
 /// What a completed transition returned: the worker's buffer and keep flag.
+///
+/// The worker's bytes come out only as copies ([`bytes`](Self::bytes),
+/// [`to_vec`](Self::to_vec)): the controller does not trust its worker, which could rewrite
+/// them at any moment.
 #[derive(Debug)]
 pub struct Reply<'a> {
     from_worker: &'a mut ReadBuffer,
     keep: bool,
+    broken: &'a mut Option<String>,
 }
 
 impl Reply<'_> {
-    /// The worker's message for this transition.
+    /// The worker's message for this transition, as a copy-only view of its buffer.
     ///
     /// # Errors
-    /// As [`ReadBuffer::read`].
-    pub fn read(&mut self) -> Result<&[u8], BufferError> {
-        self.from_worker.read()
+    /// As [`ReadBuffer::bytes`]. A [`BufferError::TooLarge`] or
+    /// [`BufferError::CorruptDescriptor`] means the worker broke the protocol: the channel
+    /// is then unusable until the worker is restarted.
+    pub fn bytes(&mut self) -> Result<SharedBytes<'_>, BufferError> {
+        let broken = &mut *self.broken;
+        self.from_worker.bytes().inspect_err(|error| {
+            if error.is_peer_fault() {
+                *broken = Some(format!("protocol violation by the worker: {error}"));
+            }
+        })
+    }
+
+    /// A private copy of the worker's message for this transition.
+    ///
+    /// # Errors
+    /// As [`bytes`](Self::bytes).
+    pub fn to_vec(&mut self) -> Result<Vec<u8>, BufferError> {
+        self.bytes().map(|bytes| bytes.to_vec())
     }
 
     /// The worker's buffer itself (to inspect its remapping).
@@ -44,26 +68,28 @@ impl Reply<'_> {
     }
 }
 
-/// The controller's end of a channel: creates the shared segments, starts transitions and
+/// The controller's end of a channel: creates the shared memory, starts transitions and
 /// waits for their completion. It launches no process itself
-/// ([`Controller`](crate::Controller) does, and captures its stderr): start the worker any
-/// way you like and hand it the token.
+/// ([`Controller`](crate::Controller) does, and captures its stderr): start the worker
+/// with a `Command` that [`prepare_command`](Self::prepare_command) has prepared, which
+/// hands it the channel's descriptors and token.
 ///
 /// # Examples
 /// ```no_run
 /// use std::process::Command;
-/// use tandem::{ControllerChannel, Options, CHANNEL_ENV};
+/// use tandem::{ControllerChannel, Options};
 ///
 /// const EVENT: u32 = 1;
 ///
 /// let mut channel = ControllerChannel::create("digi", 0, Options::default())?;
 /// // The worker program opens its end with `WorkerChannel::from_env`.
-/// let mut worker = channel.setup_worker(|token| {
-///     Command::new("/opt/daq/bin/digi-worker").env(CHANNEL_ENV, token).spawn()
+/// let mut worker = channel.setup_worker(|channel| {
+///     let mut command = Command::new("/opt/daq/bin/digi-worker");
+///     channel.prepare_command(&mut command);
+///     command.spawn()
 /// })?;
 /// channel.to_worker().write(b"raw event 17")?;
-/// let digitized =
-///     channel.do_transition(EVENT, 17, |mut reply| reply.read().map(<[u8]>::to_vec))??;
+/// let digitized = channel.do_transition(EVENT, 17, |mut reply| reply.to_vec())??;
 /// println!("{} bytes back", digitized.len());
 /// channel.stop_worker();
 /// worker.wait()?;
@@ -71,10 +97,14 @@ impl Reply<'_> {
 /// ```
 #[derive(Debug)]
 pub struct ControllerChannel {
-    names: SegmentNames,
+    label: String,
+    token: String,
     control: Arc<ControlSegment>,
     to_worker: WriteBuffer,
     from_worker: ReadBuffer,
+    /// The worker's descriptor of `to_worker`: read-only, so the worker can neither write
+    /// nor resize what the controller writes.
+    to_worker_for_peer: OwnedFd,
     options: Options,
     config: ChannelConfig,
     sequence: u32,
@@ -106,15 +136,16 @@ fn validate_base(base: &str) -> Result<(), ChannelError> {
 }
 
 impl ControllerChannel {
-    /// Creates the channel's control segment, named from `base`, this process's pid, `id`
-    /// and 64 random bits.
+    /// Creates the channel's shared memory: the control block and both buffers, three
+    /// sealed memfds labelled `tandem:<base>:<id>:<part>` (labels only name them in errors
+    /// and in `/proc/<pid>/fd`: they exist in no file system).
     ///
     /// The settings that concern both sides ([`ChannelConfig`]) are written into the
     /// control block here, for the worker to read when it opens the channel.
     ///
     /// # Errors
     /// [`ChannelError::InvalidName`] for a bad `base`, [`ChannelError::InvalidConfig`] for
-    /// an out-of-range setting, [`ChannelError::Buffer`] if the segment cannot be created.
+    /// an out-of-range setting, [`ChannelError::Buffer`] if a memfd cannot be created.
     pub fn create(
         base: &str,
         id: u32,
@@ -122,55 +153,15 @@ impl ControllerChannel {
     ) -> Result<ControllerChannel, ChannelError> {
         validate_base(base)?;
         let config = ChannelConfig::from_options(&options)?;
-        let random = random_u64().map_err(|source| ChannelError::Os {
-            operation: "getrandom",
-            source,
-        })?;
-        let token = format!("/tandem-{base}-{}-{id}-{random:016x}", current_pid());
-        let names = SegmentNames::new(&token);
-        let control_name = names.control();
-        let size = std::mem::size_of::<ControlBlock>();
-        let segment = Segment::create(&control_name, size)
-            .map_err(|f| BufferError::segment(&control_name, size, f))?;
-        let Some(control) = ControlSegment::new(segment) else {
-            // A fresh read-write mapping of the block's size always holds a block; should
-            // the kernel ever hand out a misaligned one, say so instead of panicking.
-            let _ = crate::sys::shm::unlink(&control_name);
-            return Err(ChannelError::Os {
-                operation: "mapping the control block",
-                source: std::io::Error::other("the mapping cannot hold a control block"),
-            });
-        };
-        let control = Arc::new(control);
-        let block = control.block();
-        config.write_to(&block.config);
-        block
-            .layout_version
-            .store(LAYOUT_VERSION, Ordering::Relaxed);
-        block.block_size.store(size as u32, Ordering::Relaxed);
-        block
-            .protocol_fingerprint
-            .store(options.protocol_fingerprint, Ordering::Relaxed);
-        block
-            .controller_pid
-            .store(current_pid() as u32, Ordering::Relaxed);
-        block.magic.store(MAGIC, Ordering::Release);
-        let to_worker = WriteBuffer::new(
-            control.clone(),
-            Direction::ToWorker,
-            names.buffer_base(Direction::ToWorker),
-            config.max_buffer_bytes,
-        );
-        let from_worker = ReadBuffer::new(
-            control.clone(),
-            Direction::FromWorker,
-            names.buffer_base(Direction::FromWorker),
-        );
+        let label = format!("tandem:{base}:{id}");
+        let memory = Memory::create(&label, config, options.protocol_fingerprint)?;
         Ok(ControllerChannel {
-            names,
-            control,
-            to_worker,
-            from_worker,
+            token: memory.token(&label),
+            label,
+            control: memory.control,
+            to_worker: memory.to_worker,
+            from_worker: memory.from_worker,
+            to_worker_for_peer: memory.to_worker_for_peer,
             options,
             config,
             sequence: 0,
@@ -183,17 +174,35 @@ impl ControllerChannel {
         })
     }
 
-    /// The token a worker needs to open this channel (the reference passes its equivalent
-    /// on the worker's command line; [`Controller::spawn`](crate::Controller::spawn) puts
-    /// it in the [`CHANNEL_ENV`](super::CHANNEL_ENV) environment variable).
-    pub fn token(&self) -> &str {
-        self.names.token()
+    /// Prepares `command` to start this channel's worker: puts the token in its
+    /// [`CHANNEL_ENV`] environment variable and makes the started process (and no other)
+    /// inherit the channel's three descriptors. The worker opens its end with
+    /// [`WorkerChannel::from_env`](crate::WorkerChannel::from_env). Spawn the command
+    /// while this channel lives, and only once per worker: a restart needs fresh memory.
+    pub fn prepare_command<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command.env(CHANNEL_ENV, &self.token);
+        inherit_fds(
+            command,
+            [
+                self.control.segment().raw_fd(),
+                self.to_worker_for_peer.as_raw_fd(),
+                self.from_worker.raw_fd(),
+            ],
+        );
+        command
     }
 
-    /// Names of every shared-memory segment this channel may use.
-    #[doc(hidden)]
-    pub fn segment_names(&self) -> Vec<String> {
-        self.names.all()
+    /// The token a worker needs to open this channel: its label and the numbers of the
+    /// descriptors the worker inherits (`tandem:<base>:<id>:<ctl>,<c2w>,<w2c>`). It is
+    /// useful only to a process started with [`prepare_command`](Self::prepare_command),
+    /// which also sets it in the worker's environment.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// The channel's label, `tandem:<base>:<id>`, which prefixes its segments' labels.
+    pub fn channel_label(&self) -> &str {
+        &self.label
     }
 
     /// The options this channel was created with.
@@ -293,8 +302,9 @@ impl ControllerChannel {
         Ok(())
     }
 
-    /// Launches the worker with `launch` (given the channel token) and waits up to the setup
-    /// time-out for its `setup_done`.
+    /// Launches the worker with `launch` (given this channel, whose
+    /// [`prepare_command`](Self::prepare_command) prepares the worker's `Command`) and waits
+    /// up to the setup time-out for its `setup_done`.
     ///
     /// # Errors
     /// [`ChannelError::SetupTimedOut`], [`ChannelError::ProtocolMismatch`] if the worker was
@@ -303,7 +313,7 @@ impl ControllerChannel {
     /// failed.
     pub fn setup_worker<T>(
         &mut self,
-        launch: impl FnOnce(&str) -> std::io::Result<T>,
+        launch: impl FnOnce(&ControllerChannel) -> std::io::Result<T>,
     ) -> Result<T, ChannelError> {
         self.setup_worker_with_retry(launch, || false)
     }
@@ -315,11 +325,11 @@ impl ControllerChannel {
     /// As [`setup_worker`](Self::setup_worker); the time-out error counts the retries.
     pub fn setup_worker_with_retry<T>(
         &mut self,
-        launch: impl FnOnce(&str) -> std::io::Result<T>,
+        launch: impl FnOnce(&ControllerChannel) -> std::io::Result<T>,
         mut retry: impl FnMut() -> bool,
     ) -> Result<T, ChannelError> {
         self.begin_setup();
-        let launched = launch(self.names.token()).map_err(|source| ChannelError::Spawn {
+        let launched = launch(self).map_err(|source| ChannelError::Spawn {
             command: "setup_worker launcher".to_owned(),
             source,
         })?;
@@ -453,6 +463,7 @@ impl ControllerChannel {
         Ok(read_reply(Reply {
             from_worker: &mut self.from_worker,
             keep: self.keep,
+            broken: &mut self.broken,
         }))
     }
 
@@ -573,24 +584,28 @@ impl ControllerChannel {
         self.setup_complete = false;
     }
 
-    /// Makes the channel ready for a new worker process after the old one is gone: clears
-    /// the reply state, forgets the old worker's segments and pid.
-    pub(crate) fn reset_for_new_worker(&mut self) {
+    /// Makes the channel ready for a new worker process after the old one is gone: fresh
+    /// memfds for the control block and both buffers (the old worker's children may still
+    /// hold the old ones), the last message to the worker carried over, the old worker's
+    /// pid forgotten.
+    pub(crate) fn reset_for_new_worker(&mut self) -> Result<(), ChannelError> {
         self.watcher = None;
-        let block = self.control.block();
-        block.request.store(self.sequence, Ordering::SeqCst);
-        block.reply.store(self.sequence, Ordering::SeqCst);
-        block.worker_pid.store(0, Ordering::SeqCst);
-        block.worker_fingerprint.store(0, Ordering::SeqCst);
-        block.crash_signal.store(0, Ordering::SeqCst);
-        block
-            .outcome
-            .store(Outcome::Pending as u32, Ordering::SeqCst);
-        block.stop.store(0, Ordering::SeqCst);
-        self.names.unlink_buffer(Direction::FromWorker);
-        self.from_worker.reset();
+        let mut memory =
+            Memory::create(&self.label, self.config, self.options.protocol_fingerprint)?;
+        memory.to_worker.carry_over(&mut self.to_worker)?;
+        // Whatever the old worker (or its children) still does with the old block, it
+        // reaches nobody: tell them to stop.
+        let old = self.control.block();
+        old.stop.store(1, Ordering::SeqCst);
+        wait::raise_flag(&old.request, PEER_GONE);
+        self.token = memory.token(&self.label);
+        self.control = memory.control;
+        self.to_worker = memory.to_worker;
+        self.from_worker = memory.from_worker;
+        self.to_worker_for_peer = memory.to_worker_for_peer;
         self.setup_complete = false;
         self.broken = None;
+        Ok(())
     }
 
     /// How the watched worker ended, if it did.
@@ -613,6 +628,90 @@ impl Drop for ControllerChannel {
         block.stop.store(1, Ordering::SeqCst);
         wait::raise_flag(&block.request, PEER_GONE);
         self.watcher = None;
-        self.names.unlink_all();
+    }
+}
+
+/// A channel's three memfds, as the controller holds them for one worker.
+struct Memory {
+    control: Arc<ControlSegment>,
+    to_worker: WriteBuffer,
+    from_worker: ReadBuffer,
+    to_worker_for_peer: OwnedFd,
+}
+
+impl Memory {
+    /// Creates and seals the memfds and initialises the control block with `config`.
+    fn create(
+        label: &str,
+        config: ChannelConfig,
+        fingerprint: u64,
+    ) -> Result<Memory, ChannelError> {
+        let control_label = part_label(label, "ctl");
+        let size = std::mem::size_of::<ControlBlock>();
+        let segment = Segment::create(&control_label, size, CONTROL_SEALS, Access::ReadWrite)
+            .map_err(|f| BufferError::segment(&control_label, size, f))?;
+        let Some(control) = ControlSegment::new(segment) else {
+            // A fresh read-write mapping of the block's size always holds a block; should
+            // the kernel ever hand out a misaligned one, say so instead of panicking.
+            return Err(ChannelError::Os {
+                operation: "mapping the control block",
+                source: std::io::Error::other("the mapping cannot hold a control block"),
+            });
+        };
+        let control = Arc::new(control);
+        let block = control.block();
+        config.write_to(&block.config);
+        block
+            .layout_version
+            .store(LAYOUT_VERSION, Ordering::Relaxed);
+        block.block_size.store(size as u32, Ordering::Relaxed);
+        block
+            .protocol_fingerprint
+            .store(fingerprint, Ordering::Relaxed);
+        block
+            .controller_pid
+            .store(current_pid() as u32, Ordering::Relaxed);
+        block.magic.store(MAGIC, Ordering::Release);
+
+        let buffer = |direction: Direction, access: Access| {
+            let name = buffer_label(label, direction);
+            Segment::create(&name, 0, BUFFER_SEALS, access)
+                .map_err(|f| ChannelError::from(BufferError::segment(&name, 0, f)))
+        };
+        let to_worker_segment = buffer(Direction::ToWorker, Access::ReadWrite)?;
+        let to_worker_for_peer = to_worker_segment
+            .reopen_read_only()
+            .map_err(|f| BufferError::segment(&buffer_label(label, Direction::ToWorker), 0, f))?;
+        let to_worker = WriteBuffer::new(
+            control.clone(),
+            Direction::ToWorker,
+            to_worker_segment,
+            config.max_buffer_bytes,
+        );
+        let from_worker = ReadBuffer::new(
+            control.clone(),
+            Direction::FromWorker,
+            buffer(Direction::FromWorker, Access::ReadOnly)?,
+            config.max_buffer_bytes,
+        );
+        Ok(Memory {
+            control,
+            to_worker,
+            from_worker,
+            to_worker_for_peer,
+        })
+    }
+
+    /// The token naming these memfds, as the worker inherits them.
+    fn token(&self, label: &str) -> String {
+        Token {
+            label: label.to_owned(),
+            fds: [
+                self.control.segment().raw_fd(),
+                self.to_worker_for_peer.as_raw_fd(),
+                self.from_worker.raw_fd(),
+            ],
+        }
+        .render()
     }
 }

@@ -1,10 +1,13 @@
 //! Channels: the transition protocol between a [`ControllerChannel`] and a [`WorkerChannel`].
 //!
 //! # Protocol
-//! Each channel is one control segment (`<token>.ctl`, see the `control` submodule) and two buffers
-//! (`<token>.c2w.{0,1}` written by the controller, `<token>.w2c.{0,1}` written by the
-//! worker). The token is `/tandem-<base>-<controller pid>-<channel id>-<64 random bits>`:
-//! unique per process and channel, and not guessable by another user.
+//! Each channel is three memfds, created and sealed by the controller before the worker
+//! exists: the control block (labelled `tandem:<base>:<id>:ctl`, see the `control`
+//! submodule) and two buffers (`…:c2w` written by the controller, `…:w2c` written by the
+//! worker). They have no name anywhere: the worker inherits the descriptors (and only that
+//! worker, see `sys::spawn`), whose numbers travel in the token
+//! (`tandem:<base>:<id>:<ctl>,<c2w>,<w2c>`, in [`CHANNEL_ENV`]). A restarted worker gets
+//! three fresh memfds: a dead worker's children may still hold the old ones.
 //!
 //! A transition is one request/reply round:
 //! 1. the controller writes its buffer, the kind and the id, then posts the next sequence
@@ -34,6 +37,7 @@ mod config;
 mod control;
 mod controller;
 mod error;
+mod token;
 mod wait;
 mod worker;
 
@@ -46,99 +50,6 @@ pub use wait::WaitStats;
 pub use worker::{TransitionRequest, WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
 
 pub use crate::sys::process::ExitReason;
-
-/// Removes the segments that crashed tandem jobs of this user left in `/dev/shm`: those
-/// whose name follows tandem's pattern (`tandem-<base>-<pid>-<id>-<16 hex digits>.<part>`),
-/// whose owner is this user, and whose controller pid no longer exists. Returns the names
-/// removed.
-///
-/// A controller that dies cleanly or by a signal its worker survives leaves nothing behind
-/// (the worker removes the channel's segments); only when both processes are killed at once
-/// do segments remain. Call this at the start of a job. Do not call it when `/dev/shm` is
-/// shared with processes of another pid namespace (containers): their live controllers'
-/// pids are invisible from here and would look dead.
-///
-/// # Errors
-/// [`ChannelError::Os`] if `/dev/shm` cannot be listed.
-pub fn remove_stale_segments() -> Result<Vec<String>, ChannelError> {
-    use std::os::unix::fs::MetadataExt;
-
-    let entries = std::fs::read_dir("/dev/shm").map_err(|source| ChannelError::Os {
-        operation: "listing /dev/shm",
-        source,
-    })?;
-    let uid = crate::sys::process::effective_uid();
-    let mut removed = Vec::new();
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = controller_pid_of(&name) else {
-            continue;
-        };
-        let owned = entry.metadata().is_ok_and(|m| m.uid() == uid);
-        if owned
-            && !crate::sys::process::exists(pid)
-            && crate::sys::shm::unlink(&format!("/{name}")).is_ok()
-        {
-            removed.push(name);
-        }
-    }
-    Ok(removed)
-}
-
-/// The controller pid in a segment name of tandem's pattern, or `None` for other names.
-fn controller_pid_of(name: &str) -> Option<i32> {
-    let (stem, part) = name.strip_prefix("tandem-")?.split_once('.')?;
-    if !matches!(part, "ctl" | "c2w.0" | "c2w.1" | "w2c.0" | "w2c.1") {
-        return None;
-    }
-    let mut fields = stem.rsplitn(4, '-');
-    let random = fields.next()?;
-    let id = fields.next()?;
-    let pid = fields.next()?;
-    let base = fields.next()?;
-    let valid = random.len() == 16
-        && random.bytes().all(|b| b.is_ascii_hexdigit())
-        && id.bytes().all(|b| b.is_ascii_digit())
-        && !base.is_empty();
-    if !valid {
-        return None;
-    }
-    pid.parse().ok().filter(|&pid| pid > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::controller_pid_of;
-
-    #[test]
-    fn stale_names_are_recognised_strictly() {
-        assert_eq!(
-            controller_pid_of("tandem-gen-run-4123-7-0123456789abcdef.ctl"),
-            Some(4123)
-        );
-        assert_eq!(
-            controller_pid_of("tandem-gen-4123-7-0123456789abcdef.w2c.1"),
-            Some(4123)
-        );
-        assert_eq!(
-            controller_pid_of("tandem-gen-4123-7-0123456789abcdef.other"),
-            None
-        );
-        assert_eq!(controller_pid_of("tandem-gen-4123-7-0123.ctl"), None);
-        assert_eq!(
-            controller_pid_of("tandem-4123-7-0123456789abcdef.ctl"),
-            None
-        );
-        assert_eq!(
-            controller_pid_of("other-gen-4123-7-0123456789abcdef.ctl"),
-            None
-        );
-        assert_eq!(
-            controller_pid_of("tandem-gen-0-7-0123456789abcdef.ctl"),
-            None
-        );
-    }
-}
 
 /// Transition kind reserved for the setup handshake.
 pub(crate) const SETUP_KIND: u32 = u32::MAX;

@@ -5,20 +5,21 @@ use std::cell::RefCell;
 use std::fmt::Display;
 use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Once};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex, Once};
+use std::time::Duration;
 
 use super::control::{
-    ControlBlock, ControlSegment, Outcome, SegmentNames, IDLE_KIND, LAYOUT_VERSION, MAGIC,
-    PEER_GONE, SEQUENCE_MASK,
+    ControlBlock, ControlSegment, Outcome, IDLE_KIND, LAYOUT_VERSION, MAGIC, PEER_GONE,
+    SEQUENCE_MASK,
 };
+use super::token::{buffer_label, part_label, Token};
 use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
 use crate::monitor::CrashHook;
+use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
 use crate::sys::process::{current_pid, exit_immediately};
-use crate::sys::shm::{Access, Segment};
 use crate::sys::watch::DeathWatcher;
 
 /// Exit status of a worker whose controller died while a transition was still running.
@@ -50,21 +51,25 @@ impl TransitionRequest<'_> {
         self.id
     }
 
-    /// The controller's input for this transition.
+    /// The controller's input for this transition, borrowed in place in the controller's
+    /// buffer. The worker trusts its controller: it writes its buffer before it posts a
+    /// transition and not again until this worker has replied, so the bytes do not change
+    /// while the borrow lives. (The controller gives its worker no such trust: it reads
+    /// replies through copies only.)
     ///
     /// # Errors
-    /// As [`ReadBuffer::read`].
-    pub fn input(&mut self) -> Result<&[u8], BufferError> {
-        self.to_worker.read()
+    /// As [`ReadBuffer::bytes`].
+    pub fn trusted_input(&mut self) -> Result<&[u8], BufferError> {
+        self.to_worker.trusted_bytes()
     }
 
-    /// The controller's input and the buffer the reply goes into, borrowed together, so
-    /// that a view of the input can live while the reply is written.
+    /// [`trusted_input`](Self::trusted_input) and the buffer the reply goes into, borrowed
+    /// together, so that a view of the input can live while the reply is written.
     ///
     /// # Errors
-    /// As [`ReadBuffer::read`], in the first element.
-    pub fn input_and_output(&mut self) -> (Result<&[u8], BufferError>, &mut WriteBuffer) {
-        (self.to_worker.read(), self.from_worker)
+    /// As [`ReadBuffer::bytes`], in the first element.
+    pub fn trusted_input_and_output(&mut self) -> (Result<&[u8], BufferError>, &mut WriteBuffer) {
+        (self.to_worker.trusted_bytes(), self.from_worker)
     }
 
     /// The controller's buffer itself (to inspect its remapping).
@@ -100,7 +105,7 @@ impl TransitionRequest<'_> {
 ///
 /// if let Some(mut worker) = WorkerChannel::from_env(0)? {
 ///     worker.handle_transitions(|request| -> Result<(), BufferError> {
-///         let reply: Vec<u8> = request.input()?.iter().rev().copied().collect();
+///         let reply: Vec<u8> = request.trusted_input()?.iter().rev().copied().collect();
 ///         request.set_keep(!reply.is_empty());
 ///         request.output().write(&reply)
 ///     })?;
@@ -110,7 +115,7 @@ impl TransitionRequest<'_> {
 /// ```
 #[derive(Debug)]
 pub struct WorkerChannel {
-    names: SegmentNames,
+    token: String,
     control: Arc<ControlSegment>,
     to_worker: ReadBuffer,
     from_worker: WriteBuffer,
@@ -120,21 +125,51 @@ pub struct WorkerChannel {
     config: ChannelConfig,
     waiter: Waiter,
     keep: bool,
-    released: Arc<AtomicBool>,
+    released: Arc<Release>,
     watcher: Option<DeathWatcher>,
+}
+
+/// Whether the transition loop has let go of the channel, so that a dying controller must
+/// not end this process any more. The death watcher sleeps on it (no polling interval).
+#[derive(Debug, Default)]
+struct Release {
+    released: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Release {
+    fn release(&self) {
+        *self.released.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits up to `grace` for the release; whether it came.
+    fn wait(&self, grace: Duration) -> bool {
+        let released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        let (released, _) = self
+            .changed
+            .wait_timeout_while(released, grace, |released| !*released)
+            .unwrap_or_else(|e| e.into_inner());
+        *released
+    }
 }
 
 impl WorkerChannel {
     /// Opens the channel named by the [`CHANNEL_ENV`] environment variable (set by
-    /// [`Controller::spawn`](crate::Controller::spawn)), or returns `Ok(None)` if the
-    /// variable is absent: the one-binary pattern, where the same program acts as worker
-    /// only when started as one.
+    /// [`Controller::spawn`](crate::Controller::spawn) and
+    /// [`ControllerChannel::prepare_command`](crate::ControllerChannel::prepare_command)),
+    /// or returns `Ok(None)` if the variable is absent: the one-binary pattern, where the
+    /// same program acts as worker only when started as one. The variable is removed from
+    /// this process's environment, so the worker's own children do not see it.
     ///
     /// # Errors
     /// As [`open`](Self::open).
     pub fn from_env(fingerprint: u64) -> Result<Option<WorkerChannel>, ChannelError> {
         match std::env::var(CHANNEL_ENV) {
-            Ok(token) => Self::open(&token, fingerprint).map(Some),
+            Ok(token) => {
+                std::env::remove_var(CHANNEL_ENV);
+                Self::open(&token, fingerprint).map(Some)
+            }
             Err(std::env::VarError::NotPresent) => Ok(None),
             Err(std::env::VarError::NotUnicode(_)) => Err(ChannelError::NotAWorker {
                 variable: CHANNEL_ENV,
@@ -146,20 +181,64 @@ impl WorkerChannel {
     /// Opens the channel with this token, checks its layout and the protocol fingerprint
     /// (0 for an untyped worker), and announces this process to the controller.
     ///
-    /// The settings that concern both sides ([`config`](Self::config)) are read from the
-    /// control block here, as the controller wrote them.
+    /// The token names the three descriptors this process inherited from its controller
+    /// (see [`ControllerChannel::prepare_command`](crate::ControllerChannel::prepare_command)).
+    /// Each is checked (a sealed memfd the controller handed over, not yet claimed), taken
+    /// over by the channel (closed when it drops) and made close-on-exec again, so this
+    /// process's own children inherit nothing. The settings that concern both sides
+    /// ([`config`](Self::config)) are read from the control block here, as the controller
+    /// wrote them.
     ///
     /// # Errors
-    /// [`ChannelError::Buffer`] if the segment cannot be opened,
+    /// [`ChannelError::NotAWorker`] if the token is malformed, [`ChannelError::Buffer`] if
+    /// a descriptor is not one a controller handed over,
     /// [`ChannelError::IncompatibleLayout`] if it is not a control block of this version,
     /// [`ChannelError::InvalidConfig`] if a shared setting is out of range,
     /// [`ChannelError::ProtocolMismatch`] if the controller's fingerprint differs (the
     /// controller is told too), [`ChannelError::ControllerGone`] if it is already gone.
     pub fn open(token: &str, fingerprint: u64) -> Result<WorkerChannel, ChannelError> {
-        let names = SegmentNames::new(token);
-        let control_name = names.control();
-        let segment = Segment::open(&control_name, Access::ReadWrite)
-            .map_err(|f| BufferError::segment(&control_name, 0, f))?;
+        let Some(parsed) = Token::parse(token) else {
+            return Err(ChannelError::NotAWorker {
+                variable: CHANNEL_ENV,
+                problem: "not a tandem channel token (`tandem:<base>:<id>:<fd>,<fd>,<fd>`)",
+            });
+        };
+        let [control_fd, to_worker_fd, from_worker_fd] = parsed.fds;
+        let control_name = part_label(&parsed.label, "ctl");
+        let adopt = |name: &str, fd, access, seals| {
+            Segment::adopt(name, fd, access, seals).map_err(|f| BufferError::segment(name, 0, f))
+        };
+        let mut segment = adopt(&control_name, control_fd, Access::ReadWrite, CONTROL_SEALS)?;
+        let to_worker_label = buffer_label(&parsed.label, Direction::ToWorker);
+        let to_worker_segment = adopt(
+            &to_worker_label,
+            to_worker_fd,
+            Access::ReadOnly,
+            BUFFER_SEALS,
+        )?;
+        let from_worker_label = buffer_label(&parsed.label, Direction::FromWorker);
+        let from_worker_segment = adopt(
+            &from_worker_label,
+            from_worker_fd,
+            Access::ReadWrite,
+            BUFFER_SEALS,
+        )?;
+        let size = std::mem::size_of::<ControlBlock>();
+        match segment.file_size() {
+            Ok(found) if found == size => {}
+            Ok(_) => {
+                return Err(ChannelError::IncompatibleLayout {
+                    name: control_name,
+                    magic: 0,
+                    version: 0,
+                    expected: LAYOUT_VERSION,
+                })
+            }
+            Err(f) => return Err(BufferError::segment(&control_name, size, f).into()),
+        }
+        segment
+            .remap(size)
+            .map_err(|f| BufferError::segment(&control_name, size, f))?;
         let incompatible = |block: Option<&ControlBlock>| ChannelError::IncompatibleLayout {
             name: control_name.clone(),
             magic: block.map_or(0, |b| b.magic.load(Ordering::Acquire)),
@@ -221,12 +300,11 @@ impl WorkerChannel {
             context: Arc::as_ptr(&control).cast(),
             on_fatal_signal: report_crash,
         }));
-        let released = Arc::new(AtomicBool::new(false));
+        let released = Arc::new(Release::default());
         let watcher = DeathWatcher::start(controller_pid as i32, {
             let control = Arc::clone(&control);
             let released = Arc::clone(&released);
-            let names = names.clone();
-            move |_| controller_died(&control, &names, &released, controller_pid)
+            move |_| controller_died(&control, &released, controller_pid)
         })
         .map_err(|_| ChannelError::ControllerGone {
             pid: controller_pid,
@@ -235,16 +313,17 @@ impl WorkerChannel {
         let to_worker = ReadBuffer::new(
             control.clone(),
             Direction::ToWorker,
-            names.buffer_base(Direction::ToWorker),
+            to_worker_segment,
+            config.max_buffer_bytes,
         );
         let from_worker = WriteBuffer::new(
             control.clone(),
             Direction::FromWorker,
-            names.buffer_base(Direction::FromWorker),
+            from_worker_segment,
             config.max_buffer_bytes,
         );
         Ok(WorkerChannel {
-            names,
+            token: token.to_owned(),
             control,
             to_worker,
             from_worker,
@@ -261,13 +340,22 @@ impl WorkerChannel {
 
     /// The channel token.
     pub fn token(&self) -> &str {
-        self.names.token()
+        &self.token
     }
 
     /// The controller's buffer (holds the setup payload during setup, then each
     /// transition's input).
     pub fn to_worker(&mut self) -> &mut ReadBuffer {
         &mut self.to_worker
+    }
+
+    /// The controller's last message (the setup payload during setup), borrowed in place:
+    /// the worker trusts its controller (see [`TransitionRequest::trusted_input`]).
+    ///
+    /// # Errors
+    /// As [`ReadBuffer::bytes`].
+    pub fn trusted_input(&mut self) -> Result<&[u8], BufferError> {
+        self.to_worker.trusted_bytes()
     }
 
     /// The buffer this worker replies through.
@@ -341,7 +429,7 @@ impl WorkerChannel {
         let result = self.serve_until_stopped(&mut serve);
         // From here on a dying controller must not end this process: the loop is over and
         // the program decides what to do next.
-        self.released.store(true, Ordering::SeqCst);
+        self.released.release();
         result
     }
 
@@ -363,9 +451,6 @@ impl WorkerChannel {
                 return Ok(());
             }
             if word & PEER_GONE != 0 {
-                // A reply written after the controller died may have created a segment
-                // that nobody else will remove.
-                self.names.unlink_all();
                 return Err(ChannelError::ControllerGone {
                     pid: self.controller_pid(),
                 });
@@ -406,7 +491,7 @@ impl Drop for WorkerChannel {
     fn drop(&mut self) {
         // Before the control segment can go away: the hook points at it.
         crate::monitor::set_crash_hook(None);
-        self.released.store(true, Ordering::SeqCst);
+        self.released.release();
         self.watcher = None;
     }
 }
@@ -415,7 +500,7 @@ impl Drop for WorkerChannel {
 /// records the signal and the transition in progress, then wakes the controller, so that it
 /// reports [`ChannelError::WorkerCrashed`] at once. Async-signal-safe: atomic stores and one
 /// futex wake; no allocation, no panic path (`block()` cannot fail, see
-/// `sys::shm::SharedView`), no indexing.
+/// `sys::memfd::SharedView`), no indexing.
 ///
 /// # Safety
 /// `context` must point to a live [`ControlSegment`]; the channel guarantees it by clearing
@@ -442,23 +527,14 @@ unsafe fn report_crash(context: *const (), signal: i32) {
     wait::raise_flag(&block.reply, PEER_GONE);
 }
 
-/// Runs on the watcher thread when the controller process dies: wakes the transition loop,
-/// removes the channel's segments (nobody else is left to), and ends the process if the
-/// loop has not released the channel within the grace period.
-fn controller_died(
-    control: &ControlSegment,
-    names: &SegmentNames,
-    released: &AtomicBool,
-    pid: u32,
-) {
+/// Runs on the watcher thread when the controller process dies: wakes the transition loop
+/// and ends the process if the loop has not released the channel within the grace period
+/// (transition or setup code that does not return). Nothing is left to clean up: the
+/// memfds go with the last process that holds them.
+fn controller_died(control: &ControlSegment, released: &Release, pid: u32) {
     wait::raise_flag(&control.block().request, PEER_GONE);
-    names.unlink_all();
-    let deadline = Instant::now() + CONTROLLER_GONE_GRACE;
-    while Instant::now() < deadline {
-        if released.load(Ordering::SeqCst) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    if released.wait(CONTROLLER_GONE_GRACE) {
+        return;
     }
     // Not eprintln!: stderr may be a pipe to the dead controller, and a failed write must
     // not stop the exit.

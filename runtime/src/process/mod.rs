@@ -11,9 +11,7 @@ use std::time::Duration;
 use stderr::StderrCapture;
 
 use crate::buffer::WriteBuffer;
-use crate::channel::{
-    ChannelError, ControllerChannel, ExitReason, Options, Reply, WaitStats, CHANNEL_ENV,
-};
+use crate::channel::{ChannelError, ControllerChannel, ExitReason, Options, Reply, WaitStats};
 use crate::sys::process::PidFd;
 
 /// How long an error report waits for a dead worker's stderr to close, so that its last
@@ -21,7 +19,8 @@ use crate::sys::process::PidFd;
 const STDERR_CLOSE_WAIT: Duration = Duration::from_millis(30);
 
 /// A worker process driven through a [`ControllerChannel`]: spawned with the channel's
-/// token in its environment, set up, watched, and stopped (or killed) on drop.
+/// descriptors and token (see [`ControllerChannel::prepare_command`]), set up, watched, and
+/// stopped (or killed) on drop.
 ///
 /// Transitions go through [`to_worker`](Self::to_worker) and
 /// [`do_transition`](Self::do_transition); the errors that report the worker's death carry
@@ -38,7 +37,7 @@ const STDERR_CLOSE_WAIT: Duration = Duration::from_millis(30);
 /// fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///     if let Some(mut worker) = WorkerChannel::from_env(0)? {
 ///         worker.handle_transitions(|request| -> Result<(), BufferError> {
-///             let reply: Vec<u8> = request.input()?.iter().rev().copied().collect();
+///             let reply: Vec<u8> = request.trusted_input()?.iter().rev().copied().collect();
 ///             request.output().write(&reply)
 ///         })?;
 ///         return Ok(());
@@ -46,9 +45,8 @@ const STDERR_CLOSE_WAIT: Duration = Duration::from_millis(30);
 ///     let worker = Command::new(std::env::current_exe()?);
 ///     let mut controller = Controller::spawn(worker, "echo", 0, Options::default())?;
 ///     controller.to_worker().write(b"event 2")?;
-///     let (bytes, keep) = controller.do_transition(EVENT, 2, |mut reply| {
-///         (reply.read().map(<[u8]>::to_vec), reply.keep())
-///     })?;
+///     let (bytes, keep) =
+///         controller.do_transition(EVENT, 2, |mut reply| (reply.to_vec(), reply.keep()))?;
 ///     assert_eq!(bytes?, b"2 tneve");
 ///     assert!(!keep);
 ///     controller.shutdown(); // or drop it: the worker is stopped, then killed after a grace
@@ -124,8 +122,8 @@ impl Controller {
             .first_command
             .take()
             .unwrap_or_else(|| self.recipe.build());
-        command
-            .env(CHANNEL_ENV, self.channel.token())
+        self.channel
+            .prepare_command(&mut command)
             .stdin(Stdio::null());
         let capture = self.channel.options().capture_stderr;
         if capture {
@@ -262,7 +260,8 @@ impl Controller {
     }
 
     /// Replaces the worker by a fresh process of the same command (killing the old one if it
-    /// still runs) and repeats the setup handshake with the same setup payload. The new
+    /// still runs), with fresh shared memory, and repeats the setup handshake with the same
+    /// setup payload. The new
     /// process gets the command's program, arguments, environment and directory; its stdin is
     /// null, its stderr captured as configured, its stdout inherited.
     ///
@@ -271,7 +270,7 @@ impl Controller {
     pub fn restart(&mut self) -> Result<(), ChannelError> {
         self.kill_worker();
         self.stderr = None;
-        self.channel.reset_for_new_worker();
+        self.channel.reset_for_new_worker()?;
         self.restarts += 1;
         self.start_worker()
     }

@@ -2,20 +2,20 @@
 //!
 //! Each submodule wraps one kernel facility behind a small safe API and owns its resources
 //! (mappings, file descriptors) through RAII types:
-//! - [`shm`]: POSIX shared-memory segments and their mappings;
+//! - [`memfd`]: sealed anonymous shared-memory files (memfd) and their mappings;
+//! - [`spawn`]: handing a channel's descriptors to one worker process;
 //! - [`futex`]: waiting on and waking a 32-bit word in shared memory;
 //! - [`process`]: pidfds, exit statuses, signals sent to other processes;
 //! - [`watch`]: death watchers, a thread asleep on a peer's pidfd until it exits;
-//! - [`random`]: unguessable bits for segment names;
 //! - [`shared_bytes`]: copying out of memory the peer may rewrite while we read it;
 //! - [`signal`]: async-signal-safe primitives for the worker monitor.
 
 pub(crate) mod futex;
+pub(crate) mod memfd;
 pub(crate) mod process;
-pub(crate) mod random;
 pub(crate) mod shared_bytes;
-pub(crate) mod shm;
 pub(crate) mod signal;
+pub(crate) mod spawn;
 pub(crate) mod watch;
 
 use std::io;

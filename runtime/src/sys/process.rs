@@ -126,19 +126,6 @@ pub(crate) fn current_pid() -> i32 {
     std::process::id() as i32
 }
 
-/// This process's effective user id.
-pub(crate) fn effective_uid() -> u32 {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() }
-}
-
-/// Whether a process with this pid exists in our pid namespace (zombies included).
-pub(crate) fn exists(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence and permission.
-    let ret = unsafe { libc::kill(pid, 0) };
-    ret == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
 /// Ends the process at once with `status`, running no destructors or atexit handlers: for a
 /// worker whose controller is gone and whose transition code does not return.
 pub(crate) fn exit_immediately(status: i32) -> ! {

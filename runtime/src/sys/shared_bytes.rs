@@ -49,7 +49,6 @@ impl<'a> SharedBytes<'a> {
     ///
     /// # Safety
     /// `ptr..ptr + len` must stay mapped and readable for `'a` (its contents may change).
-    #[allow(dead_code)] // the buffers' readers construct it (issue 8, in progress)
     pub(crate) unsafe fn from_raw(ptr: NonNull<u8>, len: usize) -> Self {
         SharedBytes {
             ptr,

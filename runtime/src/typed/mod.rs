@@ -515,8 +515,8 @@ impl<T: Transitions> TypedController<T> {
             timeout,
             |mut reply| {
                 let keep = reply.keep();
-                let bytes = reply.read()?;
-                decode_from::<O>(bytes)
+                let bytes = reply.to_vec()?;
+                decode_from::<O>(&bytes)
                     .map(|output| Response { output, keep })
                     .map_err(|source| ChannelError::Decode {
                         what: format!("output of transition {label}"),
@@ -687,7 +687,7 @@ pub fn serve<T: Transitions, W>(
     make: impl FnOnce(T::Setup) -> Result<W, WorkerError>,
     dispatch: fn(&mut W, u32, &mut TransitionRequest<'_>) -> Result<(), WorkerError>,
 ) -> Result<(), ChannelError> {
-    let setup = match channel.to_worker().read() {
+    let setup = match channel.trusted_input() {
         Ok(bytes) => decode_from::<T::Setup>(bytes).map_err(|source| ChannelError::Decode {
             what: "setup payload".to_owned(),
             source,
@@ -737,7 +737,7 @@ pub fn read_input<I: Payload>(
     request: &mut TransitionRequest<'_>,
     name: &'static str,
 ) -> Result<I, WorkerError> {
-    let bytes = request.input()?;
+    let bytes = request.trusted_input()?;
     decode_from::<I>(bytes)
         .map_err(|error| format!("could not decode the input of `{name}`: {error}").into())
 }
@@ -752,7 +752,7 @@ pub fn read_input_slice<'r, E>(
 where
     E: PodPayload,
 {
-    let (input, output) = request.input_and_output();
+    let (input, output) = request.trusted_input_and_output();
     let items = decode_pod_slice::<E>(input?)
         .map_err(|error| format!("could not decode the input of `{name}`: {error}"))?;
     Ok((TrustedSlice { items }, output))

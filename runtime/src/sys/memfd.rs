@@ -1,0 +1,436 @@
+//! Anonymous shared memory: sealed `memfd`s and their mappings.
+//!
+//! A [`Segment`] is one memfd and this process's mapping of it. Segments have no name in any
+//! file system: they exist while a process holds their descriptor or a mapping, so a job
+//! killed outright frees them with its last process, and no other user can list, open or
+//! squat them. The controller creates every segment of a channel
+//! (`MFD_CLOEXEC | MFD_ALLOW_SEALING`), seals them before any worker exists, and hands
+//! the descriptors to the worker it starts (see [`super::spawn`]).
+//!
+//! Sizes only grow: every segment is sealed with `F_SEAL_SHRINK | F_SEAL_SEAL` (the control
+//! block also with `F_SEAL_GROW`), so no process can shrink a file under another's mapping
+//! or add seals that break its owner. A mapping never exceeds the file's size as `fstat`
+//! reports it, so touching it never raises `SIGBUS`, whatever the peer does. A hole the peer
+//! punches reads as zeros and costs the reader a page.
+//!
+//! Growing a buffer keeps its descriptor: the writer extends the file with `fallocate`
+//! (which reserves the memory, so a memory limit is an error there, never a `SIGBUS` later)
+//! and `mremap`s its mapping; the reader `mremap`s its own when it sees the larger size.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+
+use zerocopy::{FromBytes, KnownLayout};
+
+use super::cvt;
+use super::shared_bytes::SharedBytes;
+
+/// A `#[repr(C)]` layout made only of atomics, so that two processes may read and write it
+/// through shared references at the same time.
+///
+/// # Safety
+/// Every byte of the type must belong to an atomic field (or an array or struct of atomic
+/// fields): no plain field, no padding. Then any bit pattern is valid (the `FromBytes` bound
+/// proves that) and concurrent access from another process is never a data race.
+pub(crate) unsafe trait AtomicsOnly: FromBytes + KnownLayout + Sync {}
+
+/// Access a mapping grants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// Seals every tandem segment carries: nobody shrinks it, nobody adds seals.
+pub(crate) const BUFFER_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
+/// Seals of the control block: its size is fixed.
+pub(crate) const CONTROL_SEALS: i32 = BUFFER_SEALS | libc::F_SEAL_GROW;
+
+/// A memfd and this process's mapping of its first `len` bytes. Unmapped and closed on drop.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    label: String,
+    fd: OwnedFd,
+    // INVARIANT: when `len > 0`, `ptr` is the start of a live `MAP_SHARED` mapping of `len`
+    // bytes of `fd` with `access` permissions, owned by this value and unmapped exactly once
+    // (in `drop` or by `mremap`); `len` never exceeds the file's size, which never shrinks
+    // (F_SEAL_SHRINK is checked at creation and adoption). When `len == 0`, nothing is
+    // mapped and `ptr` is dangling.
+    ptr: NonNull<u8>,
+    len: usize,
+    access: Access,
+}
+
+// SAFETY: the mapping and the descriptor are owned by this value; nothing is tied to a thread.
+unsafe impl Send for Segment {}
+// SAFETY: `&Segment` only hands out raw pointers or copy-only views; every access through
+// them is the caller's responsibility (atomics for the control block, turn-taking for
+// buffers).
+unsafe impl Sync for Segment {}
+
+/// What went wrong with a segment, with the OS error.
+#[derive(Debug)]
+pub(crate) struct ShmFailure {
+    pub(crate) operation: &'static str,
+    pub(crate) error: io::Error,
+}
+
+impl ShmFailure {
+    fn new(operation: &'static str, error: io::Error) -> Self {
+        ShmFailure { operation, error }
+    }
+
+    fn invalid(operation: &'static str, detail: &'static str) -> Self {
+        ShmFailure::new(
+            operation,
+            io::Error::new(io::ErrorKind::InvalidData, detail),
+        )
+    }
+
+    /// Whether the kernel refused memory (ENOSPC, ENOMEM): a memory limit.
+    pub(crate) fn is_out_of_memory(&self) -> bool {
+        matches!(
+            self.error.raw_os_error(),
+            Some(libc::ENOSPC | libc::ENOMEM | libc::EFBIG)
+        )
+    }
+}
+
+/// `fd`, moved above the standard streams if it landed on one (a process started with a
+/// stream closed): a spawned worker's stdio setup would overwrite descriptors 0 to 2
+/// before its `pre_exec` runs.
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC duplicates our own open fd to the lowest number >= 3.
+    let raw = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns; the
+    // original is closed when `fd` drops.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn to_off(len: usize, operation: &'static str) -> Result<libc::off_t, ShmFailure> {
+    libc::off_t::try_from(len)
+        .map_err(|_| ShmFailure::new(operation, io::Error::from_raw_os_error(libc::EFBIG)))
+}
+
+impl Segment {
+    /// Creates a memfd of `len` bytes of reserved memory, sealed with `seals`, mapped with
+    /// `access` (nothing mapped when `len` is 0). `label` is what `/proc/<pid>/fd` shows (as
+    /// `memfd:<label>`) and what errors name.
+    pub(crate) fn create(
+        label: &str,
+        len: usize,
+        seals: i32,
+        access: Access,
+    ) -> Result<Segment, ShmFailure> {
+        let c_label = CString::new(label)
+            .map_err(|_| ShmFailure::invalid("memfd_create", "label contains a NUL byte"))?;
+        // SAFETY: memfd_create takes a NUL-terminated name and flags, returns a new fd or -1.
+        let raw = cvt(unsafe {
+            libc::memfd_create(
+                c_label.as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        })
+        .map_err(|e| ShmFailure::new("memfd_create", e))?;
+        // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
+        let fd = above_stdio(unsafe { OwnedFd::from_raw_fd(raw) })
+            .map_err(|e| ShmFailure::new("fcntl(F_DUPFD_CLOEXEC)", e))?;
+        let mut segment = Segment {
+            label: label.to_owned(),
+            fd,
+            ptr: NonNull::dangling(),
+            len: 0,
+            access,
+        };
+        segment.reserve(len)?;
+        // SAFETY: F_ADD_SEALS on our own fd with an int argument.
+        cvt(unsafe { libc::fcntl(segment.fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })
+            .map_err(|e| ShmFailure::new("fcntl(F_ADD_SEALS)", e))?;
+        segment.remap(len)?;
+        Ok(segment)
+    }
+
+    /// Takes over the descriptor `raw` that the controller handed to this process, after
+    /// checking that it is one: open, not yet claimed (close-on-exec cleared, as the
+    /// controller leaves it for the worker), a memfd (it answers `F_GET_SEALS`) carrying at
+    /// least `seals`. Sets close-on-exec again, so this process's own children inherit
+    /// nothing. Maps nothing yet (see [`remap`](Self::remap)).
+    pub(crate) fn adopt(
+        label: &str,
+        raw: RawFd,
+        access: Access,
+        seals: i32,
+    ) -> Result<Segment, ShmFailure> {
+        if raw < 0 {
+            return Err(ShmFailure::invalid(
+                "adopting a descriptor",
+                "negative descriptor",
+            ));
+        }
+        // SAFETY: F_GETFD only reads the flags of `raw`; on a closed fd it fails with EBADF.
+        let flags = cvt(unsafe { libc::fcntl(raw, libc::F_GETFD) })
+            .map_err(|e| ShmFailure::new("fcntl(F_GETFD)", e))?;
+        if flags & libc::FD_CLOEXEC != 0 {
+            return Err(ShmFailure::invalid(
+                "adopting a descriptor",
+                "the descriptor was not handed over by a controller, or is already in use by \
+                 a channel",
+            ));
+        }
+        // SAFETY: F_GET_SEALS only reads; it fails with EINVAL on anything but a memfd/shmem
+        // file.
+        let found = cvt(unsafe { libc::fcntl(raw, libc::F_GET_SEALS) })
+            .map_err(|e| ShmFailure::new("fcntl(F_GET_SEALS) (not a memfd)", e))?;
+        if found & seals != seals {
+            return Err(ShmFailure::invalid(
+                "fcntl(F_GET_SEALS)",
+                "the memfd lacks the seals tandem puts on its segments",
+            ));
+        }
+        // SAFETY: F_SETFD on a valid fd. From here on the descriptor is this process's channel
+        // descriptor: its close-on-exec flag marks it as claimed (checked above).
+        cvt(unsafe { libc::fcntl(raw, libc::F_SETFD, flags | libc::FD_CLOEXEC) })
+            .map_err(|e| ShmFailure::new("fcntl(F_SETFD)", e))?;
+        // SAFETY: `raw` is open (F_GETFD succeeded), was handed to this process for the
+        // channel (close-on-exec cleared by the controller's spawn, which nothing else does
+        // to a sealed memfd) and is claimed exactly once (the flag just set makes a second
+        // adoption fail).
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(Segment {
+            label: label.to_owned(),
+            fd,
+            ptr: NonNull::dangling(),
+            len: 0,
+            access,
+        })
+    }
+
+    /// A second descriptor of this memfd that only allows reading (through
+    /// `/proc/self/fd`), to hand to a peer that must not write or resize it.
+    pub(crate) fn reopen_read_only(&self) -> Result<OwnedFd, ShmFailure> {
+        let path = CString::new(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+            .map_err(|_| ShmFailure::invalid("open", "path contains a NUL byte"))?;
+        // SAFETY: open takes a NUL-terminated path and flags, returns a new fd or -1.
+        let raw = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) })
+            .map_err(|e| ShmFailure::new("open(/proc/self/fd, O_RDONLY)", e))?;
+        // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
+        above_stdio(unsafe { OwnedFd::from_raw_fd(raw) })
+            .map_err(|e| ShmFailure::new("fcntl(F_DUPFD_CLOEXEC)", e))
+    }
+
+    /// Extends the file to at least `len` bytes and reserves its memory (`fallocate`), so
+    /// that a memory limit fails here (ENOSPC, ENOMEM) and never as a `SIGBUS` on a touch.
+    fn reserve(&self, len: usize) -> Result<(), ShmFailure> {
+        if len == 0 {
+            return Ok(());
+        }
+        let size = to_off(len, "fallocate")?;
+        // SAFETY: fallocate on our own fd, mode 0 (allocate and extend), a valid range.
+        cvt(unsafe { libc::fallocate(self.fd.as_raw_fd(), 0, 0, size) })
+            .map_err(|e| ShmFailure::new("fallocate", e))?;
+        Ok(())
+    }
+
+    /// The writer's growth: extends and reserves the file to `len` bytes, then maps them.
+    pub(crate) fn grow(&mut self, len: usize) -> Result<(), ShmFailure> {
+        self.reserve(len)?;
+        self.remap(len)
+    }
+
+    /// The file's size as the kernel reports it.
+    pub(crate) fn file_size(&self) -> Result<usize, ShmFailure> {
+        let stat = nix::sys::stat::fstat(self.fd.as_raw_fd())
+            .map_err(|e| ShmFailure::new("fstat", e.into()))?;
+        usize::try_from(stat.st_size)
+            .map_err(|_| ShmFailure::invalid("fstat", "negative file size"))
+    }
+
+    /// Maps the first `len` bytes (moving the mapping if needed), after checking against
+    /// `fstat` that the file holds them. Mappings only grow: a smaller `len` is an error.
+    pub(crate) fn remap(&mut self, len: usize) -> Result<(), ShmFailure> {
+        if len == self.len {
+            return Ok(());
+        }
+        if len < self.len {
+            return Err(ShmFailure::invalid("mremap", "a segment never shrinks"));
+        }
+        if len > self.file_size()? {
+            return Err(ShmFailure::invalid(
+                "fstat",
+                "the file is smaller than the size to map",
+            ));
+        }
+        let prot = match self.access {
+            Access::ReadOnly => libc::PROT_READ,
+            Access::ReadWrite => libc::PROT_READ | libc::PROT_WRITE,
+        };
+        let ptr = if self.len == 0 {
+            // SAFETY: a fresh mapping at an address of the kernel's choosing aliases no Rust
+            // object; the fd is valid for the call and the mapping outlives it.
+            unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    prot,
+                    libc::MAP_SHARED,
+                    self.fd.as_raw_fd(),
+                    0,
+                )
+            }
+        } else {
+            // SAFETY: per the type invariant `ptr..ptr + len` is our live mapping; with
+            // MREMAP_MAYMOVE the kernel either moves it whole or leaves it untouched. No
+            // reference into the old range outlives this call: views borrow `self`.
+            unsafe {
+                libc::mremap(
+                    self.ptr.as_ptr().cast(),
+                    self.len,
+                    len,
+                    libc::MREMAP_MAYMOVE,
+                )
+            }
+        };
+        if ptr == libc::MAP_FAILED {
+            let operation = if self.len == 0 { "mmap" } else { "mremap" };
+            return Err(ShmFailure::new(operation, io::Error::last_os_error()));
+        }
+        self.ptr = NonNull::new(ptr.cast())
+            .ok_or_else(|| ShmFailure::invalid("mmap", "the kernel returned a null mapping"))?;
+        self.len = len;
+        Ok(())
+    }
+
+    /// The label errors name (e.g. `tandem:gen:0:w2c`).
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// The descriptor (to hand to a worker).
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Size of the mapping in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The start of a read-write mapping viewed as a `T`, or `None` if the mapping is
+    /// read-only or too short.
+    pub(crate) fn view<T: AtomicsOnly>(&self) -> Option<&T> {
+        let fits = std::mem::size_of::<T>() <= self.len;
+        let aligned = (self.ptr.as_ptr() as usize) % std::mem::align_of::<T>() == 0;
+        if !fits || !aligned || self.access != Access::ReadWrite {
+            return None;
+        }
+        // SAFETY: the mapping is live for `&self`, large enough and aligned (checked above);
+        // `T: FromBytes` accepts any bytes and `T: AtomicsOnly` makes shared mutation through
+        // `&T` by this and other processes free of data races.
+        Some(unsafe { &*self.ptr.as_ptr().cast::<T>() })
+    }
+
+    /// The whole mapping as a mutable byte slice.
+    ///
+    /// # Safety
+    /// The mapping must be read-write, and no other process may access these bytes while
+    /// the returned slice lives (the buffer protocol gives the writer the turn, and the peer
+    /// holds only a read-only descriptor).
+    pub(crate) unsafe fn bytes_mut(&mut self) -> &mut [u8] {
+        debug_assert_eq!(self.access, Access::ReadWrite);
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: per the type invariant the mapping is live and `len` bytes long; exclusive
+        // access is the caller's obligation.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The first `len` bytes of the mapping as a copy-only view, or `None` if the mapping
+    /// is shorter. Safe whatever the peer does: the view only copies out.
+    pub(crate) fn shared(&self, len: usize) -> Option<SharedBytes<'_>> {
+        if len > self.len {
+            return None;
+        }
+        if len == 0 {
+            return Some(SharedBytes::from_private(&[]));
+        }
+        // SAFETY: per the type invariant `ptr..ptr + len` lies in our live mapping, which
+        // stays mapped while `self` is borrowed, and never beyond the file (no SIGBUS).
+        Some(unsafe { SharedBytes::from_raw(self.ptr, len) })
+    }
+
+    /// The first `len` bytes of the mapping, or `None` if the mapping is shorter.
+    ///
+    /// # Safety
+    /// No other process may write these bytes while the returned slice lives: only for a
+    /// reader that trusts its writer (the worker reading its controller's input during its
+    /// turn).
+    pub(crate) unsafe fn trusted_bytes(&self, len: usize) -> Option<&[u8]> {
+        if len > self.len {
+            return None;
+        }
+        if len == 0 {
+            return Some(&[]);
+        }
+        // SAFETY: per the type invariant the mapping is live and at least `len` bytes long;
+        // absence of concurrent writers is the caller's obligation.
+        Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), len) })
+    }
+}
+
+/// A read-write segment viewed as one `T` for its whole life. The checks of
+/// [`Segment::view`] run once, in [`new`](Self::new), so reaching the `T` afterwards has no
+/// failure path: the crash hook relies on that, since it runs in a signal handler, where a
+/// panic must not happen.
+#[derive(Debug)]
+pub(crate) struct SharedView<T: AtomicsOnly> {
+    // INVARIANT: `view` points to the `T` at the start of `mapping`, which is read-write,
+    // large enough and aligned for `T` (checked in `new`) and stays mapped as long as
+    // `mapping`, which this value owns and never remaps.
+    view: NonNull<T>,
+    mapping: Segment,
+}
+
+// SAFETY: `view` points into the mapping `mapping` owns, and `Segment` is `Send`; the `T`
+// behind it is plain shared memory, tied to no thread.
+unsafe impl<T: AtomicsOnly> Send for SharedView<T> {}
+// SAFETY: only `&T` is handed out, and `T: AtomicsOnly` includes `Sync`.
+unsafe impl<T: AtomicsOnly> Sync for SharedView<T> {}
+
+impl<T: AtomicsOnly> SharedView<T> {
+    /// Views `segment` as a `T`, or `None` if it is read-only, too short or misaligned.
+    pub(crate) fn new(segment: Segment) -> Option<SharedView<T>> {
+        let view = NonNull::from(segment.view::<T>()?);
+        Some(SharedView {
+            view,
+            mapping: segment,
+        })
+    }
+
+    /// The shared `T`.
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: per the type invariant `view` is a valid, aligned `T` in a mapping that
+        // lives as long as `self`; `T: AtomicsOnly` makes shared access race-free.
+        unsafe { self.view.as_ref() }
+    }
+
+    /// The segment behind the view (its descriptor, to hand to a worker).
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.mapping
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: per the type invariant this is our live mapping of `len` bytes,
+            // unmapped only here; no reference derived from it can outlive `self`.
+            let _ = unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+        }
+    }
+}

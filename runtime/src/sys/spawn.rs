@@ -1,0 +1,37 @@
+//! Handing a channel's descriptors to one worker process.
+//!
+//! Every descriptor tandem creates is close-on-exec, so a process spawned by any thread
+//! inherits none of them. For the one worker that must inherit them, the flag is cleared in
+//! that worker's child process only, between `fork` and `exec` (`Command::pre_exec`): pools
+//! that spawn workers from several threads at once hand each worker its own descriptors and
+//! nothing else. The descriptors keep their numbers, which travel in the channel token.
+
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use super::cvt;
+
+/// How many descriptors a channel hands over: control block and the two buffers.
+pub(crate) const HANDED_FDS: usize = 3;
+
+/// Makes `command`'s process inherit `fds` across its `exec`, and only it. The descriptors
+/// must stay open in this process until the command is spawned.
+pub(crate) fn inherit_fds(command: &mut Command, fds: [RawFd; HANDED_FDS]) {
+    let clear_cloexec = move || -> std::io::Result<()> {
+        for fd in fds {
+            // SAFETY: fcntl is async-signal-safe; F_GETFD/F_SETFD only read and write the
+            // child's own descriptor flags. The closure captures a plain array: no
+            // allocation, no lock, as required between fork and exec.
+            let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+            // SAFETY: as above.
+            cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) })?;
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the forked child before exec and does only
+    // async-signal-safe work (two fcntl calls per descriptor, see above).
+    unsafe {
+        command.pre_exec(clear_cloexec);
+    }
+}
