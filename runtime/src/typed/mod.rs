@@ -15,7 +15,7 @@ use crate::channel::{
     ChannelError, ExitReason, Options, TransitionLabel, TransitionRequest, WaitStats, WorkerChannel,
 };
 use crate::codec::{
-    decode_from, decode_pod_slice, encode_into, encode_slice_into, encode_to_vec,
+    decode_from, decode_pod_slice, decode_shared, encode_into, encode_slice_into, encode_to_vec,
     slice_encoded_len, Payload, PodPayload,
 };
 use crate::process::Controller;
@@ -515,8 +515,9 @@ impl<T: Transitions> TypedController<T> {
             timeout,
             |mut reply| {
                 let keep = reply.keep();
-                let bytes = reply.to_vec()?;
-                decode_from::<O>(&bytes)
+                // Decoded straight from the worker's buffer, each byte read once into the
+                // output's own memory and validated there.
+                decode_shared::<O>(reply.bytes()?)
                     .map(|output| Response { output, keep })
                     .map_err(|source| ChannelError::Decode {
                         what: format!("output of transition {label}"),
