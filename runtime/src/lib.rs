@@ -26,6 +26,7 @@ mod buffer;
 mod channel;
 pub mod codec;
 pub mod monitor;
+mod pool;
 mod process;
 mod typed;
 
@@ -39,6 +40,9 @@ pub use codec::{
     Encoder, Fingerprint, Payload, PodPayload,
 };
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
+pub use pool::{
+    EndOutput, ItemResult, Pool, PoolError, PoolEvent, PoolEventKind, PoolOptions, PoolStopper,
+};
 pub use process::Controller;
 pub use sys::shared_bytes::SharedBytes;
 pub use typed::{

@@ -90,6 +90,11 @@ pub(crate) struct TransitionAttrs {
     pub(crate) replay: Option<Path>,
     /// `borrow`: the worker reads a `Vec<E>` input in place, keeping the path for spans.
     pub(crate) borrow: Option<Path>,
+    /// `item`: the per-item transition a [`Pool`] distributes over its workers.
+    pub(crate) item: Option<Path>,
+    /// `end`: a transition that ends a block (end-lumi, end-run), sent by a pool to every
+    /// worker that took part.
+    pub(crate) end: Option<Path>,
 }
 
 impl TransitionAttrs {
@@ -100,7 +105,7 @@ impl TransitionAttrs {
                 cx,
                 attr,
                 "transition",
-                "`input`, `output`, `replay` or `borrow`",
+                "`input`, `output`, `replay`, `borrow`, `item` or `end`",
                 |meta| {
                     if meta.path.is_ident("input") {
                         value(cx, meta, "transition", &mut result.input);
@@ -110,6 +115,10 @@ impl TransitionAttrs {
                         flag(cx, meta, "transition", &mut result.replay);
                     } else if meta.path.is_ident("borrow") {
                         flag(cx, meta, "transition", &mut result.borrow);
+                    } else if meta.path.is_ident("item") {
+                        flag(cx, meta, "transition", &mut result.item);
+                    } else if meta.path.is_ident("end") {
+                        flag(cx, meta, "transition", &mut result.end);
                     } else {
                         return false;
                     }

@@ -90,6 +90,31 @@ pub(crate) fn check_transitions(cx: &Ctxt, set: &TransitionSet<'_>, reserved: &R
         {
             check_type(cx, ty);
         }
+        let attrs = &transition.attrs;
+        if let (Some(_), Some(role)) = (&attrs.replay, attrs.item.as_ref().or(attrs.end.as_ref())) {
+            cx.error_spanned_by(
+                role,
+                "a `replay` transition establishes state before items: it cannot also be an \
+                 `item` or an `end` transition",
+            );
+        }
+        if let (Some(_), Some(end)) = (&attrs.item, &attrs.end) {
+            cx.error_spanned_by(
+                end,
+                "the `item` transition runs once per item: it cannot also end a block",
+            );
+        }
+        if let Some(item) = &attrs.item {
+            if set.transitions[..index]
+                .iter()
+                .any(|t| t.attrs.item.is_some())
+            {
+                cx.error_spanned_by(
+                    item,
+                    "only one transition can be the `item` transition a pool distributes",
+                );
+            }
+        }
         if let Some(borrow) = &transition.attrs.borrow {
             match &transition.attrs.input {
                 None => cx.error_spanned_by(

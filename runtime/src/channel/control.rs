@@ -23,7 +23,7 @@ use crate::sys::memfd::{AtomicsOnly, Segment, SharedView};
 /// "TANDEM" + layout marker, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TANDEM\x01\x00");
 /// Bumped whenever the layout of [`ControlBlock`] changes.
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 /// Room for a worker's error message; longer messages are cut at a character boundary.
 pub(crate) const MESSAGE_CAPACITY: usize = 2048;
 
@@ -100,13 +100,18 @@ pub(crate) struct ControlBlock {
     pub(crate) message_len: AtomicU32,
     /// 1 while the worker runs transition code (set by the worker, read by its crash hook).
     pub(crate) serving: AtomicU32,
+    /// Which attempt at the same work the current request is (1 for the first), written by
+    /// the controller with the request.
+    pub(crate) attempt: AtomicU32,
+    /// Keeps the descriptors 8-byte aligned; always 0.
+    pub(crate) reserved: AtomicU32,
     pub(crate) to_worker: BufferDescriptor,
     pub(crate) from_worker: BufferDescriptor,
     pub(crate) message: [AtomicU8; MESSAGE_CAPACITY],
 }
 
 const _: () = assert!(std::mem::size_of::<ConfigSection>() == 16);
-const _: () = assert!(std::mem::size_of::<ControlBlock>() == 168 + MESSAGE_CAPACITY);
+const _: () = assert!(std::mem::size_of::<ControlBlock>() == 176 + MESSAGE_CAPACITY);
 const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
 
 // SAFETY: every field of ControlBlock, ConfigSection and BufferDescriptor is an atomic

@@ -114,6 +114,8 @@ pub struct ControllerChannel {
     waiter: Waiter,
     transition_names: &'static [&'static str],
     watcher: Option<DeathWatcher>,
+    /// The attempt number the next request carries (see [`set_attempt`](Self::set_attempt)).
+    next_attempt: u32,
 }
 
 fn validate_base(base: &str) -> Result<(), ChannelError> {
@@ -165,6 +167,7 @@ impl ControllerChannel {
             options,
             config,
             sequence: 0,
+            next_attempt: 1,
             setup_complete: false,
             broken: None,
             keep: false,
@@ -280,6 +283,14 @@ impl ControllerChannel {
         }
     }
 
+    /// Marks the next transition as attempt `attempt` (1 for the first) at the same work,
+    /// e.g. the retry of an event after its worker crashed; the worker reads it with
+    /// [`TransitionRequest::attempt`](crate::TransitionRequest::attempt). Every later
+    /// transition is attempt 1 again unless this is called before it.
+    pub fn set_attempt(&mut self, attempt: u32) {
+        self.next_attempt = attempt.max(1);
+    }
+
     /// Starts watching the worker process `pid`, so that its death ends any wait at once.
     /// Called automatically once the worker announces its pid; call it yourself right after
     /// launching to also catch a worker that dies before it opens the channel.
@@ -350,6 +361,8 @@ impl ControllerChannel {
         let block = self.control.block();
         block.transition_kind.store(kind, Ordering::Relaxed);
         block.transition_id.store(id, Ordering::Relaxed);
+        block.attempt.store(self.next_attempt, Ordering::Relaxed);
+        self.next_attempt = 1;
         block
             .outcome
             .store(Outcome::Pending as u32, Ordering::Relaxed);

@@ -86,6 +86,7 @@ pub struct Options {
     pub(crate) protocol_fingerprint: u64,
     pub(crate) stderr_tail_lines: usize,
     pub(crate) capture_stderr: bool,
+    pub(crate) own_process_group: bool,
 }
 
 impl Default for Options {
@@ -99,6 +100,7 @@ impl Default for Options {
             protocol_fingerprint: 0,
             stderr_tail_lines: 20,
             capture_stderr: true,
+            own_process_group: false,
         }
     }
 }
@@ -147,6 +149,15 @@ impl Options {
     /// transition and payload definitions. Default 0 (untyped).
     pub fn protocol_fingerprint(mut self, fingerprint: u64) -> Self {
         self.protocol_fingerprint = fingerprint;
+        self
+    }
+
+    /// Whether a spawned worker starts in a process group of its own (default: no, it
+    /// shares the controller's). A terminal sends Ctrl-C to its foreground process group:
+    /// with a group of its own the worker does not get it, and the controller decides when
+    /// and how to stop it (a [`Pool`](crate::Pool) sets this).
+    pub fn own_process_group(mut self, own: bool) -> Self {
+        self.own_process_group = own;
         self
     }
 

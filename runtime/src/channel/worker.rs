@@ -34,6 +34,7 @@ const CONTROLLER_GONE_GRACE: Duration = Duration::from_millis(500);
 pub struct TransitionRequest<'a> {
     kind: u32,
     id: u64,
+    attempt: u32,
     keep: bool,
     stats: WaitStats,
     to_worker: &'a mut ReadBuffer,
@@ -41,6 +42,13 @@ pub struct TransitionRequest<'a> {
 }
 
 impl TransitionRequest<'_> {
+    /// Which attempt at the same work this is: 1 for the first, more when the controller
+    /// retries it (e.g. after a crash of the previous worker), as it set with
+    /// [`ControllerChannel::set_attempt`](crate::ControllerChannel::set_attempt).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
     /// The transition kind.
     pub fn kind(&self) -> u32 {
         self.kind
@@ -458,9 +466,11 @@ impl WorkerChannel {
             self.last_sequence = word & SEQUENCE_MASK;
             let kind = block.transition_kind.load(Ordering::Acquire);
             let id = block.transition_id.load(Ordering::Acquire);
+            let attempt = block.attempt.load(Ordering::Acquire).max(1);
             let mut request = TransitionRequest {
                 kind,
                 id,
+                attempt,
                 keep: self.keep,
                 stats: self.waiter.stats(),
                 to_worker: &mut self.to_worker,

@@ -125,6 +125,10 @@ impl Controller {
         self.channel
             .prepare_command(&mut command)
             .stdin(Stdio::null());
+        if self.channel.options().own_process_group {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
         let capture = self.channel.options().capture_stderr;
         if capture {
             command.stderr(Stdio::piped());
@@ -220,6 +224,12 @@ impl Controller {
         self.channel
             .do_transition_with_timeout(kind, id, timeout, read_reply, retry)
             .map_err(|error| self.with_stderr_tail(error))
+    }
+
+    /// Marks the next transition as attempt `attempt` (see
+    /// [`ControllerChannel::set_attempt`]).
+    pub fn set_attempt(&mut self, attempt: u32) {
+        self.channel.set_attempt(attempt);
     }
 
     /// Names transitions by kind (index = kind) in error messages.

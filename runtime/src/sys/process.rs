@@ -126,6 +126,18 @@ pub(crate) fn current_pid() -> i32 {
     std::process::id() as i32
 }
 
+/// Sends SIGKILL to `pid`: a child of ours that has not been reaped yet (its pid cannot have
+/// been reused). A process already gone is not an error.
+pub(crate) fn kill_child(pid: u32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: kill has no memory-safety preconditions; the caller guarantees `pid` is its
+    // unreaped child, so no other process receives the signal.
+    let _ = unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
 /// Ends the process at once with `status`, running no destructors or atexit handlers: for a
 /// worker whose controller is gone and whose transition code does not return.
 pub(crate) fn exit_immediately(status: i32) -> ! {

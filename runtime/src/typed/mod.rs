@@ -16,9 +16,10 @@ use crate::channel::{
 };
 use crate::codec::{
     decode_from, decode_pod_slice, decode_shared, encode_into, encode_slice_into, encode_to_vec,
-    slice_encoded_len, Payload, PodPayload,
+    slice_encoded_len, DecodeError, Payload, PodPayload,
 };
 use crate::process::Controller;
+use crate::sys::shared_bytes::SharedBytes;
 
 /// What a worker method returns on failure: any error, sent to the controller as text
 /// ([`ChannelError::WorkerFailed`]). `"message".into()` and `?` on most errors both work.
@@ -47,8 +48,19 @@ pub trait Transitions: 'static {
     type Setup: Payload;
     /// Transition names (snake case) indexed by kind.
     const NAMES: &'static [&'static str];
-    /// Whether each kind re-establishes worker state and is replayed after a restart.
+    /// Whether each kind re-establishes worker state and is replayed after a restart
+    /// (`#[transition(replay)]`): a [`Pool`](crate::Pool) sends these to every worker before
+    /// its next item.
     const REPLAY: &'static [bool];
+    /// The kind of the per-item transition a [`Pool`](crate::Pool) distributes
+    /// (`#[transition(item)]`), if one is marked.
+    const ITEM: Option<u32> = None;
+    /// Whether each kind ends a block (`#[transition(end)]`): a [`Pool`](crate::Pool) sends
+    /// it to every worker that took part in the block, after the block's last item.
+    const END: &'static [bool] = &[];
+    /// The fingerprints of each kind's input and output types, so that a
+    /// [`Pool`](crate::Pool) can check the types it is given (empty: unchecked).
+    const IO_FINGERPRINTS: &'static [[u64; 2]] = &[];
     /// Fingerprint of the transitions and of every payload type they use.
     const FINGERPRINT: u64;
     /// Prefix of the channel's segment names.
@@ -89,6 +101,7 @@ pub trait Transitions: 'static {
 pub struct Context {
     id: u64,
     name: &'static str,
+    attempt: u32,
     keep: bool,
 }
 
@@ -96,6 +109,14 @@ impl Context {
     /// The transition id.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Which attempt at the same work this is: 1 for the first, 2 and more when the
+    /// controller retries it after the previous worker was lost (a [`Pool`](crate::Pool)
+    /// does). A generator that must behave the same on every attempt ignores it; a test
+    /// that injects a failure on the first attempt only reads it.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
     }
 
     /// The transition's name.
@@ -334,7 +355,16 @@ impl<T: Transitions> TypedController<T> {
         options: Options,
         setup: &T::Setup,
     ) -> Result<Self, ChannelError> {
-        let setup_bytes = encode_to_vec(setup);
+        Self::spawn_encoded(command, id, options, encode_to_vec(setup))
+    }
+
+    /// As [`spawn`](Self::spawn), with the setup payload encoded already.
+    pub(crate) fn spawn_encoded(
+        command: Command,
+        id: u32,
+        options: Options,
+        setup_bytes: Vec<u8>,
+    ) -> Result<Self, ChannelError> {
         let options = options.protocol_fingerprint(T::FINGERPRINT);
         let mut controller =
             Controller::spawn_with_setup(command, T::BASE_NAME, id, options, Some(setup_bytes))?;
@@ -430,7 +460,7 @@ impl<T: Transitions> TypedController<T> {
     ) -> Result<Response<O>, ChannelError> {
         let kind = transition.kind();
         let timeout = self.timeout_of(kind);
-        self.call_within(kind, id, input, timeout)
+        self.call_within(kind, id, input, timeout, decode_shared::<O>)
     }
 
     /// As [`call`](Self::call), waiting `timeout` for this call only.
@@ -444,7 +474,7 @@ impl<T: Transitions> TypedController<T> {
         input: &I,
         timeout: Duration,
     ) -> Result<Response<O>, ChannelError> {
-        self.call_within(transition.kind(), id, input, timeout)
+        self.call_within(transition.kind(), id, input, timeout, decode_shared::<O>)
     }
 
     /// As [`call`](Self::call) for a transition whose input is a `Vec<E>` of plain-old-data
@@ -461,18 +491,43 @@ impl<T: Transitions> TypedController<T> {
     ) -> Result<Response<O>, ChannelError> {
         let kind = transition.kind();
         let timeout = self.timeout_of(kind);
-        self.call_within(kind, id, &SliceInput(input), timeout)
+        self.call_within(kind, id, &SliceInput(input), timeout, decode_shared::<O>)
     }
 
-    fn call_within<I: EncodeInput + ?Sized, O: Payload>(
+    /// Runs transition `kind` with an input encoded already, and decodes its output with
+    /// `decode` (the pool's worker threads, which know the transitions but not the types).
+    pub(crate) fn call_encoded<O>(
+        &mut self,
+        kind: u32,
+        id: u64,
+        input: &[u8],
+        decode: fn(SharedBytes<'_>) -> Result<O, DecodeError>,
+    ) -> Result<Response<O>, ChannelError> {
+        let timeout = self.timeout_of(kind);
+        self.call_within(kind, id, &EncodedInput(input), timeout, decode)
+    }
+
+    /// Marks the next call as attempt `attempt` at the same work (see [`Context::attempt`]).
+    pub fn set_attempt(&mut self, attempt: u32) {
+        self.controller.set_attempt(attempt);
+    }
+
+    /// Forgets the replayable inputs of kind `kind` and later kinds: their block ended, so a
+    /// restarted worker must not be put back into it.
+    pub(crate) fn close_block(&mut self, kind: u32) {
+        self.replay.retain(|recorded| recorded.kind < kind);
+    }
+
+    fn call_within<I: EncodeInput + ?Sized, O>(
         &mut self,
         kind: u32,
         id: u64,
         input: &I,
         timeout: Duration,
+        decode: fn(SharedBytes<'_>) -> Result<O, DecodeError>,
     ) -> Result<Response<O>, ChannelError> {
         loop {
-            match self.call_once(kind, id, input, timeout) {
+            match self.call_once(kind, id, input, timeout, decode) {
                 Err(error)
                     if error.requires_restart() && self.restarts() < self.policy.max_restarts =>
                 {
@@ -485,12 +540,13 @@ impl<T: Transitions> TypedController<T> {
         }
     }
 
-    fn call_once<I: EncodeInput + ?Sized, O: Payload>(
+    fn call_once<I: EncodeInput + ?Sized, O>(
         &mut self,
         kind: u32,
         id: u64,
         input: &I,
         timeout: Duration,
+        decode: fn(SharedBytes<'_>) -> Result<O, DecodeError>,
     ) -> Result<Response<O>, ChannelError> {
         let len = input.input_len();
         self.controller
@@ -517,7 +573,7 @@ impl<T: Transitions> TypedController<T> {
                 let keep = reply.keep();
                 // Decoded straight from the worker's buffer, each byte read once into the
                 // output's own memory and validated there.
-                decode_shared::<O>(reply.bytes()?)
+                decode(reply.bytes()?)
                     .map(|output| Response { output, keep })
                     .map_err(|source| ChannelError::Decode {
                         what: format!("output of transition {label}"),
@@ -583,6 +639,20 @@ impl<P: Payload> EncodeInput for P {
 
     fn encode_input(&self, bytes: &mut [u8]) -> usize {
         encode_into(self, bytes)
+    }
+}
+
+/// An input encoded already.
+struct EncodedInput<'a>(&'a [u8]);
+
+impl EncodeInput for EncodedInput<'_> {
+    fn input_len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn encode_input(&self, bytes: &mut [u8]) -> usize {
+        bytes[..self.0.len()].copy_from_slice(self.0);
+        self.0.len()
     }
 }
 
@@ -785,6 +855,7 @@ pub fn context(request: &TransitionRequest<'_>, name: &'static str) -> Context {
     Context {
         id: request.id(),
         name,
+        attempt: request.attempt(),
         keep: false,
     }
 }

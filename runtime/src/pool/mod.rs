@@ -1,0 +1,1280 @@
+//! A pool of workers speaking one [`Transitions`] protocol: items handed to whichever worker
+//! is free, results back in submission order, lost workers restarted and their items
+//! retried, leaky workers recycled.
+//!
+//! # Blocks and items
+//! The protocol's transitions have roles, marked on the enum:
+//! - `#[transition(replay)]` transitions establish state (begin-run, begin-lumi). The pool
+//!   keeps the latest input of each ([`Pool::begin`]) and sends what a worker has not seen
+//!   yet to that worker *before its next item*, so no item of a block reaches a worker that
+//!   has not seen the block's begin transition. A restarted worker gets them back by replay.
+//! - `#[transition(item)]` is the per-item transition (an event). [`Pool::run`] hands items
+//!   to free workers and returns their results in submission order; it returns when every
+//!   item it was given is finished.
+//! - `#[transition(end)]` transitions end a block (end-lumi, end-run). [`Pool::end`] sends
+//!   one to every worker that took part in the block and returns each worker's output. Ends
+//!   close blocks innermost first: the first declared `end` closes the last declared
+//!   `replay`, the next one the one before, and so on.
+//!
+//! # Threads
+//! Each worker is driven by a thread of its own that owns its [`TypedController`]; the
+//! caller's thread only encodes inputs, dispatches and puts results back in order. A worker
+//! thread decodes its outputs itself, so decoding runs in parallel too.
+//!
+//! # Failures
+//! A failed item (the worker's error, a crash or death, a time-out after the extra waits
+//! its [`TimeoutPolicy`](crate::TimeoutPolicy) grants) is retried on the same worker,
+//! restarted first if it was lost, up to [`PoolOptions::max_attempts`] attempts; the
+//! worker learns which attempt it serves from [`Context::attempt`](crate::Context::attempt).
+//! Every failure is recorded as a [`PoolEvent`]; an item that fails on every attempt is an
+//! error in its place of the results. A worker that cannot be (re)started
+//! [`PoolOptions::max_start_failures`] times in a row is retired (a breaker, instead of
+//! restarting for ever) and its item goes to another worker.
+
+use std::any::Any;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::channel::{ChannelError, Options};
+use crate::codec::{decode_shared, encode_to_vec, DecodeError, Payload};
+use crate::sys::shared_bytes::SharedBytes;
+use crate::typed::{Transitions, TypedController};
+
+/// How a [`Pool`] runs its workers. Build with the setters.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+///
+/// let options = tandem::PoolOptions::new(4)
+///     .channel(tandem::Options::default().transition_timeout(Duration::from_secs(30)))
+///     .max_attempts(3)
+///     .recycle_after_items(10_000)
+///     .recycle_above_rss(2 << 30);
+/// assert_eq!(options.workers(), 4);
+/// ```
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    workers: usize,
+    channel: Options,
+    max_attempts: u32,
+    max_start_failures: u32,
+    restart_backoff: Duration,
+    recycle_after_items: Option<u64>,
+    recycle_above_rss: Option<u64>,
+    in_flight: Option<usize>,
+}
+
+impl PoolOptions {
+    /// `workers` workers (at least one), with the defaults below.
+    pub fn new(workers: usize) -> Self {
+        PoolOptions {
+            workers: workers.max(1),
+            channel: Options::default(),
+            max_attempts: 3,
+            max_start_failures: 3,
+            restart_backoff: Duration::ZERO,
+            recycle_after_items: None,
+            recycle_above_rss: None,
+            in_flight: None,
+        }
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The options of every worker's channel (time-outs, spin, limits). The pool always
+    /// starts its workers in a process group of their own
+    /// ([`Options::own_process_group`]), so a terminal's Ctrl-C reaches the controller only.
+    pub fn channel(mut self, options: Options) -> Self {
+        self.channel = options;
+        self
+    }
+
+    /// How many attempts an item gets before it is reported as failed. Default 3.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// How many (re)starts of one worker may fail in a row before it is retired. Default 3.
+    pub fn max_start_failures(mut self, failures: u32) -> Self {
+        self.max_start_failures = failures.max(1);
+        self
+    }
+
+    /// Pause before each restart of a lost worker. Default none.
+    pub fn restart_backoff(mut self, backoff: Duration) -> Self {
+        self.restart_backoff = backoff;
+        self
+    }
+
+    /// Replaces a worker by a fresh process after it served `items` items (Celery's
+    /// `max_tasks_per_child`); its state comes back by replay. Default never.
+    pub fn recycle_after_items(mut self, items: u64) -> Self {
+        self.recycle_after_items = Some(items.max(1));
+        self
+    }
+
+    /// Replaces a worker by a fresh process when its resident memory passes `bytes` after
+    /// an item (leaky legacy code). Default never.
+    pub fn recycle_above_rss(mut self, bytes: u64) -> Self {
+        self.recycle_above_rss = Some(bytes);
+        self
+    }
+
+    /// How many items may be dispatched and not yet handed back in order (memory stays
+    /// bounded by it however many items the caller has). Default four per worker.
+    pub fn in_flight(mut self, items: usize) -> Self {
+        self.in_flight = Some(items.max(1));
+        self
+    }
+}
+
+/// A pool failure.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// The protocol has no `#[transition(item)]`.
+    #[error("the transitions have no `#[transition(item)]`: mark the per-item transition so that a pool can distribute it")]
+    NoItemTransition,
+    /// A transition was used in a role it was not marked for.
+    #[error("transition `{transition}` is not marked `#[transition({role})]`: {hint}")]
+    WrongRole {
+        /// The transition's name.
+        transition: &'static str,
+        /// The role it was used in.
+        role: &'static str,
+        /// What to do instead.
+        hint: &'static str,
+    },
+    /// The input or output type given does not match the transition's declared type.
+    #[error("the {what} type of transition `{transition}` is not the one declared on the enum")]
+    WrongType {
+        /// The transition's name.
+        transition: &'static str,
+        /// `input` or `output`.
+        what: &'static str,
+    },
+    /// No worker could be started, or every worker was retired by its breaker.
+    #[error("no worker left: {source}")]
+    NoWorkers {
+        /// The last start failure.
+        #[source]
+        source: ChannelError,
+    },
+    /// An item failed on every attempt.
+    #[error("item {id} failed on all {attempts} attempts: {source}")]
+    ItemFailed {
+        /// The item's id.
+        id: u64,
+        /// How many attempts it got.
+        attempts: u32,
+        /// The last attempt's error.
+        #[source]
+        source: ChannelError,
+    },
+    /// [`PoolStopper::stop`] interrupted [`Pool::run`]; the items still in flight are
+    /// abandoned: drop the pool, which ends its workers at once.
+    #[error("the pool was stopped before every item was finished")]
+    Interrupted,
+    /// An input could not be encoded into the channel, or a worker thread is gone.
+    #[error("worker {worker} is unusable: {detail}")]
+    WorkerGone {
+        /// The worker's index.
+        worker: usize,
+        /// What happened.
+        detail: String,
+    },
+}
+
+/// One item's result, in submission order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemResult<O> {
+    /// The item's id, as submitted.
+    pub id: u64,
+    /// The decoded output.
+    pub output: O,
+    /// The worker's keep flag.
+    pub keep: bool,
+    /// Which attempt succeeded (1 for the first).
+    pub attempt: u32,
+    /// Which worker (0-based index) served it.
+    pub worker: usize,
+    /// The controller-side round trip of the successful attempt.
+    pub round_trip: Duration,
+}
+
+/// One end-of-block output: which worker, and what it returned.
+#[derive(Debug)]
+pub struct EndOutput<O> {
+    /// The worker's index.
+    pub worker: usize,
+    /// Its output, or why it has none.
+    pub output: Result<O, ChannelError>,
+}
+
+/// Something that happened to a worker, for the caller's report.
+#[derive(Debug)]
+pub struct PoolEvent {
+    /// The worker's index.
+    pub worker: usize,
+    /// The item concerned, if any.
+    pub item: Option<u64>,
+    /// What happened.
+    pub kind: PoolEventKind,
+}
+
+/// What a [`PoolEvent`] reports.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PoolEventKind {
+    /// An attempt at an item (or a state-establishing transition) failed.
+    Failed {
+        /// Which attempt.
+        attempt: u32,
+        /// Why.
+        error: ChannelError,
+    },
+    /// The worker was replaced by a fresh process after a failure.
+    Restarted,
+    /// The worker was replaced proactively.
+    Recycled {
+        /// Why (item count or memory).
+        reason: String,
+    },
+    /// A (re)start of the worker failed.
+    StartFailed {
+        /// Why.
+        error: ChannelError,
+    },
+    /// The worker failed to start too often in a row and was retired.
+    Retired,
+}
+
+impl fmt::Display for PoolEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "worker {}", self.worker)?;
+        if let Some(item) = self.item {
+            write!(f, ", item {item}")?;
+        }
+        match &self.kind {
+            PoolEventKind::Failed { attempt, error } => {
+                write!(f, ": attempt {attempt} failed: {error}")
+            }
+            PoolEventKind::Restarted => f.write_str(": restarted"),
+            PoolEventKind::Recycled { reason } => write!(f, ": recycled ({reason})"),
+            PoolEventKind::StartFailed { error } => write!(f, ": start failed: {error}"),
+            PoolEventKind::Retired => f.write_str(": retired after repeated start failures"),
+        }
+    }
+}
+
+type Decoded = Box<dyn Any + Send>;
+type Decode = fn(SharedBytes<'_>) -> Result<Decoded, DecodeError>;
+
+fn decode_any<O: Payload + Send + 'static>(bytes: SharedBytes<'_>) -> Result<Decoded, DecodeError> {
+    decode_shared::<O>(bytes).map(|output| Box::new(output) as Decoded)
+}
+
+/// A state-establishing input, numbered so that workers can tell which ones they have seen.
+#[derive(Debug)]
+struct Begin {
+    serial: u64,
+    kind: u32,
+    id: u64,
+    input: Vec<u8>,
+}
+
+struct PendingItem {
+    seq: u64,
+    id: u64,
+    input: Arc<Vec<u8>>,
+    attempt: u32,
+}
+
+enum Job {
+    Sync(Arc<Vec<Arc<Begin>>>),
+    Item(PendingItem, Decode),
+    End {
+        kind: u32,
+        id: u64,
+        input: Vec<u8>,
+        closes: Option<u32>,
+        decode: Decode,
+    },
+    Stop,
+}
+
+struct Finished {
+    output: Decoded,
+    keep: bool,
+    attempt: u32,
+    round_trip: Duration,
+}
+
+enum Report {
+    Started {
+        worker: usize,
+        result: Result<(), ChannelError>,
+    },
+    Done {
+        worker: usize,
+        seq: u64,
+        id: u64,
+        result: Result<Finished, PoolError>,
+    },
+    Event(PoolEvent),
+    Ended {
+        worker: usize,
+        result: Result<Decoded, ChannelError>,
+    },
+    Retired {
+        worker: usize,
+        error: ChannelError,
+        pending: Option<PendingItem>,
+    },
+    Interrupt,
+}
+
+/// Stops a [`Pool::run`] from another thread (a Ctrl-C handler, a time limit): `run` hands
+/// back the results finished in order so far and returns [`PoolError::Interrupted`].
+#[derive(Debug, Clone)]
+pub struct PoolStopper {
+    reports: Sender<Report>,
+    interrupted: Arc<AtomicBool>,
+}
+
+impl PoolStopper {
+    /// Interrupts the pool's current or next `run`.
+    pub fn stop(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        let _ = self.reports.send(Report::Interrupt);
+    }
+}
+
+impl fmt::Debug for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Report")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    Idle,
+    Busy,
+    Retired,
+}
+
+struct Slot {
+    jobs: Sender<Job>,
+    thread: Option<JoinHandle<()>>,
+    state: SlotState,
+    /// The begins this worker has been sent, in order.
+    synced: Arc<Vec<Arc<Begin>>>,
+    /// The worker's current pid (0 while none), for stopping it at once on drop.
+    pid: Arc<AtomicU32>,
+}
+
+/// A pool of workers of the protocol `T`. See the module docs.
+///
+/// # Examples
+/// ```no_run
+/// use std::process::Command;
+///
+/// use tandem::{Context, Payload, Pool, PoolOptions, Transitions, WorkerError};
+///
+/// #[derive(Transitions)]
+/// enum Gen {
+///     #[transition(input = u32, replay)]
+///     BeginLumi,
+///     #[transition(input = u64, output = f64, item)]
+///     Event,
+///     #[transition(output = u32, end)]
+///     EndLumi,
+/// }
+///
+/// struct Worker { events: u32 }
+///
+/// impl GenWorker for Worker {
+///     fn begin_lumi(&mut self, _: &mut Context, _lumi: u32) -> Result<(), WorkerError> {
+///         self.events = 0;
+///         Ok(())
+///     }
+///     fn event(&mut self, _: &mut Context, seed: u64) -> Result<f64, WorkerError> {
+///         self.events += 1;
+///         Ok(seed as f64 * 0.5)
+///     }
+///     fn end_lumi(&mut self, _: &mut Context) -> Result<u32, WorkerError> {
+///         Ok(self.events)
+///     }
+/// }
+///
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     if Worker::serve_from_env(|()| Ok(Worker { events: 0 }))? {
+///         return Ok(());
+///     }
+///     let exe = std::env::current_exe()?;
+///     let mut pool = Pool::<Gen>::start(move || Command::new(&exe), &(), PoolOptions::new(2))?;
+///     pool.begin(Gen::BeginLumi, 1, &1u32)?;
+///     pool.run((1..=100u64).map(|id| (id, id)), |result| {
+///         let result = result.expect("every event succeeds");
+///         println!("event {}: {}", result.id, result.output);
+///     })?;
+///     let counts = pool.end::<(), u32>(Gen::EndLumi, 1, &())?;
+///     println!("{} workers took part", counts.len());
+///     Ok(())
+/// }
+/// ```
+pub struct Pool<T: Transitions> {
+    slots: Vec<Slot>,
+    reports: Receiver<Report>,
+    options: PoolOptions,
+    begins: Arc<Vec<Arc<Begin>>>,
+    next_serial: u64,
+    next_seq: u64,
+    events: Vec<PoolEvent>,
+    stopping: Arc<AtomicBool>,
+    interrupted: Arc<AtomicBool>,
+    stopper: Sender<Report>,
+    _transitions: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Transitions> fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("transitions", &T::NAMES)
+            .field("workers", &self.slots.len())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl<T: Transitions> Pool<T>
+where
+    T::Setup: Sync,
+{
+    /// Starts `options.workers()` workers concurrently, each from a command `command`
+    /// returns, with the same setup payload; returns once every worker is set up or
+    /// retired by its breaker.
+    ///
+    /// # Errors
+    /// [`PoolError::NoWorkers`] if no worker could be started.
+    pub fn start(
+        command: impl Fn() -> Command + Send + Sync + 'static,
+        setup: &T::Setup,
+        options: PoolOptions,
+    ) -> Result<Self, PoolError> {
+        let command: Arc<dyn Fn() -> Command + Send + Sync> = Arc::new(command);
+        let setup = Arc::new(encode_to_vec(setup));
+        let (report_tx, reports) = mpsc::channel();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let slots = (0..options.workers)
+            .map(|worker| {
+                let (jobs, job_rx) = mpsc::channel();
+                let pid = Arc::new(AtomicU32::new(0));
+                let context = WorkerContext {
+                    worker,
+                    command: Arc::clone(&command),
+                    setup: Arc::clone(&setup),
+                    options: options.clone(),
+                    reports: report_tx.clone(),
+                    pid: Arc::clone(&pid),
+                    stopping: Arc::clone(&stopping),
+                };
+                let thread = std::thread::Builder::new()
+                    .name(format!("tandem-pool-{worker}"))
+                    .spawn(move || run_worker::<T>(context, job_rx))
+                    .map_err(|error| PoolError::WorkerGone {
+                        worker,
+                        detail: format!("could not start its thread: {error}"),
+                    })?;
+                Ok(Slot {
+                    jobs,
+                    thread: Some(thread),
+                    state: SlotState::Idle,
+                    synced: Arc::new(Vec::new()),
+                    pid,
+                })
+            })
+            .collect::<Result<Vec<_>, PoolError>>()?;
+        let mut pool = Pool {
+            slots,
+            reports,
+            options,
+            begins: Arc::new(Vec::new()),
+            next_serial: 0,
+            next_seq: 0,
+            events: Vec::new(),
+            stopping,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            stopper: report_tx,
+            _transitions: std::marker::PhantomData,
+        };
+        let mut waiting = pool.slots.len();
+        let mut last_error = None;
+        while waiting > 0 {
+            match pool.reports.recv() {
+                Ok(Report::Started { worker, result }) => {
+                    waiting -= 1;
+                    if let Err(error) = result {
+                        pool.slots[worker].state = SlotState::Retired;
+                        last_error = Some(error);
+                    }
+                }
+                Ok(Report::Event(event)) => pool.events.push(event),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        if pool.live_workers() == 0 {
+            return Err(PoolError::NoWorkers {
+                source: last_error.unwrap_or(ChannelError::Unusable {
+                    reason: "no worker thread reported".to_owned(),
+                }),
+            });
+        }
+        Ok(pool)
+    }
+}
+
+impl<T: Transitions> Pool<T> {
+    /// The number of workers not retired.
+    pub fn live_workers(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| slot.state != SlotState::Retired)
+            .count()
+    }
+
+    /// The process id of each live worker, by worker index.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.slots
+            .iter()
+            .filter(|slot| slot.state != SlotState::Retired)
+            .map(|slot| slot.pid.load(Ordering::SeqCst))
+            .filter(|&pid| pid != 0)
+            .collect()
+    }
+
+    /// A handle that interrupts [`run`](Self::run) from another thread.
+    pub fn stopper(&self) -> PoolStopper {
+        PoolStopper {
+            reports: self.stopper.clone(),
+            interrupted: Arc::clone(&self.interrupted),
+        }
+    }
+
+    /// Takes the events recorded since the last call (failures, restarts, recycling).
+    pub fn take_events(&mut self) -> Vec<PoolEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Establishes state for the items that follow: `transition` (marked `replay`) with
+    /// `input` reaches every worker before its next item. A later call of the same kind
+    /// replaces this one; a call of an earlier kind (a new run) drops the later kinds'
+    /// inputs (the old run's lumi) too.
+    ///
+    /// # Errors
+    /// [`PoolError::WrongRole`] if `transition` is not marked `replay`,
+    /// [`PoolError::WrongType`] if `I` is not its input type.
+    pub fn begin<I: Payload>(
+        &mut self,
+        transition: T,
+        id: u64,
+        input: &I,
+    ) -> Result<(), PoolError> {
+        let kind = transition.kind();
+        let name = name_of::<T>(kind);
+        if !T::REPLAY.get(kind as usize).copied().unwrap_or(false) {
+            return Err(PoolError::WrongRole {
+                transition: name,
+                role: "replay",
+                hint: "only state-establishing transitions go to every worker before its next item",
+            });
+        }
+        check_type::<T>(kind, 0, I::FINGERPRINT, "input")?;
+        let mut begins: Vec<Arc<Begin>> = self
+            .begins
+            .iter()
+            .filter(|begin| begin.kind < kind)
+            .cloned()
+            .collect();
+        self.next_serial += 1;
+        begins.push(Arc::new(Begin {
+            serial: self.next_serial,
+            kind,
+            id,
+            input: encode_to_vec(input),
+        }));
+        self.begins = Arc::new(begins);
+        Ok(())
+    }
+
+    /// Runs every item of `items` (`(id, input)` pairs) on the item transition and hands
+    /// each result to `on_result` in submission order, keeping at most
+    /// [`PoolOptions::in_flight`] items dispatched and not yet handed back. Returns when every
+    /// item is finished. An item that failed on every attempt is an `Err` in its place.
+    ///
+    /// # Errors
+    /// [`PoolError::NoItemTransition`], [`PoolError::WrongType`] for the wrong `I` or `O`,
+    /// [`PoolError::NoWorkers`] when every worker was retired.
+    pub fn run<I, O>(
+        &mut self,
+        items: impl IntoIterator<Item = (u64, I)>,
+        mut on_result: impl FnMut(Result<ItemResult<O>, PoolError>),
+    ) -> Result<(), PoolError>
+    where
+        I: Payload,
+        O: Payload + Send + 'static,
+    {
+        let kind = T::ITEM.ok_or(PoolError::NoItemTransition)?;
+        check_type::<T>(kind, 0, I::FINGERPRINT, "input")?;
+        check_type::<T>(kind, 1, O::FINGERPRINT, "output")?;
+        let cap = self
+            .options
+            .in_flight
+            .unwrap_or(4 * self.options.workers)
+            .max(1);
+        let mut items = items.into_iter();
+        let mut exhausted = false;
+        let mut retries: VecDeque<PendingItem> = VecDeque::new();
+        let mut done: BTreeMap<u64, Result<ItemResult<O>, PoolError>> = BTreeMap::new();
+        let mut next_emit = self.next_seq;
+        let mut last_error = None;
+        loop {
+            // Hand back what is finished in order first: that opens the window.
+            while let Some(result) = done.remove(&next_emit) {
+                on_result(result);
+                next_emit += 1;
+            }
+            // Dispatch to free workers while the window allows.
+            while let Some(worker) = self.idle_worker() {
+                let pending = match retries.pop_front() {
+                    Some(pending) => pending,
+                    None if !exhausted && self.next_seq - next_emit < cap as u64 => {
+                        match items.next() {
+                            Some((id, input)) => {
+                                let seq = self.next_seq;
+                                self.next_seq += 1;
+                                PendingItem {
+                                    seq,
+                                    id,
+                                    input: Arc::new(encode_to_vec(&input)),
+                                    attempt: 1,
+                                }
+                            }
+                            None => {
+                                exhausted = true;
+                                break;
+                            }
+                        }
+                    }
+                    None => break,
+                };
+                self.dispatch(worker, pending, decode_any::<O>);
+            }
+            if exhausted && next_emit == self.next_seq {
+                return Ok(());
+            }
+            if self.interrupted.load(Ordering::SeqCst) {
+                return Err(PoolError::Interrupted);
+            }
+            if self.live_workers() == 0 {
+                return Err(PoolError::NoWorkers {
+                    source: last_error.unwrap_or(ChannelError::Unusable {
+                        reason: "every worker was retired".to_owned(),
+                    }),
+                });
+            }
+            match self.reports.recv() {
+                Ok(Report::Done {
+                    worker,
+                    seq,
+                    id,
+                    result,
+                }) => {
+                    self.slots[worker].state = SlotState::Idle;
+                    let result = result.and_then(|finished| {
+                        let attempt = finished.attempt;
+                        let round_trip = finished.round_trip;
+                        let keep = finished.keep;
+                        finished
+                            .output
+                            .downcast::<O>()
+                            .map(|output| ItemResult {
+                                id,
+                                output: *output,
+                                keep,
+                                attempt,
+                                worker,
+                                round_trip,
+                            })
+                            .map_err(|_| PoolError::WorkerGone {
+                                worker,
+                                detail: "returned an output of another type".to_owned(),
+                            })
+                    });
+                    done.insert(seq, result);
+                }
+                Ok(Report::Event(event)) => self.events.push(event),
+                Ok(Report::Retired {
+                    worker,
+                    error,
+                    pending,
+                }) => {
+                    self.retire(worker);
+                    retries.extend(pending);
+                    last_error = Some(error);
+                }
+                Ok(Report::Interrupt) => return Err(PoolError::Interrupted),
+                Ok(Report::Started { .. } | Report::Ended { .. }) => {}
+                Err(_) => {
+                    return Err(PoolError::WorkerGone {
+                        worker: 0,
+                        detail: "every worker thread ended".to_owned(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Ends a block: sends `transition` (marked `end`) with `input` to every worker that took
+    /// part in it and returns their outputs, by worker. Call it after [`run`](Self::run) has
+    /// returned, so that every item of the block is finished.
+    ///
+    /// # Errors
+    /// [`PoolError::WrongRole`] / [`PoolError::WrongType`] for a transition or types that do
+    /// not fit.
+    pub fn end<I, O>(
+        &mut self,
+        transition: T,
+        id: u64,
+        input: &I,
+    ) -> Result<Vec<EndOutput<O>>, PoolError>
+    where
+        I: Payload,
+        O: Payload + Send + 'static,
+    {
+        let kind = transition.kind();
+        let name = name_of::<T>(kind);
+        if !T::END.get(kind as usize).copied().unwrap_or(false) {
+            return Err(PoolError::WrongRole {
+                transition: name,
+                role: "end",
+                hint: "only end-of-block transitions go to every worker that took part",
+            });
+        }
+        check_type::<T>(kind, 0, I::FINGERPRINT, "input")?;
+        check_type::<T>(kind, 1, O::FINGERPRINT, "output")?;
+        let closes = closed_begin::<T>(kind);
+        let current = closes.and_then(|begin_kind| {
+            self.begins
+                .iter()
+                .find(|begin| begin.kind == begin_kind)
+                .map(|begin| begin.serial)
+        });
+        let input = encode_to_vec(input);
+        let mut asked = Vec::new();
+        for (worker, slot) in self.slots.iter_mut().enumerate() {
+            if slot.state == SlotState::Retired {
+                continue;
+            }
+            let took_part = match current {
+                Some(serial) => slot.synced.iter().any(|begin| begin.serial == serial),
+                None => !slot.synced.is_empty(),
+            };
+            if !took_part {
+                continue;
+            }
+            let job = Job::End {
+                kind,
+                id,
+                input: input.clone(),
+                closes,
+                decode: decode_any::<O>,
+            };
+            if slot.jobs.send(job).is_ok() {
+                slot.state = SlotState::Busy;
+                asked.push(worker);
+            }
+        }
+        if let Some(begin_kind) = closes {
+            let begins: Vec<Arc<Begin>> = self
+                .begins
+                .iter()
+                .filter(|begin| begin.kind < begin_kind)
+                .cloned()
+                .collect();
+            self.begins = Arc::new(begins);
+            for slot in &mut self.slots {
+                let synced: Vec<Arc<Begin>> = slot
+                    .synced
+                    .iter()
+                    .filter(|begin| begin.kind < begin_kind)
+                    .cloned()
+                    .collect();
+                slot.synced = Arc::new(synced);
+            }
+        }
+        let mut outputs = BTreeMap::new();
+        while outputs.len() < asked.len() {
+            match self.reports.recv() {
+                Ok(Report::Ended { worker, result }) => {
+                    self.slots[worker].state = SlotState::Idle;
+                    let output = result.and_then(|decoded| {
+                        decoded.downcast::<O>().map(|output| *output).map_err(|_| {
+                            ChannelError::ProtocolViolation {
+                                detail: "an end output of another type".to_owned(),
+                            }
+                        })
+                    });
+                    outputs.insert(worker, output);
+                }
+                Ok(Report::Event(event)) => self.events.push(event),
+                Ok(Report::Retired { worker, error, .. }) => {
+                    self.retire(worker);
+                    outputs.insert(worker, Err(error));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        Ok(outputs
+            .into_iter()
+            .map(|(worker, output)| EndOutput { worker, output })
+            .collect())
+    }
+
+    /// Stops every worker and waits for them.
+    pub fn shutdown(mut self) {
+        self.stop_all();
+    }
+
+    fn idle_worker(&self) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|slot| slot.state == SlotState::Idle)
+    }
+
+    fn dispatch(&mut self, worker: usize, pending: PendingItem, decode: Decode) {
+        let slot = &mut self.slots[worker];
+        if !Arc::ptr_eq(&slot.synced, &self.begins) {
+            let _ = slot.jobs.send(Job::Sync(Arc::clone(&self.begins)));
+            slot.synced = Arc::clone(&self.begins);
+        }
+        slot.state = SlotState::Busy;
+        if let Err(mpsc::SendError(Job::Item(pending, _))) =
+            slot.jobs.send(Job::Item(pending, decode))
+        {
+            // The thread is gone: it reported its retirement, or will.
+            slot.state = SlotState::Retired;
+            let _ = pending;
+        }
+    }
+
+    fn retire(&mut self, worker: usize) {
+        self.slots[worker].state = SlotState::Retired;
+        self.events.push(PoolEvent {
+            worker,
+            item: None,
+            kind: PoolEventKind::Retired,
+        });
+    }
+
+    fn stop_all(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        for slot in &self.slots {
+            let _ = slot.jobs.send(Job::Stop);
+            if slot.state == SlotState::Busy {
+                // A worker in the middle of a transition would keep its thread until the
+                // transition ends or times out: end it now.
+                crate::sys::process::kill_child(slot.pid.load(Ordering::SeqCst));
+            }
+        }
+        for slot in &mut self.slots {
+            if let Some(thread) = slot.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+impl<T: Transitions> Drop for Pool<T> {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+fn name_of<T: Transitions>(kind: u32) -> &'static str {
+    T::NAMES.get(kind as usize).copied().unwrap_or("?")
+}
+
+/// Checks a type's fingerprint against the transition's declared one, where known.
+fn check_type<T: Transitions>(
+    kind: u32,
+    which: usize,
+    fingerprint: u64,
+    what: &'static str,
+) -> Result<(), PoolError> {
+    match T::IO_FINGERPRINTS.get(kind as usize) {
+        Some(declared) if declared[which] != fingerprint => Err(PoolError::WrongType {
+            transition: name_of::<T>(kind),
+            what,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The replay kind an end kind closes: ends close replays innermost first.
+fn closed_begin<T: Transitions>(end_kind: u32) -> Option<u32> {
+    let replays: Vec<u32> = (0..T::REPLAY.len() as u32)
+        .filter(|&kind| T::REPLAY[kind as usize])
+        .collect();
+    let ends: Vec<u32> = (0..T::END.len() as u32)
+        .filter(|&kind| T::END[kind as usize])
+        .collect();
+    let position = ends.iter().position(|&kind| kind == end_kind)?;
+    replays.len().checked_sub(position + 1).map(|i| replays[i])
+}
+
+struct WorkerContext {
+    worker: usize,
+    command: Arc<dyn Fn() -> Command + Send + Sync>,
+    setup: Arc<Vec<u8>>,
+    options: PoolOptions,
+    reports: Sender<Report>,
+    pid: Arc<AtomicU32>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl WorkerContext {
+    fn event(&self, item: Option<u64>, kind: PoolEventKind) {
+        let _ = self.reports.send(Report::Event(PoolEvent {
+            worker: self.worker,
+            item,
+            kind,
+        }));
+    }
+
+    fn note_pid<T: Transitions>(&self, controller: &mut TypedController<T>) {
+        let pid = controller.controller().pid().unwrap_or(0);
+        self.pid.store(pid, Ordering::SeqCst);
+    }
+
+    /// Starts the worker, trying up to the breaker's limit.
+    fn start<T: Transitions>(&self) -> Result<TypedController<T>, ChannelError> {
+        let options = self.options.channel.clone().own_process_group(true);
+        let mut failures = 0;
+        loop {
+            let result = TypedController::<T>::spawn_encoded(
+                (self.command)(),
+                self.worker as u32,
+                options.clone(),
+                self.setup.to_vec(),
+            );
+            match result {
+                Ok(mut controller) => {
+                    self.note_pid(&mut controller);
+                    return Ok(controller);
+                }
+                Err(error) => {
+                    failures += 1;
+                    if failures >= self.options.max_start_failures
+                        || self.stopping.load(Ordering::SeqCst)
+                    {
+                        return Err(error);
+                    }
+                    self.event(None, PoolEventKind::StartFailed { error });
+                    std::thread::sleep(self.options.restart_backoff);
+                }
+            }
+        }
+    }
+
+    /// Restarts the worker (replaying its state), trying up to the breaker's limit.
+    fn restart<T: Transitions>(
+        &self,
+        controller: &mut TypedController<T>,
+        item: Option<u64>,
+    ) -> Result<(), ChannelError> {
+        let mut failures = 0;
+        loop {
+            std::thread::sleep(self.options.restart_backoff);
+            match controller.restart() {
+                Ok(()) => {
+                    self.note_pid(controller);
+                    self.event(item, PoolEventKind::Restarted);
+                    return Ok(());
+                }
+                Err(error) => {
+                    failures += 1;
+                    if failures >= self.options.max_start_failures
+                        || self.stopping.load(Ordering::SeqCst)
+                    {
+                        return Err(error);
+                    }
+                    self.event(item, PoolEventKind::StartFailed { error });
+                }
+            }
+        }
+    }
+}
+
+fn decode_unit(bytes: SharedBytes<'_>) -> Result<(), DecodeError> {
+    decode_shared::<()>(bytes)
+}
+
+fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The thread of one worker: owns its controller, serves the pool's jobs in order.
+fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
+    let worker = context.worker;
+    let mut controller = match context.start::<T>() {
+        Ok(controller) => {
+            let _ = context.reports.send(Report::Started {
+                worker,
+                result: Ok(()),
+            });
+            controller
+        }
+        Err(error) => {
+            let _ = context.reports.send(Report::Started {
+                worker,
+                result: Err(error),
+            });
+            return;
+        }
+    };
+    // The begins this worker has run, in order (its controller replays them on restart).
+    let mut applied: Vec<Arc<Begin>> = Vec::new();
+    let mut served_since_start: u64 = 0;
+    while let Ok(job) = jobs.recv() {
+        if context.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        match job {
+            Job::Stop => break,
+            Job::Sync(begins) => {
+                let common = applied
+                    .iter()
+                    .zip(begins.iter())
+                    .take_while(|(a, b)| a.serial == b.serial)
+                    .count();
+                let mut failed = None;
+                for begin in &begins[common..] {
+                    if let Err(error) =
+                        call_with_retries(&context, &mut controller, None, |controller| {
+                            controller.call_encoded(begin.kind, begin.id, &begin.input, decode_unit)
+                        })
+                    {
+                        failed = Some(error);
+                        break;
+                    }
+                }
+                applied = begins.to_vec();
+                if let Some(error) = failed {
+                    // The worker cannot establish the block's state: retire it, and let the
+                    // item that follows go to another worker.
+                    let pending = match jobs.recv() {
+                        Ok(Job::Item(pending, _)) => Some(pending),
+                        _ => None,
+                    };
+                    let _ = context.reports.send(Report::Retired {
+                        worker,
+                        error: error.into_channel_error(),
+                        pending,
+                    });
+                    return;
+                }
+            }
+            Job::Item(pending, decode) => {
+                let mut attempt = pending.attempt;
+                let result = loop {
+                    controller.set_attempt(attempt);
+                    let started = Instant::now();
+                    let kind = T::ITEM.unwrap_or(0);
+                    match controller.call_encoded(kind, pending.id, &pending.input, decode) {
+                        Ok(response) => {
+                            break Ok(Finished {
+                                output: response.output,
+                                keep: response.keep,
+                                attempt,
+                                round_trip: started.elapsed(),
+                            })
+                        }
+                        Err(error) => {
+                            if context.stopping.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            let needs_restart = error.requires_restart();
+                            if attempt >= context.options.max_attempts {
+                                if needs_restart {
+                                    if let Err(error) =
+                                        context.restart(&mut controller, Some(pending.id))
+                                    {
+                                        let _ = context.reports.send(Report::Retired {
+                                            worker,
+                                            error,
+                                            pending: None,
+                                        });
+                                        return;
+                                    }
+                                }
+                                break Err(PoolError::ItemFailed {
+                                    id: pending.id,
+                                    attempts: attempt,
+                                    source: error,
+                                });
+                            }
+                            let description = PoolEventKind::Failed { attempt, error };
+                            context.event(Some(pending.id), description);
+                            if needs_restart {
+                                if let Err(error) =
+                                    context.restart(&mut controller, Some(pending.id))
+                                {
+                                    let _ = context.reports.send(Report::Retired {
+                                        worker,
+                                        error,
+                                        pending: Some(PendingItem {
+                                            attempt: attempt + 1,
+                                            ..pending
+                                        }),
+                                    });
+                                    return;
+                                }
+                            }
+                            attempt += 1;
+                        }
+                    }
+                };
+                let _ = context.reports.send(Report::Done {
+                    worker,
+                    seq: pending.seq,
+                    id: pending.id,
+                    result,
+                });
+                served_since_start += 1;
+                if let Some(reason) = recycle_reason(&context, &mut controller, served_since_start)
+                {
+                    match context.restart(&mut controller, None) {
+                        Ok(()) => {
+                            served_since_start = 0;
+                            context.event(None, PoolEventKind::Recycled { reason });
+                        }
+                        Err(error) => {
+                            let _ = context.reports.send(Report::Retired {
+                                worker,
+                                error,
+                                pending: None,
+                            });
+                            return;
+                        }
+                    }
+                }
+            }
+            Job::End {
+                kind,
+                id,
+                input,
+                closes,
+                decode,
+            } => {
+                let result = controller
+                    .call_encoded(kind, id, &input, decode)
+                    .map(|response| response.output);
+                if let Some(begin_kind) = closes {
+                    controller.close_block(begin_kind);
+                    applied.retain(|begin| begin.kind < begin_kind);
+                }
+                if let Err(error) = &result {
+                    if error.requires_restart() && !context.stopping.load(Ordering::SeqCst) {
+                        // The block is over; a fresh worker only needs the outer state back.
+                        if let Err(error) = context.restart(&mut controller, None) {
+                            let _ = context.reports.send(Report::Ended { worker, result });
+                            let _ = context.reports.send(Report::Retired {
+                                worker,
+                                error,
+                                pending: None,
+                            });
+                            return;
+                        }
+                    }
+                }
+                let _ = context.reports.send(Report::Ended { worker, result });
+            }
+        }
+    }
+    context.pid.store(0, Ordering::SeqCst);
+    drop(controller);
+}
+
+/// Why a worker should be recycled after an item, if it should.
+fn recycle_reason<T: Transitions>(
+    context: &WorkerContext,
+    controller: &mut TypedController<T>,
+    served: u64,
+) -> Option<String> {
+    if let Some(limit) = context.options.recycle_after_items {
+        if served >= limit {
+            return Some(format!("served {served} items"));
+        }
+    }
+    let limit = context.options.recycle_above_rss?;
+    let pid = controller.controller().pid()?;
+    let rss = resident_bytes(pid)?;
+    (rss > limit).then(|| format!("resident memory {rss} bytes over {limit}"))
+}
+
+/// A state-establishing call that failed for good.
+struct SyncFailure(ChannelError);
+
+impl SyncFailure {
+    fn into_channel_error(self) -> ChannelError {
+        self.0
+    }
+}
+
+/// Runs `call` up to the attempt limit, restarting a lost worker between attempts.
+fn call_with_retries<T: Transitions, R>(
+    context: &WorkerContext,
+    controller: &mut TypedController<T>,
+    item: Option<u64>,
+    mut call: impl FnMut(&mut TypedController<T>) -> Result<R, ChannelError>,
+) -> Result<R, SyncFailure> {
+    let mut attempt = 1;
+    loop {
+        controller.set_attempt(attempt);
+        match call(controller) {
+            Ok(result) => return Ok(result),
+            Err(error) => {
+                let needs_restart = error.requires_restart();
+                if attempt >= context.options.max_attempts
+                    || context.stopping.load(Ordering::SeqCst)
+                {
+                    return Err(SyncFailure(error));
+                }
+                context.event(item, PoolEventKind::Failed { attempt, error });
+                if needs_restart {
+                    context.restart(controller, item).map_err(SyncFailure)?;
+                }
+                attempt += 1;
+            }
+        }
+    }
+}

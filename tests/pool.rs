@@ -1,0 +1,438 @@
+//! The worker pool through real processes: this test binary re-runs itself as the workers
+//! (the ignored `worker_entry` test).
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{role, role_command};
+use tandem::{
+    Context, ItemResult, Options, Payload, Pool, PoolError, PoolEventKind, PoolOptions,
+    Transitions, WorkerError,
+};
+
+#[derive(Payload, Debug, Clone, Default)]
+struct Setup {
+    /// Item ids whose first attempt kills the worker (SIGKILL, no handler runs).
+    killed_on_first_attempt: Vec<u64>,
+    /// Item ids that fail on every attempt with the worker's error.
+    always_failing: Vec<u64>,
+    /// Item ids whose every attempt crashes the worker (abort).
+    always_crashing: Vec<u64>,
+    /// Item ids that sleep this long (ms) on every attempt.
+    slow: Vec<(u64, u64)>,
+    /// Refuse setup (for the breaker).
+    refuse_setup: bool,
+}
+
+#[derive(Payload, Debug, Clone, PartialEq)]
+struct Out {
+    /// A pure function of the item and the worker's replayed state.
+    value: u64,
+    attempt: u32,
+    pid: u32,
+    pgid: u32,
+}
+
+#[derive(Payload, Debug, Clone, PartialEq)]
+struct BlockSummary {
+    block: u64,
+    items: u64,
+}
+
+#[derive(Transitions)]
+#[transitions(setup = Setup)]
+enum Job {
+    #[transition(input = u64, replay)]
+    BeginRun,
+    #[transition(input = u64, replay)]
+    BeginBlock,
+    #[transition(input = u64, output = Out, item)]
+    Work,
+    #[transition(output = BlockSummary, end)]
+    EndBlock,
+    #[transition(output = u64, end)]
+    EndRun,
+}
+
+struct Worker {
+    setup: Setup,
+    run: Option<u64>,
+    block: Option<u64>,
+    items_in_block: u64,
+    items_in_run: u64,
+}
+
+impl JobWorker for Worker {
+    fn begin_run(&mut self, _: &mut Context, run: u64) -> Result<(), WorkerError> {
+        self.run = Some(run);
+        self.block = None;
+        self.items_in_run = 0;
+        Ok(())
+    }
+
+    fn begin_block(&mut self, _: &mut Context, block: u64) -> Result<(), WorkerError> {
+        self.block = Some(block);
+        self.items_in_block = 0;
+        Ok(())
+    }
+
+    fn work(&mut self, context: &mut Context, input: u64) -> Result<Out, WorkerError> {
+        let id = context.id();
+        let (Some(run), Some(block)) = (self.run, self.block) else {
+            return Err("an item arrived before its run and block".into());
+        };
+        if self.setup.killed_on_first_attempt.contains(&id) && context.attempt() == 1 {
+            // SAFETY-free way to die without any handler: SIGKILL ourselves.
+            let _ = Command::new("kill")
+                .args(["-KILL", &std::process::id().to_string()])
+                .status();
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        if self.setup.always_failing.contains(&id) {
+            return Err(format!("item {id} always fails").into());
+        }
+        if self.setup.always_crashing.contains(&id) {
+            std::process::abort();
+        }
+        if let Some((_, ms)) = self.setup.slow.iter().find(|(slow, _)| *slow == id) {
+            std::thread::sleep(Duration::from_millis(*ms));
+        }
+        self.items_in_block += 1;
+        self.items_in_run += 1;
+        Ok(Out {
+            value: input * 1_000_000 + run * 1000 + block,
+            attempt: context.attempt(),
+            pid: std::process::id(),
+            pgid: process_group(),
+        })
+    }
+
+    fn end_block(&mut self, _: &mut Context) -> Result<BlockSummary, WorkerError> {
+        Ok(BlockSummary {
+            block: self.block.ok_or("end of a block that did not begin")?,
+            items: self.items_in_block,
+        })
+    }
+
+    fn end_run(&mut self, _: &mut Context) -> Result<u64, WorkerError> {
+        Ok(self.items_in_run)
+    }
+}
+
+fn process_group() -> u32 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let after = stat.rsplit_once(')')?.1;
+            after.split_whitespace().nth(2)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "run as a worker by the other tests"]
+fn worker_entry() {
+    if role().is_some() {
+        let served = Worker::serve_from_env(|setup: Setup| {
+            if setup.refuse_setup {
+                return Err("this worker refuses to start".into());
+            }
+            Ok(Worker {
+                setup,
+                run: None,
+                block: None,
+                items_in_block: 0,
+                items_in_run: 0,
+            })
+        });
+        if let Err(error) = served {
+            // The breaker test's workers refuse setup on purpose.
+            eprintln!("pool worker: {error}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn options(workers: usize) -> PoolOptions {
+    PoolOptions::new(workers).channel(
+        Options::default()
+            .setup_timeout(Duration::from_secs(5))
+            .transition_timeout(Duration::from_secs(5)),
+    )
+}
+
+fn start(workers: usize, setup: &Setup) -> Pool<Job> {
+    start_with(options(workers), setup)
+}
+
+fn start_with(options: PoolOptions, setup: &Setup) -> Pool<Job> {
+    Pool::<Job>::start(|| role_command("worker_entry", "pool"), setup, options).unwrap()
+}
+
+fn expected(run: u64, block: u64, inputs: &[u64]) -> Vec<u64> {
+    inputs
+        .iter()
+        .map(|input| input * 1_000_000 + run * 1000 + block)
+        .collect()
+}
+
+/// Runs two blocks of `per_block` items in run 7 and returns every result, in order. With
+/// `exact_totals`, the workers' own end-of-block counts must add up to the items (true only
+/// when no worker was replaced: a worker's totals die with it).
+fn two_blocks(
+    pool: &mut Pool<Job>,
+    per_block: u64,
+    exact_totals: bool,
+) -> Vec<Result<ItemResult<Out>, PoolError>> {
+    let mut results = Vec::new();
+    pool.begin(Job::BeginRun, 7, &7u64).unwrap();
+    for block in 1..=2u64 {
+        pool.begin(Job::BeginBlock, block, &block).unwrap();
+        let first = (block - 1) * per_block + 1;
+        let items = (first..first + per_block).map(|id| (id, id * 3));
+        pool.run(items, |result| results.push(result)).unwrap();
+        let summaries = pool
+            .end::<(), BlockSummary>(Job::EndBlock, block, &())
+            .unwrap();
+        let total: u64 = summaries
+            .iter()
+            .map(|end| end.output.as_ref().unwrap().items)
+            .sum();
+        if exact_totals {
+            assert_eq!(total, per_block, "block {block}: {summaries:?}");
+        } else {
+            assert!(total <= per_block, "block {block}: {summaries:?}");
+        }
+        assert!(summaries
+            .iter()
+            .all(|end| end.output.as_ref().unwrap().block == block));
+    }
+    results
+}
+
+#[test]
+fn results_come_back_in_submission_order_with_1_2_and_4_workers() {
+    for workers in [1, 2, 4] {
+        let mut pool = start(workers, &Setup::default());
+        assert_eq!(pool.live_workers(), workers);
+        let results = two_blocks(&mut pool, 40, true);
+        let ids: Vec<u64> = results.iter().map(|r| r.as_ref().unwrap().id).collect();
+        assert_eq!(ids, (1..=80).collect::<Vec<_>>(), "{workers} workers");
+        let values: Vec<u64> = results
+            .iter()
+            .map(|r| r.as_ref().unwrap().output.value)
+            .collect();
+        let mut want = expected(7, 1, &(1..=40).map(|id| id * 3).collect::<Vec<_>>());
+        want.extend(expected(
+            7,
+            2,
+            &(41..=80).map(|id| id * 3).collect::<Vec<_>>(),
+        ));
+        assert_eq!(values, want, "{workers} workers");
+        let runs = pool.end::<(), u64>(Job::EndRun, 7, &()).unwrap();
+        let total: u64 = runs.iter().map(|end| *end.output.as_ref().unwrap()).sum();
+        assert_eq!(total, 80);
+        // Workers run in process groups of their own: a terminal's Ctrl-C spares them.
+        let own_group = process_group();
+        assert!(results
+            .iter()
+            .all(|r| r.as_ref().unwrap().output.pgid != own_group));
+        assert!(pool.take_events().is_empty());
+        pool.shutdown();
+    }
+}
+
+#[test]
+fn a_worker_killed_mid_item_is_replaced_and_the_result_is_the_undisturbed_one() {
+    let mut undisturbed = start(2, &Setup::default());
+    let want = two_blocks(&mut undisturbed, 20, true);
+    drop(undisturbed);
+
+    let setup = Setup {
+        killed_on_first_attempt: vec![5, 33],
+        ..Setup::default()
+    };
+    let mut pool = start(2, &setup);
+    let got = two_blocks(&mut pool, 20, false);
+    let values = |results: &[Result<ItemResult<Out>, PoolError>]| -> Vec<u64> {
+        results
+            .iter()
+            .map(|r| r.as_ref().unwrap().output.value)
+            .collect()
+    };
+    assert_eq!(values(&got), values(&want));
+    for killed in [5u64, 33] {
+        let result = got[killed as usize - 1].as_ref().unwrap();
+        assert_eq!(result.attempt, 2, "item {killed}");
+        assert_eq!(result.output.attempt, 2, "the worker saw its attempt");
+    }
+    let events = pool.take_events();
+    let failures = events
+        .iter()
+        .filter(|e| matches!(e.kind, PoolEventKind::Failed { .. }))
+        .count();
+    let restarts = events
+        .iter()
+        .filter(|e| matches!(e.kind, PoolEventKind::Restarted))
+        .count();
+    assert_eq!((failures, restarts), (2, 2), "{events:#?}");
+    assert!(events.iter().all(|e| matches!(e.item, Some(5 | 33))));
+}
+
+#[test]
+fn a_deterministic_failure_exhausts_its_retries_and_is_an_error_in_its_place() {
+    let setup = Setup {
+        always_failing: vec![3],
+        always_crashing: vec![6],
+        ..Setup::default()
+    };
+    let mut pool = start_with(options(2).max_attempts(2), &setup);
+    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
+    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    let mut results = Vec::new();
+    pool.run(
+        (1..=8u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| results.push(result),
+    )
+    .unwrap();
+    assert_eq!(results.len(), 8);
+    for (index, result) in results.iter().enumerate() {
+        let id = index as u64 + 1;
+        match (id, result) {
+            (
+                3,
+                Err(PoolError::ItemFailed {
+                    id: 3,
+                    attempts: 2,
+                    source,
+                }),
+            ) => {
+                assert!(!source.requires_restart(), "{source}");
+                assert!(
+                    source.to_string().contains("item 3 always fails"),
+                    "{source}"
+                );
+            }
+            (
+                6,
+                Err(PoolError::ItemFailed {
+                    id: 6,
+                    attempts: 2,
+                    source,
+                }),
+            ) => {
+                assert!(source.is_worker_lost(), "{source}");
+            }
+            (3 | 6, other) => panic!("item {id}: {other:?}"),
+            (_, Ok(item)) => assert_eq!(item.output.value, id * 1_000_000 + 1001),
+            (_, Err(error)) => panic!("item {id}: {error}"),
+        }
+    }
+    // Item 6 crashed its worker twice: two restarts, the last one leaving a working worker.
+    let restarts = pool
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e.kind, PoolEventKind::Restarted))
+        .count();
+    assert_eq!(restarts, 2);
+    assert_eq!(pool.live_workers(), 2);
+}
+
+#[test]
+fn workers_are_recycled_after_n_items_with_their_state_replayed() {
+    let mut pool = start_with(options(1).recycle_after_items(7), &Setup::default());
+    let results = two_blocks(&mut pool, 10, false);
+    let pids: std::collections::BTreeSet<u32> = results
+        .iter()
+        .map(|r| r.as_ref().unwrap().output.pid)
+        .collect();
+    // 20 items at 7 per process: three processes, each with the right block state.
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    let recycled = pool
+        .take_events()
+        .iter()
+        .filter(|e| matches!(e.kind, PoolEventKind::Recycled { .. }))
+        .count();
+    assert_eq!(recycled, 2);
+}
+
+#[test]
+fn a_worker_that_keeps_failing_at_setup_trips_the_breaker() {
+    let setup = Setup {
+        refuse_setup: true,
+        ..Setup::default()
+    };
+    let error = Pool::<Job>::start(
+        || role_command("worker_entry", "pool"),
+        &setup,
+        options(2).max_start_failures(2),
+    )
+    .unwrap_err();
+    match error {
+        PoolError::NoWorkers { source } => {
+            assert!(source.to_string().contains("refuses to start"), "{source}")
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn roles_and_types_are_checked() {
+    let mut pool = start(1, &Setup::default());
+    assert!(matches!(
+        pool.begin(Job::Work, 1, &1u64),
+        Err(PoolError::WrongRole { role: "replay", .. })
+    ));
+    assert!(matches!(
+        pool.begin(Job::BeginRun, 1, &1u32),
+        Err(PoolError::WrongType { what: "input", .. })
+    ));
+    assert!(matches!(
+        pool.end::<(), u64>(Job::EndBlock, 1, &()),
+        Err(PoolError::WrongType { what: "output", .. })
+    ));
+    let wrong = pool.run(
+        std::iter::once((1u64, 1u64)),
+        |_: Result<ItemResult<u64>, _>| {},
+    );
+    assert!(matches!(
+        wrong,
+        Err(PoolError::WrongType { what: "output", .. })
+    ));
+}
+
+#[test]
+fn a_stopped_and_dropped_busy_pool_leaves_no_process() {
+    let setup = Setup {
+        slow: (2..=9).map(|id| (id, 20_000)).collect(),
+        ..Setup::default()
+    };
+    let mut pool = start(2, &setup);
+    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
+    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    let stopper = pool.stopper();
+    let workers = pool.worker_pids();
+    let watcher = std::thread::spawn(move || {
+        // Both workers are asleep in 20-second items by then.
+        std::thread::sleep(Duration::from_millis(500));
+        stopper.stop();
+    });
+    let mut finished = Vec::new();
+    let result = pool.run(
+        (1..=9u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| finished.push(result.unwrap().id),
+    );
+    assert!(matches!(result, Err(PoolError::Interrupted)), "{result:?}");
+    assert_eq!(finished, [1], "only the quick first item finished");
+    watcher.join().unwrap();
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    drop(pool);
+    for pid in workers {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} outlived its pool"
+        );
+    }
+}
