@@ -392,7 +392,7 @@ struct Slot {
 /// ```no_run
 /// use std::process::Command;
 ///
-/// use tandem::{Context, Payload, Pool, PoolOptions, Transitions, WorkerError};
+/// use tandem::{Context, ItemResult, Pool, PoolError, PoolOptions, Transitions, WorkerError};
 ///
 /// #[derive(Transitions)]
 /// enum Gen {
@@ -427,7 +427,7 @@ struct Slot {
 ///     let exe = std::env::current_exe()?;
 ///     let mut pool = Pool::<Gen>::start(move || Command::new(&exe), &(), PoolOptions::new(2))?;
 ///     pool.begin(Gen::BeginLumi, 1, &1u32)?;
-///     pool.run((1..=100u64).map(|id| (id, id)), |result| {
+///     pool.run((1..=100u64).map(|id| (id, id)), |result: Result<ItemResult<f64>, PoolError>| {
 ///         let result = result.expect("every event succeeds");
 ///         println!("event {}: {}", result.id, result.output);
 ///     })?;
