@@ -152,7 +152,7 @@ pub fn crash_selected(seed: u64, number: u64, probability: f64) -> bool {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     bytes[8..].copy_from_slice(&number.to_le_bytes());
-    let hash = xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, 0x6372_6173_68); // "crash"
+    let hash = xxhash_rust::xxh3::xxh3_64_with_seed(&bytes, 0x0063_7261_7368); // "crash" in ASCII
     ((hash >> 11) as f64 * (1.0 / (1u64 << 53) as f64)) < probability
 }
 
