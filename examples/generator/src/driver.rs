@@ -1,26 +1,25 @@
-//! Drives one generator worker per stream until the library has a worker pool, behind one
-//! narrow function, [`run`]: events go to whichever stream is free, results come back to the
-//! caller in event-number order through a bounded window, and a worker that crashes, dies or
-//! hangs is restarted (its begin-run and begin-lumi replayed) and the event retried.
+//! Drives the job's worker processes through the library's [`Pool`]: one worker per stream,
+//! events to whichever worker is free, results back in event-number order, a worker that
+//! crashes, dies or hangs restarted (its begin-run and begin-lumi replayed) and the event
+//! retried, with the attempt number in the worker's `Context`.
 //!
-//! Each stream thread sends begin-lumi when it takes its first event of a section and
-//! end-lumi when it moves on, so a worker sees every block it serves opened and closed; the
-//! worker's end-of-block counts are compared with what the thread saw it serve since it was
-//! started or replayed into the block.
+//! The pool sends each section's begin-lumi to a worker before its first event of the
+//! section, and end-lumi, after the section's last event, to every worker that took part. A
+//! worker's counts die with it, so its end-of-block counts can only be at most what the
+//! controller received; the job's own summaries are the controller's.
 
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tandem::{ChannelError, ExitReason, Options};
+use tandem::{
+    ChannelError, ExitReason, ItemResult, Options, Pool, PoolError, PoolEventKind, PoolOptions,
+};
 
 use crate::event::GenEvent;
 use crate::physics::RngState;
 use crate::protocol::{
-    EventRequest, GeneratorController, GeneratorSetup, LumiStart, RunStart, Served,
+    EventReply, EventRequest, Generator, GeneratorSetup, LumiStart, RunStart, Served,
 };
 
 /// What the driver needs besides the work.
@@ -97,15 +96,6 @@ pub struct DriverReport {
     pub error: Option<String>,
 }
 
-/// How many events may be finished ahead of the oldest one not yet handed to the caller.
-const WINDOW_PER_STREAM: usize = 64;
-
-struct Shared {
-    next: usize,
-    delivered: usize,
-    stop: bool,
-}
-
 /// Runs `work` on `config.streams` workers and calls `on_event` for every event in
 /// event-number order, on the calling thread. Stops early, after the events already in
 /// order, when `stop` becomes true or `on_event` fails. Every worker is stopped before it
@@ -116,291 +106,175 @@ pub fn run(
     stop: &AtomicBool,
     mut on_event: impl FnMut(Delivered) -> Result<(), String>,
 ) -> DriverReport {
-    let items: Vec<(u32, u64)> = work
-        .lumis
-        .iter()
-        .flat_map(|lumi| (lumi.first..=lumi.last).map(move |number| (lumi.lumi, number)))
-        .collect();
-    let window = WINDOW_PER_STREAM * config.streams.max(1);
-    let shared = Mutex::new(Shared {
-        next: 0,
-        delivered: 0,
-        stop: false,
-    });
-    let wake = Condvar::new();
     let mut report = DriverReport::default();
-    let (sender, receiver) = mpsc::channel::<(usize, Delivered)>();
-    let (done_sender, done_receiver) = mpsc::channel::<StreamReport>();
-
-    std::thread::scope(|scope| {
-        for stream in 0..config.streams.max(1) {
-            let sender = sender.clone();
-            let done_sender = done_sender.clone();
-            let (shared, wake, items) = (&shared, &wake, &items);
-            scope.spawn(move || {
-                let mut stream_report = StreamReport::default();
-                let claim = || {
-                    let mut state = shared.lock().expect("no thread panics holding the lock");
-                    while !state.stop
-                        && state.next < items.len()
-                        && state.next >= state.delivered + window
-                    {
-                        state = wake.wait(state).expect("no thread panics holding the lock");
-                    }
-                    if state.stop || state.next >= items.len() {
-                        return None;
-                    }
-                    state.next += 1;
-                    Some(state.next - 1)
-                };
-                let outcome = serve_stream(
-                    config,
-                    work,
-                    stream,
-                    items,
-                    claim,
-                    stop,
-                    &sender,
-                    &mut stream_report,
-                );
-                if let Err(error) = outcome {
-                    stream_report.error = Some(error);
-                    shared
-                        .lock()
-                        .expect("no thread panics holding the lock")
-                        .stop = true;
-                    wake.notify_all();
-                }
-                let _ = done_sender.send(stream_report);
-            });
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            report.error = Some(format!(
+                "cannot find this program to start workers: {error}"
+            ));
+            return report;
         }
-        drop(sender);
-        drop(done_sender);
-
-        let mut pending = BTreeMap::new();
-        let mut accepting = true;
-        loop {
-            if stop.load(Ordering::Relaxed) && !report.interrupted {
-                report.interrupted = true;
-                shared
-                    .lock()
-                    .expect("no thread panics holding the lock")
-                    .stop = true;
-                wake.notify_all();
+    };
+    let options = PoolOptions::new(config.streams)
+        .channel(
+            Options::default()
+                .setup_timeout(Duration::from_secs(10))
+                .transition_timeout(config.transition_timeout),
+        )
+        .max_attempts(config.max_attempts);
+    let mut pool =
+        match Pool::<Generator>::start(move || Command::new(&exe), &config.setup, options) {
+            Ok(pool) => pool,
+            Err(error) => {
+                report.error = Some(format!("cannot start the workers: {error}"));
+                return report;
             }
-            match receiver.recv_timeout(Duration::from_millis(50)) {
-                Ok((index, delivered)) => {
-                    pending.insert(index, delivered);
+        };
+    let finished = AtomicBool::new(false);
+    let stopper = pool.stopper();
+    std::thread::scope(|scope| {
+        // The signal handler only sets `stop`; this turns it into a stop of the pool.
+        scope.spawn(|| {
+            while !finished.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
+                    stopper.stop();
+                    return;
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                std::thread::sleep(Duration::from_millis(5));
             }
-            let mut next = shared
-                .lock()
-                .expect("no thread panics holding the lock")
-                .delivered;
-            while accepting {
-                let Some(delivered) = pending.remove(&next) else {
-                    break;
-                };
-                if let Err(error) = on_event(delivered) {
-                    report.error = Some(error);
-                    accepting = false;
-                    shared
-                        .lock()
-                        .expect("no thread panics holding the lock")
-                        .stop = true;
-                }
-                next += 1;
-            }
-            shared
-                .lock()
-                .expect("no thread panics holding the lock")
-                .delivered = next;
-            wake.notify_all();
+        });
+        let outcome = drive(&mut pool, work, &mut on_event, &mut report);
+        finished.store(true, Ordering::Relaxed);
+        match outcome {
+            Ok(()) => {}
+            Err(PoolError::Interrupted) if report.error.is_none() => report.interrupted = true,
+            Err(PoolError::Interrupted) => {}
+            Err(error) => report.error = Some(error.to_string()),
         }
     });
-
-    for stream in done_receiver.iter() {
-        report.restarts += stream.restarts;
-        report.recovered.extend(stream.recovered);
-        if report.error.is_none() {
-            report.error = stream.error;
-        }
-    }
+    collect_events(&mut pool, &mut report);
+    // Dropping the pool ends every worker, also those still busy after an interruption.
+    drop(pool);
     report
 }
 
-#[derive(Debug, Default)]
-struct StreamReport {
-    restarts: u32,
-    recovered: Vec<Recovered>,
-    error: Option<String>,
-}
-
-/// One stream: its worker, the block it is in and what the worker served since the block
-/// (or its last restart) began.
-#[allow(clippy::too_many_arguments)]
-fn serve_stream(
-    config: &DriverConfig,
+/// The run, section by section, through the pool.
+fn drive(
+    pool: &mut Pool<Generator>,
     work: &Work,
-    stream: usize,
-    items: &[(u32, u64)],
-    mut claim: impl FnMut() -> Option<usize>,
-    stop: &AtomicBool,
-    sender: &mpsc::Sender<(usize, Delivered)>,
-    report: &mut StreamReport,
-) -> Result<(), String> {
-    let Some(mut index) = claim() else {
-        return Ok(());
-    };
-    let exe = std::env::current_exe()
-        .map_err(|error| format!("cannot find this program to start workers: {error}"))?;
-    let options = Options::default()
-        .setup_timeout(Duration::from_secs(10))
-        .transition_timeout(config.transition_timeout);
-    let mut worker =
-        GeneratorController::spawn(Command::new(exe), stream as u32, options, &config.setup)
-            .map_err(|error| format!("stream {stream}: cannot start a worker: {error}"))?;
+    on_event: &mut impl FnMut(Delivered) -> Result<(), String>,
+    report: &mut DriverReport,
+) -> Result<(), PoolError> {
     let run = work.run;
-    call(
-        worker.begin_run(u64::from(run), &RunStart { run }),
-        "begin-run",
-    )?;
-    let mut lumi_served = Served::default();
-    let mut run_served = Served::default();
-    let mut current_lumi = None;
-    loop {
-        let (lumi, number) = items[index];
-        if current_lumi != Some(lumi) {
-            if let Some(previous) = current_lumi {
-                let served = call(worker.end_lumi(u64::from(previous)), "end-lumi")?.output;
-                check(served, lumi_served, stream, &format!("lumi {previous}"))?;
-            }
-            call(
-                worker.begin_lumi(u64::from(lumi), &LumiStart { run, lumi }),
-                "begin-lumi",
-            )?;
-            current_lumi = Some(lumi);
-            lumi_served = Served::default();
-        }
-        let rng = RngState::for_event(work.seed, run, lumi, number);
-        let mut attempt = 0;
-        let (response, round_trip) = loop {
-            let request = EventRequest {
-                number,
-                attempt,
-                rng,
-            };
-            let started = Instant::now();
-            match worker.event(number, &request) {
-                Ok(response) => break (response, started.elapsed()),
-                Err(_) if stop.load(Ordering::Relaxed) => {
-                    // Interrupted (a terminal's Ctrl-C may have reached the worker too): no
-                    // recovery; dropping the controller stops the worker.
-                    return Ok(());
+    pool.begin(Generator::BeginRun, u64::from(run), &RunStart { run })?;
+    let mut received_in_run = Served::default();
+    for section in &work.lumis {
+        let lumi = section.lumi;
+        pool.begin(
+            Generator::BeginLumi,
+            u64::from(lumi),
+            &LumiStart { run, lumi },
+        )?;
+        let events = (section.first..=section.last).map(|number| {
+            let rng = RngState::for_event(work.seed, run, lumi, number);
+            (number, EventRequest { number, rng })
+        });
+        let mut received = Served::default();
+        let stopper = pool.stopper();
+        pool.run(
+            events,
+            |result: Result<ItemResult<EventReply>, PoolError>| {
+                if report.error.is_some() {
+                    return;
                 }
-                Err(error) => {
-                    if attempt + 1 >= config.max_attempts {
-                        return Err(format!(
-                            "event {number} failed on all {} attempts, last: {error}",
-                            config.max_attempts
-                        ));
+                let outcome = match result {
+                    Ok(item) => {
+                        received.events += 1;
+                        received.kept += u64::from(item.keep);
+                        on_event(Delivered {
+                            lumi,
+                            event: item.output.event,
+                            keep: item.keep,
+                            rng: item.output.rng,
+                            round_trip: item.round_trip,
+                        })
                     }
-                    let restart = error.requires_restart();
-                    if !restart && !matches!(error, ChannelError::WorkerFailed { .. }) {
-                        return Err(format!("event {number}: {error}"));
-                    }
-                    report.recovered.push(Recovered {
-                        event: number,
-                        kind: classify(&error),
-                        message: error.to_string(),
-                    });
-                    if restart {
-                        worker.restart().map_err(|error| {
-                            format!("stream {stream}: cannot restart the worker: {error}")
-                        })?;
-                        report.restarts += 1;
-                        // The replayed begin-run and begin-lumi reset the worker's counts.
-                        lumi_served = Served::default();
-                        run_served = Served::default();
-                    }
-                    attempt += 1;
+                    Err(error) => Err(error.to_string()),
+                };
+                if let Err(error) = outcome {
+                    report.error = Some(error);
+                    stopper.stop();
                 }
-            }
-        };
-        let keep = response.keep;
-        for served in [&mut lumi_served, &mut run_served] {
-            served.events += 1;
-            served.kept += u64::from(keep);
-        }
-        let delivered = Delivered {
-            lumi,
-            event: response.output.event,
-            keep,
-            rng: response.output.rng,
-            round_trip,
-        };
-        if sender.send((index, delivered)).is_err() {
-            break;
-        }
-        match claim() {
-            Some(next) => index = next,
-            None => break,
-        }
+            },
+        )?;
+        received_in_run.events += received.events;
+        received_in_run.kept += received.kept;
+        let served = pool.end::<(), Served>(Generator::EndLumi, u64::from(lumi), &())?;
+        check(&served, received, &format!("lumi {lumi}"))?;
     }
-    if let Some(lumi) = current_lumi {
-        let served = call(worker.end_lumi(u64::from(lumi)), "end-lumi")?.output;
-        check(served, lumi_served, stream, &format!("lumi {lumi}"))?;
-    }
-    let served = call(worker.end_run(u64::from(run)), "end-run")?.output;
-    check(served, run_served, stream, &format!("run {run}"))?;
-    worker.shutdown();
-    Ok(())
+    let served = pool.end::<(), Served>(Generator::EndRun, u64::from(run), &())?;
+    check(&served, received_in_run, &format!("run {run}"))
 }
 
-fn call<T>(result: Result<T, ChannelError>, what: &str) -> Result<T, String> {
-    result.map_err(|error| format!("{what}: {error}"))
+/// Records the pool's failures and restarts in the report.
+fn collect_events(pool: &mut Pool<Generator>, report: &mut DriverReport) {
+    for event in pool.take_events() {
+        match event.kind {
+            PoolEventKind::Restarted => report.restarts += 1,
+            PoolEventKind::Failed { error, .. } => report.recovered.push(Recovered {
+                event: event.item.unwrap_or(0),
+                kind: classify(&error),
+                message: error.to_string(),
+            }),
+            _ => {}
+        }
+    }
 }
 
-/// Compares a worker's end-of-block counts with what its stream saw it serve.
-fn check(reported: Served, seen: Served, stream: usize, block: &str) -> Result<(), String> {
-    if reported == seen {
+/// Compares the workers' end-of-block counts with what the controller received: together
+/// they may report less (a restarted worker's counts died with it), never more.
+fn check(
+    served: &[tandem::EndOutput<Served>],
+    received: Served,
+    block: &str,
+) -> Result<(), PoolError> {
+    let mut total = Served::default();
+    for end in served {
+        let counts = end.output.as_ref().map_err(|error| PoolError::WorkerGone {
+            worker: end.worker,
+            detail: format!("no counts at the end of {block}: {error}"),
+        })?;
+        total.events += counts.events;
+        total.kept += counts.kept;
+    }
+    if total.events <= received.events && total.kept <= received.kept {
         Ok(())
     } else {
-        Err(format!(
-            "stream {stream}: the worker reports {} events ({} kept) in {block}, the controller \
-             received {} ({} kept): a worker lost or repeated events",
-            reported.events, reported.kept, seen.events, seen.kept
-        ))
+        Err(PoolError::WorkerGone {
+            worker: 0,
+            detail: format!(
+                "the workers report {} events ({} kept) in {block}, the controller received {} \
+                 ({} kept): a worker repeated events",
+                total.events, total.kept, received.events, received.kept
+            ),
+        })
     }
 }
 
 /// A short name for a failure, to count failures by kind.
 pub fn classify(error: &ChannelError) -> String {
     match error {
-        ChannelError::WorkerCrashed { signal, .. } => signal_name(*signal),
+        ChannelError::WorkerCrashed { signal, .. } => tandem::signal_name(*signal).to_owned(),
         ChannelError::WorkerDied { reason, .. } => match reason {
             Some(ExitReason::Exited(code)) => format!("exit {code}"),
-            Some(ExitReason::Signaled(signal)) => format!("killed by {}", signal_name(*signal)),
+            Some(ExitReason::Signaled(signal)) => {
+                format!("killed by {}", tandem::signal_name(*signal))
+            }
             None => "died".to_owned(),
         },
         ChannelError::TransitionTimedOut { .. } => "time-out".to_owned(),
         ChannelError::WorkerFailed { .. } => "error".to_owned(),
         other => other.to_string(),
-    }
-}
-
-fn signal_name(signal: i32) -> String {
-    match signal {
-        2 => "SIGINT".to_owned(),
-        4 => "SIGILL".to_owned(),
-        6 => "SIGABRT".to_owned(),
-        7 => "SIGBUS".to_owned(),
-        8 => "SIGFPE".to_owned(),
-        9 => "SIGKILL".to_owned(),
-        11 => "SIGSEGV".to_owned(),
-        15 => "SIGTERM".to_owned(),
-        other => format!("signal {other}"),
     }
 }

@@ -80,8 +80,6 @@ pub struct LumiStart {
 pub struct EventRequest {
     /// The event number.
     pub number: u64,
-    /// Which attempt at this event this is, from 0. Crash injection fires only on attempt 0.
-    pub attempt: u32,
     /// The random-number state to generate from.
     pub rng: RngState,
 }
@@ -116,13 +114,13 @@ pub enum Generator {
     #[transition(input = LumiStart, replay)]
     BeginLumi,
     /// Generates one event; the keep flag carries the filter decision.
-    #[transition(input = EventRequest, output = EventReply)]
+    #[transition(input = EventRequest, output = EventReply, item)]
     Event,
     /// Ends the luminosity section: what this process served in it.
-    #[transition(output = Served)]
+    #[transition(output = Served, end)]
     EndLumi,
     /// Ends the run: what this process served in it.
-    #[transition(output = Served)]
+    #[transition(output = Served, end)]
     EndRun,
 }
 
@@ -173,7 +171,9 @@ impl GeneratorWorker for GeneratorProcess {
         request: EventRequest,
     ) -> Result<EventReply, WorkerError> {
         if let Some(crash) = self.setup.crash {
-            if request.attempt == 0
+            // The pool retries a failed event with the attempt number in the context: only
+            // the first attempt fails, as a transient bug would.
+            if context.attempt() == 1
                 && crash_selected(self.setup.seed, request.number, crash.probability)
             {
                 eprintln!(
