@@ -122,7 +122,8 @@ pub fn run(
                 .setup_timeout(Duration::from_secs(10))
                 .transition_timeout(config.transition_timeout),
         )
-        .max_attempts(config.max_attempts);
+        .max_attempts(config.max_attempts)
+        .queue_per_worker(16);
     let mut pool =
         match Pool::<Generator>::start(move || Command::new(&exe), &config.setup, options) {
             Ok(pool) => pool,

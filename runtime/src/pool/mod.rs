@@ -71,6 +71,7 @@ pub struct PoolOptions {
     recycle_after_items: Option<u64>,
     recycle_above_rss: Option<u64>,
     in_flight: Option<usize>,
+    queue_per_worker: usize,
 }
 
 impl PoolOptions {
@@ -85,6 +86,7 @@ impl PoolOptions {
             recycle_after_items: None,
             recycle_above_rss: None,
             in_flight: None,
+            queue_per_worker: 2,
         }
     }
 
@@ -133,8 +135,18 @@ impl PoolOptions {
         self
     }
 
+    /// How many items each worker may have queued, the one it serves included. With 2 (the
+    /// default) a worker's next item is already waiting when it finishes one, so the worker
+    /// process goes from one transition to the next without waiting for the pool's thread;
+    /// 1 hands every item to whichever worker is free at that moment.
+    pub fn queue_per_worker(mut self, items: usize) -> Self {
+        self.queue_per_worker = items.max(1);
+        self
+    }
+
     /// How many items may be dispatched and not yet handed back in order (memory stays
-    /// bounded by it however many items the caller has). Default four per worker.
+    /// bounded by it however many items the caller has). Default: twice what the workers'
+    /// queues hold.
     pub fn in_flight(mut self, items: usize) -> Self {
         self.in_flight = Some(items.max(1));
         self
@@ -342,7 +354,8 @@ enum Report {
     Retired {
         worker: usize,
         error: ChannelError,
-        pending: Option<PendingItem>,
+        /// The items it had been given and will not serve, for other workers.
+        pending: Vec<PendingItem>,
     },
     Interrupt,
 }
@@ -380,6 +393,8 @@ struct Slot {
     jobs: Sender<Job>,
     thread: Option<JoinHandle<()>>,
     state: SlotState,
+    /// Items sent to this worker and not yet reported done.
+    queued: usize,
     /// The begins this worker has been sent, in order.
     synced: Arc<Vec<Arc<Begin>>>,
     /// The worker's current pid (0 while none), for stopping it at once on drop.
@@ -503,6 +518,7 @@ where
                     jobs,
                     thread: Some(thread),
                     state: SlotState::Idle,
+                    queued: 0,
                     synced: Arc::new(Vec::new()),
                     pid,
                 })
@@ -644,7 +660,7 @@ impl<T: Transitions> Pool<T> {
         let cap = self
             .options
             .in_flight
-            .unwrap_or(4 * self.options.workers)
+            .unwrap_or(2 * self.options.queue_per_worker * self.options.workers)
             .max(1);
         let mut items = items.into_iter();
         let mut exhausted = false;
@@ -659,7 +675,7 @@ impl<T: Transitions> Pool<T> {
                 next_emit += 1;
             }
             // Dispatch to free workers while the window allows.
-            while let Some(worker) = self.idle_worker() {
+            while let Some(worker) = self.free_worker() {
                 let pending = match retries.pop_front() {
                     Some(pending) => pending,
                     None if !exhausted && self.next_seq - next_emit < cap as u64 => {
@@ -704,7 +720,8 @@ impl<T: Transitions> Pool<T> {
                     id,
                     result,
                 }) => {
-                    self.slots[worker].state = SlotState::Idle;
+                    let slot = &mut self.slots[worker];
+                    slot.queued = slot.queued.saturating_sub(1);
                     let result = result.and_then(|finished| {
                         let attempt = finished.attempt;
                         let round_trip = finished.round_trip;
@@ -861,10 +878,15 @@ impl<T: Transitions> Pool<T> {
         self.stop_all();
     }
 
-    fn idle_worker(&self) -> Option<usize> {
+    /// The live worker with the fewest queued items, if it has room for one more.
+    fn free_worker(&self) -> Option<usize> {
+        let depth = self.options.queue_per_worker;
         self.slots
             .iter()
-            .position(|slot| slot.state == SlotState::Idle)
+            .enumerate()
+            .filter(|(_, slot)| slot.state == SlotState::Idle && slot.queued < depth)
+            .min_by_key(|(_, slot)| slot.queued)
+            .map(|(worker, _)| worker)
     }
 
     fn dispatch(&mut self, worker: usize, pending: PendingItem, decode: Decode) {
@@ -873,13 +895,10 @@ impl<T: Transitions> Pool<T> {
             let _ = slot.jobs.send(Job::Sync(Arc::clone(&self.begins)));
             slot.synced = Arc::clone(&self.begins);
         }
-        slot.state = SlotState::Busy;
-        if let Err(mpsc::SendError(Job::Item(pending, _))) =
-            slot.jobs.send(Job::Item(pending, decode))
-        {
-            // The thread is gone: it reported its retirement, or will.
+        slot.queued += 1;
+        if slot.jobs.send(Job::Item(pending, decode)).is_err() {
+            // The thread is gone: it reported its retirement, with its items, or will.
             slot.state = SlotState::Retired;
-            let _ = pending;
         }
     }
 
@@ -896,7 +915,7 @@ impl<T: Transitions> Pool<T> {
         self.stopping.store(true, Ordering::SeqCst);
         for slot in &self.slots {
             let _ = slot.jobs.send(Job::Stop);
-            if slot.state == SlotState::Busy {
+            if slot.state == SlotState::Busy || slot.queued > 0 {
                 // A worker in the middle of a transition would keep its thread until the
                 // transition ends or times out: end it now.
                 crate::sys::process::kill_child(slot.pid.load(Ordering::SeqCst));
@@ -1089,17 +1108,9 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                 }
                 applied = begins.to_vec();
                 if let Some(error) = failed {
-                    // The worker cannot establish the block's state: retire it, and let the
-                    // item that follows go to another worker.
-                    let pending = match jobs.recv() {
-                        Ok(Job::Item(pending, _)) => Some(pending),
-                        _ => None,
-                    };
-                    let _ = context.reports.send(Report::Retired {
-                        worker,
-                        error: error.into_channel_error(),
-                        pending,
-                    });
+                    // The worker cannot establish the block's state: retire it, and let its
+                    // items go to another worker.
+                    retire(&context, &jobs, error.into_channel_error(), None);
                     return;
                 }
             }
@@ -1128,11 +1139,7 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                                     if let Err(error) =
                                         context.restart(&mut controller, Some(pending.id))
                                     {
-                                        let _ = context.reports.send(Report::Retired {
-                                            worker,
-                                            error,
-                                            pending: None,
-                                        });
+                                        retire(&context, &jobs, error, None);
                                         return;
                                     }
                                 }
@@ -1148,14 +1155,15 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                                 if let Err(error) =
                                     context.restart(&mut controller, Some(pending.id))
                                 {
-                                    let _ = context.reports.send(Report::Retired {
-                                        worker,
+                                    retire(
+                                        &context,
+                                        &jobs,
                                         error,
-                                        pending: Some(PendingItem {
+                                        Some(PendingItem {
                                             attempt: attempt + 1,
                                             ..pending
                                         }),
-                                    });
+                                    );
                                     return;
                                 }
                             }
@@ -1178,11 +1186,7 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                             context.event(None, PoolEventKind::Recycled { reason });
                         }
                         Err(error) => {
-                            let _ = context.reports.send(Report::Retired {
-                                worker,
-                                error,
-                                pending: None,
-                            });
+                            retire(&context, &jobs, error, None);
                             return;
                         }
                     }
@@ -1207,11 +1211,7 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                         // The block is over; a fresh worker only needs the outer state back.
                         if let Err(error) = context.restart(&mut controller, None) {
                             let _ = context.reports.send(Report::Ended { worker, result });
-                            let _ = context.reports.send(Report::Retired {
-                                worker,
-                                error,
-                                pending: None,
-                            });
+                            retire(&context, &jobs, error, None);
                             return;
                         }
                     }
@@ -1222,6 +1222,26 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
     }
     context.pid.store(0, Ordering::SeqCst);
     drop(controller);
+}
+
+/// Reports this worker retired, handing back `current` and every item still queued for it.
+fn retire(
+    context: &WorkerContext,
+    jobs: &Receiver<Job>,
+    error: ChannelError,
+    current: Option<PendingItem>,
+) {
+    let mut pending: Vec<PendingItem> = current.into_iter().collect();
+    pending.extend(jobs.try_iter().filter_map(|job| match job {
+        Job::Item(item, _) => Some(item),
+        _ => None,
+    }));
+    context.pid.store(0, Ordering::SeqCst);
+    let _ = context.reports.send(Report::Retired {
+        worker: context.worker,
+        error,
+        pending,
+    });
 }
 
 /// Why a worker should be recycled after an item, if it should.
