@@ -359,6 +359,41 @@ fn workers_are_recycled_after_n_items_with_their_state_replayed() {
 }
 
 #[test]
+fn a_worker_above_its_memory_limit_is_recycled_with_its_state_replayed() {
+    // Every process has more than one byte resident: each worker that served an item is
+    // replaced before its next one.
+    let mut pool = start_with(options(1).recycle_above_rss(1), &Setup::default());
+    pool.begin(Job::BeginRun, 3, &3u64).unwrap();
+    pool.begin(Job::BeginBlock, 4, &4u64).unwrap();
+    let mut results = Vec::new();
+    pool.run(
+        (1..=4u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| results.push(result.unwrap()),
+    )
+    .unwrap();
+    let values: Vec<u64> = results.iter().map(|r| r.output.value).collect();
+    assert_eq!(values, expected(3, 4, &[1, 2, 3, 4]));
+    let pids: std::collections::BTreeSet<u32> = results.iter().map(|r| r.output.pid).collect();
+    assert_eq!(pids.len(), 4, "{pids:?}");
+    let events = pool.take_events();
+    let reasons: Vec<&String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            PoolEventKind::Recycled { reason } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 3, "{events:#?}");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e.kind, PoolEventKind::Restarted)));
+    assert!(
+        reasons.iter().all(|r| r.contains("resident memory")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
 fn a_worker_that_keeps_failing_at_setup_trips_the_breaker() {
     let setup = Setup {
         refuse_setup: true,

@@ -1021,11 +1021,13 @@ impl WorkerContext {
         }
     }
 
-    /// Restarts the worker (replaying its state), trying up to the breaker's limit.
+    /// Restarts the worker (replaying its state), trying up to the breaker's limit, and
+    /// reports `done` once it worked.
     fn restart<T: Transitions>(
         &self,
         controller: &mut TypedController<T>,
         item: Option<u64>,
+        done: PoolEventKind,
     ) -> Result<(), ChannelError> {
         let mut failures = 0;
         loop {
@@ -1033,7 +1035,7 @@ impl WorkerContext {
             match controller.restart() {
                 Ok(()) => {
                     self.note_pid(controller);
-                    self.event(item, PoolEventKind::Restarted);
+                    self.event(item, done);
                     return Ok(());
                 }
                 Err(error) => {
@@ -1115,6 +1117,16 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                 }
             }
             Job::Item(pending, decode) => {
+                // A leaky worker is replaced before its next item, not after its last one.
+                if let Some(reason) = recycle_reason(&context, &mut controller, served_since_start)
+                {
+                    let recycled = PoolEventKind::Recycled { reason };
+                    if let Err(error) = context.restart(&mut controller, None, recycled) {
+                        retire(&context, &jobs, error, Some(pending));
+                        return;
+                    }
+                    served_since_start = 0;
+                }
                 let mut attempt = pending.attempt;
                 let result = loop {
                     controller.set_attempt(attempt);
@@ -1136,9 +1148,11 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                             let needs_restart = error.requires_restart();
                             if attempt >= context.options.max_attempts {
                                 if needs_restart {
-                                    if let Err(error) =
-                                        context.restart(&mut controller, Some(pending.id))
-                                    {
+                                    if let Err(error) = context.restart(
+                                        &mut controller,
+                                        Some(pending.id),
+                                        PoolEventKind::Restarted,
+                                    ) {
                                         retire(&context, &jobs, error, None);
                                         return;
                                     }
@@ -1152,9 +1166,11 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                             let description = PoolEventKind::Failed { attempt, error };
                             context.event(Some(pending.id), description);
                             if needs_restart {
-                                if let Err(error) =
-                                    context.restart(&mut controller, Some(pending.id))
-                                {
+                                if let Err(error) = context.restart(
+                                    &mut controller,
+                                    Some(pending.id),
+                                    PoolEventKind::Restarted,
+                                ) {
                                     retire(
                                         &context,
                                         &jobs,
@@ -1178,19 +1194,6 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                     result,
                 });
                 served_since_start += 1;
-                if let Some(reason) = recycle_reason(&context, &mut controller, served_since_start)
-                {
-                    match context.restart(&mut controller, None) {
-                        Ok(()) => {
-                            served_since_start = 0;
-                            context.event(None, PoolEventKind::Recycled { reason });
-                        }
-                        Err(error) => {
-                            retire(&context, &jobs, error, None);
-                            return;
-                        }
-                    }
-                }
             }
             Job::End {
                 kind,
@@ -1209,7 +1212,9 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                 if let Err(error) = &result {
                     if error.requires_restart() && !context.stopping.load(Ordering::SeqCst) {
                         // The block is over; a fresh worker only needs the outer state back.
-                        if let Err(error) = context.restart(&mut controller, None) {
+                        if let Err(error) =
+                            context.restart(&mut controller, None, PoolEventKind::Restarted)
+                        {
                             let _ = context.reports.send(Report::Ended { worker, result });
                             retire(&context, &jobs, error, None);
                             return;
@@ -1250,6 +1255,9 @@ fn recycle_reason<T: Transitions>(
     controller: &mut TypedController<T>,
     served: u64,
 ) -> Option<String> {
+    if served == 0 {
+        return None;
+    }
     if let Some(limit) = context.options.recycle_after_items {
         if served >= limit {
             return Some(format!("served {served} items"));
@@ -1291,7 +1299,9 @@ fn call_with_retries<T: Transitions, R>(
                 }
                 context.event(item, PoolEventKind::Failed { attempt, error });
                 if needs_restart {
-                    context.restart(controller, item).map_err(SyncFailure)?;
+                    context
+                        .restart(controller, item, PoolEventKind::Restarted)
+                        .map_err(SyncFailure)?;
                 }
                 attempt += 1;
             }
