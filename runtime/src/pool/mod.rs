@@ -23,7 +23,7 @@
 //!
 //! # Failures
 //! A failed item (the worker's error, a crash or death, a time-out after the extra waits
-//! its [`TimeoutPolicy`](crate::TimeoutPolicy) grants) is retried on the same worker,
+//! its [`TimeoutPolicy`] grants) is retried on the same worker,
 //! restarted first if it was lost, up to [`PoolOptions::max_attempts`] attempts; the
 //! worker learns which attempt it serves from [`Context::attempt`](crate::Context::attempt).
 //! Every failure is recorded as a [`PoolEvent`]; an item that fails on every attempt is an
@@ -46,7 +46,7 @@ use thiserror::Error;
 use crate::channel::{ChannelError, Options};
 use crate::codec::{decode_shared, encode_to_vec, DecodeError, Payload};
 use crate::sys::shared_bytes::SharedBytes;
-use crate::typed::{Transitions, TypedController};
+use crate::typed::{TimeoutPolicy, Transitions, TypedController};
 
 /// How a [`Pool`] runs its workers. Build with the setters.
 ///
@@ -72,6 +72,7 @@ pub struct PoolOptions {
     recycle_above_rss: Option<u64>,
     in_flight: Option<usize>,
     queue_per_worker: usize,
+    timeout_policy: TimeoutPolicy,
 }
 
 impl PoolOptions {
@@ -87,6 +88,7 @@ impl PoolOptions {
             recycle_above_rss: None,
             in_flight: None,
             queue_per_worker: 2,
+            timeout_policy: TimeoutPolicy::GIVE_UP,
         }
     }
 
@@ -100,6 +102,14 @@ impl PoolOptions {
     /// ([`Options::own_process_group`]), so a terminal's Ctrl-C reaches the controller only.
     pub fn channel(mut self, options: Options) -> Self {
         self.channel = options;
+        self
+    }
+
+    /// What each worker's calls do when a transition's time-out expires while the worker is
+    /// alive (see [`TimeoutPolicy`]); a worker still silent after that is restarted and the
+    /// item retried. Default [`TimeoutPolicy::GIVE_UP`].
+    pub fn timeout_policy(mut self, policy: TimeoutPolicy) -> Self {
+        self.timeout_policy = policy;
         self
     }
 
@@ -1004,6 +1014,7 @@ impl WorkerContext {
             );
             match result {
                 Ok(mut controller) => {
+                    controller.set_timeout_policy(self.options.timeout_policy);
                     self.note_pid(&mut controller);
                     return Ok(controller);
                 }
