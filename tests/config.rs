@@ -1,6 +1,7 @@
 //! One configuration for both sides: what the controller chooses in its `Options` is what the
 //! worker uses, and each side's wait statistics show it. Real worker processes (this test
-//! binary re-run as the ignored `worker_entry` test); no timing is asserted.
+//! binary re-run as the ignored `worker_entry` test); no timing is asserted. Uses libc to pin
+//! a test thread (and the worker it starts) to one CPU.
 
 mod support;
 
@@ -47,6 +48,8 @@ struct Stats {
     answered_while_spinning: u64,
     answered_after_sleeping: u64,
     spins: u64,
+    spins_skipped_shared_cpu: u64,
+    spins_skipped_busy: u64,
     sleeps: u64,
     wakes_sent: u64,
     timeouts: u64,
@@ -60,6 +63,8 @@ impl From<WaitStats> for Stats {
             answered_while_spinning: s.answered_while_spinning,
             answered_after_sleeping: s.answered_after_sleeping,
             spins: s.spins,
+            spins_skipped_shared_cpu: s.spins_skipped_shared_cpu,
+            spins_skipped_busy: s.spins_skipped_busy,
             sleeps: s.sleeps,
             wakes_sent: s.wakes_sent,
             timeouts: s.timeouts,
@@ -68,13 +73,15 @@ impl From<WaitStats> for Stats {
 }
 
 impl Stats {
-    fn to_words(self) -> [u64; 8] {
+    fn to_words(self) -> [u64; 10] {
         [
             self.waits,
             self.answered_at_once,
             self.answered_while_spinning,
             self.answered_after_sleeping,
             self.spins,
+            self.spins_skipped_shared_cpu,
+            self.spins_skipped_busy,
             self.sleeps,
             self.wakes_sent,
             self.timeouts,
@@ -108,7 +115,7 @@ fn decode(bytes: &[u8]) -> Report {
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
         .collect();
-    assert_eq!(words.len(), 10, "report of {} bytes", bytes.len());
+    assert_eq!(words.len(), 12, "report of {} bytes", bytes.len());
     Report {
         spin: Duration::from_nanos(words[0]),
         max_buffer_bytes: words[1] as usize,
@@ -118,9 +125,11 @@ fn decode(bytes: &[u8]) -> Report {
             answered_while_spinning: words[4],
             answered_after_sleeping: words[5],
             spins: words[6],
-            sleeps: words[7],
-            wakes_sent: words[8],
-            timeouts: words[9],
+            spins_skipped_shared_cpu: words[7],
+            spins_skipped_busy: words[8],
+            sleeps: words[9],
+            wakes_sent: words[10],
+            timeouts: words[11],
         },
     }
 }
@@ -218,6 +227,12 @@ fn with_zero_spin_neither_side_spins() {
         (0, 0),
         "{worker:?}"
     );
+    // "Never spin" looks at nothing: no wait is counted as a spin skipped for a reason.
+    assert_eq!(
+        (worker.spins_skipped_shared_cpu, worker.spins_skipped_busy),
+        (0, 0),
+        "{worker:?}"
+    );
     assert_eq!(worker.timeouts, 0, "{worker:?}");
     let ours = Stats::from(controller.wait_stats());
     ours.assert_consistent("controller");
@@ -227,26 +242,90 @@ fn with_zero_spin_neither_side_spins() {
         (0, 0),
         "{ours:?}"
     );
+    assert_eq!(
+        (ours.spins_skipped_shared_cpu, ours.spins_skipped_busy),
+        (0, 0),
+        "{ours:?}"
+    );
     assert_eq!(ours.timeouts, 0, "{ours:?}");
     assert_eq!(controller.wait_stats().spin_share(), 0.0);
     assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
 }
 
 #[test]
-fn with_a_large_spin_the_worker_spins() {
+fn with_a_spin_budget_both_sides_consider_spinning() {
     let spin = Duration::from_millis(10);
     let options = options().spin(spin);
     let mut controller = Controller::spawn(worker("reporter"), "spin", 0, options).unwrap();
     let report = run(&mut controller, 200);
-    // Only that spinning was attempted: whether it paid depends on the machine's load.
     assert_eq!(report.spin, spin);
-    let worker = report.stats;
-    worker.assert_consistent("worker");
-    assert!(worker.spins > 0, "{worker:?}");
-    let ours = Stats::from(controller.wait_stats());
-    ours.assert_consistent("controller");
-    assert!(ours.spins > 0, "{ours:?}");
+    // Only that each side considered spinning: whether it spun depends on where the two
+    // processes run and on the machine's load (the skip counters say which), whether it
+    // paid on the work per transition.
+    for (side, stats) in [
+        ("worker", report.stats),
+        ("controller", Stats::from(controller.wait_stats())),
+    ] {
+        stats.assert_consistent(side);
+        assert!(
+            stats.spins + stats.spins_skipped_shared_cpu + stats.spins_skipped_busy > 0,
+            "{side}: {stats:?}"
+        );
+    }
     assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
+}
+
+/// Confines the calling thread (and the processes it starts from now on, which inherit its
+/// mask) to the one CPU it runs on now; returns that CPU.
+fn pin_to_current_cpu() -> usize {
+    // SAFETY: `sched_getcpu` only reads the CPU number.
+    let cpu = usize::try_from(unsafe { libc::sched_getcpu() }).expect("sched_getcpu works");
+    // SAFETY: a zeroed `cpu_set_t` is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is a CPU the kernel just named, below the set's capacity.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a live `cpu_set_t` of the size passed; pid 0 is this thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    assert_eq!(
+        rc,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+    cpu
+}
+
+#[test]
+fn with_both_processes_on_one_cpu_the_default_never_spins() {
+    // A thread of its own: the pinning stays with it, the other tests keep every CPU.
+    std::thread::spawn(|| {
+        pin_to_current_cpu();
+        let mut controller = Controller::spawn(worker("reporter"), "onecpu", 0, options()).unwrap();
+        let report = run(&mut controller, 200);
+        for (side, stats) in [
+            ("worker", report.stats),
+            ("controller", Stats::from(controller.wait_stats())),
+        ] {
+            stats.assert_consistent(side);
+            assert_eq!(
+                (stats.spins, stats.answered_while_spinning),
+                (0, 0),
+                "{side}: {stats:?}"
+            );
+            if !report.spin.is_zero() {
+                // The peer can only answer once this side leaves the CPU: every wait that
+                // did not find its answer at once sleeps at once, for that reason.
+                assert_eq!(
+                    stats.spins_skipped_shared_cpu,
+                    stats.waits - stats.answered_at_once - stats.timeouts,
+                    "{side}: {stats:?}"
+                );
+            }
+        }
+        assert_eq!(controller.shutdown(), Some(ExitReason::Exited(0)));
+    })
+    .join()
+    .unwrap();
 }
 
 #[test]

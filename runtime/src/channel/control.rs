@@ -10,6 +10,8 @@
 //! - the controller writes the `config` section once, in `ControllerChannel::create`, before
 //!   it publishes `magic`; the worker reads it once, in `WorkerChannel::open`, after it has
 //!   checked `magic`, and nobody writes it again;
+//! - each side writes its own `*_cpus` mask and `*_running` word (hints for the peer's
+//!   wait path, read `Relaxed`: they decide whether to spin, never whether to sleep or wake);
 //! - the `*_GONE` bits of `request`/`reply` are set with `fetch_or` by whoever learns that
 //!   the other process died (a death watcher, or the worker's own fatal-signal handler).
 
@@ -17,13 +19,15 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 
+use super::wait::Side;
 use crate::buffer::{BufferDescriptor, DescriptorHome, Direction};
 use crate::sys::memfd::{AtomicsOnly, Segment, SharedView};
+use crate::sys::sched::MASK_WORDS;
 
 /// "TANDEM" + layout marker, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TANDEM\x01\x00");
 /// Bumped whenever the layout of [`ControlBlock`] changes.
-pub(crate) const LAYOUT_VERSION: u32 = 4;
+pub(crate) const LAYOUT_VERSION: u32 = 5;
 /// Room for a worker's error message; longer messages are cut at a character boundary.
 pub(crate) const MESSAGE_CAPACITY: usize = 2048;
 
@@ -107,11 +111,22 @@ pub(crate) struct ControlBlock {
     pub(crate) reserved: AtomicU32,
     pub(crate) to_worker: BufferDescriptor,
     pub(crate) from_worker: BufferDescriptor,
+    /// The CPUs the controller may run on (bit `n` of word `n / 64` for CPU `n`), written
+    /// by the controller, read by the worker's wait path; all zero until published.
+    pub(crate) controller_cpus: [AtomicU64; MASK_WORDS],
+    /// The CPUs the worker may run on, as `controller_cpus`.
+    pub(crate) worker_cpus: [AtomicU64; MASK_WORDS],
+    /// 1 + the CPU the controller last ran on while waiting, 0 while it sleeps in
+    /// `FUTEX_WAIT` (or has never waited).
+    pub(crate) controller_running: AtomicU32,
+    /// 1 + the CPU the worker last ran on while waiting, as `controller_running`.
+    pub(crate) worker_running: AtomicU32,
     pub(crate) message: [AtomicU8; MESSAGE_CAPACITY],
 }
 
 const _: () = assert!(std::mem::size_of::<ConfigSection>() == 16);
-const _: () = assert!(std::mem::size_of::<ControlBlock>() == 176 + MESSAGE_CAPACITY);
+const _: () =
+    assert!(std::mem::size_of::<ControlBlock>() == 176 + 2 * 8 * MASK_WORDS + 8 + MESSAGE_CAPACITY);
 const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
 
 // SAFETY: every field of ControlBlock, ConfigSection and BufferDescriptor is an atomic
@@ -120,6 +135,28 @@ const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
 unsafe impl AtomicsOnly for ControlBlock {}
 
 impl ControlBlock {
+    /// The words the controller waits with.
+    pub(crate) fn controller_side(&self) -> Side<'_> {
+        Side {
+            sleeping: &self.controller_sleeping,
+            running: &self.controller_running,
+            peer_running: &self.worker_running,
+            cpus: &self.controller_cpus,
+            peer_cpus: &self.worker_cpus,
+        }
+    }
+
+    /// The words the worker waits with.
+    pub(crate) fn worker_side(&self) -> Side<'_> {
+        Side {
+            sleeping: &self.worker_sleeping,
+            running: &self.worker_running,
+            peer_running: &self.controller_running,
+            cpus: &self.worker_cpus,
+            peer_cpus: &self.controller_cpus,
+        }
+    }
+
     pub(crate) fn descriptor(&self, direction: Direction) -> &BufferDescriptor {
         match direction {
             Direction::ToWorker => &self.to_worker,

@@ -496,7 +496,7 @@ impl ControllerChannel {
             let block = self.control.block();
             let word = self.waiter.wait_for(
                 &block.reply,
-                &block.controller_sleeping,
+                block.controller_side(),
                 Some(deadline),
                 |word| {
                     word & SEQUENCE_MASK == sequence
@@ -684,6 +684,8 @@ impl Memory {
         block
             .controller_pid
             .store(current_pid() as u32, Ordering::Relaxed);
+        // The worker's first waits can tell at once whether spinning may pay.
+        wait::publish_affinity(&block.controller_cpus);
         block.magic.store(MAGIC, Ordering::Release);
 
         let buffer = |direction: Direction, access: Access| {

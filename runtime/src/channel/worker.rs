@@ -299,6 +299,8 @@ impl WorkerChannel {
             }
         };
 
+        // The controller's next waits can tell at once whether spinning may pay.
+        wait::publish_affinity(&block.worker_cpus);
         let control = Arc::new(control);
         crate::monitor::ensure_installed().map_err(|error| ChannelError::Os {
             operation: "installing the fatal-signal handlers",
@@ -450,7 +452,7 @@ impl WorkerChannel {
             let last = self.last_sequence;
             let word = self
                 .waiter
-                .wait_for(&block.request, &block.worker_sleeping, None, |word| {
+                .wait_for(&block.request, block.worker_side(), None, |word| {
                     word & SEQUENCE_MASK != last || word & PEER_GONE != 0
                 });
             // A wait without a deadline only returns once the condition holds.

@@ -7,12 +7,14 @@
 //! - [`futex`]: waiting on and waking a 32-bit word in shared memory;
 //! - [`process`]: pidfds, exit statuses, signals sent to other processes;
 //! - [`watch`]: death watchers, a thread asleep on a peer's pidfd until it exits;
+//! - [`sched`]: the CPUs a thread may run on and runs on, for the wait path;
 //! - [`shared_bytes`]: copying out of memory the peer may rewrite while we read it;
 //! - [`signal`]: async-signal-safe primitives for the worker monitor.
 
 pub(crate) mod futex;
 pub(crate) mod memfd;
 pub(crate) mod process;
+pub(crate) mod sched;
 pub(crate) mod shared_bytes;
 pub(crate) mod signal;
 pub(crate) mod spawn;
