@@ -71,7 +71,7 @@ fn errno_of(ret: i32) -> String {
     }
 }
 
-/// Offsets in the control block (layout version 4) that the forging worker writes.
+/// Offsets in the control block (layout version 5) that the forging worker writes.
 const REPLY_OFFSET: usize = 60;
 const ID_OFFSET: usize = 80;
 const OUTCOME_OFFSET: usize = 92;
