@@ -291,17 +291,26 @@ impl Payload for String {
         bytes.clear();
         // As in `decode`: copied into the string's own buffer, validated there.
         let copied = PodOps::<u8>::new().decode_vec_into(decoder, len, &mut bytes);
-        let checked = copied.and_then(|()| {
-            core::str::from_utf8(&bytes)
-                .map(drop)
-                .map_err(|source| DecodeError::InvalidUtf8 { offset, source })
-        });
-        if checked.is_err() {
-            // Keep the buffer for the next decode, empty: a valid string.
-            bytes.clear();
-        }
+        let (error, mut bytes) = match copied {
+            Err(error) => (error, bytes),
+            Ok(()) => match String::from_utf8(bytes) {
+                Ok(string) => {
+                    *self = string;
+                    return Ok(());
+                }
+                Err(error) => (
+                    DecodeError::InvalidUtf8 {
+                        offset,
+                        source: error.utf8_error(),
+                    },
+                    error.into_bytes(),
+                ),
+            },
+        };
+        // Keep the buffer for the next decode, empty: a valid string.
+        bytes.clear();
         *self = String::from_utf8(bytes).unwrap_or_default();
-        checked
+        Err(error)
     }
 }
 
