@@ -330,7 +330,11 @@ fn short_and_long_padding_are_checked_byte_by_byte() {
     decoder.skip(1, "lead").unwrap();
     assert!(matches!(
         decoder.skip_padding(128).unwrap_err(),
-        DecodeError::UnexpectedEnd { offset: 1, needed: 127, .. }
+        DecodeError::UnexpectedEnd {
+            offset: 1,
+            needed: 127,
+            ..
+        }
     ));
 }
 
