@@ -1,12 +1,13 @@
 //! Property tests of the codec through derived types: encode → decode is the identity,
-//! `encoded_len` is exact at every offset, and arbitrary bytes never make decoding panic.
+//! `encoded_len` is exact at every offset, arbitrary bytes never make decoding panic, and
+//! decoding into a reused value of any previous content equals a fresh decode.
 
 use proptest::collection::{btree_map, hash_map, vec};
 use proptest::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use tandem::codec::{Decoder, Encoder};
 use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
-use tandem::{decode_from, encode_to_vec, Payload};
+use tandem::{decode_from, decode_from_into, encode_to_vec, Payload};
 
 #[derive(Payload, IntoBytes, FromBytes, Immutable, Debug, Clone, Copy, PartialEq)]
 #[zerocopy(crate = "tandem::zerocopy")]
@@ -159,7 +160,106 @@ fn same_encoding<T: Payload>(a: &T, b: &T) -> bool {
     encode_to_vec(a) == encode_to_vec(b)
 }
 
+/// Decodes `bytes` fresh and into `previous`: both succeed with the same value (compared by
+/// `same`) or fail with the same error, and a failed decode leaves `previous` a valid value.
+fn decode_into_agrees<T: Payload + std::fmt::Debug>(
+    mut previous: T,
+    bytes: &[u8],
+    same: impl Fn(&T, &T) -> bool,
+) -> Result<(), TestCaseError> {
+    let fresh = decode_from::<T>(bytes);
+    let reused = decode_from_into(bytes, &mut previous);
+    match (fresh, reused) {
+        (Ok(fresh), Ok(())) => prop_assert!(same(&fresh, &previous), "{fresh:?} != {previous:?}"),
+        (Err(fresh), Err(reused)) => {
+            prop_assert_eq!(fresh, reused);
+            // Valid whatever it holds: it encodes, and its encoding decodes.
+            let again = encode_to_vec(&previous);
+            prop_assert!(decode_from::<T>(&again).is_ok());
+        }
+        (fresh, reused) => prop_assert!(false, "fresh {fresh:?}, into reused {reused:?}"),
+    }
+    Ok(())
+}
+
+/// Events compared by encoding (floats may be NaN), their hash maps (whose encodings may
+/// come in any order) directly.
+fn same_event(a: &Event, b: &Event) -> bool {
+    let strip = |e: &Event| Event {
+        counters: HashMap::new(),
+        ..e.clone()
+    };
+    a.counters == b.counters && same_encoding(&strip(a), &strip(b))
+}
+
+/// `bytes` with the byte at `index` replaced by `byte`.
+fn mutate(mut bytes: Vec<u8>, index: prop::sample::Index, byte: u8) -> Vec<u8> {
+    if !bytes.is_empty() {
+        let i = index.index(bytes.len());
+        bytes[i] = byte;
+    }
+    bytes
+}
+
 proptest! {
+    #[test]
+    fn decode_into_any_previous_event_equals_a_fresh_decode(previous in event(), next in event()) {
+        decode_into_agrees(previous, &encode_to_vec(&next), same_event)?;
+    }
+
+    #[test]
+    fn decode_into_a_mutated_encoding_agrees_with_a_fresh_decode(
+        previous in event(),
+        next in event(),
+        index in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let bytes = mutate(encode_to_vec(&next), index, byte);
+        decode_into_agrees(previous, &bytes, same_event)?;
+    }
+
+    #[test]
+    fn decode_into_reuses_enums_and_trees(
+        previous in tree(),
+        next in tree(),
+        old_vertices in vec(vertex(), 0..6),
+        new_vertices in vec(vertex(), 0..6),
+        index in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        decode_into_agrees(previous.clone(), &encode_to_vec(&next), |a, b| a == b)?;
+        let bytes = mutate(encode_to_vec(&next), index, byte);
+        decode_into_agrees(previous, &bytes, |a, b| a == b)?;
+        let bytes = encode_to_vec(&new_vertices);
+        decode_into_agrees(old_vertices.clone(), &bytes, same_encoding)?;
+        decode_into_agrees(old_vertices, &mutate(bytes, index, byte), same_encoding)?;
+    }
+
+    #[test]
+    fn decode_into_standard_containers(
+        old in (any::<String>(), any::<Option<Box<char>>>(), vec(particle(), 0..8), any::<[u16; 5]>()),
+        new in (any::<String>(), any::<Option<Box<char>>>(), vec(particle(), 0..8), any::<[u16; 5]>()),
+        old_sets in (any::<HashSet<u32>>(), btree_map(any::<u8>(), vec(any::<u8>(), 0..4), 0..4), any::<Option<Vec<i64>>>()),
+        new_sets in (any::<HashSet<u32>>(), btree_map(any::<u8>(), vec(any::<u8>(), 0..4), 0..4), any::<Option<Vec<i64>>>()),
+        index in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+    ) {
+        let bytes = encode_to_vec(&new);
+        decode_into_agrees(old.clone(), &bytes, same_encoding)?;
+        decode_into_agrees(old, &mutate(bytes, index, byte), same_encoding)?;
+        let bytes = encode_to_vec(&new_sets);
+        decode_into_agrees(old_sets.clone(), &bytes, |a, b| a == b)?;
+        decode_into_agrees(old_sets, &mutate(bytes, index, byte), |a, b| a == b)?;
+    }
+
+    #[test]
+    fn decode_into_arbitrary_bytes_agrees(previous in event(), bytes in vec(any::<u8>(), 0..512)) {
+        decode_into_agrees(previous, &bytes, same_event)?;
+        decode_into_agrees(Tree::Leaf(0), &bytes, |a, b| a == b)?;
+        let headers: [Header; 2] = std::array::from_fn(|i| Header { run: 1, lumi: 2, event: i as u64, tag: 'x', ok: true });
+        decode_into_agrees(headers, &bytes, same_encoding)?;
+    }
+
     #[test]
     fn event_roundtrips_at_every_offset(event in event(), offset in 0usize..17) {
         let bytes = encode_to_vec(&event);

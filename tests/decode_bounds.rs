@@ -13,7 +13,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tandem::codec::{BUDGET_BASE, BUDGET_PER_BYTE};
-use tandem::{decode_from, encode_to_vec, DecodeError, Payload};
+use tandem::{decode_from, decode_from_into, encode_to_vec, DecodeError, Payload};
 
 /// Counts the bytes allocated by the current thread (tests run on several threads at once).
 struct Counting;
@@ -82,13 +82,13 @@ struct Usage {
     total: usize,
 }
 
-/// Decodes `bytes` as `T` (the result dropped inside the measurement) and returns what it
+/// Runs `decode` (which drops its result inside the measurement) and returns what it
 /// allocated with whether it succeeded.
-fn measure<T: Payload>(bytes: &[u8]) -> (Usage, Result<(), DecodeError>) {
+fn measure(decode: impl FnOnce() -> Result<(), DecodeError>) -> (Usage, Result<(), DecodeError>) {
     LIVE.with(|live| live.set(0));
     PEAK.with(|peak| peak.set(0));
     TOTAL.with(|total| total.set(0));
-    let result = decode_from::<T>(bytes).map(drop);
+    let result = decode();
     let usage = Usage {
         peak: PEAK.with(Cell::get).max(0) as usize,
         total: TOTAL.with(Cell::get),
@@ -110,12 +110,31 @@ fn bound(len: usize, per_element: usize) -> usize {
     per_element * budget(len) + 2 * len + 4096
 }
 
-fn assert_bounded<T: Payload>(
+/// Checks the bound for a fresh decode of `bytes` as `T` and for a decode into a reused
+/// (empty) `T`, which must agree; returns the result.
+fn assert_bounded<T: Payload + Default>(
     name: &str,
     bytes: &[u8],
     per_element: usize,
 ) -> Result<(), DecodeError> {
-    let (usage, result) = measure::<T>(bytes);
+    let fresh = assert_bounded_with(name, bytes, per_element, || {
+        decode_from::<T>(bytes).map(drop)
+    });
+    let mut reused = T::default();
+    let into = assert_bounded_with(&format!("{name} (into)"), bytes, per_element, || {
+        decode_from_into(bytes, &mut reused)
+    });
+    assert_eq!(fresh, into, "{name}: decode_into disagrees with decode");
+    fresh
+}
+
+fn assert_bounded_with(
+    name: &str,
+    bytes: &[u8],
+    per_element: usize,
+    decode: impl FnOnce() -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let (usage, result) = measure(decode);
     let limit = bound(bytes.len(), per_element);
     eprintln!(
         "{name}: {} input bytes, peak {} bytes, total {} bytes (bound {limit}), {:?}",
@@ -134,7 +153,7 @@ fn assert_bounded<T: Payload>(
     result
 }
 
-#[derive(Payload, Debug, PartialEq)]
+#[derive(Payload, Debug, PartialEq, Default)]
 struct Tree {
     children: Vec<Tree>,
 }
@@ -250,7 +269,7 @@ fn nested_zero_sized_sequences() {
     assert_eq!(decode_from::<Vec<()>>(&units).unwrap().len(), budget(8) - 1);
 }
 
-#[derive(Payload, Debug)]
+#[derive(Payload, Debug, Default)]
 #[allow(dead_code)] // only decoded
 struct Mixed {
     names: Vec<String>,

@@ -287,6 +287,20 @@ fn decode_fields(fields: &[Field<'_>], context: &str) -> Vec<TokenStream> {
         .collect()
 }
 
+/// Statements decoding each binding (a `&mut` to the field) in place, each adding
+/// `context.field` to errors.
+fn decode_fields_into(fields: &[Field<'_>], bindings: &[Ident], context: &str) -> TokenStream {
+    let decodes = fields.iter().zip(bindings).map(|(field, binding)| {
+        let name = &field.name;
+        let payload = payload_of(field.ty);
+        quote! {
+            #payload::decode_into(#binding, decoder)
+                .map_err(|error| _tandem::__private::in_field(error, #context, #name))?;
+        }
+    });
+    quote!(#(#decodes)*)
+}
+
 fn plain_struct(container: &Container<'_>, style: Style, fields: &[Field<'_>]) -> TokenStream {
     let name = container.ident.to_string();
     let fingerprint_fields = fingerprint_fields(container, style, fields);
@@ -303,6 +317,7 @@ fn plain_struct(container: &Container<'_>, style: Style, fields: &[Field<'_>]) -
     let add_lens = add_lens(fields, &bindings);
     let encode_fields = encode_fields(fields, &bindings);
     let constructor = shape(style, fields, &decode_fields(fields, &name));
+    let decode_fields_into = decode_fields_into(fields, &bindings, &name);
     quote! {
         const FINGERPRINT: ::core::primitive::u64 =
             _tandem::__private::Fingerprint::new("struct").str(#name) #fingerprint_fields .finish();
@@ -327,6 +342,17 @@ fn plain_struct(container: &Container<'_>, style: Style, fields: &[Field<'_>]) -
         ) -> ::core::result::Result<Self, _tandem::__private::DecodeError> {
             decoder.nested(|decoder| ::core::result::Result::Ok(Self #constructor))
         }
+
+        fn decode_into(
+            &mut self,
+            decoder: &mut _tandem::__private::Decoder<'_>,
+        ) -> ::core::result::Result<(), _tandem::__private::DecodeError> {
+            decoder.nested(|decoder| {
+                let Self #pattern = self;
+                #decode_fields_into
+                ::core::result::Result::Ok(())
+            })
+        }
     }
 }
 
@@ -345,6 +371,7 @@ fn enumeration(container: &Container<'_>, variants: &[Variant<'_>]) -> TokenStre
     let mut len_arms = Vec::new();
     let mut encode_arms = Vec::new();
     let mut decode_arms = Vec::new();
+    let mut in_place_arms = Vec::new();
     for (index, variant) in variants.iter().enumerate() {
         let tag = index as u32;
         let variant_ident = variant.ident;
@@ -381,6 +408,13 @@ fn enumeration(container: &Container<'_>, variants: &[Variant<'_>]) -> TokenStre
         decode_arms.push(quote! {
             #tag => ::core::result::Result::Ok(Self::#variant_ident #constructor),
         });
+        let decode_fields_into = decode_fields_into(&variant.fields, &bindings, &context);
+        in_place_arms.push(quote! {
+            Self::#variant_ident #pattern if __tag == #tag => {
+                #decode_fields_into
+                return ::core::result::Result::Ok(());
+            }
+        });
     }
     // `match *self {}` for an enum without variants, default binding modes otherwise.
     let scrutinee = if variants.is_empty() {
@@ -388,6 +422,32 @@ fn enumeration(container: &Container<'_>, variants: &[Variant<'_>]) -> TokenStre
     } else {
         quote!(self)
     };
+    // The same variant decodes into its fields; another one replaces the value. An enum
+    // without variants has no value to decode into: the default is as good.
+    let decode_into = (!variants.is_empty()).then(|| {
+        quote! {
+            fn decode_into(
+                &mut self,
+                decoder: &mut _tandem::__private::Decoder<'_>,
+            ) -> ::core::result::Result<(), _tandem::__private::DecodeError> {
+                decoder.nested(|decoder| {
+                    let __offset = decoder.position();
+                    let __tag = _tandem::__private::decode_tag(decoder, #name)?;
+                    match self {
+                        #(#in_place_arms)*
+                        _ => {}
+                    }
+                    *self = match __tag {
+                        #(#decode_arms)*
+                        __tag => ::core::result::Result::Err(
+                            _tandem::__private::invalid_variant(__offset, #name, #count, __tag),
+                        ),
+                    }?;
+                    ::core::result::Result::Ok(())
+                })
+            }
+        }
+    });
     quote! {
         const FINGERPRINT: ::core::primitive::u64 = _tandem::__private::Fingerprint::new("enum")
             .str(#name)
@@ -424,5 +484,7 @@ fn enumeration(container: &Container<'_>, variants: &[Variant<'_>]) -> TokenStre
                 }
             })
         }
+
+        #decode_into
     }
 }

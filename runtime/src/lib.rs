@@ -36,8 +36,8 @@ pub use channel::{
     TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV, CONTROLLER_GONE_EXIT_STATUS,
 };
 pub use codec::{
-    decode_from, decode_pod_slice, decode_shared, encode_into, encode_to_vec, DecodeError, Decoder,
-    Encoder, Fingerprint, Payload, PodPayload,
+    decode_from, decode_from_into, decode_pod_slice, decode_shared, decode_shared_into,
+    encode_into, encode_to_vec, DecodeError, Decoder, Encoder, Fingerprint, Payload, PodPayload,
 };
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 pub use pool::{

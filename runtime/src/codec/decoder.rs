@@ -256,19 +256,37 @@ impl<'a> Decoder<'a> {
     ///
     /// [`DecodeError::UnexpectedEnd`], or [`DecodeError::NonZeroPadding`] if a padding byte
     /// is not zero (so every value has exactly one encoding).
+    #[inline]
     pub fn skip_padding(&mut self, align: usize) -> Result<(), DecodeError> {
-        let start = self.position;
-        let len = padding(start, align);
+        let len = padding(self.position, align);
         if len == 0 {
             return Ok(());
         }
-        // Alignments of plain-old-data types are small (at most a page).
+        self.skip_padding_bytes(len)
+    }
+
+    /// Reads `len` padding bytes and checks they are zero.
+    fn skip_padding_bytes(&mut self, len: usize) -> Result<(), DecodeError> {
+        let start = self.position;
+        if len > self.remaining() {
+            return Err(self.unexpected_end(len, "alignment padding"));
+        }
+        // Most padding is a few bytes: read one at a time (a variable-length copy then a
+        // wider load of it stalls on store forwarding), in chunks when it is long (a page
+        // alignment).
         let mut pad = [0u8; 64];
         let mut done = 0;
         while done < len {
             let chunk = (len - done).min(pad.len());
-            self.copy_to(&mut pad[..chunk], "alignment padding")?;
-            if let Some(index) = pad[..chunk].iter().position(|&byte| byte != 0) {
+            let bytes = &mut pad[..chunk];
+            if chunk < 16 {
+                for byte in bytes.iter_mut() {
+                    *byte = self.get_u8("alignment padding")?;
+                }
+            } else {
+                self.copy_to(bytes, "alignment padding")?;
+            }
+            if let Some(index) = bytes.iter().position(|&byte| byte != 0) {
                 return Err(DecodeError::NonZeroPadding {
                     offset: start + done + index,
                 });

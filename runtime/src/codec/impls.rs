@@ -158,6 +158,14 @@ macro_rules! tuples {
             fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
                 Ok(($($name::decode(decoder)?,)+))
             }
+
+            #[inline]
+            #[allow(non_snake_case)]
+            fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+                let ($($name,)+) = self;
+                $($name.decode_into(decoder)?;)+
+                Ok(())
+            }
         }
     )*};
 }
@@ -209,6 +217,18 @@ impl<T: Payload> Payload for Option<T> {
             found => Err(DecodeError::InvalidOptionTag { offset, found }),
         }
     }
+
+    #[inline]
+    fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+        let offset = decoder.position();
+        match (decoder.get_u8("Option tag")?, self.as_mut()) {
+            (0, _) => *self = None,
+            (1, Some(value)) => value.decode_into(decoder)?,
+            (1, None) => *self = Some(T::decode(decoder)?),
+            (found, _) => return Err(DecodeError::InvalidOptionTag { offset, found }),
+        }
+        Ok(())
+    }
 }
 
 /// `Box<T>` encodes exactly like `T` and shares its fingerprint.
@@ -229,6 +249,11 @@ impl<T: Payload> Payload for Box<T> {
     #[inline]
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         T::decode(decoder).map(Box::new)
+    }
+
+    #[inline]
+    fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+        (**self).decode_into(decoder)
     }
 }
 
@@ -257,6 +282,35 @@ impl Payload for String {
             offset,
             source: error.utf8_error(),
         })
+    }
+
+    fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+        let len = decoder.get_len::<u8>()?;
+        let offset = decoder.position();
+        let mut bytes = core::mem::take(self).into_bytes();
+        bytes.clear();
+        // As in `decode`: copied into the string's own buffer, validated there.
+        let copied = PodOps::<u8>::new().decode_vec_into(decoder, len, &mut bytes);
+        let (error, mut bytes) = match copied {
+            Err(error) => (error, bytes),
+            Ok(()) => match String::from_utf8(bytes) {
+                Ok(string) => {
+                    *self = string;
+                    return Ok(());
+                }
+                Err(error) => (
+                    DecodeError::InvalidUtf8 {
+                        offset,
+                        source: error.utf8_error(),
+                    },
+                    error.into_bytes(),
+                ),
+            },
+        };
+        // Keep the buffer for the next decode, empty: a valid string.
+        bytes.clear();
+        *self = String::from_utf8(bytes).unwrap_or_default();
+        Err(error)
     }
 }
 
@@ -334,6 +388,30 @@ impl<T: Payload> Payload for Vec<T> {
         let capacity = decoder.capacity_for::<T>(len);
         decode_vec(decoder, len, capacity)
     }
+
+    fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+        let len = decoder.get_len::<T>()?;
+        match T::POD {
+            Some(ops) => {
+                decoder.skip_padding(ops.align)?;
+                self.clear();
+                ops.decode_vec_into(decoder, len, self)
+            }
+            None => {
+                self.truncate(len);
+                // Bounded as a fresh decode's reservation: by the bytes left.
+                let capacity = decoder.capacity_for::<T>(len);
+                self.reserve(capacity.saturating_sub(self.len()));
+                for item in self.iter_mut() {
+                    item.decode_into(decoder)?;
+                }
+                for _ in self.len()..len {
+                    self.push(T::decode(decoder)?);
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl<T: Payload, const N: usize> Payload for [T; N] {
@@ -378,6 +456,27 @@ impl<T: Payload, const N: usize> Payload for [T; N] {
             needed: N,
             available: vec.len(),
         })
+    }
+
+    fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+        decoder.charge(N as u64, core::any::type_name::<T>())?;
+        if let Some(ops) = T::POD {
+            decoder.skip_padding(ops.align)?;
+            return ops.decode_slice_into(decoder, self);
+        }
+        let needed = Self::MIN_ENCODED_LEN;
+        if needed > decoder.remaining() {
+            return Err(DecodeError::UnexpectedEnd {
+                offset: decoder.position(),
+                what: core::any::type_name::<Self>(),
+                needed,
+                available: decoder.remaining(),
+            });
+        }
+        for item in self {
+            item.decode_into(decoder)?;
+        }
+        Ok(())
     }
 }
 
@@ -444,6 +543,24 @@ macro_rules! maps {
                 }
                 Ok(map)
             }
+
+            fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+                let len = decoder.get_len::<(K, V)>()?;
+                self.clear();
+                reserve!($map, self, decoder.capacity_for::<(K, V)>(len) $(, $hasher)?);
+                for _ in 0..len {
+                    let offset = decoder.position();
+                    let key = K::decode(decoder)?;
+                    let value = V::decode(decoder)?;
+                    if self.insert(key, value).is_some() {
+                        return Err(DecodeError::DuplicateKey {
+                            offset,
+                            type_name: core::any::type_name::<Self>(),
+                        });
+                    }
+                }
+                Ok(())
+            }
         }
     )*};
 }
@@ -483,6 +600,22 @@ macro_rules! sets {
                 }
                 Ok(set)
             }
+
+            fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+                let len = decoder.get_len::<K>()?;
+                self.clear();
+                reserve!($set, self, decoder.capacity_for::<K>(len) $(, $hasher)?);
+                for _ in 0..len {
+                    let offset = decoder.position();
+                    if !self.insert(K::decode(decoder)?) {
+                        return Err(DecodeError::DuplicateKey {
+                            offset,
+                            type_name: core::any::type_name::<Self>(),
+                        });
+                    }
+                }
+                Ok(())
+            }
         }
     )*};
 }
@@ -494,6 +627,17 @@ macro_rules! new_with_capacity {
     }};
     ($collection:ident, $capacity:expr, $hasher:ident) => {
         $collection::with_capacity_and_hasher($capacity, $hasher::default())
+    };
+}
+
+/// Room for `capacity` entries in a cleared hash table (which keeps its table: nothing to
+/// do unless it is too small); B-trees allocate per node and reserve nothing.
+macro_rules! reserve {
+    ($collection:ident, $value:expr, $capacity:expr) => {{
+        let _ = (&$value, $capacity);
+    }};
+    ($collection:ident, $value:expr, $capacity:expr, $hasher:ident) => {
+        $value.reserve($capacity)
     };
 }
 

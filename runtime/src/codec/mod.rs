@@ -63,6 +63,23 @@
 //! takes a `&[u8]`, which is a promise that nobody writes the bytes while it lives.
 //! [`decode_from`] decodes private bytes through the same code.
 //!
+//! # Decoding into reused storage
+//!
+//! [`Payload::decode_into`], [`decode_shared_into`] and [`decode_from_into`] decode into an
+//! existing value instead of a new one, with the same validation and the same result as a
+//! fresh decode. A `Vec` of plain old data is cleared and refilled by one copy into the
+//! capacity it has (growing it only if it is too small); a `Vec` of other elements decodes
+//! into the elements it holds, drops the ones past the new length and appends the missing
+//! ones; `String`s keep their buffer; hash maps and sets are cleared and refilled, keeping
+//! their table; `Option`, `Box`, arrays, tuples and derived structs decode field by field;
+//! a derived enum decodes in place when the new value has the same variant, and replaces
+//! the old value otherwise. A caller that decodes a large message at every transition into
+//! the previous message's storage thus allocates and faults its memory in only once (see
+//! [`TypedController::call_into`](crate::TypedController::call_into)).
+//!
+//! When the decode fails, the value is left valid, but it may be changed: part of it may
+//! hold the new bytes, and a vector may be shorter than before.
+//!
 //! # Validation and limits
 //!
 //! For every byte sequence, decoding returns a value or a [`DecodeError`] naming the byte
@@ -189,6 +206,27 @@ pub trait Payload: Sized {
     ///
     /// A [`DecodeError`] if the bytes are not a valid encoding of `Self`.
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError>;
+
+    /// Reads one value into `self`, reusing its storage where it can: the allocations of
+    /// vectors, strings, boxes and hash tables, and the fields of the same enum variant.
+    /// The result equals what [`decode`](Self::decode) returns for the same bytes.
+    ///
+    /// A caller that receives a large value every transition decodes it into the previous
+    /// one (see [Decoding into reused storage](self#decoding-into-reused-storage)), so that
+    /// memory is allocated and faulted in once, not at every call.
+    ///
+    /// The default decodes a fresh value and replaces `self` with it; implement it for a
+    /// type that holds an allocation. The derive implements it field by field.
+    ///
+    /// # Errors
+    ///
+    /// As [`decode`](Self::decode). On error `self` is left a valid value, but possibly
+    /// neither the old one nor the new one (part of it may have been decoded already).
+    #[inline]
+    fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+        *self = Self::decode(decoder)?;
+        Ok(())
+    }
 }
 
 /// Encodes `value` at the start of `bytes`, which must hold at least `value.encoded_len(0)`
@@ -299,6 +337,51 @@ pub fn decode_shared<T: Payload>(bytes: SharedBytes<'_>) -> Result<T, DecodeErro
         });
     }
     Ok(value)
+}
+
+/// Decodes exactly one `T` that must span all of `bytes` into `out`, reusing its storage
+/// (see [`Payload::decode_into`]); otherwise as [`decode_shared`].
+///
+/// # Examples
+///
+/// ```
+/// use tandem::{decode_shared_into, encode_to_vec, SharedBytes};
+///
+/// let mut samples: Vec<f32> = Vec::new();
+/// for event in 0..3 {
+///     let bytes = encode_to_vec(&vec![event as f32; 1000]);
+///     // The first call allocates; the later ones refill the same buffer.
+///     decode_shared_into(SharedBytes::from_private(&bytes), &mut samples).unwrap();
+///     assert_eq!(samples, vec![event as f32; 1000]);
+/// }
+/// ```
+///
+/// # Errors
+///
+/// As [`decode_shared`]. On error `out` is a valid value, possibly changed.
+pub fn decode_shared_into<T: Payload>(
+    bytes: SharedBytes<'_>,
+    out: &mut T,
+) -> Result<(), DecodeError> {
+    let mut decoder = Decoder::from_shared(bytes);
+    out.decode_into(&mut decoder)?;
+    if decoder.remaining() != 0 {
+        return Err(DecodeError::TrailingBytes {
+            offset: decoder.position(),
+            len: bytes.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes exactly one `T` that must span all of `bytes`, private bytes of this process,
+/// into `out`, reusing its storage (see [`Payload::decode_into`]).
+///
+/// # Errors
+///
+/// As [`decode_from`]. On error `out` is a valid value, possibly changed.
+pub fn decode_from_into<T: Payload>(bytes: &[u8], out: &mut T) -> Result<(), DecodeError> {
+    decode_shared_into(SharedBytes::from_private(bytes), out)
 }
 
 /// Decodes exactly one `T` that must span all of `bytes`, private bytes of this process.

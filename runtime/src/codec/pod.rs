@@ -34,6 +34,7 @@ pub struct PodOps<T> {
     read_one: fn(SharedBytes<'_>, usize) -> Option<T>,
     zeroed: fn() -> T,
     fill: fn(SharedBytes<'_>, &mut [T]) -> bool,
+    append: fn(SharedBytes<'_>, usize, &mut Vec<T>) -> bool,
 }
 
 impl<T> Clone for PodOps<T> {
@@ -53,6 +54,7 @@ impl<T: Pod> PodOps<T> {
             read_one: read_one::<T>,
             zeroed: T::new_zeroed,
             fill: fill::<T>,
+            append: append::<T>,
         }
     }
 }
@@ -73,6 +75,12 @@ fn read_vec<T: Pod>(source: SharedBytes<'_>, len: usize) -> Option<Vec<T>> {
 /// An unaligned copy of the element at `offset`.
 fn read_one<T: Pod>(source: SharedBytes<'_>, offset: usize) -> Option<T> {
     source.read(offset)
+}
+
+/// Appends `len` elements copied from the start of `source` to `vec`: one copy into its
+/// spare capacity, which grows only if it is too small.
+fn append<T: Pod>(source: SharedBytes<'_>, len: usize, vec: &mut Vec<T>) -> bool {
+    source.append_to(0, len, vec)
 }
 
 /// Overwrites `items` with a copy of the bytes at the start of `source`.
@@ -120,6 +128,36 @@ impl<T> PodOps<T> {
         let size = len.saturating_mul(core::mem::size_of::<T>());
         decoder.read_with(size, core::any::type_name::<T>(), |bytes| {
             read_vec(bytes, len)
+        })
+    }
+
+    /// Appends `len` elements (the length is already checked and charged) to `vec`,
+    /// without padding: one copy into the capacity `vec` has, grown only if too small.
+    #[inline]
+    pub(crate) fn decode_vec_into(
+        &self,
+        decoder: &mut Decoder<'_>,
+        len: usize,
+        vec: &mut Vec<T>,
+    ) -> Result<(), DecodeError> {
+        let append = self.append;
+        let size = len.saturating_mul(core::mem::size_of::<T>());
+        decoder.read_with(size, core::any::type_name::<T>(), |bytes| {
+            append(bytes, len, vec).then_some(())
+        })
+    }
+
+    /// Overwrites `items` (the count is already charged) with one copy, without padding.
+    #[inline]
+    pub(crate) fn decode_slice_into(
+        &self,
+        decoder: &mut Decoder<'_>,
+        items: &mut [T],
+    ) -> Result<(), DecodeError> {
+        let fill = self.fill;
+        let size = core::mem::size_of_val(items);
+        decoder.read_with(size, core::any::type_name::<T>(), |bytes| {
+            fill(bytes, items).then_some(())
         })
     }
 

@@ -310,6 +310,35 @@ fn non_zero_padding_is_rejected() {
 }
 
 #[test]
+fn short_and_long_padding_are_checked_byte_by_byte() {
+    let mut bytes = vec![0u8; 200];
+    for (start, align, bad, end) in [(1, 8, 5, 8), (1, 64, 40, 64), (65, 128, 127, 128)] {
+        let mut decoder = Decoder::new(&bytes);
+        decoder.skip(start, "lead").unwrap();
+        decoder.skip_padding(align).unwrap();
+        assert_eq!(decoder.position(), end);
+        bytes[bad] = 1;
+        let mut decoder = Decoder::new(&bytes);
+        decoder.skip(start, "lead").unwrap();
+        assert_eq!(
+            decoder.skip_padding(align).unwrap_err(),
+            DecodeError::NonZeroPadding { offset: bad }
+        );
+        bytes[bad] = 0;
+    }
+    let mut decoder = Decoder::new(&bytes[..100]);
+    decoder.skip(1, "lead").unwrap();
+    assert!(matches!(
+        decoder.skip_padding(128).unwrap_err(),
+        DecodeError::UnexpectedEnd {
+            offset: 1,
+            needed: 127,
+            ..
+        }
+    ));
+}
+
+#[test]
 fn pod_slice_borrows_aligned_input() {
     let value = vec![1u64, 2, 3];
     // A u64 buffer is 8-aligned, so the data at offset 8 is aligned in memory too.

@@ -58,17 +58,20 @@ impl<'a> SharedBytes<'a> {
     }
 
     /// The number of bytes in the range.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the range is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Copies `dst.len()` bytes starting at `offset` into `dst`; `false` (nothing copied) if
     /// the range does not hold them.
+    #[inline]
     pub fn copy_to(&self, offset: usize, dst: &mut [u8]) -> bool {
         // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and every byte
         // written through the cast is an initialised `u8`.
@@ -79,6 +82,7 @@ impl<'a> SharedBytes<'a> {
     /// Copies `dst.len()` bytes starting at `offset` into possibly uninitialised memory (a
     /// `Vec`'s spare capacity); `false` (nothing copied) if the range does not hold them.
     /// On `true`, every byte of `dst` is initialised.
+    #[inline]
     pub fn copy_to_uninit(&self, offset: usize, dst: &mut [MaybeUninit<u8>]) -> bool {
         let in_range = offset
             .checked_add(dst.len())
@@ -107,6 +111,7 @@ impl<'a> SharedBytes<'a> {
 
     /// Copies `N` bytes starting at `offset` into an array (a length prefix, a tag, a
     /// scalar): read once, then used as a local.
+    #[inline]
     pub fn array<const N: usize>(&self, offset: usize) -> Option<[u8; N]> {
         let mut bytes = [0u8; N];
         self.copy_to(offset, &mut bytes).then_some(bytes)
@@ -123,6 +128,7 @@ impl<'a> SharedBytes<'a> {
     /// Copies one `T` from the `size_of::<T>()` bytes at `offset` (no alignment needed), or
     /// `None` if the range does not hold them. Any bytes make a valid `T` (`FromBytes`), so
     /// the value needs no validation that a concurrent writer could race.
+    #[inline]
     pub fn read<T: FromBytes>(&self, offset: usize) -> Option<T> {
         let mut value = MaybeUninit::<T>::uninit();
         // SAFETY: the `size_of::<T>()` bytes of `value` are ours, and viewing them as
@@ -146,6 +152,7 @@ impl<'a> SharedBytes<'a> {
     /// read (validate them in `vec`, not here). Reserves only what is missing, so a `vec`
     /// made with `Vec::with_capacity(count)` is not reallocated. `false` (and `vec`
     /// unchanged) if the range does not hold `count` values or `vec` cannot grow by them.
+    #[inline]
     pub fn append_to<T: FromBytes>(&self, offset: usize, count: usize, vec: &mut Vec<T>) -> bool {
         let Some(size) = count.checked_mul(size_of::<T>()) else {
             return false;
@@ -174,6 +181,7 @@ impl<'a> SharedBytes<'a> {
     }
 
     /// The sub-range `offset..offset + len`, or `None` if it does not fit.
+    #[inline]
     pub fn range(&self, offset: usize, len: usize) -> Option<SharedBytes<'a>> {
         let end = offset.checked_add(len)?;
         if end > self.len {

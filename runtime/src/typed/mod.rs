@@ -15,8 +15,8 @@ use crate::channel::{
     ChannelError, ExitReason, Options, TransitionLabel, TransitionRequest, WaitStats, WorkerChannel,
 };
 use crate::codec::{
-    decode_from, decode_pod_slice, decode_shared, encode_into, encode_slice_into, encode_to_vec,
-    slice_encoded_len, DecodeError, Payload, PodPayload,
+    decode_from, decode_pod_slice, decode_shared, decode_shared_into, encode_into,
+    encode_slice_into, encode_to_vec, slice_encoded_len, DecodeError, Payload, PodPayload,
 };
 use crate::process::Controller;
 use crate::sys::shared_bytes::SharedBytes;
@@ -477,6 +477,60 @@ impl<T: Transitions> TypedController<T> {
         self.call_within(transition.kind(), id, input, timeout, decode_shared::<O>)
     }
 
+    /// As [`call`](Self::call), decoding the output into `output` instead of a new value,
+    /// reusing its storage (see [`Payload::decode_into`]); returns the worker's keep flag.
+    ///
+    /// Pass the previous call's output: a transition that returns a large value every
+    /// time then allocates and faults in its memory once, at the first call, and later
+    /// calls copy the reply into the pages already there. The derived controller's methods
+    /// return fresh values; reach this one through its `typed_mut()`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::process::Command;
+    /// use tandem::{Options, Transitions};
+    ///
+    /// #[derive(Transitions, Clone, Copy)]
+    /// enum Digitizer {
+    ///     #[transition(input = u64, output = Vec<f32>)]
+    ///     Waveform,
+    /// }
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let worker = Command::new("/opt/daq/bin/digitizer-worker");
+    ///     let mut digitizer = DigitizerController::spawn(worker, 0, Options::default(), &())?;
+    ///     let mut samples: Vec<f32> = Vec::new();
+    ///     for event in 1..=1000 {
+    ///         // 64 MiB per event, decoded into the same buffer every time.
+    ///         let keep = digitizer
+    ///             .typed_mut()
+    ///             .call_into(Digitizer::Waveform, event, &event, &mut samples)?;
+    ///         if keep {
+    ///             println!("event {event}: peak {}", samples.iter().copied().fold(0.0, f32::max));
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`call`](Self::call). After an error `output` is a valid value, possibly changed
+    /// (part of it may hold a reply that failed to decode).
+    pub fn call_into<I: Payload, O: Payload>(
+        &mut self,
+        transition: T,
+        id: u64,
+        input: &I,
+        output: &mut O,
+    ) -> Result<bool, ChannelError> {
+        let kind = transition.kind();
+        let timeout = self.timeout_of(kind);
+        let response = self.call_within(kind, id, input, timeout, |bytes| {
+            decode_shared_into(bytes, output)
+        })?;
+        Ok(response.keep)
+    }
+
     /// As [`call`](Self::call) for a transition whose input is a `Vec<E>` of plain-old-data
     /// elements, sent from a slice without building a `Vec` (the worker may borrow it in
     /// place: see [`TrustedSlice`]).
@@ -524,10 +578,10 @@ impl<T: Transitions> TypedController<T> {
         id: u64,
         input: &I,
         timeout: Duration,
-        decode: fn(SharedBytes<'_>) -> Result<O, DecodeError>,
+        mut decode: impl FnMut(SharedBytes<'_>) -> Result<O, DecodeError>,
     ) -> Result<Response<O>, ChannelError> {
         loop {
-            match self.call_once(kind, id, input, timeout, decode) {
+            match self.call_once(kind, id, input, timeout, &mut decode) {
                 Err(error)
                     if error.requires_restart() && self.restarts() < self.policy.max_restarts =>
                 {
@@ -546,7 +600,7 @@ impl<T: Transitions> TypedController<T> {
         id: u64,
         input: &I,
         timeout: Duration,
-        decode: fn(SharedBytes<'_>) -> Result<O, DecodeError>,
+        decode: &mut impl FnMut(SharedBytes<'_>) -> Result<O, DecodeError>,
     ) -> Result<Response<O>, ChannelError> {
         let len = input.input_len();
         self.controller
