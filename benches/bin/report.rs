@@ -212,7 +212,7 @@ pub fn latency_svg(title: &str, groups: &[(String, Vec<(String, f64, f64)>)]) ->
     let width = left + plot_width + right;
     let x = |v: f64| left + plot_width * (v.log10() - lo.log10()) / (hi.log10() - lo.log10());
     let mut svg = svg_header(width, height, title);
-    for tick in log_ticks(lo, hi) {
+    for tick in log_ticks(lo, hi).into_iter().filter(|t| (t.log10().fract()).abs() < 1e-9) {
         let tx = x(tick);
         let _ = writeln!(
             svg,
@@ -296,7 +296,7 @@ pub fn lines_svg(
     let y_lo = 10f64.powf(y_lo.log10().floor());
     let y_hi = 10f64.powf(y_hi.log10().ceil());
     let (left, top, plot_width, plot_height) = (80.0, 40.0, 560.0, 320.0);
-    let width = left + plot_width + 240.0;
+    let width = left + plot_width + 340.0;
     let height = top + plot_height + 60.0;
     let px = |x: f64| left + plot_width * (x.log10() - x_lo.log10()) / (x_hi.log10() - x_lo.log10());
     let py = |y: f64| top + plot_height * (1.0 - (y.log10() - y_lo.log10()) / (y_hi.log10() - y_lo.log10()));
