@@ -20,7 +20,13 @@ use crate::seam;
 )]
 #[cfg_attr(
     feature = "peers",
-    derive(bitcode::Encode, bitcode::Decode, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)
+    derive(
+        bitcode::Encode,
+        bitcode::Decode,
+        rkyv::Archive,
+        rkyv::Serialize,
+        rkyv::Deserialize
+    )
 )]
 #[zerocopy(crate = "tandem::zerocopy")]
 #[payload(pod)]
@@ -37,7 +43,13 @@ pub struct Particle {
 #[derive(Payload, Serialize, Deserialize, Clone, PartialEq, Debug)]
 #[cfg_attr(
     feature = "peers",
-    derive(bitcode::Encode, bitcode::Decode, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)
+    derive(
+        bitcode::Encode,
+        bitcode::Decode,
+        rkyv::Archive,
+        rkyv::Serialize,
+        rkyv::Deserialize
+    )
 )]
 pub struct Track {
     particle: Particle,
@@ -49,7 +61,13 @@ pub struct Track {
 #[derive(Payload, Serialize, Deserialize, Clone, PartialEq, Debug)]
 #[cfg_attr(
     feature = "peers",
-    derive(bitcode::Encode, bitcode::Decode, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)
+    derive(
+        bitcode::Encode,
+        bitcode::Decode,
+        rkyv::Archive,
+        rkyv::Serialize,
+        rkyv::Deserialize
+    )
 )]
 pub struct GenEvent {
     run: u32,
@@ -113,7 +131,10 @@ macro_rules! ops {
         let mut ops: Vec<Op<'_>> = Vec::new();
 
         let tandem_bytes = tandem::encode_to_vec(value);
-        assert_eq!(&decode_from::<$ty>(&tandem_bytes).expect("tandem decodes"), value);
+        assert_eq!(
+            &decode_from::<$ty>(&tandem_bytes).expect("tandem decodes"),
+            value
+        );
         let mut tandem_out = vec![0u8; tandem_bytes.len()];
         ops.push(Op {
             format: TANDEM,
@@ -164,7 +185,10 @@ macro_rules! ops {
         let mut bincode_out = vec![0u8; bincode_len];
         bincode::serialize_into(&mut bincode_out[..], value).expect("bincode encodes");
         let bincode_bytes = bincode_out.clone();
-        assert_eq!(&bincode::deserialize::<$ty>(&bincode_bytes).expect("bincode"), value);
+        assert_eq!(
+            &bincode::deserialize::<$ty>(&bincode_bytes).expect("bincode"),
+            value
+        );
         ops.push(Op {
             format: "bincode 1",
             op: ENCODE,
@@ -185,7 +209,10 @@ macro_rules! ops {
         {
             let mut buffer = bitcode::Buffer::new();
             let bitcode_bytes = bitcode::encode(value);
-            assert_eq!(&bitcode::decode::<$ty>(&bitcode_bytes).expect("bitcode"), value);
+            assert_eq!(
+                &bitcode::decode::<$ty>(&bitcode_bytes).expect("bitcode"),
+                value
+            );
             ops.push(Op {
                 format: "bitcode 0.6",
                 op: ENCODE,
@@ -201,8 +228,7 @@ macro_rules! ops {
                 }),
             });
 
-            let rkyv_bytes =
-                rkyv::to_bytes::<rkyv::rancor::Error>(value).expect("rkyv encodes");
+            let rkyv_bytes = rkyv::to_bytes::<rkyv::rancor::Error>(value).expect("rkyv encodes");
             assert_eq!(
                 &rkyv::from_bytes::<$ty, rkyv::rancor::Error>(&rkyv_bytes).expect("rkyv"),
                 value
@@ -233,7 +259,10 @@ macro_rules! ops {
             });
 
             let postcard_bytes = postcard::to_allocvec(value).expect("postcard encodes");
-            assert_eq!(&postcard::from_bytes::<$ty>(&postcard_bytes).expect("postcard"), value);
+            assert_eq!(
+                &postcard::from_bytes::<$ty>(&postcard_bytes).expect("postcard"),
+                value
+            );
             let mut postcard_out = vec![0u8; postcard_bytes.len()];
             ops.push(Op {
                 format: "postcard 1",
@@ -274,7 +303,10 @@ pub fn run(reps: usize, quick: bool, records: &mut Vec<Record>) {
         "nested event, 100k particles"
     };
     let mut rows = Vec::new();
-    for (data, mut ops) in [(pod_name, ops!(&pod, Vec<Particle>)), (nested_name, ops!(&nested, GenEvent))] {
+    for (data, mut ops) in [
+        (pod_name, ops!(&pod, Vec<Particle>)),
+        (nested_name, ops!(&nested, GenEvent)),
+    ] {
         let mut times: Vec<Vec<u64>> = vec![Vec::new(); ops.len()];
         // One untimed pass first: page faults of the reused buffers' first touch.
         for op in &mut ops {
@@ -301,7 +333,11 @@ pub fn run(reps: usize, quick: bool, records: &mut Vec<Record>) {
         };
         for (i, op) in ops.iter().enumerate() {
             let (p50, max) = medians[i];
-            let tandem_op = if op.op == DECODE_REUSED { DECODE } else { op.op };
+            let tandem_op = if op.op == DECODE_REUSED {
+                DECODE
+            } else {
+                op.op
+            };
             let versus_tandem = if op.format == TANDEM || op.format == MEMCPY {
                 None
             } else {
@@ -392,7 +428,16 @@ pub fn run(reps: usize, quick: bool, records: &mut Vec<Record>) {
     println!("\n## Codec: median of {reps} interleaved runs per operation\n");
     print!(
         "{}",
-        report::table(&["data", "format", "operation", "time (median)", "time / tandem's"], &rows)
+        report::table(
+            &[
+                "data",
+                "format",
+                "operation",
+                "time (median)",
+                "time / tandem's"
+            ],
+            &rows
+        )
     );
     if !cfg!(feature = "peers") {
         println!(

@@ -94,11 +94,13 @@ impl Args {
     fn runs(&self, section: &str) -> bool {
         self.only
             .as_ref()
-            .is_none_or(|only| only.iter().any(|s| s == section))
+            .map_or(true, |only| only.iter().any(|s| s == section))
     }
 
     fn reps(&self, full: usize) -> usize {
-        self.reps.unwrap_or(if self.quick { 2 } else { full }).max(1)
+        self.reps
+            .unwrap_or(if self.quick { 2 } else { full })
+            .max(1)
     }
 }
 
@@ -169,8 +171,16 @@ fn describe_machine(cpus: usize, args: &Args) -> Vec<(String, String)> {
     let model = cpuinfo
         .lines()
         .find_map(|line| line.strip_prefix("model name")?.split_once(':'))
-        .map_or_else(|| "unknown".to_owned(), |(_, model)| model.trim().to_owned());
-    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default().trim().to_owned();
+        .map_or_else(
+            || "unknown".to_owned(),
+            |(_, model)| model.trim().to_owned(),
+        );
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    };
     let date = std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()
@@ -202,7 +212,13 @@ fn describe_machine(cpus: usize, args: &Args) -> Vec<(String, String)> {
 }
 
 /// Opens a link, warms it up, and times `rounds` rounds one by one (nanoseconds).
-fn batch(mechanism: Mechanism, placement: Placement, size: usize, warm_up: usize, rounds: usize) -> Vec<u64> {
+fn batch(
+    mechanism: Mechanism,
+    placement: Placement,
+    size: usize,
+    warm_up: usize,
+    rounds: usize,
+) -> Vec<u64> {
     let mut link = Link::open(mechanism, placement, size);
     let message = vec![0xa5u8; size];
     let mut reply = vec![0u8; size.max(8)];
@@ -254,14 +270,26 @@ fn latency(args: &Args, all_cpus: &libc::cpu_set_t, cpus: usize, records: &mut V
         .iter_mut()
         .map(|(key, samples)| {
             samples.sort_unstable();
-            (*key, (report::quantile(samples, 0.5), report::quantile(samples, 0.99), samples.len()))
+            (
+                *key,
+                (
+                    report::quantile(samples, 0.5),
+                    report::quantile(samples, 0.99),
+                    samples.len(),
+                ),
+            )
         })
         .collect();
     let floor_of = |placement: Placement| match placement {
         Placement::Together => Mechanism::FutexFloor,
         _ => Mechanism::SpinFloor,
     };
-    let index = |mechanism: Mechanism| LATENCY.iter().position(|m| *m == mechanism).expect("listed");
+    let index = |mechanism: Mechanism| {
+        LATENCY
+            .iter()
+            .position(|m| *m == mechanism)
+            .expect("listed")
+    };
     for (m, mechanism) in LATENCY.iter().enumerate() {
         let mut row = vec![mechanism.label().to_owned()];
         for (p, placement) in placements.iter().enumerate() {
@@ -293,7 +321,11 @@ fn latency(args: &Args, all_cpus: &libc::cpu_set_t, cpus: usize, records: &mut V
     let labels: Vec<String> = placements
         .iter()
         .flat_map(|p| {
-            let floor = if *p == Placement::Together { "futex floor" } else { "spin floor" };
+            let floor = if *p == Placement::Together {
+                "futex floor"
+            } else {
+                "spin floor"
+            };
             [
                 format!("{} p50", p.label()),
                 "p99".to_owned(),
@@ -348,7 +380,13 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
         for (s, &size) in SIZES.iter().enumerate() {
             let rounds = rounds_of(size);
             for (m, &mechanism) in BANDWIDTH.iter().enumerate() {
-                let batch = batch(mechanism, Placement::Unpinned, size, (rounds / 10).max(1), rounds);
+                let batch = batch(
+                    mechanism,
+                    Placement::Unpinned,
+                    size,
+                    (rounds / 10).max(1),
+                    rounds,
+                );
                 samples.entry((m, s)).or_default().extend(batch);
             }
             let source = vec![0xa5u8; size];
@@ -366,10 +404,20 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
     }
     let stats = |samples: &mut Vec<u64>| {
         samples.sort_unstable();
-        (report::quantile(samples, 0.5), report::quantile(samples, 0.99), samples.len())
+        (
+            report::quantile(samples, 0.5),
+            report::quantile(samples, 0.99),
+            samples.len(),
+        )
     };
-    let floor = BANDWIDTH.iter().position(|m| *m == Mechanism::SpinFloor).expect("listed");
-    let raw_one_way = BANDWIDTH.iter().position(|m| *m == Mechanism::RawOneWay).expect("listed");
+    let floor = BANDWIDTH
+        .iter()
+        .position(|m| *m == Mechanism::SpinFloor)
+        .expect("listed");
+    let raw_one_way = BANDWIDTH
+        .iter()
+        .position(|m| *m == Mechanism::RawOneWay)
+        .expect("listed");
     let mut figures: HashMap<(usize, usize), (f64, f64, usize)> = HashMap::new();
     for (key, samples) in samples.iter_mut() {
         figures.insert(*key, stats(samples));
@@ -378,7 +426,10 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
     for (s, &size) in SIZES.iter().enumerate() {
         for (m, &mechanism) in BANDWIDTH.iter().enumerate() {
             let (p50, p99, count) = figures[&(m, s)];
-            let one_way = matches!(mechanism, Mechanism::RawOneWay | Mechanism::TypedBorrowedOneWay);
+            let one_way = matches!(
+                mechanism,
+                Mechanism::RawOneWay | Mechanism::TypedBorrowedOneWay
+            );
             let moved = if one_way { size } else { 2 * size };
             let rate = moved as f64 / p50;
             let (reference, reference_p50) = if one_way {
@@ -394,7 +445,10 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
                 report::time(p50),
                 report::time(p99),
                 format!("{rate:.2}"),
-                ratio.map_or_else(|| "(reference)".to_owned(), |r| format!("{r:.2}× {}", short(reference_label))),
+                ratio.map_or_else(
+                    || "(reference)".to_owned(),
+                    |r| format!("{r:.2}× {}", short(reference_label)),
+                ),
             ]);
             records.push(Record {
                 section: "bandwidth",
@@ -439,7 +493,14 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
     print!(
         "{}",
         report::table(
-            &["size", "mechanism", "round trip p50", "p99", "GB/s (p50)", "bandwidth ratio"],
+            &[
+                "size",
+                "mechanism",
+                "round trip p50",
+                "p99",
+                "GB/s (p50)",
+                "bandwidth ratio"
+            ],
             &table
         )
     );
@@ -557,7 +618,10 @@ fn channels(args: &Args, cpus: usize, records: &mut Vec<Record>) {
             }
         })
         .collect();
-    let futex = CONTENTION.iter().position(|m| *m == Mechanism::TandemFutex).expect("listed");
+    let futex = CONTENTION
+        .iter()
+        .position(|m| *m == Mechanism::TandemFutex)
+        .expect("listed");
     let mut table = Vec::new();
     for (m, &mechanism) in CONTENTION.iter().enumerate() {
         let f = &figures[m];
@@ -578,7 +642,9 @@ fn channels(args: &Args, cpus: usize, records: &mut Vec<Record>) {
         records.push(Record {
             section: "channels",
             mechanism: mechanism.label().to_owned(),
-            condition: format!("{CHANNELS} channels on {cpus} CPUs, aggregate; p99 of the worst channel"),
+            condition: format!(
+                "{CHANNELS} channels on {cpus} CPUs, aggregate; p99 of the worst channel"
+            ),
             bytes: 8,
             count: f.count,
             p50_ns: f.p50,
@@ -597,7 +663,8 @@ fn channels(args: &Args, cpus: usize, records: &mut Vec<Record>) {
             p99_ns: f.worst_p99,
             rate: f.slowest,
             ratio: Some(p99_ratio),
-            reference: "worst-channel p99 of tandem, futex only (ratio); rate: slowest channel".to_owned(),
+            reference: "worst-channel p99 of tandem, futex only (ratio); rate: slowest channel"
+                .to_owned(),
         });
     }
     println!(
@@ -669,7 +736,10 @@ fn summary(records: &[Record]) {
     };
     for (size, target) in [(4 * KIB, "≥ 0.8"), (MIB, "≥ 0.9"), (64 * MIB, "≥ 0.9")] {
         compare(
-            format!("{} echo bandwidth, tandem raw / two-copy floor", report::size(size)),
+            format!(
+                "{} echo bandwidth, tandem raw / two-copy floor",
+                report::size(size)
+            ),
             bandwidth(Mechanism::TandemDefault, size),
             bandwidth(Mechanism::SpinFloor, size),
             target,
@@ -728,7 +798,7 @@ fn summary(records: &[Record]) {
 
 fn plots(records: &[Record]) -> Vec<(&'static str, String)> {
     let mut plots = Vec::new();
-    let mut groups: Vec<(String, Vec<(String, f64, f64)>)> = Vec::new();
+    let mut groups: Vec<report::BarGroup> = Vec::new();
     for r in records.iter().filter(|r| r.section == "latency") {
         let bar = (r.condition.clone(), r.p50_ns, r.p99_ns);
         match groups.iter_mut().find(|(name, _)| *name == r.mechanism) {

@@ -161,11 +161,11 @@ impl Mechanism {
 /// The controller's end of one pair; dropping it stops the peer.
 pub enum Link {
     Tandem {
-        controller: Controller,
+        controller: Box<Controller>,
         id: u64,
     },
     Typed {
-        controller: BenchController,
+        controller: Box<BenchController>,
         id: u64,
         bytes: Vec<u8>,
         words: Vec<u64>,
@@ -228,10 +228,12 @@ impl Link {
                     _ => options,
                 };
                 let command = self_command("tandem-raw", placement);
-                let controller =
-                    Controller::spawn(command, "tbench", next_channel_id(), options)
-                        .expect("spawn a tandem worker");
-                Link::Tandem { controller, id: 0 }
+                let controller = Controller::spawn(command, "tbench", next_channel_id(), options)
+                    .expect("spawn a tandem worker");
+                Link::Tandem {
+                    controller: Box::new(controller),
+                    id: 0,
+                }
             }
             Mechanism::TypedPing
             | Mechanism::TypedBytes
@@ -241,7 +243,7 @@ impl Link {
                 let controller = BenchController::spawn(command, next_channel_id(), options, &())
                     .expect("spawn a typed tandem worker");
                 Link::Typed {
-                    controller,
+                    controller: Box::new(controller),
                     id: 0,
                     bytes: vec![0; capacity],
                     words: vec![0; capacity / 8],
@@ -259,7 +261,10 @@ impl Link {
                 let child = command.spawn().expect("spawn a floor peer");
                 let start = Instant::now();
                 while map.word(READY).load(Ordering::Acquire) == 0 {
-                    assert!(start.elapsed() < Duration::from_secs(10), "floor peer never started");
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "floor peer never started"
+                    );
                     std::thread::sleep(Duration::from_micros(100));
                 }
                 Link::Floor {
@@ -309,7 +314,10 @@ impl Link {
         match self {
             Link::Tandem { controller, id } => {
                 *id += 1;
-                controller.to_worker().write(message).expect("write the input");
+                controller
+                    .to_worker()
+                    .write(message)
+                    .expect("write the input");
                 let kind = if mechanism == Mechanism::RawOneWay {
                     SUM
                 } else {

@@ -104,7 +104,11 @@ fn json_number(value: f64) -> String {
 }
 
 /// Writes `results.csv` and `results.json` into `dir`, plus `machine` as the JSON's header.
-pub fn write_files(dir: &Path, machine: &[(String, String)], records: &[Record]) -> std::io::Result<()> {
+pub fn write_files(
+    dir: &Path,
+    machine: &[(String, String)],
+    records: &[Record],
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut csv = String::from(
         "section,mechanism,condition,bytes,count,p50_ns,p99_ns,rate,ratio,reference\n",
@@ -130,7 +134,12 @@ pub fn write_files(dir: &Path, machine: &[(String, String)], records: &[Record])
     let mut json = String::from("{\n  \"machine\": {");
     for (i, (key, value)) in machine.iter().enumerate() {
         let comma = if i == 0 { "" } else { "," };
-        let _ = write!(json, "{comma}\n    {}: {}", json_string(key), json_string(value));
+        let _ = write!(
+            json,
+            "{comma}\n    {}: {}",
+            json_string(key),
+            json_string(value)
+        );
     }
     json.push_str("\n  },\n  \"records\": [");
     for (i, r) in records.iter().enumerate() {
@@ -161,7 +170,9 @@ const COLORS: [&str; 8] = [
 ];
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Powers of ten (and their 2× and 5×) spanning `lo..=hi`, for log-axis ticks.
@@ -180,9 +191,13 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     ticks
 }
 
+/// One mechanism's bars in [`latency_svg`]: its name, then per condition the condition's
+/// name, p50 and p99 in nanoseconds.
+pub type BarGroup = (String, Vec<(String, f64, f64)>);
+
 /// Horizontal bars, one group per mechanism and one bar per condition: p50 as the bar, p99 as
 /// a whisker, on a log time axis.
-pub fn latency_svg(title: &str, groups: &[(String, Vec<(String, f64, f64)>)]) -> String {
+pub fn latency_svg(title: &str, groups: &[BarGroup]) -> String {
     let conditions: Vec<String> = {
         let mut seen: Vec<String> = Vec::new();
         for (_, bars) in groups {
@@ -212,7 +227,10 @@ pub fn latency_svg(title: &str, groups: &[(String, Vec<(String, f64, f64)>)]) ->
     let width = left + plot_width + right;
     let x = |v: f64| left + plot_width * (v.log10() - lo.log10()) / (hi.log10() - lo.log10());
     let mut svg = svg_header(width, height, title);
-    for tick in log_ticks(lo, hi).into_iter().filter(|t| (t.log10().fract()).abs() < 1e-9) {
+    for tick in log_ticks(lo, hi)
+        .into_iter()
+        .filter(|t| (t.log10().fract()).abs() < 1e-9)
+    {
         let tx = x(tick);
         let _ = writeln!(
             svg,
@@ -298,8 +316,11 @@ pub fn lines_svg(
     let (left, top, plot_width, plot_height) = (80.0, 40.0, 560.0, 320.0);
     let width = left + plot_width + 340.0;
     let height = top + plot_height + 60.0;
-    let px = |x: f64| left + plot_width * (x.log10() - x_lo.log10()) / (x_hi.log10() - x_lo.log10());
-    let py = |y: f64| top + plot_height * (1.0 - (y.log10() - y_lo.log10()) / (y_hi.log10() - y_lo.log10()));
+    let px =
+        |x: f64| left + plot_width * (x.log10() - x_lo.log10()) / (x_hi.log10() - x_lo.log10());
+    let py = |y: f64| {
+        top + plot_height * (1.0 - (y.log10() - y_lo.log10()) / (y_hi.log10() - y_lo.log10()))
+    };
     let mut svg = svg_header(width, height, title);
     let mut xs: Vec<f64> = series
         .iter()

@@ -77,7 +77,10 @@ impl SharedMap {
 
     /// The 32-bit word at `offset` (a multiple of 4 below `len`).
     pub fn word(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.len, "word {offset} out of the map");
+        assert!(
+            offset % 4 == 0 && offset + 4 <= self.len,
+            "word {offset} out of the map"
+        );
         // SAFETY: in bounds and aligned (the mapping is page-aligned); the memory lives as
         // long as `self`, and every process touches these words only atomically.
         unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast()) }
@@ -98,7 +101,11 @@ impl SharedMap {
         assert!(offset + dst.len() <= self.len, "read past the map");
         // SAFETY: in bounds; ordered by the handshake as in `write`.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.base.as_ptr().add(offset), dst.as_mut_ptr(), dst.len())
+            std::ptr::copy_nonoverlapping(
+                self.base.as_ptr().add(offset),
+                dst.as_mut_ptr(),
+                dst.len(),
+            )
         };
     }
 }
