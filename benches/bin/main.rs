@@ -361,8 +361,8 @@ const BANDWIDTH: [Mechanism; 6] = [
 fn bandwidth_label(mechanism: Mechanism) -> &'static str {
     match mechanism {
         Mechanism::TandemDefault => "tandem raw (echo)",
-        Mechanism::TypedBytes => "tandem typed owned, Vec<u8> (echo)",
-        Mechanism::TypedWords => "tandem typed owned, Vec<u64> (echo)",
+        Mechanism::TypedBytes => "tandem typed owned, `Vec<u8>` (echo)",
+        Mechanism::TypedWords => "tandem typed owned, `Vec<u64>` (echo)",
         Mechanism::SpinFloor => "floor: two copies each way, spinning (echo)",
         other => other.label(),
     }
@@ -746,13 +746,13 @@ fn summary(records: &[Record]) {
         );
     }
     compare(
-        "64 MiB echo bandwidth, typed owned Vec<u64> / raw".to_owned(),
+        "64 MiB echo bandwidth, typed owned `Vec<u64>` / raw".to_owned(),
         bandwidth(Mechanism::TypedWords, 64 * MIB),
         bandwidth(Mechanism::TandemDefault, 64 * MIB),
         "≥ 0.8 (with decoding into reused storage)",
     );
     compare(
-        "64 MiB echo bandwidth, typed owned Vec<u8> / raw".to_owned(),
+        "64 MiB echo bandwidth, typed owned `Vec<u8>` / raw".to_owned(),
         bandwidth(Mechanism::TypedBytes, 64 * MIB),
         bandwidth(Mechanism::TandemDefault, 64 * MIB),
         "≥ 0.8 (with decoding into reused storage)",
