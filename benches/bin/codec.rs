@@ -13,7 +13,7 @@ use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
 use tandem::{decode_from, encode_into, Payload};
 
 use crate::report::{self, Record};
-use crate::seam;
+use crate::reuse;
 
 #[derive(
     Payload, IntoBytes, FromBytes, Immutable, Serialize, Deserialize, Clone, Copy, PartialEq, Debug,
@@ -158,7 +158,7 @@ macro_rules! ops {
             format: TANDEM,
             op: DECODE_REUSED,
             run: Box::new(move || {
-                seam::decode_reused(black_box(&bytes), &mut reused);
+                reuse::decode_reused(black_box(&bytes), &mut reused);
                 black_box(&mut reused);
             }),
         });
@@ -443,8 +443,5 @@ pub fn run(reps: usize, quick: bool, records: &mut Vec<Record>) {
         println!(
             "\nbitcode, rkyv and postcard left out: build with `--features peers` to include them."
         );
-    }
-    if !seam::DECODES_INTO_REUSED_STORAGE {
-        println!("\n\"decode into a reused value\" decodes into a fresh value and replaces the old one (no `decode_into` on this build).");
     }
 }

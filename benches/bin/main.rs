@@ -16,7 +16,7 @@
 mod codec;
 mod peer;
 mod report;
-mod seam;
+mod reuse;
 mod sys;
 
 use std::collections::HashMap;
@@ -504,11 +504,6 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
             &table
         )
     );
-    if !seam::DECODES_INTO_REUSED_STORAGE {
-        println!(
-            "\nTyped owned echoes decode into a fresh vector every call (no `call_into` on this build)."
-        );
-    }
 }
 
 fn short(label: &str) -> &str {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tandem::{Context, Controller, Options, TrustedSlice, WorkerChannel, WorkerError};
 
-use crate::seam;
+use crate::reuse;
 use crate::sys::{self, SharedMap};
 
 /// Raw kinds: echo the input; sum the input's words and reply with the 8-byte sum.
@@ -349,11 +349,11 @@ impl Link {
                     Mechanism::TypedBytes => {
                         // The typed input is a `Vec<u8>` the caller owns (`bytes`, the same
                         // length as `message`); the reply is decoded into `received`.
-                        seam::echo_bytes(controller, *id, bytes, received);
+                        reuse::echo_bytes(controller, *id, bytes, received);
                         assert_eq!(received.len(), message.len());
                     }
                     Mechanism::TypedWords => {
-                        seam::echo_words(controller, *id, words, received_words);
+                        reuse::echo_words(controller, *id, words, received_words);
                         assert_eq!(received_words.len(), words.len());
                     }
                     Mechanism::TypedBorrowedOneWay => {
