@@ -55,8 +55,8 @@ pub use typed::{
 pub mod __private {
     pub use crate::codec::__private::*;
     pub use crate::typed::{
-        context, finish, read_input, read_input_slice, serve, serve_from_env, unknown_kind,
-        write_output, write_output_into,
+        context, finish, read_input, read_input_into, read_input_slice, serve, serve_from_env,
+        unknown_kind, write_output, write_output_into,
     };
     pub use ::core;
     pub use ::std;
@@ -143,6 +143,53 @@ pub mod __private {
             input: &[Self::Element],
         ) -> Result<crate::Response<Self::Output>, crate::ChannelError> {
             controller.call_slice::<Self::Element, Self::Output>(transition, id, input)
+        }
+    }
+
+    /// A payload a `reuse` transition keeps between calls: the serve loop starts it from
+    /// `Default::default()`.
+    #[diagnostic::on_unimplemented(
+        message = "`reuse` keeps `{Self}` between calls and starts it from `Default::default()`, but `{Self}` does not implement `Default`",
+        label = "no `Default` for `reuse`",
+        note = "implement or derive `Default` for it, or drop `reuse` from the transition"
+    )]
+    pub trait Reusable: Default {}
+
+    impl<T: Default> Reusable for T {}
+
+    /// The payloads a `reuse` transition's serve loop keeps, named once (like
+    /// [`TransitionIo`]) so that a type without `Default` is reported at the type. A side
+    /// that is not kept (no such payload, or a borrowed input) is `()`.
+    pub trait ReuseIo<const KIND: u32>: crate::Transitions + Sized {
+        /// The input decoded into the kept value, `()` if not kept.
+        type Input: crate::Payload + Reusable;
+        /// The output refilled by the worker and encoded from the kept value, `()` if not kept.
+        type Output: crate::Payload + Reusable;
+
+        /// Decodes the input of a request into `input`, reusing its storage.
+        fn read_input_into(
+            request: &mut crate::TransitionRequest<'_>,
+            name: &'static str,
+            input: &mut Self::Input,
+        ) -> Result<(), crate::WorkerError> {
+            crate::typed::read_input_into::<Self::Input>(request, name, input)
+        }
+
+        /// Encodes the kept output into the reply.
+        fn write_output(
+            request: &mut crate::TransitionRequest<'_>,
+            output: &Self::Output,
+        ) -> Result<(), crate::WorkerError> {
+            crate::typed::write_output::<Self::Output>(request, output)
+        }
+
+        /// Encodes the kept output into the reply buffer (a `borrow` transition, whose input
+        /// view holds the request).
+        fn write_output_into(
+            buffer: &mut crate::WriteBuffer,
+            output: &Self::Output,
+        ) -> Result<(), crate::WorkerError> {
+            crate::typed::write_output_into::<Self::Output>(buffer, output)
         }
     }
 

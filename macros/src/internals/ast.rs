@@ -155,6 +155,20 @@ impl Transition<'_> {
     }
 }
 
+impl Transition<'_> {
+    /// Whether the serve loop keeps this transition's input between calls and decodes each
+    /// request into it: `reuse` on a transition that declares an input it does not borrow.
+    pub(crate) fn reuses_input(&self) -> bool {
+        self.attrs.reuse.is_some() && self.attrs.input.is_some() && self.attrs.borrow.is_none()
+    }
+
+    /// Whether the serve loop keeps this transition's output between calls and hands it to
+    /// the method to refill: `reuse` on a transition that declares an output.
+    pub(crate) fn reuses_output(&self) -> bool {
+        self.attrs.reuse.is_some() && self.attrs.output.is_some()
+    }
+}
+
 /// `E` in a type written `Vec<E>` (any path ending in `Vec`).
 pub(crate) fn vec_element(ty: &Type) -> Option<&Type> {
     let Type::Path(path) = ty else { return None };

@@ -81,7 +81,7 @@ impl TransitionsAttrs {
 }
 
 /// Variant attributes of `#[derive(Transitions)]`: `#[transition(input = I, output = O,
-/// replay, borrow)]`, every key optional, a bare `#[transition]` accepted.
+/// replay, borrow, reuse, item, end)]`, every key optional, a bare `#[transition]` accepted.
 #[derive(Default, Clone)]
 pub(crate) struct TransitionAttrs {
     pub(crate) input: Option<Type>,
@@ -90,6 +90,9 @@ pub(crate) struct TransitionAttrs {
     pub(crate) replay: Option<Path>,
     /// `borrow`: the worker reads a `Vec<E>` input in place, keeping the path for spans.
     pub(crate) borrow: Option<Path>,
+    /// `reuse`: the worker's serve loop keeps the input and output values between calls and
+    /// hands them to the method by `&mut`, keeping the path for spans.
+    pub(crate) reuse: Option<Path>,
     /// `item`: the per-item transition a [`Pool`] distributes over its workers.
     pub(crate) item: Option<Path>,
     /// `end`: a transition that ends a block (end-lumi, end-run), sent by a pool to every
@@ -105,7 +108,7 @@ impl TransitionAttrs {
                 cx,
                 attr,
                 "transition",
-                "`input`, `output`, `replay`, `borrow`, `item` or `end`",
+                "`input`, `output`, `replay`, `borrow`, `reuse`, `item` or `end`",
                 |meta| {
                     if meta.path.is_ident("input") {
                         value(cx, meta, "transition", &mut result.input);
@@ -115,6 +118,8 @@ impl TransitionAttrs {
                         flag(cx, meta, "transition", &mut result.replay);
                     } else if meta.path.is_ident("borrow") {
                         flag(cx, meta, "transition", &mut result.borrow);
+                    } else if meta.path.is_ident("reuse") {
+                        flag(cx, meta, "transition", &mut result.reuse);
                     } else if meta.path.is_ident("item") {
                         flag(cx, meta, "transition", &mut result.item);
                     } else if meta.path.is_ident("end") {

@@ -130,6 +130,21 @@ pub(crate) fn check_transitions(cx: &Ctxt, set: &TransitionSet<'_>, reserved: &R
                 Some(_) => {}
             }
         }
+        if let Some(reuse) = &attrs.reuse {
+            match (&attrs.input, &attrs.output, &attrs.borrow) {
+                (None, None, _) => cx.error_spanned_by(
+                    reuse,
+                    "`reuse` keeps a transition's input and output between calls, and this one \
+                     has neither: declare `input = T` or `output = U`, or drop `reuse`",
+                ),
+                (_, None, Some(_)) => cx.error_spanned_by(
+                    reuse,
+                    "`reuse` on a `borrow` transition keeps only its output, since the input is \
+                     read in place, and this one has none: declare `output = U` or drop `reuse`",
+                ),
+                _ => {}
+            }
+        }
     }
 }
 

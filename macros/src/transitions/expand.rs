@@ -85,6 +85,23 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
                 }
             }
         });
+        let reused = t.attrs.reuse.is_some().then(|| {
+            let input = match (t.reuses_input(), &t.attrs.input) {
+                (true, Some(input)) => quote_spanned!(input.span()=> type Input = #input;),
+                _ => quote!(type Input = ();),
+            };
+            let output = match (t.reuses_output(), &t.attrs.output) {
+                (true, Some(output)) => quote_spanned!(output.span()=> type Output = #output;),
+                _ => quote!(type Output = ();),
+            };
+            quote! {
+                #[automatically_derived]
+                impl #rt::__private::ReuseIo<#kind> for #enum_ident {
+                    #input
+                    #output
+                }
+            }
+        });
         quote! {
             #[automatically_derived]
             impl #rt::__private::TransitionIo<#kind> for #enum_ident {
@@ -92,6 +109,7 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
                 #output
             }
             #borrowed
+            #reused
         }
     });
     let fingerprint_steps = set.transitions.iter().zip(&kinds).map(|(t, &kind)| {
@@ -141,6 +159,44 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     }
 }
 
+/// The type of what the `reuse` transitions keep between calls, owned by `serve`: one
+/// `(input, output)` pair per `reuse` transition, nested as `(first, (second, ()))` (a side
+/// that is not kept is `()`), so that any number of them has a `Default`.
+pub(crate) fn kept_type(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
+    let Names { rt, enum_ident, .. } = n;
+    let pairs: Vec<TokenStream> = set
+        .transitions
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.attrs.reuse.is_some())
+        .map(|(kind, _)| {
+            let kind = kind as u32;
+            let io = quote!(<#enum_ident as #rt::__private::ReuseIo<#kind>>);
+            quote!((#io::Input, #io::Output))
+        })
+        .collect();
+    pairs
+        .into_iter()
+        .rev()
+        .fold(quote!(()), |rest, pair| quote!((#pair, #rest)))
+}
+
+/// The place of the pair the transition at `kind` keeps, in `__tandem_kept` (see
+/// [`kept_type`]).
+fn kept_pair(set: &TransitionSet<'_>, kind: usize) -> TokenStream {
+    let position = set.transitions[..kind]
+        .iter()
+        .filter(|t| t.attrs.reuse.is_some())
+        .count();
+    let second = syn::Index::from(1);
+    let first = syn::Index::from(0);
+    let mut place = quote!(__tandem_kept);
+    for _ in 0..position {
+        place = quote!(#place.#second);
+    }
+    quote!(#place.#first)
+}
+
 /// The variant's doc comments, then `generated` as a paragraph of its own.
 fn docs(t: &Transition<'_>, generated: &str) -> TokenStream {
     let user = &t.docs;
@@ -155,17 +211,32 @@ pub(crate) fn worker_methods(n: &Names<'_>, transitions: &[Transition<'_>]) -> V
         .iter()
         .map(|t| {
             let method = &t.method;
-            let output = t.attrs.output.clone().unwrap_or_else(unit);
-            let docs = docs(
-                t,
-                &format!(
-                    "Runs the `{}` transition: `context` has its id and sets its keep flag.",
-                    t.name
-                ),
+            let mut generated = format!(
+                "Runs the `{}` transition: `context` has its id and sets its keep flag.",
+                t.name
             );
+            if t.reuses_input() {
+                generated.push_str(
+                    " `input` is this call's input, decoded into the value the previous call \
+                     left there.",
+                );
+            }
+            if t.reuses_output() {
+                generated.push_str(
+                    " `output` is the value the previous call left (`Default::default()` the \
+                     first time): overwrite it with this call's output.",
+                );
+            }
+            let docs = docs(t, &generated);
             let input = match (t.borrowed_element(), &t.attrs.input) {
                 (Some(element), _) => Some(quote!(input: #rt::TrustedSlice<'_, #element>,)),
+                (None, Some(input)) if t.reuses_input() => Some(quote!(input: &mut #input,)),
                 (None, input) => input.as_ref().map(|input| quote!(input: #input,)),
+            };
+            let (output_param, returned) = match &t.attrs.output {
+                Some(output) if t.reuses_output() => (Some(quote!(output: &mut #output,)), unit()),
+                _ if t.attrs.reuse.is_some() => (None, unit()),
+                output => (None, output.clone().unwrap_or_else(unit)),
             };
             quote! {
                 #docs
@@ -173,7 +244,8 @@ pub(crate) fn worker_methods(n: &Names<'_>, transitions: &[Transition<'_>]) -> V
                     &mut self,
                     context: &mut #rt::Context,
                     #input
-                ) -> ::core::result::Result<#output, #rt::WorkerError>;
+                    #output_param
+                ) -> ::core::result::Result<#returned, #rt::WorkerError>;
             }
         })
         .collect()
@@ -218,12 +290,59 @@ pub(crate) fn controller_signatures(
         .collect()
 }
 
+/// The dispatch arm of a `reuse` transition: the method works on the values kept in
+/// `__tandem_kept`, and the reply is encoded from the kept output.
+fn reuse_arm(n: &Names<'_>, set: &TransitionSet<'_>, t: &Transition<'_>, kind: u32) -> TokenStream {
+    let Names { rt, enum_ident, .. } = n;
+    let method = &t.method;
+    let name = &t.name;
+    let pair = kept_pair(set, kind as usize);
+    let reuse = quote!(<#enum_ident as #rt::__private::ReuseIo<#kind>>);
+    let output_arg = t.reuses_output().then(|| quote!(__tandem_output,));
+    if t.borrowed_element().is_some() {
+        let borrowed = quote!(<#enum_ident as #rt::__private::BorrowedIo<#kind>>);
+        // As for `borrow` alone: the context is taken first and the keep flag handed over
+        // once the reply is written and the view of the input gone.
+        return quote! {
+            #kind => {
+                let (_, __tandem_output) = &mut #pair;
+                let mut __tandem_context = #rt::__private::context(__tandem_request, #name);
+                let (__tandem_input, __tandem_reply) =
+                    #borrowed::read_input_slice(__tandem_request, #name)?;
+                let () = Self::#method(
+                    self,
+                    &mut __tandem_context,
+                    __tandem_input,
+                    #output_arg
+                )?;
+                #reuse::write_output_into(__tandem_reply, __tandem_output)?;
+                #rt::__private::finish(__tandem_request, &__tandem_context);
+                ::core::result::Result::Ok(())
+            }
+        };
+    }
+    let input_arg = t.reuses_input().then(|| quote!(__tandem_input,));
+    // Without a declared input the kept input is `()`: decoding it still checks that the
+    // request carries no bytes, as for a transition without `reuse`.
+    quote! {
+        #kind => {
+            let (__tandem_input, __tandem_output) = &mut #pair;
+            #reuse::read_input_into(__tandem_request, #name, __tandem_input)?;
+            let mut __tandem_context = #rt::__private::context(__tandem_request, #name);
+            let () = Self::#method(self, &mut __tandem_context, #input_arg #output_arg)?;
+            #rt::__private::finish(__tandem_request, &__tandem_context);
+            #reuse::write_output(__tandem_request, __tandem_output)
+        }
+    }
+}
+
 fn worker_trait(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     let Names {
         rt,
         enum_ident,
         vis,
         worker,
+        kept,
         ..
     } = n;
     let transition_methods = worker_methods(n, &set.transitions);
@@ -240,6 +359,9 @@ fn worker_trait(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
         let read_input = io(n, kind, "read_input");
         let write_output = io(n, kind, "write_output");
         let output = io(n, kind, "Output");
+        if t.attrs.reuse.is_some() {
+            return reuse_arm(n, set, t, kind);
+        }
         if t.borrowed_element().is_some() {
             let borrowed = {
                 let Names { rt, enum_ident, .. } = n;
@@ -292,6 +414,7 @@ fn worker_trait(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
             #[doc(hidden)]
             fn #dispatch(
                 &mut self,
+                __tandem_kept: &mut #kept,
                 __tandem_kind: ::core::primitive::u32,
                 __tandem_request: &mut #rt::TransitionRequest<'_>,
             ) -> ::core::result::Result<(), #rt::WorkerError> {

@@ -47,9 +47,18 @@ pub(crate) const WORKER: &[Method] = &[
             }
         },
         body: |n| {
-            let Names { rt, enum_ident, .. } = n;
+            let Names {
+                rt,
+                enum_ident,
+                kept,
+                ..
+            } = n;
             quote!({
-                #rt::__private::serve::<#enum_ident, Self>(channel, make, Self::__tandem_dispatch)
+                #rt::__private::serve::<#enum_ident, Self, #kept>(
+                    channel,
+                    make,
+                    Self::__tandem_dispatch,
+                )
             })
         },
     },
@@ -72,9 +81,17 @@ pub(crate) const WORKER: &[Method] = &[
             }
         },
         body: |n| {
-            let Names { rt, enum_ident, .. } = n;
+            let Names {
+                rt,
+                enum_ident,
+                kept,
+                ..
+            } = n;
             quote!({
-                #rt::__private::serve_from_env::<#enum_ident, Self>(make, Self::__tandem_dispatch)
+                #rt::__private::serve_from_env::<#enum_ident, Self, #kept>(
+                    make,
+                    Self::__tandem_dispatch,
+                )
             })
         },
     },

@@ -51,15 +51,20 @@ pub(crate) struct Names<'a> {
     pub(crate) controller: Ident,
     /// The declared setup type, `()` when the key is absent.
     pub(crate) setup: Type,
+    /// The type of the values the `reuse` transitions keep between calls, owned by `serve`
+    /// (see `expand::kept_type`); `()` in the fallback.
+    pub(crate) kept: TokenStream,
 }
 
 impl<'a> Names<'a> {
     fn new(input: &'a DeriveInput, set: &TransitionSet<'_>) -> Self {
-        Names::from_parts(
+        let mut names = Names::from_parts(
             input,
             set.attrs.crate_path.as_ref(),
             set.attrs.setup.clone(),
-        )
+        );
+        names.kept = expand::kept_type(&names, set);
+        names
     }
 
     fn from_parts(input: &'a DeriveInput, crate_path: Option<&Path>, setup: Option<Type>) -> Self {
@@ -70,6 +75,7 @@ impl<'a> Names<'a> {
             worker: format_ident!("{}Worker", input.ident),
             controller: format_ident!("{}Controller", input.ident),
             setup: setup.unwrap_or_else(|| syn::parse_quote!(())),
+            kept: quote!(()),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::channel::{
     ChannelError, ExitReason, Options, TransitionLabel, TransitionRequest, WaitStats, WorkerChannel,
 };
 use crate::codec::{
-    decode_from, decode_pod_slice, decode_shared, decode_shared_into, encode_into,
+    decode_from, decode_from_into, decode_pod_slice, decode_shared, decode_shared_into, encode_into,
     encode_slice_into, encode_to_vec, slice_encoded_len, DecodeError, Payload, PodPayload,
 };
 use crate::process::Controller;
@@ -806,11 +806,15 @@ impl<T: Transitions> fmt::Debug for TypedController<T> {
 
 /// Serves the worker side of `T`: decodes the setup payload, builds the worker with `make`,
 /// answers setup, then dispatches every transition with `dispatch` until stopped.
+///
+/// `S` holds the values the `reuse` transitions keep between calls (nested pairs, `()`
+/// without any); it lives here, for as long as the worker serves, and starts from
+/// `Default::default()`.
 #[doc(hidden)]
-pub fn serve<T: Transitions, W>(
+pub fn serve<T: Transitions, W, S: Default>(
     channel: &mut WorkerChannel,
     make: impl FnOnce(T::Setup) -> Result<W, WorkerError>,
-    dispatch: fn(&mut W, u32, &mut TransitionRequest<'_>) -> Result<(), WorkerError>,
+    dispatch: fn(&mut W, &mut S, u32, &mut TransitionRequest<'_>) -> Result<(), WorkerError>,
 ) -> Result<(), ChannelError> {
     let setup = match channel.trusted_input() {
         Ok(bytes) => decode_from::<T::Setup>(bytes).map_err(|source| ChannelError::Decode {
@@ -837,22 +841,23 @@ pub fn serve<T: Transitions, W>(
             });
         }
     };
+    let mut kept = S::default();
     channel.handle_transitions(|request| {
         let kind = request.kind();
-        dispatch(&mut worker, kind, request)
+        dispatch(&mut worker, &mut kept, kind, request)
     })
 }
 
 /// Opens the channel named in the environment with `T`'s fingerprint and serves it; `Ok(false)`
 /// if this process was not started as a worker.
 #[doc(hidden)]
-pub fn serve_from_env<T: Transitions, W>(
+pub fn serve_from_env<T: Transitions, W, S: Default>(
     make: impl FnOnce(T::Setup) -> Result<W, WorkerError>,
-    dispatch: fn(&mut W, u32, &mut TransitionRequest<'_>) -> Result<(), WorkerError>,
+    dispatch: fn(&mut W, &mut S, u32, &mut TransitionRequest<'_>) -> Result<(), WorkerError>,
 ) -> Result<bool, ChannelError> {
     match WorkerChannel::from_env(T::FINGERPRINT)? {
         None => Ok(false),
-        Some(mut channel) => serve::<T, W>(&mut channel, make, dispatch).map(|()| true),
+        Some(mut channel) => serve::<T, W, S>(&mut channel, make, dispatch).map(|()| true),
     }
 }
 
@@ -864,6 +869,20 @@ pub fn read_input<I: Payload>(
 ) -> Result<I, WorkerError> {
     let bytes = request.trusted_input()?;
     decode_from::<I>(bytes)
+        .map_err(|error| format!("could not decode the input of `{name}`: {error}").into())
+}
+
+/// Decodes a transition's input into `input`, reusing its storage (a `reuse` transition);
+/// the error names the transition. After an error `input` is a valid value, possibly
+/// changed.
+#[doc(hidden)]
+pub fn read_input_into<I: Payload>(
+    request: &mut TransitionRequest<'_>,
+    name: &'static str,
+    input: &mut I,
+) -> Result<(), WorkerError> {
+    let bytes = request.trusted_input()?;
+    decode_from_into(bytes, input)
         .map_err(|error| format!("could not decode the input of `{name}`: {error}").into())
 }
 
