@@ -113,7 +113,9 @@ fn spawn(id: u32) -> ScramblerController {
 #[test]
 fn a_reusing_worker_refills_the_same_output_every_call() {
     let mut controller = spawn(51);
-    let input: Vec<u32> = (0..WORDS as u32).map(|i| i.wrapping_mul(2_654_435_761)).collect();
+    let input: Vec<u32> = (0..WORDS as u32)
+        .map(|i| i.wrapping_mul(2_654_435_761))
+        .collect();
     let ids = [3_u64, 5, 7, 11];
     for id in ids {
         let output = controller.scramble(id, &input).unwrap().output;
@@ -147,7 +149,10 @@ fn borrowing_and_failing_reuse_transitions_keep_serving() {
         let words: Vec<u64> = (1..=count).collect();
         let sums = controller.prefix_sums(count, &words).unwrap().output;
         assert_eq!(sums.len() as u64, count);
-        assert_eq!(sums.last().copied(), (count > 0).then(|| count * (count + 1) / 2));
+        assert_eq!(
+            sums.last().copied(),
+            (count > 0).then(|| count * (count + 1) / 2)
+        );
     }
     controller.remember(1, &4).unwrap();
     match controller.remember(2, &7) {

@@ -24,11 +24,12 @@ pub enum Bench {
     /// The 8-byte round trip.
     #[transition(input = u64, output = u64)]
     Ping,
-    /// Echo of bytes, decoded into an owned vector on each side.
-    #[transition(input = Vec<u8>, output = Vec<u8>)]
+    /// Echo of bytes, decoded into an owned vector on each side; the worker keeps its input
+    /// and output between calls (`reuse`), as the controller does with `call_into`.
+    #[transition(input = Vec<u8>, output = Vec<u8>, reuse)]
     EchoBytes,
-    /// Echo of plain-data words, decoded into an owned vector on each side.
-    #[transition(input = Vec<u64>, output = Vec<u64>)]
+    /// Echo of plain-data words, decoded into an owned vector on each side, kept likewise.
+    #[transition(input = Vec<u64>, output = Vec<u64>, reuse)]
     EchoWords,
     /// The worker reads the words in place and replies with their sum.
     #[transition(input = Vec<u64>, output = u64, borrow)]
@@ -42,12 +43,26 @@ impl BenchWorker for TypedWorker {
         Ok(input)
     }
 
-    fn echo_bytes(&mut self, _: &mut Context, input: Vec<u8>) -> Result<Vec<u8>, WorkerError> {
-        Ok(input)
+    // The echo hands this call's input over as the output and keeps the previous output's
+    // storage for the next input: no allocation, no copy besides decode and encode.
+    fn echo_bytes(
+        &mut self,
+        _: &mut Context,
+        input: &mut Vec<u8>,
+        output: &mut Vec<u8>,
+    ) -> Result<(), WorkerError> {
+        std::mem::swap(input, output);
+        Ok(())
     }
 
-    fn echo_words(&mut self, _: &mut Context, input: Vec<u64>) -> Result<Vec<u64>, WorkerError> {
-        Ok(input)
+    fn echo_words(
+        &mut self,
+        _: &mut Context,
+        input: &mut Vec<u64>,
+        output: &mut Vec<u64>,
+    ) -> Result<(), WorkerError> {
+        std::mem::swap(input, output);
+        Ok(())
     }
 
     fn sum_borrowed(

@@ -73,13 +73,67 @@ pub fn derive_payload(input: TokenStream) -> TokenStream {
 /// Variant attribute `#[transition(input = T, output = U, replay)]`: every key optional (a
 /// bare `#[transition]` or none at all is a transition without payloads); a missing payload
 /// is `()`; `replay` marks a state-establishing transition that a restarted worker is given
-/// again before the failed call is retried. Container attributes:
+/// again before the failed call is retried; `borrow` lets the worker read a `Vec<E>` input of
+/// plain-old-data elements in place (`tandem::TrustedSlice`); `reuse` keeps the worker's input
+/// and output between calls (below); `item` and `end` mark the transitions a `tandem::Pool`
+/// distributes and sends at the end of a block. Container attributes:
 /// `#[transitions(setup = S)]` for the setup payload delivered during the handshake (`()`
 /// without it: `spawn` then takes `&()`, and passing anything else says so),
 /// `#[transitions(crate = "path")]` if the tandem dependency was renamed.
 ///
 /// A variant whose method would clash with a generated one (`spawn`, `restart`, `serve`...)
 /// is refused; rename it.
+///
+/// # Reusing a transition's storage: `reuse`
+/// By default a worker method takes its input by value and returns its output, so a large
+/// payload costs a fresh allocation (and its page faults) on every call. With
+/// `#[transition(input = I, output = O, reuse)]` the worker's serve loop keeps one input and
+/// one output value per transition for as long as it serves, and the method works on them:
+///
+/// ```text
+/// fn name(&mut self, context: &mut Context, input: &mut I, output: &mut O) -> Result<(), WorkerError>
+/// ```
+///
+/// - `input` holds this call's input, decoded into the value the previous call left there
+///   (its storage reused: `Payload::decode_into`). Take ownership with `std::mem::take` when
+///   needed.
+/// - `output` holds what the previous call left in it, `Default::default()` the first time:
+///   the method overwrites it (`clear` then fill, typically), and it is encoded into the reply
+///   when the method returns `Ok`. After an error (the method's, or an input that does not
+///   decode) both values stay as they were left, valid but possibly changed.
+/// - A transition without an input or an output has no such parameter; one with neither is
+///   refused. Both kept types must implement `Default`, which the error names otherwise.
+/// - With `borrow`, the input is read in place as before (a `TrustedSlice`) and only the
+///   output is kept; `borrow, reuse` without an output is refused.
+/// - Nothing changes on the wire or for the controller: the controller refills its own
+///   storage with `TypedController::call_into`. After a worker restart the kept values start
+///   from `Default::default()` again.
+///
+/// ```
+/// use tandem::{Context, Transitions, WorkerError};
+///
+/// #[derive(Transitions)]
+/// enum Digitizer {
+///     /// Converts ADC counts to energies, 64 MiB per event.
+///     #[transition(input = Vec<u16>, output = Vec<f32>, reuse)]
+///     Digitize,
+/// }
+///
+/// struct Gain(f32);
+///
+/// impl DigitizerWorker for Gain {
+///     fn digitize(
+///         &mut self,
+///         _: &mut Context,
+///         counts: &mut Vec<u16>,   // this event's counts, in last event's storage
+///         energies: &mut Vec<f32>, // last event's energies: refill them
+///     ) -> Result<(), WorkerError> {
+///         energies.clear();
+///         energies.extend(counts.iter().map(|&count| f32::from(count) * self.0));
+///         Ok(())
+///     }
+/// }
+/// ```
 ///
 /// # Examples
 /// One binary that is both controller and worker: started by a controller, it serves the

@@ -146,25 +146,29 @@ pub mod __private {
         }
     }
 
-    /// A payload a `reuse` transition keeps between calls: the serve loop starts it from
-    /// `Default::default()`.
-    #[diagnostic::on_unimplemented(
-        message = "`reuse` keeps `{Self}` between calls and starts it from `Default::default()`, but `{Self}` does not implement `Default`",
-        label = "no `Default` for `reuse`",
-        note = "implement or derive `Default` for it, or drop `reuse` from the transition"
-    )]
-    pub trait Reusable: Default {}
-
-    impl<T: Default> Reusable for T {}
-
     /// The payloads a `reuse` transition's serve loop keeps, named once (like
-    /// [`TransitionIo`]) so that a type without `Default` is reported at the type. A side
-    /// that is not kept (no such payload, or a borrowed input) is `()`.
+    /// [`TransitionIo`]) so that a type without `Default` is reported once, at the type. A
+    /// side that is not kept (no such payload, or a borrowed input) is `()`.
+    ///
+    /// `serve` owns an `(Option<Input>, Option<Output>)` pair per `reuse` transition, which
+    /// has a `Default` whatever the types; [`kept`](Self::kept) fills it on first use.
     pub trait ReuseIo<const KIND: u32>: crate::Transitions + Sized {
         /// The input decoded into the kept value, `()` if not kept.
-        type Input: crate::Payload + Reusable;
+        type Input: crate::Payload + Default;
         /// The output refilled by the worker and encoded from the kept value, `()` if not kept.
-        type Output: crate::Payload + Reusable;
+        type Output: crate::Payload + Default;
+
+        /// The kept values, `Default::default()` the first time.
+        #[allow(clippy::type_complexity)]
+        fn kept(
+            pair: &mut (Option<Self::Input>, Option<Self::Output>),
+        ) -> (&mut Self::Input, &mut Self::Output) {
+            let (input, output) = pair;
+            (
+                input.get_or_insert_with(Default::default),
+                output.get_or_insert_with(Default::default),
+            )
+        }
 
         /// Decodes the input of a request into `input`, reusing its storage.
         fn read_input_into(

@@ -88,11 +88,15 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
         let reused = t.attrs.reuse.is_some().then(|| {
             let input = match (t.reuses_input(), &t.attrs.input) {
                 (true, Some(input)) => quote_spanned!(input.span()=> type Input = #input;),
-                _ => quote!(type Input = ();),
+                _ => quote!(
+                    type Input = ();
+                ),
             };
             let output = match (t.reuses_output(), &t.attrs.output) {
                 (true, Some(output)) => quote_spanned!(output.span()=> type Output = #output;),
-                _ => quote!(type Output = ();),
+                _ => quote!(
+                    type Output = ();
+                ),
             };
             quote! {
                 #[automatically_derived]
@@ -160,8 +164,9 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
 }
 
 /// The type of what the `reuse` transitions keep between calls, owned by `serve`: one
-/// `(input, output)` pair per `reuse` transition, nested as `(first, (second, ()))` (a side
-/// that is not kept is `()`), so that any number of them has a `Default`.
+/// `(Option<input>, Option<output>)` pair per `reuse` transition (a side that is not kept is
+/// `()`), nested as `(first, (second, ()))`, so that any number of them has a `Default`
+/// whatever the payload types (whose own `Default` is checked once, at `ReuseIo`).
 pub(crate) fn kept_type(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     let Names { rt, enum_ident, .. } = n;
     let pairs: Vec<TokenStream> = set
@@ -172,7 +177,10 @@ pub(crate) fn kept_type(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
         .map(|(kind, _)| {
             let kind = kind as u32;
             let io = quote!(<#enum_ident as #rt::__private::ReuseIo<#kind>>);
-            quote!((#io::Input, #io::Output))
+            quote!((
+                ::core::option::Option<#io::Input>,
+                ::core::option::Option<#io::Output>,
+            ))
         })
         .collect();
     pairs
@@ -305,7 +313,7 @@ fn reuse_arm(n: &Names<'_>, set: &TransitionSet<'_>, t: &Transition<'_>, kind: u
         // once the reply is written and the view of the input gone.
         return quote! {
             #kind => {
-                let (_, __tandem_output) = &mut #pair;
+                let (_, __tandem_output) = #reuse::kept(&mut #pair);
                 let mut __tandem_context = #rt::__private::context(__tandem_request, #name);
                 let (__tandem_input, __tandem_reply) =
                     #borrowed::read_input_slice(__tandem_request, #name)?;
@@ -326,7 +334,7 @@ fn reuse_arm(n: &Names<'_>, set: &TransitionSet<'_>, t: &Transition<'_>, kind: u
     // request carries no bytes, as for a transition without `reuse`.
     quote! {
         #kind => {
-            let (__tandem_input, __tandem_output) = &mut #pair;
+            let (__tandem_input, __tandem_output) = #reuse::kept(&mut #pair);
             #reuse::read_input_into(__tandem_request, #name, __tandem_input)?;
             let mut __tandem_context = #rt::__private::context(__tandem_request, #name);
             let () = Self::#method(self, &mut __tandem_context, #input_arg #output_arg)?;

@@ -15,8 +15,9 @@ use crate::channel::{
     ChannelError, ExitReason, Options, TransitionLabel, TransitionRequest, WaitStats, WorkerChannel,
 };
 use crate::codec::{
-    decode_from, decode_from_into, decode_pod_slice, decode_shared, decode_shared_into, encode_into,
-    encode_slice_into, encode_to_vec, slice_encoded_len, DecodeError, Payload, PodPayload,
+    decode_from, decode_from_into, decode_pod_slice, decode_shared, decode_shared_into,
+    encode_into, encode_slice_into, encode_to_vec, slice_encoded_len, DecodeError, Payload,
+    PodPayload,
 };
 use crate::process::Controller;
 use crate::sys::shared_bytes::SharedBytes;

@@ -1,0 +1,14 @@
+use tandem::{Payload, Transitions};
+
+#[derive(Payload)]
+struct Calibration {
+    gain: f64,
+}
+
+#[derive(Transitions)]
+enum Detector {
+    #[transition(input = u64, output = Calibration, reuse)]
+    Calibrate,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use tandem::Transitions;
+
+#[derive(Transitions)]
+enum Detector {
+    #[transition(replay, reuse)]
+    BeginRun,
+}
+
+fn main() {}
