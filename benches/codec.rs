@@ -8,75 +8,14 @@
 #![allow(missing_docs)] // `criterion_group!` generates an undocumented function.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::time::Duration;
-use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
 use tandem::{decode_from, encode_into, Payload};
 
-#[derive(
-    Payload, IntoBytes, FromBytes, Immutable, Serialize, Deserialize, Clone, Copy, PartialEq, Debug,
-)]
-#[zerocopy(crate = "tandem::zerocopy")]
-#[payload(pod)]
-#[repr(C)]
-struct Particle {
-    pdg_id: i32,
-    status: i32,
-    px: f64,
-    py: f64,
-    pz: f64,
-    e: f64,
-}
+#[path = "data.rs"]
+mod data;
 
-#[derive(Payload, Serialize, Deserialize, Clone, PartialEq, Debug)]
-struct Track {
-    particle: Particle,
-    name: String,
-    mother: Option<u32>,
-    daughters: Vec<u32>,
-}
-
-#[derive(Payload, Serialize, Deserialize, Clone, PartialEq, Debug)]
-struct GenEvent {
-    run: u32,
-    event: u64,
-    weights: BTreeMap<String, f64>,
-    tracks: Vec<Track>,
-    comment: Option<String>,
-}
-
-fn particles(n: usize) -> Vec<Particle> {
-    (0..n)
-        .map(|i| Particle {
-            pdg_id: (i % 23) as i32 - 11,
-            status: (i % 3) as i32,
-            px: i as f64 * 0.5,
-            py: -(i as f64),
-            pz: 1.0 / (i as f64 + 1.0),
-            e: i as f64 * 2.0,
-        })
-        .collect()
-}
-
-fn gen_event(n: usize) -> GenEvent {
-    GenEvent {
-        run: 1,
-        event: 42,
-        weights: (0..10).map(|i| (format!("weight_{i}"), i as f64)).collect(),
-        tracks: particles(n)
-            .into_iter()
-            .enumerate()
-            .map(|(i, particle)| Track {
-                particle,
-                name: format!("track{i}"),
-                mother: (i % 2 == 0).then_some(i as u32 / 2),
-                daughters: vec![i as u32 + 1, i as u32 + 2],
-            })
-            .collect(),
-        comment: Some("generated".into()),
-    }
-}
+use data::{gen_event, particles};
+use serde::{Deserialize, Serialize};
 
 fn compare<T>(c: &mut Criterion, name: &str, value: &T)
 where

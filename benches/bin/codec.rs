@@ -4,110 +4,15 @@
 //! (dropped inside the timing, as is the reference copy's). `memcpy` of the encoded bytes is
 //! the floor: reused into reused for encoding, fresh into fresh for decoding.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
 use tandem::{decode_from, encode_into, Payload};
+
+use crate::data::{gen_event, particles, GenEvent, Particle};
 
 use crate::report::{self, Record};
 use crate::reuse;
-
-#[derive(
-    Payload, IntoBytes, FromBytes, Immutable, Serialize, Deserialize, Clone, Copy, PartialEq, Debug,
-)]
-#[cfg_attr(
-    feature = "peers",
-    derive(
-        bitcode::Encode,
-        bitcode::Decode,
-        rkyv::Archive,
-        rkyv::Serialize,
-        rkyv::Deserialize
-    )
-)]
-#[zerocopy(crate = "tandem::zerocopy")]
-#[payload(pod)]
-#[repr(C)]
-pub struct Particle {
-    pdg_id: i32,
-    status: i32,
-    px: f64,
-    py: f64,
-    pz: f64,
-    e: f64,
-}
-
-#[derive(Payload, Serialize, Deserialize, Clone, PartialEq, Debug)]
-#[cfg_attr(
-    feature = "peers",
-    derive(
-        bitcode::Encode,
-        bitcode::Decode,
-        rkyv::Archive,
-        rkyv::Serialize,
-        rkyv::Deserialize
-    )
-)]
-pub struct Track {
-    particle: Particle,
-    name: String,
-    mother: Option<u32>,
-    daughters: Vec<u32>,
-}
-
-#[derive(Payload, Serialize, Deserialize, Clone, PartialEq, Debug)]
-#[cfg_attr(
-    feature = "peers",
-    derive(
-        bitcode::Encode,
-        bitcode::Decode,
-        rkyv::Archive,
-        rkyv::Serialize,
-        rkyv::Deserialize
-    )
-)]
-pub struct GenEvent {
-    run: u32,
-    event: u64,
-    weights: BTreeMap<String, f64>,
-    tracks: Vec<Track>,
-    comment: Option<String>,
-}
-
-fn particles(n: usize) -> Vec<Particle> {
-    (0..n)
-        .map(|i| Particle {
-            pdg_id: (i % 23) as i32 - 11,
-            status: (i % 3) as i32,
-            px: i as f64 * 0.5,
-            py: -(i as f64),
-            pz: 1.0 / (i as f64 + 1.0),
-            e: i as f64 * 2.0,
-        })
-        .collect()
-}
-
-fn gen_event(n: usize) -> GenEvent {
-    GenEvent {
-        run: 1,
-        event: 42,
-        weights: (0..10).map(|i| (format!("weight_{i}"), i as f64)).collect(),
-        tracks: particles(n)
-            .into_iter()
-            .enumerate()
-            .map(|(i, particle)| Track {
-                particle,
-                name: format!("track{i}"),
-                mother: (i % 2 == 0).then_some(i as u32 / 2),
-                daughters: vec![i as u32 + 1, i as u32 + 2],
-            })
-            .collect(),
-        comment: Some("generated".into()),
-    }
-}
 
 /// One timed operation: a format, what it does, and the closure doing it once.
 struct Op<'a> {

@@ -14,6 +14,8 @@
 //! `--rounds N` for more latency rounds per batch, `--only latency,bandwidth,channels,codec`.
 
 mod codec;
+#[path = "../data.rs"]
+mod data;
 mod peer;
 mod report;
 mod reuse;

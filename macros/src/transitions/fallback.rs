@@ -2,7 +2,7 @@
 //! `fallback.rs`): a stub of every item user code can name, so that the derive's own errors
 //! are the only ones shown. The `Transitions` impl, the worker trait with `serve` and
 //! `serve_from_env` and the transitions that parsed, the controller with every fixed method
-//! and those transitions; every body is `unimplemented!()`, never run since the build fails.
+//! and those transitions; every body is `::core::unimplemented!()`, never run since the build fails.
 
 use super::expand::{controller_signatures, worker_methods};
 use super::methods::{self, CONTROLLER, WORKER};
