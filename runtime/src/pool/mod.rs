@@ -386,12 +386,6 @@ impl PoolStopper {
     }
 }
 
-impl fmt::Debug for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Report")
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SlotState {
     Idle,
@@ -1108,22 +1102,14 @@ fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
                     .zip(begins.iter())
                     .take_while(|(a, b)| a.serial == b.serial)
                     .count();
-                let mut failed = None;
-                for begin in &begins[common..] {
-                    if let Err(error) =
-                        call_with_retries(&context, &mut controller, None, |controller| {
-                            controller.call_encoded(begin.kind, begin.id, &begin.input, decode_unit)
-                        })
-                    {
-                        failed = Some(error);
-                        break;
-                    }
-                }
+                let established = begins[common..]
+                    .iter()
+                    .try_for_each(|begin| establish(&context, &mut controller, begin));
                 applied = begins.to_vec();
-                if let Some(error) = failed {
+                if let Err(error) = established {
                     // The worker cannot establish the block's state: retire it, and let its
                     // items go to another worker.
-                    retire(&context, &jobs, error.into_channel_error(), None);
+                    retire(&context, &jobs, error, None);
                     return;
                 }
             }
@@ -1280,42 +1266,28 @@ fn recycle_reason<T: Transitions>(
     (rss > limit).then(|| format!("resident memory {rss} bytes over {limit}"))
 }
 
-/// A state-establishing call that failed for good.
-struct SyncFailure(ChannelError);
-
-impl SyncFailure {
-    fn into_channel_error(self) -> ChannelError {
-        self.0
-    }
-}
-
-/// Runs `call` up to the attempt limit, restarting a lost worker between attempts.
-fn call_with_retries<T: Transitions, R>(
+/// Runs a state-establishing transition up to the attempt limit, restarting a lost worker
+/// between attempts; the last error if every attempt failed.
+fn establish<T: Transitions>(
     context: &WorkerContext,
     controller: &mut TypedController<T>,
-    item: Option<u64>,
-    mut call: impl FnMut(&mut TypedController<T>) -> Result<R, ChannelError>,
-) -> Result<R, SyncFailure> {
+    begin: &Begin,
+) -> Result<(), ChannelError> {
     let mut attempt = 1;
     loop {
         controller.set_attempt(attempt);
-        match call(controller) {
-            Ok(result) => return Ok(result),
-            Err(error) => {
-                let needs_restart = error.requires_restart();
-                if attempt >= context.options.max_attempts
-                    || context.stopping.load(Ordering::SeqCst)
-                {
-                    return Err(SyncFailure(error));
-                }
-                context.event(item, PoolEventKind::Failed { attempt, error });
-                if needs_restart {
-                    context
-                        .restart(controller, item, PoolEventKind::Restarted)
-                        .map_err(SyncFailure)?;
-                }
-                attempt += 1;
-            }
+        let error = match controller.call_encoded(begin.kind, begin.id, &begin.input, decode_unit) {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        if attempt >= context.options.max_attempts || context.stopping.load(Ordering::SeqCst) {
+            return Err(error);
         }
+        let needs_restart = error.requires_restart();
+        context.event(None, PoolEventKind::Failed { attempt, error });
+        if needs_restart {
+            context.restart(controller, None, PoolEventKind::Restarted)?;
+        }
+        attempt += 1;
     }
 }
