@@ -150,41 +150,42 @@ struct BufferStep {
     remaps: u64,
 }
 
-/// A message fits while it fits the capacity; growth is by half at least, in pages.
+/// A message fits while it fits the capacity (the first page is there from the start);
+/// growth is by half at least, in pages.
 const BUFFER_STEPS: [BufferStep; 6] = [
     BufferStep {
         len: 4,
-        generation: 1,
+        generation: 0,
         capacity: 4096,
         remaps: 1,
     },
     BufferStep {
         len: 3,
-        generation: 1,
+        generation: 0,
         capacity: 4096,
         remaps: 1,
     },
     BufferStep {
         len: 4096,
-        generation: 1,
+        generation: 0,
         capacity: 4096,
         remaps: 1,
     },
     BufferStep {
         len: 5000,
-        generation: 2,
+        generation: 1,
         capacity: 8192,
         remaps: 2,
     },
     BufferStep {
         len: 5001,
-        generation: 2,
+        generation: 1,
         capacity: 8192,
         remaps: 2,
     },
     BufferStep {
         len: 9000,
-        generation: 3,
+        generation: 2,
         capacity: 12288,
         remaps: 3,
     },
@@ -287,12 +288,16 @@ fn standard_exchange() {
     assert_eq!(output, b"event 2 output");
     assert!(keep);
     assert_eq!(remaps, 1);
-    assert_eq!(controller.to_worker().generation(), 1);
+    assert_eq!(
+        controller.to_worker().generation(),
+        0,
+        "a small input fits the first page"
+    );
 
     controller.to_worker().write(&[3u8; 10_000]).unwrap();
     assert_eq!(
         controller.to_worker().generation(),
-        2,
+        1,
         "the larger input grows the buffer"
     );
     let (output, keep, remaps) = controller
@@ -381,8 +386,9 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
             |channel| {
                 let mut command = worker("late");
                 channel.prepare_command(&mut command);
-                late = Some(command.spawn()?);
-                Ok(())
+                let child = command.spawn()?;
+                late = Some(child.id());
+                Ok(child)
             },
             || {
                 asked += 1;
@@ -390,9 +396,13 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
             },
         )
         .unwrap_err();
-    let mut late = late.expect("the late worker was launched");
-    late.kill().unwrap();
-    late.wait().unwrap();
+    // The worker that never opened its channel was killed and reaped with the failed setup:
+    // it holds no memory of the channel any more.
+    let late = late.expect("the late worker was launched");
+    assert!(
+        wait_gone(late, Duration::from_millis(100)).is_some(),
+        "worker {late} still runs after the failed setup"
+    );
     assert!(
         matches!(error, ChannelError::SetupTimedOut { retries: 2, .. }),
         "{error}"
@@ -734,7 +744,7 @@ fn twenty_controllers_at_once() {
 #[test]
 fn descriptors_that_were_not_handed_over_are_refused_untouched() {
     // Standard streams: open and not close-on-exec, but not memfds.
-    let error = WorkerChannel::open("tandem:foreign:0:0,1,2", 0).unwrap_err();
+    let error = WorkerChannel::open("tandem:foreign:0:0,1,2,2", 0).unwrap_err();
     assert!(
         matches!(
             error,
@@ -754,7 +764,7 @@ fn descriptors_that_were_not_handed_over_are_refused_untouched() {
         );
     }
     // Descriptors that are not open.
-    let error = WorkerChannel::open("tandem:foreign:0:900,901,902", 0).unwrap_err();
+    let error = WorkerChannel::open("tandem:foreign:0:900,901,902,903", 0).unwrap_err();
     assert!(error.to_string().contains("F_GETFD"), "{error}");
     // The channel's own descriptors are close-on-exec in the controller: not handed over.
     let channel = ControllerChannel::create("foreign", 1, fast_options()).unwrap();

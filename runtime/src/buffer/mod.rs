@@ -26,11 +26,13 @@ mod error;
 pub(crate) use descriptor::{BufferDescriptor, DescriptorHome, Direction};
 pub use error::BufferError;
 
-use crate::sys::memfd::Segment;
+use crate::sys::memfd::{Segment, PAGE};
 use crate::sys::shared_bytes::SharedBytes;
 
-/// Mappings grow in whole pages.
-const PAGE: usize = 4096;
+/// The shortest message whose reader first checks that the writer really wrote it: below
+/// this, a sparse message costs the reader at most this many bytes of zero pages, and the
+/// check (one `lseek`) would cost more than the copy.
+const HOLE_CHECK_MIN: usize = 64 << 10;
 
 /// The writing end of a buffer.
 #[derive(Debug)]
@@ -53,10 +55,14 @@ impl WriteBuffer {
         segment: Segment,
         max_bytes: usize,
     ) -> Self {
-        let generation = home
-            .descriptor(direction)
-            .generation
-            .load(Ordering::Acquire);
+        let descriptor = home.descriptor(direction);
+        let generation = descriptor.generation.load(Ordering::Acquire);
+        if segment.len() > 0 {
+            // A segment created mapped (the controller's input): its first page is usable,
+            // up to the limit the reader enforces.
+            let usable = segment.len().min(max_bytes);
+            descriptor.capacity.store(usable as u64, Ordering::Release);
+        }
         WriteBuffer {
             home,
             direction,
@@ -71,8 +77,10 @@ impl WriteBuffer {
     /// with the same input).
     pub(crate) fn carry_over(&mut self, old: &mut WriteBuffer) -> Result<(), BufferError> {
         let len = old.length;
-        // SAFETY: this side owns `old`'s contents: its peer held only a read-only descriptor,
-        // and is gone.
+        // SAFETY: this side owns `old`'s contents: only its own mapping can write them (the
+        // controller's input is sealed with `F_SEAL_FUTURE_WRITE` before any worker exists,
+        // so no descriptor the worker holds or reopens can write or resize it), and its
+        // peer is gone.
         let bytes = unsafe { old.segment.bytes_mut() };
         self.write(&bytes[..len])
     }
@@ -146,9 +154,11 @@ impl WriteBuffer {
         Ok(())
     }
 
-    /// Size of the buffer's memfd as mapped here (0 before the first message).
+    /// How large a message fits without growing the buffer: the part of its memfd that is
+    /// reserved and mapped here, up to the limit (0 before the first message, except for
+    /// the controller's input, which has its first page from the start).
     pub fn capacity(&self) -> usize {
-        self.segment.len()
+        self.segment.len().min(self.max_bytes)
     }
 
     // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
@@ -281,6 +291,9 @@ impl ReadBuffer {
     /// mapped.
     pub fn bytes(&mut self) -> Result<SharedBytes<'_>, BufferError> {
         let length = self.sync()?;
+        if length >= HOLE_CHECK_MIN {
+            self.check_written(length)?;
+        }
         let mapped = self.segment.len();
         // `sync` checked `length <= capacity == mapped`.
         self.segment.shared(length).ok_or_else(|| {
@@ -289,6 +302,24 @@ impl ReadBuffer {
                 format!("length {length} exceeds the {mapped}-byte mapping"),
             )
         })
+    }
+
+    /// Checks that the writer wrote the first `length` bytes: a page nobody wrote is a
+    /// hole, which reading through the mapping would allocate in this process. A writer
+    /// that publishes a sparse file (e.g. grown with `ftruncate`) would otherwise make its
+    /// reader fault in up to `max_buffer_bytes` of zero pages.
+    fn check_written(&self, length: usize) -> Result<(), BufferError> {
+        let hole = self
+            .segment
+            .first_hole()
+            .map_err(|failure| BufferError::segment(self.segment.label(), length, failure))?;
+        if hole < length as u64 {
+            return Err(self.corrupt(format!(
+                "a message of {length} bytes whose bytes from {hole} on were never written \
+                 (a sparse file)"
+            )));
+        }
+        Ok(())
     }
 
     /// A private copy of the last message.

@@ -1,7 +1,7 @@
 //! The controller's end of a channel.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, Options, TransitionLabel, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
 use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
-use crate::sys::process::{current_pid, ExitReason};
+use crate::sys::process::{current_pid, ExitReason, PidFd};
 use crate::sys::shared_bytes::SharedBytes;
 use crate::sys::spawn::inherit_fds;
 use crate::sys::watch::DeathWatcher;
@@ -83,6 +83,7 @@ impl Reply<'_> {
 ///
 /// let mut channel = ControllerChannel::create("digi", 0, Options::default())?;
 /// // The worker program opens its end with `WorkerChannel::from_env`.
+/// // The launcher returns the `Child` it spawned: the channel watches that very process.
 /// let mut worker = channel.setup_worker(|channel| {
 ///     let mut command = Command::new("/opt/daq/bin/digi-worker");
 ///     channel.prepare_command(&mut command);
@@ -102,9 +103,13 @@ pub struct ControllerChannel {
     control: Arc<ControlSegment>,
     to_worker: WriteBuffer,
     from_worker: ReadBuffer,
-    /// The worker's descriptor of `to_worker`: read-only, so the worker can neither write
-    /// nor resize what the controller writes.
+    /// The worker's descriptor of `to_worker`: read-only. The memfd's seals, not this
+    /// descriptor's mode, keep the worker from writing or resizing what the controller
+    /// writes (see `Segment::create_input`).
     to_worker_for_peer: OwnedFd,
+    /// A pidfd of this process, handed to the worker, which watches its controller through
+    /// it.
+    controller_pidfd: PidFd,
     options: Options,
     config: ChannelConfig,
     sequence: u32,
@@ -164,6 +169,7 @@ impl ControllerChannel {
             to_worker: memory.to_worker,
             from_worker: memory.from_worker,
             to_worker_for_peer: memory.to_worker_for_peer,
+            controller_pidfd: memory.controller_pidfd,
             options,
             config,
             sequence: 0,
@@ -179,7 +185,7 @@ impl ControllerChannel {
 
     /// Prepares `command` to start this channel's worker: puts the token in its
     /// [`CHANNEL_ENV`] environment variable and makes the started process (and no other)
-    /// inherit the channel's three descriptors. The worker opens its end with
+    /// inherit the channel's four descriptors (three memfds and a pidfd of this process). The worker opens its end with
     /// [`WorkerChannel::from_env`](crate::WorkerChannel::from_env). Spawn the command
     /// while this channel lives, and only once per worker: a restart needs fresh memory.
     pub fn prepare_command<'c>(&self, command: &'c mut Command) -> &'c mut Command {
@@ -190,13 +196,14 @@ impl ControllerChannel {
                 self.control.segment().raw_fd(),
                 self.to_worker_for_peer.as_raw_fd(),
                 self.from_worker.raw_fd(),
+                self.controller_pidfd.raw_fd(),
             ],
         );
         command
     }
 
     /// The token a worker needs to open this channel: its label and the numbers of the
-    /// descriptors the worker inherits (`tandem:<base>:<id>:<ctl>,<c2w>,<w2c>`). It is
+    /// descriptors the worker inherits (`tandem:<base>:<id>:<ctl>,<c2w>,<w2c>,<pidfd>`). It is
     /// useful only to a process started with [`prepare_command`](Self::prepare_command),
     /// which also sets it in the worker's environment.
     pub fn token(&self) -> &str {
@@ -245,12 +252,11 @@ impl ControllerChannel {
         self.keep
     }
 
-    /// The worker's pid, once it opened the channel.
+    /// The pid of the worker process this channel watches: the process its launcher
+    /// spawned, as the kernel named it (never a value the worker wrote), or `None` before
+    /// a worker was launched.
     pub fn worker_pid(&self) -> Option<u32> {
-        match self.control.block().worker_pid.load(Ordering::Acquire) {
-            0 => None,
-            pid => Some(pid),
-        }
+        self.watcher.as_ref().map(|watcher| watcher.pid() as u32)
     }
 
     /// The worker's protocol fingerprint, once it opened the channel.
@@ -291,41 +297,42 @@ impl ControllerChannel {
         self.next_attempt = attempt.max(1);
     }
 
-    /// Starts watching the worker process `pid`, so that its death ends any wait at once.
-    /// Called automatically once the worker announces its pid; call it yourself right after
-    /// launching to also catch a worker that dies before it opens the channel.
-    ///
-    /// # Errors
-    /// [`ChannelError::Os`] if the pidfd or the watcher thread cannot be created.
-    pub fn watch_worker(&mut self, pid: u32) -> Result<(), ChannelError> {
-        if self.watcher.as_ref().is_some_and(|w| w.pid() == pid as i32) {
-            return Ok(());
-        }
-        let control = Arc::clone(&self.control);
-        let watcher = DeathWatcher::start(pid as i32, move |_| {
-            wait::raise_flag(&control.block().reply, PEER_GONE);
-        })
-        .map_err(|source| ChannelError::Os {
+    /// Starts watching the worker process `child`, so that its death ends any wait at
+    /// once. The pidfd is opened while `child` is unreaped, so it refers to that process
+    /// and no other, whatever the worker later writes into shared memory.
+    pub(crate) fn watch_child(&mut self, child: &Child) -> Result<(), ChannelError> {
+        let os_error = |source| ChannelError::Os {
             operation: "watching the worker process (pidfd_open)",
             source,
-        })?;
+        };
+        let pidfd = PidFd::of_child(child).map_err(os_error)?;
+        let control = Arc::clone(&self.control);
+        let watcher = DeathWatcher::start(pidfd, child.id() as i32, move |_| {
+            wait::raise_flag(&control.block().reply, PEER_GONE);
+        })
+        .map_err(os_error)?;
         self.watcher = Some(watcher);
         Ok(())
     }
 
     /// Launches the worker with `launch` (given this channel, whose
-    /// [`prepare_command`](Self::prepare_command) prepares the worker's `Command`) and waits
-    /// up to the setup time-out for its `setup_done`.
+    /// [`prepare_command`](Self::prepare_command) prepares the worker's `Command`), starts
+    /// watching the `Child` it returns, and waits up to the setup time-out for its
+    /// `setup_done`. The channel's idea of its worker ([`worker_pid`](Self::worker_pid),
+    /// the pid in errors, the death watch) is that child, as the kernel names it.
+    ///
+    /// If setup fails, the child is killed and reaped (a worker that never opened its
+    /// channel would otherwise hold the channel's memory until it exits).
     ///
     /// # Errors
     /// [`ChannelError::SetupTimedOut`], [`ChannelError::ProtocolMismatch`] if the worker was
     /// built from other definitions, [`ChannelError::WorkerFailed`] if its setup failed,
     /// [`ChannelError::WorkerDied`] if it died first, [`ChannelError::Spawn`] if `launch`
     /// failed.
-    pub fn setup_worker<T>(
+    pub fn setup_worker(
         &mut self,
-        launch: impl FnOnce(&ControllerChannel) -> std::io::Result<T>,
-    ) -> Result<T, ChannelError> {
+        launch: impl FnOnce(&ControllerChannel) -> std::io::Result<Child>,
+    ) -> Result<Child, ChannelError> {
         self.setup_worker_with_retry(launch, || false)
     }
 
@@ -334,18 +341,25 @@ impl ControllerChannel {
     ///
     /// # Errors
     /// As [`setup_worker`](Self::setup_worker); the time-out error counts the retries.
-    pub fn setup_worker_with_retry<T>(
+    pub fn setup_worker_with_retry(
         &mut self,
-        launch: impl FnOnce(&ControllerChannel) -> std::io::Result<T>,
+        launch: impl FnOnce(&ControllerChannel) -> std::io::Result<Child>,
         mut retry: impl FnMut() -> bool,
-    ) -> Result<T, ChannelError> {
+    ) -> Result<Child, ChannelError> {
         self.begin_setup();
-        let launched = launch(self).map_err(|source| ChannelError::Spawn {
+        let mut child = launch(self).map_err(|source| ChannelError::Spawn {
             command: "setup_worker launcher".to_owned(),
             source,
         })?;
-        self.finish_setup(&mut retry)?;
-        Ok(launched)
+        let setup = self
+            .watch_child(&child)
+            .and_then(|()| self.finish_setup(&mut retry));
+        if let Err(error) = setup {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(error);
+        }
+        Ok(child)
     }
 
     /// Posts the setup request before the worker starts.
@@ -492,26 +506,16 @@ impl ControllerChannel {
         let mut deadline = started + timeout;
         let sequence = self.sequence;
         loop {
-            let watching = self.watcher.is_some();
             let block = self.control.block();
             let word = self.waiter.wait_for(
                 &block.reply,
                 block.controller_side(),
                 Some(deadline),
-                |word| {
-                    word & SEQUENCE_MASK == sequence
-                        || word & PEER_GONE != 0
-                        || (!watching && block.worker_pid.load(Ordering::Relaxed) != 0)
-                },
+                |word| word & SEQUENCE_MASK == sequence || word & PEER_GONE != 0,
             );
             match word {
                 Some(word) if word & SEQUENCE_MASK == sequence => return self.completed(label),
-                Some(word) if word & PEER_GONE != 0 => return Err(self.worker_lost(label)),
-                Some(_) => {
-                    // The worker announced its pid: watch it from now on.
-                    let pid = self.block().worker_pid.load(Ordering::Acquire);
-                    self.watch_worker(pid)?;
-                }
+                Some(_) => return Err(self.worker_lost(label)),
                 None => {
                     if !retry() {
                         let after = started.elapsed();
@@ -559,15 +563,10 @@ impl ControllerChannel {
     }
 
     fn worker_lost(&mut self, label: TransitionLabel) -> ChannelError {
+        let pid = self.worker_pid().unwrap_or(0);
         let block = self.block();
-        let pid = block.worker_pid.load(Ordering::Acquire);
         let crashed = block.outcome.load(Ordering::Acquire) == Outcome::Crashed as u32;
         let signal = block.crash_signal.load(Ordering::Acquire) as i32;
-        let pid = if pid != 0 {
-            pid
-        } else {
-            self.watcher.as_ref().map_or(0, |w| w.pid() as u32)
-        };
         if crashed {
             return ChannelError::WorkerCrashed {
                 pid,
@@ -616,6 +615,7 @@ impl ControllerChannel {
         self.to_worker = memory.to_worker;
         self.from_worker = memory.from_worker;
         self.to_worker_for_peer = memory.to_worker_for_peer;
+        self.controller_pidfd = memory.controller_pidfd;
         self.setup_complete = false;
         self.broken = None;
         Ok(())
@@ -650,6 +650,7 @@ struct Memory {
     to_worker: WriteBuffer,
     from_worker: ReadBuffer,
     to_worker_for_peer: OwnedFd,
+    controller_pidfd: PidFd,
 }
 
 impl Memory {
@@ -688,15 +689,28 @@ impl Memory {
         wait::publish_affinity(&block.controller_cpus);
         block.magic.store(MAGIC, Ordering::Release);
 
-        let buffer = |direction: Direction, access: Access| {
-            let name = buffer_label(label, direction);
-            Segment::create(&name, 0, BUFFER_SEALS, access)
-                .map_err(|f| ChannelError::from(BufferError::segment(&name, 0, f)))
-        };
-        let to_worker_segment = buffer(Direction::ToWorker, Access::ReadWrite)?;
+        let to_worker_label = buffer_label(label, Direction::ToWorker);
+        let to_worker_error = |f| BufferError::segment(&to_worker_label, 0, f);
+        let to_worker_segment =
+            Segment::create_input(&to_worker_label, config.max_buffer_bytes).map_err(to_worker_error)?;
         let to_worker_for_peer = to_worker_segment
             .reopen_read_only()
-            .map_err(|f| BufferError::segment(&buffer_label(label, Direction::ToWorker), 0, f))?;
+            .map_err(to_worker_error)?;
+        let from_worker_label = buffer_label(label, Direction::FromWorker);
+        let from_worker_segment =
+            Segment::create(&from_worker_label, 0, BUFFER_SEALS, Access::ReadOnly)
+                .map_err(|f| BufferError::segment(&from_worker_label, 0, f))?;
+        // Nobody but root opens these memfds again through `/proc/<pid>/fd` (a sibling
+        // worker of the same user would reach another worker's channel that way).
+        for segment in [control.segment(), &to_worker_segment, &from_worker_segment] {
+            segment
+                .forbid_reopening()
+                .map_err(|f| BufferError::segment(segment.label(), 0, f))?;
+        }
+        let controller_pidfd = PidFd::of_this_process().map_err(|source| ChannelError::Os {
+            operation: "opening a pidfd of the controller (pidfd_open)",
+            source,
+        })?;
         let to_worker = WriteBuffer::new(
             control.clone(),
             Direction::ToWorker,
@@ -706,7 +720,7 @@ impl Memory {
         let from_worker = ReadBuffer::new(
             control.clone(),
             Direction::FromWorker,
-            buffer(Direction::FromWorker, Access::ReadOnly)?,
+            from_worker_segment,
             config.max_buffer_bytes,
         );
         Ok(Memory {
@@ -714,6 +728,7 @@ impl Memory {
             to_worker,
             from_worker,
             to_worker_for_peer,
+            controller_pidfd,
         })
     }
 
@@ -725,6 +740,7 @@ impl Memory {
                 self.control.segment().raw_fd(),
                 self.to_worker_for_peer.as_raw_fd(),
                 self.from_worker.raw_fd(),
+                self.controller_pidfd.raw_fd(),
             ],
         }
         .render()

@@ -1,25 +1,31 @@
 //! The channel token: what a worker needs to open its channel. It names the channel (its
-//! label, `tandem:<base>:<id>`) and the numbers of the three descriptors the worker
-//! inherited: `tandem:<base>:<id>:<ctl>,<c2w>,<w2c>`.
+//! label, `tandem:<base>:<id>`) and the numbers of the four descriptors the worker
+//! inherited: `tandem:<base>:<id>:<ctl>,<c2w>,<w2c>,<pidfd>` (the last one refers to the
+//! controller process, which the worker watches through it).
 
 use std::os::fd::RawFd;
 
 use crate::buffer::Direction;
+use crate::sys::spawn::HANDED_FDS;
 
 /// A parsed channel token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Token {
     /// `tandem:<base>:<id>`.
     pub(crate) label: String,
-    /// Descriptor numbers: control block, controller → worker, worker → controller.
-    pub(crate) fds: [RawFd; 3],
+    /// Descriptor numbers: control block, controller → worker, worker → controller, the
+    /// controller's pidfd.
+    pub(crate) fds: [RawFd; HANDED_FDS],
 }
 
 impl Token {
     /// The token as it travels in the environment.
     pub(crate) fn render(&self) -> String {
-        let [control, to_worker, from_worker] = self.fds;
-        format!("{}:{control},{to_worker},{from_worker}", self.label)
+        let [control, to_worker, from_worker, controller] = self.fds;
+        format!(
+            "{}:{control},{to_worker},{from_worker},{controller}",
+            self.label
+        )
     }
 
     /// Parses a token; `None` if it does not have the token's shape.
@@ -31,7 +37,12 @@ impl Token {
         let mut numbers = fds
             .split(',')
             .map(|n| n.parse::<RawFd>().ok().filter(|&n| n >= 0));
-        let fds = [numbers.next()??, numbers.next()??, numbers.next()??];
+        let fds = [
+            numbers.next()??,
+            numbers.next()??,
+            numbers.next()??,
+            numbers.next()??,
+        ];
         if numbers.next().is_some() {
             return None;
         }
@@ -60,17 +71,18 @@ mod tests {
     fn tokens_round_trip_and_refuse_other_shapes() {
         let token = Token {
             label: "tandem:gen-1:7".to_owned(),
-            fds: [3, 4, 5],
+            fds: [3, 4, 5, 6],
         };
-        assert_eq!(token.render(), "tandem:gen-1:7:3,4,5");
+        assert_eq!(token.render(), "tandem:gen-1:7:3,4,5,6");
         assert_eq!(Token::parse(&token.render()), Some(token));
         for bad in [
             "",
             "tandem:gen:7",
             "tandem:gen:7:3,4",
-            "tandem:gen:7:3,4,5,6",
-            "tandem:gen:7:3,-4,5",
-            "other:gen:7:3,4,5",
+            "tandem:gen:7:3,4,5",
+            "tandem:gen:7:3,4,5,6,7",
+            "tandem:gen:7:3,-4,5,6",
+            "other:gen:7:3,4,5,6",
             "/tandem-gen-1-7-0123456789abcdef",
         ] {
             assert_eq!(Token::parse(bad), None, "{bad}");

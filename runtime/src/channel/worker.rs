@@ -19,7 +19,7 @@ use super::{ChannelConfig, ChannelError, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
 use crate::monitor::CrashHook;
 use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
-use crate::sys::process::{current_pid, exit_immediately};
+use crate::sys::process::{current_pid, exit_immediately, PidFd};
 use crate::sys::watch::DeathWatcher;
 
 /// Exit status of a worker whose controller died while a transition was still running.
@@ -208,10 +208,10 @@ impl WorkerChannel {
         let Some(parsed) = Token::parse(token) else {
             return Err(ChannelError::NotAWorker {
                 variable: CHANNEL_ENV,
-                problem: "not a tandem channel token (`tandem:<base>:<id>:<fd>,<fd>,<fd>`)",
+                problem: "not a tandem channel token (`tandem:<base>:<id>:<fd>,<fd>,<fd>,<fd>`)",
             });
         };
-        let [control_fd, to_worker_fd, from_worker_fd] = parsed.fds;
+        let [control_fd, to_worker_fd, from_worker_fd, controller_fd] = parsed.fds;
         let control_name = part_label(&parsed.label, "ctl");
         let adopt = |name: &str, fd, access, seals| {
             Segment::adopt(name, fd, access, seals).map_err(|f| BufferError::segment(name, 0, f))
@@ -264,22 +264,31 @@ impl WorkerChannel {
         {
             return Err(incompatible(Some(block)));
         }
+        // The controller's pid names it in messages; the pidfd it handed over is what this
+        // worker watches, so a controller that died before this worker got here is seen as
+        // gone even if its pid was reused since.
         let controller_pid = block.controller_pid.load(Ordering::Acquire);
+        let gone = ChannelError::ControllerGone {
+            pid: controller_pid,
+        };
+        let controller = match PidFd::adopt(controller_fd) {
+            Ok(Some(pidfd)) => pidfd,
+            Ok(None) => return Err(gone),
+            Err(source) => {
+                return Err(ChannelError::Os {
+                    operation: "adopting the controller's pidfd",
+                    source,
+                })
+            }
+        };
         let request = block.request.load(Ordering::SeqCst);
         if request & PEER_GONE != 0 || block.transition_kind.load(Ordering::Acquire) != SETUP_KIND {
-            return Err(ChannelError::ControllerGone {
-                pid: controller_pid,
-            });
+            return Err(gone);
         }
         let setup_sequence = request & SEQUENCE_MASK;
         block
             .worker_fingerprint
             .store(fingerprint, Ordering::SeqCst);
-        block
-            .worker_pid
-            .store(current_pid() as u32, Ordering::SeqCst);
-        // Let the controller start watching this process before anything else can go wrong.
-        crate::sys::futex::wake_all(&block.reply);
 
         let controller_fingerprint = block.protocol_fingerprint.load(Ordering::Acquire);
         if controller_fingerprint != fingerprint {
@@ -311,7 +320,7 @@ impl WorkerChannel {
             on_fatal_signal: report_crash,
         }));
         let released = Arc::new(Release::default());
-        let watcher = DeathWatcher::start(controller_pid as i32, {
+        let watcher = DeathWatcher::start(controller, controller_pid as i32, {
             let control = Arc::clone(&control);
             let released = Arc::clone(&released);
             move |_| controller_died(&control, &released, controller_pid)

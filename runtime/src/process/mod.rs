@@ -143,9 +143,12 @@ impl Controller {
                 self.stderr = StderrCapture::start(stderr, lines, child.id()).ok();
             }
         }
-        let pid = child.id();
+        let watched = self.channel.watch_child(&child);
         self.child = Some(child);
-        self.channel.watch_worker(pid)?;
+        if let Err(error) = watched {
+            self.kill_worker();
+            return Err(error);
+        }
         if let Err(error) = self.channel.finish_setup(&mut || false) {
             let error = self.with_stderr_tail(error);
             self.kill_worker();

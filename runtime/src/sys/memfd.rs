@@ -24,7 +24,7 @@ use std::ptr::NonNull;
 
 use zerocopy::{FromBytes, KnownLayout};
 
-use super::cvt;
+use super::{above_stdio, cvt};
 use super::shared_bytes::SharedBytes;
 
 /// A `#[repr(C)]` layout made only of atomics, so that two processes may read and write it
@@ -47,6 +47,15 @@ pub(crate) enum Access {
 pub(crate) const BUFFER_SEALS: i32 = libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
 /// Seals of the control block: its size is fixed.
 pub(crate) const CONTROL_SEALS: i32 = BUFFER_SEALS | libc::F_SEAL_GROW;
+/// Seals of the controller's input buffer: its size is fixed (the file is as large as the
+/// largest message from the start, sparse until the writer reserves it), and nothing can
+/// write it except the one writable mapping made before the seal (`F_SEAL_FUTURE_WRITE`):
+/// not `write(2)`, not a new writable mapping, not a hole punched, through any descriptor,
+/// for root too.
+pub(crate) const INPUT_SEALS: i32 = CONTROL_SEALS | libc::F_SEAL_FUTURE_WRITE;
+
+/// Mappings grow in whole pages.
+pub(crate) const PAGE: usize = 4096;
 
 /// A memfd and this process's mapping of its first `len` bytes. Unmapped and closed on drop.
 #[derive(Debug)]
@@ -61,6 +70,9 @@ pub(crate) struct Segment {
     ptr: NonNull<u8>,
     len: usize,
     access: Access,
+    /// The file's size when it is sealed against growth from the start (the controller's
+    /// input): a larger reservation is refused as a file-size limit.
+    fixed_size: Option<usize>,
 }
 
 // SAFETY: the mapping and the descriptor are owned by this value; nothing is tied to a thread.
@@ -98,18 +110,20 @@ impl ShmFailure {
     }
 }
 
-/// `fd`, moved above the standard streams if it landed on one (a process started with a
-/// stream closed): a spawned worker's stdio setup would overwrite descriptors 0 to 2
-/// before its `pre_exec` runs.
-fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() > 2 {
-        return Ok(fd);
+/// The largest file this process may create (`RLIMIT_FSIZE`): growing a file past it
+/// raises `SIGXFSZ`, which would kill the process.
+fn file_size_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the valid, writable `limit`.
+    match cvt(unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) }) {
+        Ok(_) if limit.rlim_cur != libc::RLIM_INFINITY => {
+            usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+        }
+        _ => usize::MAX,
     }
-    // SAFETY: F_DUPFD_CLOEXEC duplicates our own open fd to the lowest number >= 3.
-    let raw = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
-    // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns; the
-    // original is closed when `fd` drops.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 fn to_off(len: usize, operation: &'static str) -> Result<libc::off_t, ShmFailure> {
@@ -127,6 +141,45 @@ impl Segment {
         seals: i32,
         access: Access,
     ) -> Result<Segment, ShmFailure> {
+        let mut segment = Segment::create_unsealed(label, access)?;
+        segment.reserve(len)?;
+        segment.seal(seals)?;
+        segment.remap(len)?;
+        Ok(segment)
+    }
+
+    /// Creates the controller's input buffer: a memfd of `max_len` bytes (at least a page)
+    /// that only this mapping may ever write. The file gets its final size at once, sparse
+    /// (holes cost no memory); its first page is reserved and mapped read-write; then it is
+    /// sealed with [`INPUT_SEALS`]. Growing it afterwards ([`grow`](Self::grow)) reserves
+    /// more of the file with `fallocate` and extends this same mapping with `mremap`, which
+    /// no seal forbids, while the peer, whatever descriptor it finds or reopens, can neither
+    /// write nor resize the file.
+    ///
+    /// Under a file-size limit (`ulimit -f`, which the kernel applies to memfds too) the
+    /// file is only as large as the limit allows, and a larger message is refused as a
+    /// limit ([`ShmFailure::is_out_of_memory`]).
+    pub(crate) fn create_input(label: &str, max_len: usize) -> Result<Segment, ShmFailure> {
+        let size = max_len.max(PAGE).min(file_size_limit());
+        if size < PAGE {
+            return Err(ShmFailure::new(
+                "ftruncate",
+                io::Error::from_raw_os_error(libc::EFBIG),
+            ));
+        }
+        let mut segment = Segment::create_unsealed(label, Access::ReadWrite)?;
+        // SAFETY: ftruncate on our own fd with a non-negative size.
+        cvt(unsafe { libc::ftruncate(segment.fd.as_raw_fd(), to_off(size, "ftruncate")?) })
+            .map_err(|e| ShmFailure::new("ftruncate", e))?;
+        segment.fixed_size = Some(size);
+        segment.reserve(PAGE)?;
+        segment.remap(PAGE)?;
+        segment.seal(INPUT_SEALS)?;
+        Ok(segment)
+    }
+
+    /// A fresh memfd with no seals yet, nothing mapped.
+    fn create_unsealed(label: &str, access: Access) -> Result<Segment, ShmFailure> {
         let c_label = CString::new(label)
             .map_err(|_| ShmFailure::invalid("memfd_create", "label contains a NUL byte"))?;
         // SAFETY: memfd_create takes a NUL-terminated name and flags, returns a new fd or -1.
@@ -140,19 +193,42 @@ impl Segment {
         // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
         let fd = above_stdio(unsafe { OwnedFd::from_raw_fd(raw) })
             .map_err(|e| ShmFailure::new("fcntl(F_DUPFD_CLOEXEC)", e))?;
-        let mut segment = Segment {
+        Ok(Segment {
             label: label.to_owned(),
             fd,
             ptr: NonNull::dangling(),
             len: 0,
             access,
-        };
-        segment.reserve(len)?;
+            fixed_size: None,
+        })
+    }
+
+    fn seal(&self, seals: i32) -> Result<(), ShmFailure> {
         // SAFETY: F_ADD_SEALS on our own fd with an int argument.
-        cvt(unsafe { libc::fcntl(segment.fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })
+        cvt(unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_ADD_SEALS, seals) })
             .map_err(|e| ShmFailure::new("fcntl(F_ADD_SEALS)", e))?;
-        segment.remap(len)?;
-        Ok(segment)
+        Ok(())
+    }
+
+    /// Takes every permission bit off the memfd's inode (mode 0), so that no process but
+    /// root can open it again through `/proc/<pid>/fd`: a sibling worker of the same user
+    /// reaches neither this controller's descriptors nor its worker's. Descriptors already
+    /// open keep working. Root is stopped by the seals instead.
+    pub(crate) fn forbid_reopening(&self) -> Result<(), ShmFailure> {
+        // SAFETY: fchmod on our own fd.
+        cvt(unsafe { libc::fchmod(self.fd.as_raw_fd(), 0) })
+            .map_err(|e| ShmFailure::new("fchmod", e))?;
+        Ok(())
+    }
+
+    /// The offset of the first hole of the file (`lseek(SEEK_HOLE)` from 0), or its size if it
+    /// has none. A page that was never written is a hole, even where `fallocate` reserved
+    /// it: reading it through a mapping would make the reader allocate it.
+    pub(crate) fn first_hole(&self) -> Result<u64, ShmFailure> {
+        // SAFETY: lseek on our own fd only moves its offset, which tandem never uses.
+        let offset = unsafe { libc::lseek(self.fd.as_raw_fd(), 0, libc::SEEK_HOLE) };
+        let offset = cvt(offset).map_err(|e| ShmFailure::new("lseek(SEEK_HOLE)", e))?;
+        u64::try_from(offset).map_err(|_| ShmFailure::invalid("lseek", "negative offset"))
     }
 
     /// Takes over the descriptor `raw` that the controller handed to this process, after
@@ -207,6 +283,7 @@ impl Segment {
             ptr: NonNull::dangling(),
             len: 0,
             access,
+            fixed_size: None,
         })
     }
 
@@ -228,6 +305,12 @@ impl Segment {
     fn reserve(&self, len: usize) -> Result<(), ShmFailure> {
         if len == 0 {
             return Ok(());
+        }
+        if self.fixed_size.is_some_and(|fixed| len > fixed) {
+            return Err(ShmFailure::new(
+                "fallocate",
+                io::Error::from_raw_os_error(libc::EFBIG),
+            ));
         }
         let size = to_off(len, "fallocate")?;
         // SAFETY: fallocate on our own fd, mode 0 (allocate and extend), a valid range.

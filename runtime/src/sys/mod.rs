@@ -21,6 +21,7 @@ pub(crate) mod spawn;
 pub(crate) mod watch;
 
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Maps the C convention "-1 means failure, errno says why" to `io::Result`: the one funnel
 /// of every libc call here. `io::Error::last_os_error` only reads `errno` and does not
@@ -48,4 +49,18 @@ impl MinusOne for libc::c_long {
 
 impl MinusOne for libc::ssize_t {
     const MINUS_ONE: Self = -1;
+}
+
+/// `fd`, moved above the standard streams if it landed on one (a process started with a
+/// stream closed): a spawned worker's stdio setup would overwrite descriptors 0 to 2
+/// before its `pre_exec` runs.
+pub(crate) fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    // SAFETY: F_DUPFD_CLOEXEC duplicates our own open fd to the lowest number >= 3.
+    let raw = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) })?;
+    // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns; the
+    // original is closed when `fd` drops.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }

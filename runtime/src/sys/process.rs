@@ -4,7 +4,7 @@
 //! sleep in `poll(2)` until a peer dies and learn of it at once, with no polling interval.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -38,6 +38,70 @@ impl PidFd {
         // SAFETY: the kernel just returned `raw` as a new fd that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         Ok(PidFd { fd })
+    }
+
+    /// A pidfd of this process, to hand to a worker so that it watches this very process
+    /// (a pid could be reused once this process is gone; a pidfd cannot). Kept above the
+    /// standard streams, close-on-exec until handed over.
+    pub(crate) fn of_this_process() -> io::Result<PidFd> {
+        let pidfd = PidFd::open(current_pid())?;
+        Ok(PidFd {
+            fd: super::above_stdio(pidfd.fd)?,
+        })
+    }
+
+    /// A pidfd of our child `child`, which cannot have been reaped while the caller holds
+    /// it (`Child::wait` needs `&mut`), so its pid still names it and nobody else.
+    pub(crate) fn of_child(child: &std::process::Child) -> io::Result<PidFd> {
+        let pid = i32::try_from(child.id()).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+        PidFd::open(pid)
+    }
+
+    /// Takes over the pidfd `raw` that the controller handed to this process, after
+    /// checking that it is one: open, not yet claimed (close-on-exec cleared by the
+    /// controller's spawn), and a pidfd (it accepts `pidfd_send_signal` with signal 0). Sets
+    /// close-on-exec again. `Ok(None)` if the process it refers to is gone already.
+    pub(crate) fn adopt(raw: RawFd) -> io::Result<Option<PidFd>> {
+        if raw < 0 {
+            return Err(io::Error::from_raw_os_error(libc::EBADF));
+        }
+        // SAFETY: F_GETFD only reads the flags of `raw`; on a closed fd it fails with EBADF.
+        let flags = cvt(unsafe { libc::fcntl(raw, libc::F_GETFD) })?;
+        if flags & libc::FD_CLOEXEC != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the descriptor was not handed over by a controller, or is already in use",
+            ));
+        }
+        // SAFETY: pidfd_send_signal with signal 0 only checks that `raw` is a pidfd whose
+        // process exists and may be signalled; a null siginfo and flags 0 are valid.
+        let probe = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                raw,
+                0,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        let gone = match cvt(probe) {
+            Ok(_) => false,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => true,
+            // Permission to signal it is not needed to watch it.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => false,
+            Err(e) => return Err(e),
+        };
+        // SAFETY: F_SETFD on a valid fd; the flag marks it as claimed (checked above).
+        cvt(unsafe { libc::fcntl(raw, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+        // SAFETY: `raw` is an open pidfd handed to this process and claimed exactly once
+        // (the flag just set makes a second adoption fail).
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok((!gone).then_some(PidFd { fd }))
+    }
+
+    /// The descriptor (to hand to a worker).
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
     }
 
     /// Sleeps until the process exits (`Ok(true)`), `cancel` is signalled (`Ok(false)`), or

@@ -12,8 +12,9 @@ use std::process::Command;
 
 use super::cvt;
 
-/// How many descriptors a channel hands over: control block and the two buffers.
-pub(crate) const HANDED_FDS: usize = 3;
+/// How many descriptors a channel hands over: control block, the two buffers and the
+/// controller's pidfd.
+pub(crate) const HANDED_FDS: usize = 4;
 
 /// Makes `command`'s process inherit `fds` across its `exec`, and only it. The descriptors
 /// must stay open in this process until the command is spawned.

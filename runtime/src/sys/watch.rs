@@ -18,13 +18,14 @@ pub(crate) struct DeathWatcher {
 }
 
 impl DeathWatcher {
-    /// Starts watching `pid`. When it dies, the watcher records how (if the process is our
-    /// child; a child stays unreaped for its owner) and then calls `on_death`.
+    /// Starts watching the process of `pidfd` (whose pid is `pid`, for names and reports).
+    /// When it dies, the watcher records how (if the process is our child; a child stays
+    /// unreaped for its owner) and then calls `on_death`.
     pub(crate) fn start(
+        pidfd: PidFd,
         pid: i32,
         on_death: impl FnOnce(Option<ExitReason>) + Send + 'static,
     ) -> io::Result<DeathWatcher> {
-        let pidfd = PidFd::open(pid)?;
         let cancel = Arc::new(EventFd::new()?);
         let exit = Arc::new(OnceLock::new());
         let thread = std::thread::Builder::new()
@@ -48,7 +49,7 @@ impl DeathWatcher {
         })
     }
 
-    /// The watched pid.
+    /// The watched pid, as the kernel gave it when the process was spawned.
     pub(crate) fn pid(&self) -> i32 {
         self.pid
     }
