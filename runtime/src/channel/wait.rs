@@ -376,7 +376,7 @@ impl Spinner {
 
     fn budget(&mut self) -> Duration {
         self.waits = self.waits.wrapping_add(1);
-        if self.waits % 64 == 0 {
+        if self.waits.is_multiple_of(64) {
             self.max
         } else {
             self.current

@@ -407,7 +407,7 @@ impl Segment {
     /// read-only or too short.
     pub(crate) fn view<T: AtomicsOnly>(&self) -> Option<&T> {
         let fits = std::mem::size_of::<T>() <= self.len;
-        let aligned = (self.ptr.as_ptr() as usize) % std::mem::align_of::<T>() == 0;
+        let aligned = (self.ptr.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>());
         if !fits || !aligned || self.access != Access::ReadWrite {
             return None;
         }
