@@ -96,7 +96,7 @@ impl Args {
     fn runs(&self, section: &str) -> bool {
         self.only
             .as_ref()
-            .map_or(true, |only| only.iter().any(|s| s == section))
+            .is_none_or(|only| only.iter().any(|s| s == section))
     }
 
     fn reps(&self, full: usize) -> usize {
@@ -312,6 +312,7 @@ fn latency(args: &Args, all_cpus: &libc::cpu_set_t, cpus: usize, records: &mut V
                         rate: 0.0,
                         ratio,
                         reference: format!("p50 of {}, {}", floor.label(), placement.label()),
+                        extra: Vec::new(),
                     });
                 }
                 None => row.extend(["–".to_owned(), "–".to_owned(), "–".to_owned()]),
@@ -463,6 +464,7 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
                 rate,
                 ratio,
                 reference: format!("bandwidth of {reference_label}"),
+                extra: Vec::new(),
             });
         }
         let (p50, p99, count) = stats(memcpy.get_mut(&s).expect("measured"));
@@ -486,6 +488,7 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
             rate,
             ratio: None,
             reference: String::new(),
+            extra: Vec::new(),
         });
     }
     println!(
@@ -649,6 +652,7 @@ fn channels(args: &Args, cpus: usize, records: &mut Vec<Record>) {
             rate: f.aggregate,
             ratio: Some(aggregate_ratio),
             reference: "aggregate of tandem, futex only".to_owned(),
+            extra: Vec::new(),
         });
         records.push(Record {
             section: "channels",
@@ -662,6 +666,7 @@ fn channels(args: &Args, cpus: usize, records: &mut Vec<Record>) {
             ratio: Some(p99_ratio),
             reference: "worst-channel p99 of tandem, futex only (ratio); rate: slowest channel"
                 .to_owned(),
+            extra: Vec::new(),
         });
     }
     println!(
