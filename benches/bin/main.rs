@@ -7,12 +7,21 @@
 //!   the two-copy floor and an in-process `memcpy`;
 //! - 8 channels on the machine's CPUs: aggregate transitions/s and per-channel p99;
 //! - codec: tandem against bincode and (feature `peers`, on by default) bitcode, rkyv with
-//!   validation and postcard.
+//!   validation and postcard;
+//! - work: transitions that do work on one long-lived channel, against the spin floor doing
+//!   the same work. The worker ladder has the worker busy for W = 0, 1, 4, 16, 64, 256 µs per
+//!   transition and back down to 0; the controller ladder has the controller busy for W µs
+//!   between transitions (the worker's wait). Per step: p50 and mean time per call, the
+//!   overhead over W, each side's CPU time per call and wait statistics (answered at once,
+//!   while spinning, after sleeping; sleeps per call). Then the pool with 1, 2 and 3 workers
+//!   on 20 µs items against one in-process thread (items/s). See `work.rs`.
 //!
 //! Prints Markdown tables with ratios to the floors, writes `results.csv`, `results.json` and
 //! the SVG plots into `target/tandem-bench/` (or `--out DIR`). `--quick` for a short run,
-//! `--rounds N` for more latency rounds per batch, `--only latency,bandwidth,channels,codec`.
+//! `--rounds N` for more latency rounds per batch, `--reps N` for more repetitions of each
+//! section, `--only latency,bandwidth,channels,codec,work`.
 
+mod busy;
 mod codec;
 #[path = "../data.rs"]
 mod data;
@@ -20,6 +29,7 @@ mod peer;
 mod report;
 mod reuse;
 mod sys;
+mod work;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,7 +56,7 @@ pub(crate) struct Args {
 }
 
 const USAGE: &str = "usage: tandem-bench [--quick] [--rounds N] [--reps N] \
-    [--only latency,bandwidth,channels,codec] [--out DIR] [--plots DIR] [--note TEXT]";
+    [--only latency,bandwidth,channels,codec,work] [--out DIR] [--plots DIR] [--note TEXT]";
 
 impl Args {
     fn parse() -> Result<Args, String> {
@@ -106,7 +116,7 @@ impl Args {
     }
 }
 
-const SECTIONS: [&str; 4] = ["latency", "bandwidth", "channels", "codec"];
+const SECTIONS: [&str; 5] = ["latency", "bandwidth", "channels", "codec", "work"];
 
 fn main() {
     let args = match Args::parse() {
@@ -139,6 +149,11 @@ fn main() {
     }
     if args.runs("codec") {
         codec::run(args.reps(7), args.quick, &mut records);
+    }
+    if args.runs("work") {
+        // Whole ladders are repeated: once in a quick run.
+        let reps = args.reps.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+        work::run(reps, args.quick, &mut records);
     }
     summary(&records);
 
