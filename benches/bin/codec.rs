@@ -266,6 +266,7 @@ pub fn run(reps: usize, quick: bool, records: &mut Vec<Record>) {
                 rate: 0.0,
                 ratio: versus_tandem,
                 reference: "tandem, same operation (time ratio)".to_owned(),
+                extra: Vec::new(),
             });
         }
         // The targets: time over the reference's time.
@@ -282,6 +283,7 @@ pub fn run(reps: usize, quick: bool, records: &mut Vec<Record>) {
                     rate: 0.0,
                     ratio: Some(value / reference),
                     reference: String::new(),
+                    extra: Vec::new(),
                 });
             }
         };

@@ -7,12 +7,21 @@
 //!   the two-copy floor and an in-process `memcpy`;
 //! - 8 channels on the machine's CPUs: aggregate transitions/s and per-channel p99;
 //! - codec: tandem against bincode and (feature `peers`, on by default) bitcode, rkyv with
-//!   validation and postcard.
+//!   validation and postcard;
+//! - work: transitions that do work on one long-lived channel, against the spin floor doing
+//!   the same work. The worker ladder has the worker busy for W = 0, 1, 4, 16, 64, 256 µs per
+//!   transition and back down to 0; the controller ladder has the controller busy for W µs
+//!   between transitions (the worker's wait). Per step: p50 and mean time per call, the
+//!   overhead over W, each side's CPU time per call and wait statistics (answered at once,
+//!   while spinning, after sleeping; sleeps per call). Then the pool with 1, 2 and 3 workers
+//!   on 20 µs items against one in-process thread (items/s). See `work.rs`.
 //!
 //! Prints Markdown tables with ratios to the floors, writes `results.csv`, `results.json` and
 //! the SVG plots into `target/tandem-bench/` (or `--out DIR`). `--quick` for a short run,
-//! `--rounds N` for more latency rounds per batch, `--only latency,bandwidth,channels,codec`.
+//! `--rounds N` for more latency rounds per batch, `--reps N` for more repetitions of each
+//! section, `--only latency,bandwidth,channels,codec,work`.
 
+mod busy;
 mod codec;
 #[path = "../data.rs"]
 mod data;
@@ -20,6 +29,7 @@ mod peer;
 mod report;
 mod reuse;
 mod sys;
+mod work;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -46,7 +56,7 @@ pub(crate) struct Args {
 }
 
 const USAGE: &str = "usage: tandem-bench [--quick] [--rounds N] [--reps N] \
-    [--only latency,bandwidth,channels,codec] [--out DIR] [--plots DIR] [--note TEXT]";
+    [--only latency,bandwidth,channels,codec,work] [--out DIR] [--plots DIR] [--note TEXT]";
 
 impl Args {
     fn parse() -> Result<Args, String> {
@@ -96,7 +106,7 @@ impl Args {
     fn runs(&self, section: &str) -> bool {
         self.only
             .as_ref()
-            .map_or(true, |only| only.iter().any(|s| s == section))
+            .is_none_or(|only| only.iter().any(|s| s == section))
     }
 
     fn reps(&self, full: usize) -> usize {
@@ -106,7 +116,7 @@ impl Args {
     }
 }
 
-const SECTIONS: [&str; 4] = ["latency", "bandwidth", "channels", "codec"];
+const SECTIONS: [&str; 5] = ["latency", "bandwidth", "channels", "codec", "work"];
 
 fn main() {
     let args = match Args::parse() {
@@ -139,6 +149,11 @@ fn main() {
     }
     if args.runs("codec") {
         codec::run(args.reps(7), args.quick, &mut records);
+    }
+    if args.runs("work") {
+        // Whole ladders are repeated: once in a quick run.
+        let reps = args.reps.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
+        work::run(reps, args.quick, &mut records);
     }
     summary(&records);
 
@@ -312,6 +327,7 @@ fn latency(args: &Args, all_cpus: &libc::cpu_set_t, cpus: usize, records: &mut V
                         rate: 0.0,
                         ratio,
                         reference: format!("p50 of {}, {}", floor.label(), placement.label()),
+                        extra: Vec::new(),
                     });
                 }
                 None => row.extend(["–".to_owned(), "–".to_owned(), "–".to_owned()]),
@@ -463,6 +479,7 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
                 rate,
                 ratio,
                 reference: format!("bandwidth of {reference_label}"),
+                extra: Vec::new(),
             });
         }
         let (p50, p99, count) = stats(memcpy.get_mut(&s).expect("measured"));
@@ -486,6 +503,7 @@ fn bandwidth(args: &Args, records: &mut Vec<Record>) {
             rate,
             ratio: None,
             reference: String::new(),
+            extra: Vec::new(),
         });
     }
     println!(
@@ -649,6 +667,7 @@ fn channels(args: &Args, cpus: usize, records: &mut Vec<Record>) {
             rate: f.aggregate,
             ratio: Some(aggregate_ratio),
             reference: "aggregate of tandem, futex only".to_owned(),
+            extra: Vec::new(),
         });
         records.push(Record {
             section: "channels",
@@ -662,6 +681,7 @@ fn channels(args: &Args, cpus: usize, records: &mut Vec<Record>) {
             ratio: Some(p99_ratio),
             reference: "worst-channel p99 of tandem, futex only (ratio); rate: slowest channel"
                 .to_owned(),
+            extra: Vec::new(),
         });
     }
     println!(

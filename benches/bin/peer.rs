@@ -11,12 +11,20 @@ use std::time::{Duration, Instant};
 
 use tandem::{Context, Controller, Options, TrustedSlice, WorkerChannel, WorkerError};
 
+use crate::busy::{self, Waits};
 use crate::reuse;
 use crate::sys::{self, SharedMap};
 
-/// Raw kinds: echo the input; sum the input's words and reply with the 8-byte sum.
+/// Raw kinds: echo the input; sum the input's words and reply with the 8-byte sum; work for
+/// the input's 8 bytes of nanoseconds, then echo them (the work ladder); reply with a
+/// [`busy::Report`] of the worker's CPU time and wait statistics.
 pub const ECHO: u32 = 0;
 pub const SUM: u32 = 1;
+pub const WORK: u32 = 2;
+pub const REPORT: u32 = 3;
+
+/// The message that asks the work ladder's floor peer for its CPU time instead of work.
+pub const FLOOR_REPORT: u64 = u64::MAX;
 
 /// The typed protocol of the comparison.
 #[derive(tandem::Transitions)]
@@ -71,6 +79,24 @@ impl BenchWorker for TypedWorker {
         input: TrustedSlice<'_, u64>,
     ) -> Result<u64, WorkerError> {
         Ok(sum_words(&input))
+    }
+}
+
+/// The pool of the work section: one item transition, the worker busy for the input's
+/// nanoseconds.
+#[derive(tandem::Transitions)]
+pub enum PoolWork {
+    /// Works for `input` nanoseconds, replies with it.
+    #[transition(input = u64, output = u64, item)]
+    Item,
+}
+
+struct PoolWorker;
+
+impl PoolWorkWorker for PoolWorker {
+    fn item(&mut self, _: &mut Context, input: u64) -> Result<u64, WorkerError> {
+        busy::busy(input);
+        Ok(input)
     }
 }
 
@@ -141,6 +167,8 @@ pub enum Mechanism {
     TypedBorrowedOneWay,
     /// Two processes spinning on a shared word; the payload copied in and out of a mapping.
     SpinFloor,
+    /// The spin floor whose peer works for the message's nanoseconds (the work ladder).
+    WorkFloor,
     /// Futex wait/wake between two processes; the payload as for the spin floor.
     FutexFloor,
     /// A Unix stream socket pair.
@@ -161,6 +189,7 @@ impl Mechanism {
             Mechanism::RawOneWay => "one way: tandem raw, read in place",
             Mechanism::TypedBorrowedOneWay => "one way: tandem typed borrowed",
             Mechanism::SpinFloor => "floor: spinning on a shared word",
+            Mechanism::WorkFloor => "floor: spinning on a shared word, the peer working",
             Mechanism::FutexFloor => "floor: futex wait/wake",
             Mechanism::Socket => "Unix socket pair",
             Mechanism::Pipe => "pipe pair",
@@ -169,7 +198,10 @@ impl Mechanism {
 
     /// Spinning floors on one CPU only measure the scheduler's time slice.
     pub fn spins(self) -> bool {
-        matches!(self, Mechanism::SpinFloor | Mechanism::TandemSpin50)
+        matches!(
+            self,
+            Mechanism::SpinFloor | Mechanism::WorkFloor | Mechanism::TandemSpin50
+        )
     }
 }
 
@@ -208,7 +240,7 @@ const READY: usize = 256;
 const REGIONS: usize = 4096;
 const STOP: u32 = u32::MAX;
 
-fn self_command(role: &str, placement: Placement) -> Command {
+pub fn self_command(role: &str, placement: Placement) -> Command {
     let exe = std::env::current_exe().expect("the comparison program's path");
     let mut command = Command::new(exe);
     command.args(["--peer", role]);
@@ -225,13 +257,18 @@ fn next_channel_id() -> u32 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Default options, with time-outs long enough for a loaded machine.
+pub fn options() -> Options {
+    Options::default()
+        .setup_timeout(Duration::from_secs(10))
+        .transition_timeout(Duration::from_secs(30))
+}
+
 impl Link {
     /// Starts a peer for `mechanism` able to echo `capacity` bytes. The controller's affinity
     /// must be set already: default options follow it, as for a user under `taskset`.
     pub fn open(mechanism: Mechanism, placement: Placement, capacity: usize) -> Link {
-        let options = Options::default()
-            .setup_timeout(Duration::from_secs(10))
-            .transition_timeout(Duration::from_secs(30));
+        let options = options();
         match mechanism {
             Mechanism::TandemDefault
             | Mechanism::TandemFutex
@@ -266,11 +303,15 @@ impl Link {
                     received_words: Vec::new(),
                 }
             }
-            Mechanism::SpinFloor | Mechanism::FutexFloor => {
-                let spin = mechanism == Mechanism::SpinFloor;
+            Mechanism::SpinFloor | Mechanism::WorkFloor | Mechanism::FutexFloor => {
+                let spin = mechanism != Mechanism::FutexFloor;
                 let map = SharedMap::create(REGIONS + 2 * capacity.max(8)).expect("memfd mapping");
-                let mut command =
-                    self_command(if spin { "spin-floor" } else { "futex-floor" }, placement);
+                let role = match mechanism {
+                    Mechanism::SpinFloor => "spin-floor",
+                    Mechanism::WorkFloor => "work-floor",
+                    _ => "futex-floor",
+                };
+                let mut command = self_command(role, placement);
                 command.args(["--fd", &map.fd().to_string()]);
                 command.args(["--size", &capacity.max(8).to_string()]);
                 let child = command.spawn().expect("spawn a floor peer");
@@ -440,18 +481,45 @@ pub fn serve(args: &crate::Args) -> bool {
             let mut worker = WorkerChannel::from_env(0)
                 .expect("open the channel")
                 .expect("started as a worker");
+            // The counters at the last `WORK` request, for the next report.
+            let mut before = Waits::default();
             let result = worker.handle_transitions(|request| {
                 let kind = request.kind();
+                // The counters are read for the work ladder's kinds only: the echo stays as
+                // it was.
+                let waits = match kind {
+                    WORK | REPORT => Waits::of(&request.wait_stats()),
+                    _ => Waits::default(),
+                };
                 let (input, output) = request.trusted_input_and_output();
                 let input = input?;
-                if kind == SUM {
-                    let mut sum = 0u64;
-                    for word in input.chunks_exact(8) {
-                        sum = sum.wrapping_add(u64::from_ne_bytes(word.try_into().expect("8")));
+                match kind {
+                    WORK => {
+                        before = waits;
+                        let ns = input
+                            .get(..8)
+                            .map_or(0, |w| u64::from_ne_bytes(w.try_into().expect("8 bytes")));
+                        busy::busy(ns);
+                        output.write(input)
                     }
-                    output.write(&sum.to_ne_bytes())
-                } else {
-                    output.write(input)
+                    REPORT => {
+                        let cpu_ns = sys::process_cpu_ns();
+                        let report = busy::Report {
+                            cpu_ns,
+                            now: waits,
+                            before,
+                        };
+                        output.write(&report.to_bytes())
+                    }
+                    SUM => {
+                        let mut sum = 0u64;
+                        for word in input.chunks_exact(8) {
+                            let word = u64::from_ne_bytes(word.try_into().expect("8"));
+                            sum = sum.wrapping_add(word);
+                        }
+                        output.write(&sum.to_ne_bytes())
+                    }
+                    _ => output.write(input),
                 }
             });
             result.expect("serve transitions");
@@ -460,11 +528,15 @@ pub fn serve(args: &crate::Args) -> bool {
             let served = TypedWorker::serve_from_env(|()| Ok(TypedWorker));
             assert!(matches!(served, Ok(true)), "typed worker: {served:?}");
         }
-        "spin-floor" | "futex-floor" => {
+        "spin-floor" | "futex-floor" | "work-floor" => {
             let fd = args.fd.expect("--fd");
             let size = args.size.expect("--size");
             let map = SharedMap::open(fd, REGIONS + 2 * size).expect("map the floor");
-            floor_peer(&map, role == "spin-floor", size);
+            floor_peer(&map, role != "futex-floor", role == "work-floor", size);
+        }
+        "tandem-pool" => {
+            let served = PoolWorker::serve_from_env(|()| Ok(PoolWorker));
+            assert!(matches!(served, Ok(true)), "pool worker: {served:?}");
         }
         "stream" => {
             let mut read = sys::inherited_file(args.fd.expect("--fd"));
@@ -478,14 +550,19 @@ pub fn serve(args: &crate::Args) -> bool {
                 write.write_all(&message).expect("echo");
             }
         }
-        other => panic!("unknown peer role {other}: use tandem-raw, tandem-typed, spin-floor, futex-floor or stream"),
+        other => panic!(
+            "unknown peer role {other}: use tandem-raw, tandem-typed, tandem-pool, spin-floor, \
+             futex-floor, work-floor or stream"
+        ),
     }
     true
 }
 
 /// The floor's peer: waits for each message, copies it out of the mapping into private memory
-/// and back into the reply region (the copies tandem makes), then answers.
-fn floor_peer(map: &SharedMap, spin: bool, size: usize) {
+/// and back into the reply region (the copies tandem makes), then answers. A working peer
+/// first works for the message's first 8 bytes of nanoseconds, or replies with its CPU time
+/// if they hold [`FLOOR_REPORT`].
+fn floor_peer(map: &SharedMap, spin: bool, work: bool, size: usize) {
     let mut private = vec![0u8; size];
     let ping = map.word(PING);
     map.word(READY).store(1, Ordering::Release);
@@ -508,6 +585,14 @@ fn floor_peer(map: &SharedMap, spin: bool, size: usize) {
         // The controller's message length is not sent: the floor always copies `size`
         // bytes, which is the message size the controller opened it for.
         map.read(REGIONS, &mut private);
+        if work {
+            let ns = u64::from_ne_bytes(private[..8].try_into().expect("8 bytes"));
+            if ns == FLOOR_REPORT {
+                private[..8].copy_from_slice(&sys::process_cpu_ns().to_ne_bytes());
+            } else {
+                busy::busy(ns);
+            }
+        }
         map.write(REGIONS + size, &private);
         map.word(PONG).store(expected, Ordering::Release);
         if !spin {

@@ -22,6 +22,9 @@ pub struct Record {
     pub ratio: Option<f64>,
     /// What `ratio` compares with.
     pub reference: String,
+    /// Further named figures (the work ladder's means, CPU times and wait counts); written
+    /// as `name=value;...` in the CSV and as an object in the JSON.
+    pub extra: Vec<(String, f64)>,
 }
 
 /// The `p` quantile (0..=1) of `sorted`.
@@ -111,12 +114,12 @@ pub fn write_files(
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut csv = String::from(
-        "section,mechanism,condition,bytes,count,p50_ns,p99_ns,rate,ratio,reference\n",
+        "section,mechanism,condition,bytes,count,p50_ns,p99_ns,rate,ratio,reference,extra\n",
     );
     for r in records {
         let _ = writeln!(
             csv,
-            "{},{},{},{},{},{:.1},{:.1},{},{},{}",
+            "{},{},{},{},{},{:.1},{:.1},{},{},{},{}",
             r.section,
             csv_field(&r.mechanism),
             csv_field(&r.condition),
@@ -127,6 +130,11 @@ pub fn write_files(
             r.rate,
             r.ratio.map_or_else(String::new, |x| format!("{x:.4}")),
             csv_field(&r.reference),
+            r.extra
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect::<Vec<_>>()
+                .join(";"),
         );
     }
     std::fs::write(dir.join("results.csv"), csv)?;
@@ -148,7 +156,7 @@ pub fn write_files(
             json,
             "{comma}\n    {{\"section\": {}, \"mechanism\": {}, \"condition\": {}, \"bytes\": {}, \
              \"count\": {}, \"p50_ns\": {}, \"p99_ns\": {}, \"rate\": {}, \"ratio\": {}, \
-             \"reference\": {}}}",
+             \"reference\": {}, \"extra\": {{{}}}}}",
             json_string(r.section),
             json_string(&r.mechanism),
             json_string(&r.condition),
@@ -159,6 +167,11 @@ pub fn write_files(
             json_number(r.rate),
             r.ratio.map_or_else(|| "null".to_owned(), json_number),
             json_string(&r.reference),
+            r.extra
+                .iter()
+                .map(|(name, value)| format!("{}: {}", json_string(name), json_number(*value)))
+                .collect::<Vec<_>>()
+                .join(", "),
         );
     }
     json.push_str("\n  ]\n}\n");

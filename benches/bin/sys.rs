@@ -1,6 +1,7 @@
 //! Every libc call of the comparison program: the floors' shared mapping and futex, CPU
-//! pinning, and the descriptors handed to peer processes. The library keeps its own in
-//! `runtime/src/sys`; these are the hand-written mechanisms it is compared with.
+//! pinning, the descriptors handed to peer processes, and the CPU-time clock of the work
+//! ladder. The library keeps its own in `runtime/src/sys`; these are the hand-written
+//! mechanisms it is compared with.
 
 use std::fs::File;
 use std::io;
@@ -191,4 +192,14 @@ pub fn pipe() -> io::Result<(File, File)> {
 pub fn inherited_file(fd: RawFd) -> File {
     // SAFETY: the parent passed this inherited descriptor for this process to own.
     unsafe { File::from_raw_fd(fd) }
+}
+
+/// The CPU time this process (all its threads) has used so far, in nanoseconds.
+pub fn process_cpu_ns() -> u64 {
+    // SAFETY: a zeroed timespec is a valid value for clock_gettime to overwrite.
+    let mut time: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: `time` is a valid timespec; the clock id is a constant the kernel knows.
+    let result = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut time) };
+    assert_eq!(result, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    time.tv_sec as u64 * 1_000_000_000 + time.tv_nsec as u64
 }
