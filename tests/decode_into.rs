@@ -190,7 +190,7 @@ impl SourceWorker for Worker {
         if count == u64::MAX {
             return Err("no such event".into());
         }
-        context.set_keep(count % 2 == 0);
+        context.set_keep(count.is_multiple_of(2));
         Ok(event(context.id(), count as usize))
     }
 }

@@ -146,7 +146,10 @@ fn attack_input() -> String {
         .find(|l| l.contains(&format!("memfd:{label} ")) || l.ends_with(&format!("memfd:{label}")))
         .map(|l| l.split_whitespace().next().unwrap().to_owned());
     if let Some(range) = &mapping {
-        paths.push(("map-files".to_owned(), format!("/proc/self/map_files/{range}")));
+        paths.push((
+            "map-files".to_owned(),
+            format!("/proc/self/map_files/{range}"),
+        ));
     }
     for (route, path) in &paths {
         let fd = open(path, libc::O_RDWR);
@@ -204,7 +207,11 @@ fn try_writes(route: &str, fd: i32, line: &mut impl FnMut(&str, &str, i64)) {
             std::ptr::copy_nonoverlapping(hack.as_ptr(), map.cast::<u8>(), hack.len());
             libc::munmap(map, 4096);
         }
-        line(route, "ftruncate-grow", i64::from(libc::ftruncate(fd, 1 << 31)));
+        line(
+            route,
+            "ftruncate-grow",
+            i64::from(libc::ftruncate(fd, 1 << 31)),
+        );
         line(
             route,
             "fallocate-grow",

@@ -79,7 +79,7 @@ impl SharedMap {
     /// The 32-bit word at `offset` (a multiple of 4 below `len`).
     pub fn word(&self, offset: usize) -> &AtomicU32 {
         assert!(
-            offset % 4 == 0 && offset + 4 <= self.len,
+            offset.is_multiple_of(4) && offset + 4 <= self.len,
             "word {offset} out of the map"
         );
         // SAFETY: in bounds and aligned (the mapping is page-aligned); the memory lives as

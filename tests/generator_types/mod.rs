@@ -200,7 +200,7 @@ impl ToyGenerator {
             })
             .collect();
         let weight = 0.5 + (splitmix(&mut mixed) % 1000) as f64 / 1000.0;
-        let keep = count % 2 == 0;
+        let keep = count.is_multiple_of(2);
         let event = GenEvent {
             particles,
             weight,

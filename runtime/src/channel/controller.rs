@@ -691,8 +691,8 @@ impl Memory {
 
         let to_worker_label = buffer_label(label, Direction::ToWorker);
         let to_worker_error = |f| BufferError::segment(&to_worker_label, 0, f);
-        let to_worker_segment =
-            Segment::create_input(&to_worker_label, config.max_buffer_bytes).map_err(to_worker_error)?;
+        let to_worker_segment = Segment::create_input(&to_worker_label, config.max_buffer_bytes)
+            .map_err(to_worker_error)?;
         let to_worker_for_peer = to_worker_segment
             .reopen_read_only()
             .map_err(to_worker_error)?;

@@ -363,7 +363,7 @@ fn pod_slice_borrows_aligned_input() {
     // Shifted by one byte in memory, the same offsets are misaligned.
     let mut shifted = vec![0u8; len + 1];
     shifted[1..].copy_from_slice(&bytes[..len]);
-    if (shifted.as_ptr() as usize + 9) % 8 != 0 {
+    if !(shifted.as_ptr() as usize + 9).is_multiple_of(8) {
         assert_eq!(
             decode_pod_slice::<u64>(&shifted[1..]),
             Err(DecodeError::Misaligned {

@@ -24,8 +24,8 @@ use std::ptr::NonNull;
 
 use zerocopy::{FromBytes, KnownLayout};
 
-use super::{above_stdio, cvt};
 use super::shared_bytes::SharedBytes;
+use super::{above_stdio, cvt};
 
 /// A `#[repr(C)]` layout made only of atomics, so that two processes may read and write it
 /// through shared references at the same time.

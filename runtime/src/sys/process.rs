@@ -53,7 +53,8 @@ impl PidFd {
     /// A pidfd of our child `child`, which cannot have been reaped while the caller holds
     /// it (`Child::wait` needs `&mut`), so its pid still names it and nobody else.
     pub(crate) fn of_child(child: &std::process::Child) -> io::Result<PidFd> {
-        let pid = i32::try_from(child.id()).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+        let pid =
+            i32::try_from(child.id()).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
         PidFd::open(pid)
     }
 
