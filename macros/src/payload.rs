@@ -191,15 +191,76 @@ fn fingerprint_fields(
     quote!(.str(#style).u64(#count) #(#pieces)*)
 }
 
-/// `MIN_ENCODED_LEN` of a sequence of fields (self-references count as 0).
+/// `ty` with every mention of the deriving type (its name with any generic arguments and
+/// path, or `Self`) replaced by `_tandem::__private::SelfRef`.
+fn replace_self(ty: &Type, ident: &Ident) -> Type {
+    let mut ty = ty.clone();
+    replace_self_in(&mut ty, ident);
+    ty
+}
+
+fn replace_self_in(ty: &mut Type, ident: &Ident) {
+    match ty {
+        Type::Path(path) if path.qself.is_none() && names_self(&path.path, ident) => {
+            *ty = syn::parse_quote_spanned!(path.span()=> _tandem::__private::SelfRef);
+        }
+        Type::Path(path) => {
+            if let Some(qself) = &mut path.qself {
+                replace_self_in(&mut qself.ty, ident);
+            }
+            for segment in &mut path.path.segments {
+                if let syn::PathArguments::AngleBracketed(arguments) = &mut segment.arguments {
+                    for argument in &mut arguments.args {
+                        match argument {
+                            syn::GenericArgument::Type(ty) => replace_self_in(ty, ident),
+                            syn::GenericArgument::AssocType(assoc) => {
+                                replace_self_in(&mut assoc.ty, ident);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        Type::Array(array) => replace_self_in(&mut array.elem, ident),
+        Type::Tuple(tuple) => {
+            for elem in &mut tuple.elems {
+                replace_self_in(elem, ident);
+            }
+        }
+        Type::Paren(paren) => replace_self_in(&mut paren.elem, ident),
+        Type::Group(group) => replace_self_in(&mut group.elem, ident),
+        _ => {}
+    }
+}
+
+/// Is `path` the deriving type: `Self`, or a path ending in its name?
+fn names_self(path: &syn::Path, ident: &Ident) -> bool {
+    match path.segments.last() {
+        Some(last) if last.ident == *ident => true,
+        Some(last) => path.segments.len() == 1 && last.ident == "Self",
+        None => false,
+    }
+}
+
+/// `MIN_ENCODED_LEN` of a sequence of fields. A field that mentions the deriving type is
+/// measured with the mention replaced by [`SelfRef`](replace_self), which counts as 0 bytes:
+/// a lower bound that still counts what every reference back costs (a `Vec`'s length
+/// prefix, an `Option`'s tag) without a const cycle through `Box<Self>`. A mention the
+/// replacement cannot reach (inside a macro's tokens) counts the whole field as 0 bytes.
 fn min_len(container: &Container<'_>, fields: &[Field<'_>]) -> TokenStream {
-    let parts = fields
-        .iter()
-        .filter(|field| !is_self_referential(field.ty, container.ident))
-        .map(|field| {
-            let payload = payload_of(field.ty);
-            quote!(.saturating_add(#payload::MIN_ENCODED_LEN))
-        });
+    let parts = fields.iter().filter_map(|field| {
+        let payload = if is_self_referential(field.ty, container.ident) {
+            let replaced = replace_self(field.ty, container.ident);
+            if is_self_referential(&replaced, container.ident) {
+                return None;
+            }
+            payload_of(&replaced)
+        } else {
+            payload_of(field.ty)
+        };
+        Some(quote!(.saturating_add(#payload::MIN_ENCODED_LEN)))
+    });
     quote!(0usize #(#parts)*)
 }
 

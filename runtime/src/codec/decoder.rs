@@ -1,6 +1,7 @@
 //! [`Decoder`]: reads and validates an encoding, reading every input byte once.
 
-use super::{padding, DecodeError, Payload, BUDGET_BASE, BUDGET_PER_BYTE, MAX_DEPTH};
+use super::budget::Budget;
+use super::{padding, DecodeError, Payload, MAX_DEPTH};
 use crate::SharedBytes;
 
 /// Reads an encoding, validating every byte.
@@ -14,18 +15,21 @@ use crate::SharedBytes;
 /// Like [`Encoder`](super::Encoder), positions are absolute from the start of the source,
 /// which decides the alignment padding before plain-old-data sequences.
 ///
-/// Hostile input is bounded three ways: derived types may nest at most [`MAX_DEPTH`] levels
-/// (the stack), a length prefix must fit in the bytes left (the count), and every element of
-/// a sequence is charged against a budget of [`BUDGET_PER_BYTE`] elements per input byte plus
-/// [`BUDGET_BASE`] (the work and the memory); see the [module documentation](super).
+/// Hostile input is bounded four ways: derived types may nest at most [`MAX_DEPTH`] levels
+/// (the stack), a length prefix must fit in the bytes left (the count), every element of a
+/// sequence is charged against a budget of [`BUDGET_PER_BYTE`](super::BUDGET_PER_BYTE)
+/// elements per input byte plus [`BUDGET_BASE`](super::BUDGET_BASE) (the work), and every
+/// allocation the input drives is charged, before it is made, against a budget of
+/// [`MEMORY_PER_BYTE`](super::MEMORY_PER_BYTE) bytes per input byte plus
+/// [`MEMORY_BASE`](super::MEMORY_BASE) (the memory), then made fallibly; see [Decoding and
+/// memory](super#decoding-and-memory).
 #[derive(Debug)]
 pub struct Decoder<'a> {
     source: SharedBytes<'a>,
     // INVARIANT: `position <= source.len()`.
     position: usize,
     depth: u32,
-    /// Elements that may still be decoded.
-    budget: usize,
+    budget: Budget,
 }
 
 impl<'a> Decoder<'a> {
@@ -40,10 +44,7 @@ impl<'a> Decoder<'a> {
             source,
             position: 0,
             depth: 0,
-            budget: source
-                .len()
-                .saturating_mul(BUDGET_PER_BYTE)
-                .saturating_add(BUDGET_BASE),
+            budget: Budget::for_input(source.len()),
         }
     }
 
@@ -59,7 +60,13 @@ impl<'a> Decoder<'a> {
 
     /// Elements that may still be decoded before [`DecodeError::BudgetExceeded`].
     pub fn budget_left(&self) -> usize {
-        self.budget
+        self.budget.elements_left()
+    }
+
+    /// Bytes of memory that may still be reserved before
+    /// [`DecodeError::MemoryBudgetExceeded`].
+    pub fn memory_left(&self) -> usize {
+        self.budget.memory_left()
     }
 
     /// The error for `needed` bytes of `what` when fewer are left.
@@ -90,6 +97,15 @@ impl<'a> Decoder<'a> {
             }
             None => Err(self.unexpected_end(len, what)),
         }
+    }
+
+    /// Checks that `len` bytes of `what` are left, without consuming them.
+    #[inline]
+    pub(super) fn ensure(&self, len: usize, what: &'static str) -> Result<(), DecodeError> {
+        if len > self.remaining() {
+            return Err(self.unexpected_end(len, what));
+        }
+        Ok(())
     }
 
     /// Consumes `len` bytes without reading them.
@@ -171,9 +187,9 @@ impl<'a> Decoder<'a> {
         self.take_array(what).map(u64::from_le_bytes)
     }
 
-    /// Charges `elements` elements of `what` against the decode budget; a hand-written
-    /// [`Payload`] that decodes a sequence without [`Decoder::get_len`] calls this with its
-    /// element count before decoding them.
+    /// Charges `elements` elements of `what` against the decode element budget; a
+    /// hand-written [`Payload`] that decodes a sequence without [`Decoder::get_len`] calls
+    /// this with its element count before decoding them.
     ///
     /// # Errors
     ///
@@ -191,12 +207,10 @@ impl<'a> Decoder<'a> {
         elements: u64,
         what: &'static str,
     ) -> Result<(), DecodeError> {
-        match usize::try_from(elements) {
-            Ok(elements) if elements <= self.budget => {
-                self.budget -= elements;
-                Ok(())
-            }
-            _ => Err(self.budget_exceeded(offset, elements, what)),
+        if self.budget.take_elements(elements) {
+            Ok(())
+        } else {
+            Err(self.budget_exceeded(offset, elements, what))
         }
     }
 
@@ -206,21 +220,113 @@ impl<'a> Decoder<'a> {
             offset,
             what,
             elements,
-            left: self.budget,
+            left: self.budget.elements_left(),
             len: self.source.len(),
         }
     }
 
-    /// Reads the length prefix of a sequence of `T` and checks it: the remaining bytes must
-    /// be able to hold that many elements of at least `T::MIN_ENCODED_LEN` bytes each, and
-    /// the elements are charged against the decode budget (see [`Decoder::charge`]).
+    /// Charges `bytes` of memory for `what` against the decode memory budget; a hand-written
+    /// [`Payload`] calls this before it allocates memory whose size the input decides (beyond
+    /// the `len × size_of::<T>()` that [`Decoder::get_len`] charges), then allocates
+    /// fallibly (see [`Decoder::reserve`]). What is charged is never refunded: the sum of the
+    /// charges bounds the decode's peak heap.
     ///
     /// # Errors
     ///
-    /// [`DecodeError::UnexpectedEnd`], [`DecodeError::LengthTooLarge`] or
-    /// [`DecodeError::BudgetExceeded`].
+    /// [`DecodeError::MemoryBudgetExceeded`] if fewer bytes are left in the budget.
+    #[inline]
+    pub fn charge_memory(&mut self, bytes: usize, what: &'static str) -> Result<(), DecodeError> {
+        self.charge_memory_at(self.position, bytes, what)
+    }
+
+    /// [`Decoder::charge_memory`] for a value announced at `offset`.
+    #[inline]
+    fn charge_memory_at(
+        &mut self,
+        offset: usize,
+        bytes: usize,
+        what: &'static str,
+    ) -> Result<(), DecodeError> {
+        if self.budget.take_memory(bytes) {
+            Ok(())
+        } else {
+            Err(self.memory_budget_exceeded(offset, bytes, what))
+        }
+    }
+
+    #[cold]
+    fn memory_budget_exceeded(
+        &self,
+        offset: usize,
+        bytes: usize,
+        what: &'static str,
+    ) -> DecodeError {
+        DecodeError::MemoryBudgetExceeded {
+            offset,
+            what,
+            bytes,
+            left: self.budget.memory_left(),
+            len: self.source.len(),
+        }
+    }
+
+    /// Reserves room for exactly `additional` more elements in `vec`, reporting an
+    /// allocation the allocator refuses as [`DecodeError::OutOfMemory`] instead of aborting
+    /// the process. It charges nothing: charge the memory first ([`Decoder::get_len`] charges
+    /// a `Vec<T>`'s `len × size_of::<T>()`, [`Decoder::charge_memory`] anything else).
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::OutOfMemory`] if the allocation fails.
+    #[inline]
+    pub fn reserve<T>(&self, vec: &mut Vec<T>, additional: usize) -> Result<(), DecodeError> {
+        vec.try_reserve_exact(additional).map_err(|source| {
+            self.out_of_memory(
+                additional.saturating_mul(core::mem::size_of::<T>()),
+                core::any::type_name::<T>(),
+                source,
+            )
+        })
+    }
+
+    /// The error for an allocation of `bytes` for `what` that the allocator refused.
+    #[cold]
+    pub(super) fn out_of_memory(
+        &self,
+        bytes: usize,
+        what: &'static str,
+        source: std::collections::TryReserveError,
+    ) -> DecodeError {
+        DecodeError::OutOfMemory {
+            offset: self.position,
+            what,
+            bytes,
+            source,
+        }
+    }
+
+    /// Reads the length prefix of a sequence of `T` and checks it: the remaining bytes must
+    /// be able to hold that many elements of at least `T::MIN_ENCODED_LEN` bytes each. Then
+    /// charges the elements against the element budget (see [`Decoder::charge`]) and their
+    /// memory in a `Vec<T>`, `len × size_of::<T>()` bytes, against the memory budget (see
+    /// [`Decoder::charge_memory`]), so that room for them can be reserved at once.
+    ///
+    /// # Errors
+    ///
+    /// [`DecodeError::UnexpectedEnd`], [`DecodeError::LengthTooLarge`],
+    /// [`DecodeError::BudgetExceeded`] or [`DecodeError::MemoryBudgetExceeded`].
     #[inline]
     pub fn get_len<T: Payload>(&mut self) -> Result<usize, DecodeError> {
+        self.get_len_charging::<T>(|len| len.saturating_mul(core::mem::size_of::<T>()))
+    }
+
+    /// [`Decoder::get_len`] for a collection whose storage for `len` elements of `T` takes
+    /// `memory(len)` bytes (a hash table, a B-tree).
+    #[inline]
+    pub(super) fn get_len_charging<T: Payload>(
+        &mut self,
+        memory: impl FnOnce(usize) -> usize,
+    ) -> Result<usize, DecodeError> {
         let offset = self.position;
         let len = self.get_u64("length prefix")?;
         let available = self.remaining();
@@ -235,19 +341,12 @@ impl<'a> Decoder<'a> {
                 });
             }
         }
-        self.charge_at(offset, len, core::any::type_name::<T>())?;
+        let what = core::any::type_name::<T>();
+        self.charge_at(offset, len, what)?;
         // Charged, so at most the budget, a `usize`.
-        Ok(len as usize)
-    }
-
-    /// Capacity worth reserving for `len` elements of `T` just announced: at most one per
-    /// byte left (per `T::MIN_ENCODED_LEN` bytes where that is more than 1), so that a
-    /// prefix announcing elements that are not there reserves no more than the input's size
-    /// in elements, and together with the budget every nested sequence's reservation stays
-    /// within a multiple of the input's length.
-    #[inline]
-    pub(super) fn capacity_for<T: Payload>(&self, len: usize) -> usize {
-        len.min(self.remaining() / T::MIN_ENCODED_LEN.max(1))
+        let len = len as usize;
+        self.charge_memory_at(offset, memory(len), what)?;
+        Ok(len)
     }
 
     /// Skips the zero padding up to a multiple of `align` (a power of two).

@@ -40,15 +40,16 @@ pub enum DecodeError {
         /// The largest count those bytes could hold.
         max: u64,
     },
-    /// The input announced more elements than its decode budget allows: at most
+    /// The input announced more elements than its decode element budget allows: at most
     /// [`BUDGET_PER_BYTE`](super::BUDGET_PER_BYTE) elements per input byte plus
-    /// [`BUDGET_BASE`](super::BUDGET_BASE), counted over the whole value, so that the work
-    /// and memory of a decode stay within a multiple of the input's length.
+    /// [`BUDGET_BASE`](super::BUDGET_BASE), counted over the whole value, so that the work of
+    /// a decode stays within a multiple of the input's length (the memory has its own
+    /// budget: [`DecodeError::MemoryBudgetExceeded`]).
     #[error(
-        "decode budget exceeded at byte {offset}: {elements} elements of {what} announced, but \
-         only {left} are left of the budget for {len} input bytes (the input is corrupt or \
-         hostile, or the value holds more elements that encode to nothing than the budget \
-         allows: send fewer)"
+        "decode element budget exceeded at byte {offset}: {elements} elements of {what} \
+         announced, but only {left} are left of the budget for {len} input bytes (the input is \
+         corrupt or hostile, or the value holds more elements that encode to nothing than the \
+         budget allows: send fewer)"
     )]
     BudgetExceeded {
         /// Where the announcing length prefix (or fixed-size array) starts.
@@ -61,6 +62,47 @@ pub enum DecodeError {
         left: usize,
         /// The length of the input, which sets the budget.
         len: usize,
+    },
+    /// The input announced values whose memory exceeds its decode memory budget: at most
+    /// [`MEMORY_PER_BYTE`](super::MEMORY_PER_BYTE) bytes per input byte plus
+    /// [`MEMORY_BASE`](super::MEMORY_BASE), counted over the whole value and charged before
+    /// the memory is reserved, so that a decode's peak heap stays within a multiple of the
+    /// input's length (see [Decoding and memory](super#decoding-and-memory)).
+    #[error(
+        "decode memory budget exceeded at byte {offset}: {what} needs {bytes} bytes, but only \
+         {left} are left of the budget for {len} input bytes (the input is corrupt or hostile, \
+         or the value holds elements much larger in memory than in their encoding, such as \
+         mostly-`None` `Option<[u8; 4096]>` or an enum with one large variant: box the large \
+         part)"
+    )]
+    MemoryBudgetExceeded {
+        /// Where the value that needs the memory starts (a length prefix, a `Box`'s value).
+        offset: usize,
+        /// The type whose memory is charged (the element type of a sequence).
+        what: &'static str,
+        /// The bytes it needs.
+        bytes: usize,
+        /// Bytes left in the memory budget.
+        left: usize,
+        /// The length of the input, which sets the budget.
+        len: usize,
+    },
+    /// The allocator refused memory within the decode budget (the process is near its memory
+    /// limit, e.g. `ulimit -v`); the decode stopped instead of aborting the process.
+    #[error(
+        "out of memory at byte {offset}: reserving {bytes} bytes for {what} failed ({source}); \
+         raise the process's memory limit or send a smaller value"
+    )]
+    OutOfMemory {
+        /// Where the value that needs the memory starts.
+        offset: usize,
+        /// The type whose memory was reserved.
+        what: &'static str,
+        /// The bytes asked for.
+        bytes: usize,
+        /// The allocator's error.
+        #[source]
+        source: std::collections::TryReserveError,
     },
     /// A `bool` byte other than 0 or 1.
     #[error("invalid bool at byte {offset}: expected 0 or 1, found {found}")]
@@ -192,3 +234,13 @@ impl DecodeError {
         }
     }
 }
+
+/// The error's field path costs at most [`MAX_DEPTH`](super::MAX_DEPTH) boxed errors (one
+/// [`DecodeError::InField`] per derived level): 16 KiB at 64 bytes each, the part of `C` in
+/// the documented bound of a decode's peak heap that is not the memory budget.
+pub(crate) const ERROR_PATH_BYTES: usize = 16 * 1024;
+
+const _: () = assert!(
+    super::MAX_DEPTH as usize * core::mem::size_of::<DecodeError>() <= ERROR_PATH_BYTES,
+    "the documented bound counts at most 64 bytes per boxed error"
+);

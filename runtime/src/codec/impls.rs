@@ -1,8 +1,6 @@
 //! [`Payload`] for the standard types; the encoding is described in the module docs.
 
 use super::{padding, DecodeError, Decoder, Encoder, Fingerprint, Payload, PodOps};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasher, Hash};
 
 macro_rules! pod_primitives {
     ($($ty:ident)*) => {$(
@@ -246,13 +244,18 @@ impl<T: Payload> Payload for Box<T> {
         (**self).encode(encoder);
     }
 
+    /// Charges the box's allocation, `size_of::<T>()` bytes, before decoding `T`: a `Box`
+    /// cannot report a failed allocation on stable Rust, so it is bounded before it is made.
     #[inline]
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        decoder.charge_memory(core::mem::size_of::<T>(), core::any::type_name::<T>())?;
         T::decode(decoder).map(Box::new)
     }
 
+    /// Charged as [`decode`](Payload::decode), so that both succeed or fail alike.
     #[inline]
     fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
+        decoder.charge_memory(core::mem::size_of::<T>(), core::any::type_name::<T>())?;
         (**self).decode_into(decoder)
     }
 }
@@ -345,21 +348,18 @@ pub(super) fn encode_seq<T: Payload>(items: &[T], encoder: &mut Encoder<'_>) {
     }
 }
 
-/// Reads `len` elements (the length is already checked and charged), reserving room for
-/// `capacity` of them first (plain-old-data elements get exactly `len`, after the check that
-/// their bytes are there).
-fn decode_vec<T: Payload>(
-    decoder: &mut Decoder<'_>,
-    len: usize,
-    capacity: usize,
-) -> Result<Vec<T>, DecodeError> {
+/// Reads `len` elements (the length is already checked, and the elements and their memory
+/// charged) into one allocation of exactly `len` elements, reserved fallibly first
+/// (plain-old-data elements after the check that their bytes are there).
+fn decode_vec<T: Payload>(decoder: &mut Decoder<'_>, len: usize) -> Result<Vec<T>, DecodeError> {
     match T::POD {
         Some(ops) => {
             decoder.skip_padding(ops.align)?;
             ops.decode_vec(decoder, len)
         }
         None => {
-            let mut vec = Vec::with_capacity(capacity);
+            let mut vec = Vec::new();
+            decoder.reserve(&mut vec, len)?;
             for _ in 0..len {
                 vec.push(T::decode(decoder)?);
             }
@@ -385,8 +385,7 @@ impl<T: Payload> Payload for Vec<T> {
 
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let len = decoder.get_len::<T>()?;
-        let capacity = decoder.capacity_for::<T>(len);
-        decode_vec(decoder, len, capacity)
+        decode_vec(decoder, len)
     }
 
     fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
@@ -399,9 +398,8 @@ impl<T: Payload> Payload for Vec<T> {
             }
             None => {
                 self.truncate(len);
-                // Bounded as a fresh decode's reservation: by the bytes left.
-                let capacity = decoder.capacity_for::<T>(len);
-                self.reserve(capacity.saturating_sub(self.len()));
+                // Charged by `get_len` as a fresh decode's allocation.
+                decoder.reserve(self, len - self.len())?;
                 for item in self.iter_mut() {
                     item.decode_into(decoder)?;
                 }
@@ -431,6 +429,8 @@ impl<T: Payload, const N: usize> Payload for [T; N] {
         encode_seq(self, encoder);
     }
 
+    /// Charges `N` elements, and for elements that are not plain old data the `Vec` of `N`
+    /// elements they are decoded into before they are moved into the array.
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         decoder.charge(N as u64, core::any::type_name::<T>())?;
         if let Some(ops) = T::POD {
@@ -438,17 +438,9 @@ impl<T: Payload, const N: usize> Payload for [T; N] {
             return ops.decode_array::<N>(decoder);
         }
         let offset = decoder.position();
-        let needed = Self::MIN_ENCODED_LEN;
-        if needed > decoder.remaining() {
-            return Err(DecodeError::UnexpectedEnd {
-                offset,
-                what: core::any::type_name::<Self>(),
-                needed,
-                available: decoder.remaining(),
-            });
-        }
-        // `N` is charged, so reserving it all is within the bound.
-        let vec = decode_vec::<T>(decoder, N, N)?;
+        decoder.ensure(Self::MIN_ENCODED_LEN, core::any::type_name::<Self>())?;
+        decoder.charge_memory(core::mem::size_of::<Self>(), core::any::type_name::<Self>())?;
+        let vec = decode_vec::<T>(decoder, N)?;
         // `decode_vec` returned exactly `N` elements, so the conversion cannot fail.
         <[T; N]>::try_from(vec).map_err(|vec| DecodeError::UnexpectedEnd {
             offset,
@@ -458,188 +450,18 @@ impl<T: Payload, const N: usize> Payload for [T; N] {
         })
     }
 
+    /// Charged as [`decode`](Payload::decode), so that both succeed or fail alike.
     fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
         decoder.charge(N as u64, core::any::type_name::<T>())?;
         if let Some(ops) = T::POD {
             decoder.skip_padding(ops.align)?;
             return ops.decode_slice_into(decoder, self);
         }
-        let needed = Self::MIN_ENCODED_LEN;
-        if needed > decoder.remaining() {
-            return Err(DecodeError::UnexpectedEnd {
-                offset: decoder.position(),
-                what: core::any::type_name::<Self>(),
-                needed,
-                available: decoder.remaining(),
-            });
-        }
+        decoder.ensure(Self::MIN_ENCODED_LEN, core::any::type_name::<Self>())?;
+        decoder.charge_memory(core::mem::size_of::<Self>(), core::any::type_name::<Self>())?;
         for item in self {
             item.decode_into(decoder)?;
         }
         Ok(())
     }
 }
-
-/// Bytes of a map's or set's entries, starting at `offset`.
-#[inline]
-fn entries_encoded_len<'a, E: Payload + 'a>(
-    entries: impl Iterator<Item = (&'a E, Option<&'a E>)>,
-    offset: usize,
-) -> usize {
-    let mut end = offset;
-    for (first, second) in entries {
-        end += first.encoded_len(end);
-        if let Some(second) = second {
-            end += second.encoded_len(end);
-        }
-    }
-    end - offset
-}
-
-macro_rules! maps {
-    ($($map:ident<K: $($kbound:path),+ $(; $hasher:ident)?>),*) => {$(
-        impl<K, V $(, $hasher)?> Payload for $map<K, V $(, $hasher)?>
-        where
-            K: Payload $(+ $kbound)+,
-            V: Payload,
-            $($hasher: BuildHasher + Default,)?
-        {
-            const FINGERPRINT: u64 = Fingerprint::new("map")
-                .u64(K::FINGERPRINT)
-                .u64(V::FINGERPRINT)
-                .finish();
-            const MIN_ENCODED_LEN: usize = 8;
-
-            fn encoded_len(&self, offset: usize) -> usize {
-                let mut end = offset + 8;
-                for (key, value) in self {
-                    end += key.encoded_len(end);
-                    end += value.encoded_len(end);
-                }
-                end - offset
-            }
-
-            fn encode(&self, encoder: &mut Encoder<'_>) {
-                encoder.put_len(self.len());
-                for (key, value) in self {
-                    key.encode(encoder);
-                    value.encode(encoder);
-                }
-            }
-
-            fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-                let len = decoder.get_len::<(K, V)>()?;
-                let mut map = new_with_capacity!($map, decoder.capacity_for::<(K, V)>(len) $(, $hasher)?);
-                for _ in 0..len {
-                    let offset = decoder.position();
-                    let key = K::decode(decoder)?;
-                    let value = V::decode(decoder)?;
-                    if map.insert(key, value).is_some() {
-                        return Err(DecodeError::DuplicateKey {
-                            offset,
-                            type_name: core::any::type_name::<Self>(),
-                        });
-                    }
-                }
-                Ok(map)
-            }
-
-            fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
-                let len = decoder.get_len::<(K, V)>()?;
-                self.clear();
-                reserve!($map, self, decoder.capacity_for::<(K, V)>(len) $(, $hasher)?);
-                for _ in 0..len {
-                    let offset = decoder.position();
-                    let key = K::decode(decoder)?;
-                    let value = V::decode(decoder)?;
-                    if self.insert(key, value).is_some() {
-                        return Err(DecodeError::DuplicateKey {
-                            offset,
-                            type_name: core::any::type_name::<Self>(),
-                        });
-                    }
-                }
-                Ok(())
-            }
-        }
-    )*};
-}
-
-macro_rules! sets {
-    ($($set:ident<K: $($kbound:path),+ $(; $hasher:ident)?>),*) => {$(
-        impl<K $(, $hasher)?> Payload for $set<K $(, $hasher)?>
-        where
-            K: Payload $(+ $kbound)+,
-            $($hasher: BuildHasher + Default,)?
-        {
-            const FINGERPRINT: u64 = Fingerprint::new("set").u64(K::FINGERPRINT).finish();
-            const MIN_ENCODED_LEN: usize = 8;
-
-            fn encoded_len(&self, offset: usize) -> usize {
-                8 + entries_encoded_len(self.iter().map(|key| (key, None)), offset + 8)
-            }
-
-            fn encode(&self, encoder: &mut Encoder<'_>) {
-                encoder.put_len(self.len());
-                for key in self {
-                    key.encode(encoder);
-                }
-            }
-
-            fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-                let len = decoder.get_len::<K>()?;
-                let mut set = new_with_capacity!($set, decoder.capacity_for::<K>(len) $(, $hasher)?);
-                for _ in 0..len {
-                    let offset = decoder.position();
-                    if !set.insert(K::decode(decoder)?) {
-                        return Err(DecodeError::DuplicateKey {
-                            offset,
-                            type_name: core::any::type_name::<Self>(),
-                        });
-                    }
-                }
-                Ok(set)
-            }
-
-            fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
-                let len = decoder.get_len::<K>()?;
-                self.clear();
-                reserve!($set, self, decoder.capacity_for::<K>(len) $(, $hasher)?);
-                for _ in 0..len {
-                    let offset = decoder.position();
-                    if !self.insert(K::decode(decoder)?) {
-                        return Err(DecodeError::DuplicateKey {
-                            offset,
-                            type_name: core::any::type_name::<Self>(),
-                        });
-                    }
-                }
-                Ok(())
-            }
-        }
-    )*};
-}
-
-macro_rules! new_with_capacity {
-    ($collection:ident, $capacity:expr) => {{
-        let _ = $capacity;
-        $collection::new()
-    }};
-    ($collection:ident, $capacity:expr, $hasher:ident) => {
-        $collection::with_capacity_and_hasher($capacity, $hasher::default())
-    };
-}
-
-/// Room for `capacity` entries in a cleared hash table (which keeps its table: nothing to
-/// do unless it is too small); B-trees allocate per node and reserve nothing.
-macro_rules! reserve {
-    ($collection:ident, $value:expr, $capacity:expr) => {{
-        let _ = (&$value, $capacity);
-    }};
-    ($collection:ident, $value:expr, $capacity:expr, $hasher:ident) => {
-        $value.reserve($capacity)
-    };
-}
-
-maps!(BTreeMap<K: Ord>, HashMap<K: Eq, Hash; S>);
-sets!(BTreeSet<K: Ord>, HashSet<K: Eq, Hash; S>);

@@ -83,31 +83,61 @@
 //! # Validation and limits
 //!
 //! For every byte sequence, decoding returns a value or a [`DecodeError`] naming the byte
-//! offset and, through [`DecodeError::InField`], the field path. It never panics, and the
-//! memory it reserves and the work it does are bounded by a multiple of the input's length,
-//! for every type the derive accepts (recursive types and elements that encode to nothing
-//! included):
+//! offset and, through [`DecodeError::InField`], the field path. It never panics and never
+//! aborts the process, and the memory it reserves and the work it does are bounded by a
+//! multiple of the input's length, for every type the derive accepts (recursive types,
+//! elements that encode to nothing and elements far larger than their encoding included):
 //! - a length prefix is checked against the remaining bytes divided by the minimum encoded
-//!   size of one element before anything is allocated;
+//!   size of one element before anything is allocated (for recursive types the derive counts
+//!   what every reference back costs: a `Vec<Self>`'s length prefix, an `Option`'s tag);
 //! - every element of a sequence (`Vec`, array, map, set, `String` bytes) is charged against
-//!   a *budget* of [`BUDGET_PER_BYTE`] elements per input byte plus [`BUDGET_BASE`], counted
-//!   over the whole value and charged when the length is read, before the elements are
-//!   decoded or room is reserved for them; a value that needs more is refused with
-//!   [`DecodeError::BudgetExceeded`]. Every element that takes input bytes takes at least
-//!   one, so a valid value exceeds the budget only if it holds thousands of elements that
-//!   encode to nothing (`()`, unit structs, `[T; 0]`) or fixed-size arrays nested eight deep;
-//! - room is reserved up front for at most one element per byte left (per minimum encoded
-//!   size where that is larger; self-references and zero-sized elements count as 1 byte), so
-//!   a prefix announcing elements that are not there reserves at most the input's size in
-//!   elements, and the budget caps the sum over nested sequences;
+//!   an *element budget* of [`BUDGET_PER_BYTE`] elements per input byte plus
+//!   [`BUDGET_BASE`], counted over the whole value and charged when the length is read,
+//!   before the elements are decoded; a value that needs more is refused with
+//!   [`DecodeError::BudgetExceeded`]. This bounds the work: a `Vec<()>` announcing 2^60
+//!   elements is refused before the first one. Every element that takes input bytes takes at
+//!   least one, so a valid value exceeds the budget only if it holds thousands of elements
+//!   that encode to nothing (`()`, unit structs, `[T; 0]`) or fixed-size arrays nested eight
+//!   deep;
+//! - every allocation the input drives is charged against a *memory budget* of
+//!   [`MEMORY_PER_BYTE`] bytes per input byte plus [`MEMORY_BASE`], with the bytes it takes,
+//!   before it is made, then made fallibly; see [Decoding and memory](#decoding-and-memory);
 //! - derived types may nest at most [`MAX_DEPTH`] levels deep, so recursive types cannot
 //!   overflow the stack;
 //! - padding bytes must be zero and [`decode_from`] rejects trailing bytes, so every value has
 //!   exactly one encoding, except that map and set entries may come in any order.
 //!
-//! Together: a decode of `n` bytes decodes at most `8n + 4096` elements, and each costs its
-//! type's constant work and memory (its size, a `Box`'s allocation, a hash table's slot), on
-//! top of one copy of the bytes that plain-old-data vectors and strings take.
+//! # Decoding and memory
+//!
+//! **A decode of `n` input bytes holds at most `K × n + C` bytes of heap at once, with
+//! `K` = [`MEMORY_PER_BYTE`] = 32 and `C` = [`MEMORY_BASE`] + 16 KiB = 80 KiB**, whatever the
+//! bytes (not counting the input itself, nor the storage a value decoded into already held).
+//! The charges per collection, made once when its length is read, not per element:
+//!
+//! | allocation | charged |
+//! | --- | --- |
+//! | `Vec<T>` (and a `String`'s bytes) | `len × size_of::<T>()`, then exactly that is reserved with `try_reserve_exact` |
+//! | `Box<T>` | `size_of::<T>()`, before the box is made (it cannot fail gracefully) |
+//! | `[T; N]` of non-plain-old-data `T` | `size_of::<[T; N]>()`: the `Vec` it is decoded into first |
+//! | `HashMap`, `HashSet` | the table for `len` entries (buckets × (entry + 1) + control bytes), reserved with `try_reserve` |
+//! | `BTreeMap`, `BTreeSet` | `(1 + len / 5)` nodes of 11 entries (nodes are made as entries are inserted and cannot fail gracefully) |
+//!
+//! Charges depend only on the bytes and the type, never on storage a value already holds, so
+//! [`Payload::decode_into`] succeeds or fails exactly as [`Payload::decode`] does. Nothing
+//! charged is refunded, so the sum of the reservations, and therefore the peak, stays within
+//! the budget; `C` adds 16 KiB for the error path (at most [`MAX_DEPTH`] boxed
+//! [`DecodeError::InField`] contexts). A value that needs more is refused with
+//! [`DecodeError::MemoryBudgetExceeded`]; an allocation the system refuses within the
+//! budget (a process near its `ulimit -v`) is [`DecodeError::OutOfMemory`], never an abort.
+//!
+//! `K` = 32 covers the usual shapes with room to spare (a `Vec<String>` takes 3 bytes of
+//! memory per input byte, a recursive tree 3 to 4, a `Vec<Option<String>>` of `None`s 24).
+//! A valid value is refused only when it is mostly elements far larger in memory than in
+//! their encoding: a `Vec<Option<[u8; 4096]>>` of `None`s (4097 bytes per input byte), an
+//! enum whose unit variants sit beside a large one. Box the large part: an
+//! `Option<Box<[u8; 4096]>>` takes 8 bytes when `None`, and its 4096 bytes only when they
+//! are in the input. The file `docs/decoding.md` of the repository explains the bound in
+//! full.
 //!
 //! # Fingerprints
 //!
@@ -134,11 +164,13 @@
 #[cfg(not(all(target_endian = "little", target_pointer_width = "64")))]
 compile_error!("tandem's codec supports only little-endian 64-bit targets");
 
+mod budget;
 mod decoder;
 mod encoder;
 mod error;
 mod fingerprint;
 mod impls;
+mod maps;
 mod pod;
 #[cfg(test)]
 mod tests;
@@ -154,25 +186,41 @@ use crate::SharedBytes;
 /// The deepest nesting of derived types that [`Decoder`] accepts.
 pub const MAX_DEPTH: u32 = 256;
 
-/// Elements a decode may charge per input byte, on top of [`BUDGET_BASE`]; see the
-/// [module documentation](self#validation-and-limits). Every element that takes input bytes
-/// takes at least one, so 8 leaves room for fixed-size arrays nested inside sequences and
-/// values whose elements encode to nothing, while bounding hostile input to 8 elements'
-/// work and memory per byte.
+/// Elements a decode may charge per input byte, on top of [`BUDGET_BASE`]: the element
+/// budget, which bounds the work; see [Validation and limits](self#validation-and-limits).
+/// Every element that takes input bytes takes at least one, so 8 leaves room for fixed-size
+/// arrays nested inside sequences and values whose elements encode to nothing, while
+/// bounding hostile input to 8 elements' work per byte.
 pub const BUDGET_PER_BYTE: usize = 8;
 
 /// Elements a decode may charge whatever the input's length: room for a few thousand
 /// elements that encode to nothing (`Vec<()>`, `[Unit; 64]`) in a small message.
 pub const BUDGET_BASE: usize = 4096;
 
+/// Bytes of memory a decode may reserve per input byte, on top of [`MEMORY_BASE`]: the
+/// memory budget, `K` in the bound "peak heap ≤ K × input bytes + C" (see [Decoding and
+/// memory](self#decoding-and-memory)). 32 covers the values whose memory is largest next to
+/// their encoding among the usual shapes: a `Vec<Option<String>>` of `None`s takes 24 bytes
+/// per encoded byte, a `BTreeMap` of one-byte entries up to 25.
+pub const MEMORY_PER_BYTE: usize = 32;
+
+/// Bytes of memory a decode may reserve whatever the input's length (64 KiB): room for
+/// small messages whose values are large next to their few bytes (a `Box<[u64; 512]>` of
+/// zeros, a one-entry map, a handful of `Option<[u8; 4096]>`).
+pub const MEMORY_BASE: usize = 64 * 1024;
+
 /// A type that can cross the process boundary: it has a fixed binary encoding and a
 /// structural fingerprint.
 ///
 /// Derive it with `#[derive(tandem::Payload)]`; the module documentation describes the
 /// encoding. Implementing it by hand is possible: `encoded_len` must return exactly the
-/// number of bytes `encode` writes, and `decode` must read exactly those bytes back, reading
-/// a sequence's length with [`Decoder::get_len`] (or charging its elements with
-/// [`Decoder::charge`]) so that the decode stays within its budget.
+/// number of bytes `encode` writes, and `decode` must read exactly those bytes back. To stay
+/// within the decode's budgets (see [Decoding and memory](self#decoding-and-memory)), read a
+/// sequence's length with [`Decoder::get_len`] (which charges its elements and a
+/// `Vec`'s memory for them; or charge elements with [`Decoder::charge`]), charge any other
+/// memory whose size the input decides with [`Decoder::charge_memory`] before allocating
+/// it, and allocate fallibly ([`Decoder::reserve`]), so that a hostile input is an error,
+/// not an abort. `decode_into` must charge what `decode` charges.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot cross a process boundary: it does not implement `Payload`",
     label = "not a `Payload`",
@@ -407,6 +455,35 @@ pub mod __private {
         DecodeError, Decoder, Encoder, Fingerprint, Payload, Pod, PodOps, PodPayload, MAX_DEPTH,
     };
     pub use zerocopy;
+
+    /// Stands for the deriving type in its own fields when the derive computes
+    /// `MIN_ENCODED_LEN`: `Vec<Tree>` inside `Tree` is measured as `Vec<SelfRef>` (8 bytes,
+    /// its length prefix), `Option<Box<Tree>>` as `Option<Box<SelfRef>>` (1 byte, its tag),
+    /// without the const cycle that `Tree`'s own constant would make. Counting the reference
+    /// back as 0 bytes gives a lower bound, which is all a minimum has to be. Uninhabited: it
+    /// is measured, never encoded or decoded (decoding it fails like an enum without
+    /// variants). It implements what the standard collections ask of their elements, so that
+    /// `BTreeSet<Tree>` or `HashMap<Tree, u8>` can stand as `BTreeSet<SelfRef>`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum SelfRef {}
+
+    impl Payload for SelfRef {
+        const FINGERPRINT: u64 = Fingerprint::new("self-reference").finish();
+
+        fn encoded_len(&self, _offset: usize) -> usize {
+            match *self {}
+        }
+
+        fn encode(&self, _encoder: &mut Encoder<'_>) {
+            match *self {}
+        }
+
+        fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+            let offset = decoder.position();
+            let found = decode_tag(decoder, "SelfRef")?;
+            Err(invalid_variant(offset, "SelfRef", 0, found))
+        }
+    }
 
     /// Adds the context "in field `field` of `type_name`" to `error`.
     #[cold]

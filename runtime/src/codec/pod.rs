@@ -30,7 +30,6 @@ pub struct PodOps<T> {
     /// `align_of::<T>()`: sequences of `T` are padded to it.
     pub align: usize,
     as_bytes: fn(&[T]) -> &[u8],
-    read_vec: fn(SharedBytes<'_>, usize) -> Option<Vec<T>>,
     read_one: fn(SharedBytes<'_>, usize) -> Option<T>,
     zeroed: fn() -> T,
     fill: fn(SharedBytes<'_>, &mut [T]) -> bool,
@@ -50,7 +49,6 @@ impl<T: Pod> PodOps<T> {
         PodOps {
             align: core::mem::align_of::<T>(),
             as_bytes: <[T]>::as_bytes,
-            read_vec: read_vec::<T>,
             read_one: read_one::<T>,
             zeroed: T::new_zeroed,
             fill: fill::<T>,
@@ -65,20 +63,13 @@ impl<T: Pod> Default for PodOps<T> {
     }
 }
 
-/// One allocation of exactly `len` elements, filled by one copy straight from the source
-/// (no zero-fill first).
-fn read_vec<T: Pod>(source: SharedBytes<'_>, len: usize) -> Option<Vec<T>> {
-    let mut vec = Vec::with_capacity(len);
-    source.append_to(0, len, &mut vec).then_some(vec)
-}
-
 /// An unaligned copy of the element at `offset`.
 fn read_one<T: Pod>(source: SharedBytes<'_>, offset: usize) -> Option<T> {
     source.read(offset)
 }
 
 /// Appends `len` elements copied from the start of `source` to `vec`: one copy into its
-/// spare capacity, which grows only if it is too small.
+/// spare capacity (reserved by the caller, so that a failure is an error, not an abort).
 fn append<T: Pod>(source: SharedBytes<'_>, len: usize, vec: &mut Vec<T>) -> bool {
     source.append_to(0, len, vec)
 }
@@ -117,22 +108,22 @@ impl<T> PodOps<T> {
     }
 
     /// Reads `len` elements (the length is already checked and charged) into one new
-    /// allocation, without padding.
+    /// allocation of exactly `len` elements, filled by one copy straight from the input (no
+    /// zero-fill first), without padding.
     #[inline]
     pub(crate) fn decode_vec(
         &self,
         decoder: &mut Decoder<'_>,
         len: usize,
     ) -> Result<Vec<T>, DecodeError> {
-        let read_vec = self.read_vec;
-        let size = len.saturating_mul(core::mem::size_of::<T>());
-        decoder.read_with(size, core::any::type_name::<T>(), |bytes| {
-            read_vec(bytes, len)
-        })
+        let mut vec = Vec::new();
+        self.decode_vec_into(decoder, len, &mut vec)?;
+        Ok(vec)
     }
 
     /// Appends `len` elements (the length is already checked and charged) to `vec`,
-    /// without padding: one copy into the capacity `vec` has, grown only if too small.
+    /// without padding: one copy into the capacity `vec` has, grown (fallibly) only if too
+    /// small, and only once the input is known to hold the elements.
     #[inline]
     pub(crate) fn decode_vec_into(
         &self,
@@ -140,11 +131,12 @@ impl<T> PodOps<T> {
         len: usize,
         vec: &mut Vec<T>,
     ) -> Result<(), DecodeError> {
-        let append = self.append;
+        let what = core::any::type_name::<T>();
         let size = len.saturating_mul(core::mem::size_of::<T>());
-        decoder.read_with(size, core::any::type_name::<T>(), |bytes| {
-            append(bytes, len, vec).then_some(())
-        })
+        decoder.ensure(size, what)?;
+        decoder.reserve(vec, len)?;
+        let append = self.append;
+        decoder.read_with(size, what, |bytes| append(bytes, len, vec).then_some(()))
     }
 
     /// Overwrites `items` (the count is already charged) with one copy, without padding.

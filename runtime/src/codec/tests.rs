@@ -210,9 +210,9 @@ fn budget_exceeded_names_the_budget() {
     assert_eq!(
         error.to_string(),
         format!(
-            "decode budget exceeded at byte 0: {} elements of () announced, but only {} are \
-             left of the budget for 8 input bytes (the input is corrupt or hostile, or the \
-             value holds more elements that encode to nothing than the budget allows: send \
+            "decode element budget exceeded at byte 0: {} elements of () announced, but only \
+             {} are left of the budget for 8 input bytes (the input is corrupt or hostile, or \
+             the value holds more elements that encode to nothing than the budget allows: send \
              fewer)",
             u64::MAX,
             8 * BUDGET_PER_BYTE + BUDGET_BASE
@@ -437,4 +437,99 @@ fn error_context_names_the_field_path() {
             found: 9
         }
     );
+}
+
+#[test]
+fn memory_is_charged_once_per_collection_with_what_it_takes() {
+    let budget = |len: usize| MEMORY_PER_BYTE * len + MEMORY_BASE;
+    // Three strings: the outer vector's 3 × 24 bytes, then each string's bytes.
+    let bytes = encode_to_vec(&vec![String::from("ab"), String::new(), String::from("c")]);
+    let mut decoder = Decoder::new(&bytes);
+    Vec::<String>::decode(&mut decoder).unwrap();
+    assert_eq!(budget(bytes.len()) - decoder.memory_left(), 3 * 24 + 2 + 1);
+    // A box is charged its value's size; `decode_into` charges what `decode` charges.
+    let bytes = encode_to_vec(&Some(Box::new([7u64; 4])));
+    let mut decoder = Decoder::new(&bytes);
+    let mut boxed = Option::<Box<[u64; 4]>>::decode(&mut decoder).unwrap();
+    assert_eq!(budget(bytes.len()) - decoder.memory_left(), 32);
+    let mut decoder = Decoder::new(&bytes);
+    boxed.decode_into(&mut decoder).unwrap();
+    assert_eq!(budget(bytes.len()) - decoder.memory_left(), 32);
+    // Zero-sized elements take no memory, only elements.
+    let bytes = encode_to_vec(&vec![(); 100]);
+    let mut decoder = Decoder::new(&bytes);
+    Vec::<()>::decode(&mut decoder).unwrap();
+    assert_eq!(decoder.memory_left(), budget(8));
+    assert_eq!(
+        decoder.budget_left(),
+        8 * BUDGET_PER_BYTE + BUDGET_BASE - 100
+    );
+}
+
+#[test]
+fn memory_budget_exceeded_names_the_budget_and_the_fix() {
+    // 20 `None`s of 4096 bytes each: 28 input bytes, 82 KB of memory, over 32 × 28 + 64 KiB.
+    let bytes = encode_to_vec(&vec![None::<[u8; 4096]>; 20]);
+    let error = decode_from::<Vec<Option<[u8; 4096]>>>(&bytes).unwrap_err();
+    assert_eq!(
+        error,
+        DecodeError::MemoryBudgetExceeded {
+            offset: 0,
+            what: "core::option::Option<[u8; 4096]>",
+            bytes: 20 * 4097,
+            left: MEMORY_PER_BYTE * 28 + MEMORY_BASE,
+            len: 28,
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "decode memory budget exceeded at byte 0: core::option::Option<[u8; 4096]> needs \
+             81940 bytes, but only {} are left of the budget for 28 input bytes (the input is \
+             corrupt or hostile, or the value holds elements much larger in memory than in \
+             their encoding, such as mostly-`None` `Option<[u8; 4096]>` or an enum with one \
+             large variant: box the large part)",
+            MEMORY_PER_BYTE * 28 + MEMORY_BASE
+        )
+    );
+    // `decode_into` refuses it alike, whatever storage the value holds.
+    let mut previous = vec![Some([1u8; 4096]); 30];
+    assert_eq!(decode_from_into(&bytes, &mut previous), Err(error));
+    // Boxed, the same value fits.
+    let boxed = vec![None::<Box<[u8; 4096]>>; 20];
+    roundtrip(boxed);
+}
+
+#[test]
+fn a_refused_allocation_is_an_error_not_an_abort() {
+    let bytes = [0u8; 8];
+    let decoder = Decoder::new(&bytes);
+    let mut vec = Vec::<u64>::new();
+    // 2^63 - 8 bytes: a valid layout that no allocator grants.
+    let error = decoder.reserve(&mut vec, usize::MAX / 16).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            DecodeError::OutOfMemory {
+                offset: 0,
+                what: "u64",
+                bytes,
+                ..
+            } if bytes == usize::MAX / 16 * 8
+        ),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("out of memory at byte 0: reserving "),
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .ends_with("raise the process's memory limit or send a smaller value"),
+        "{error}"
+    );
+    assert!(std::error::Error::source(&error).is_some());
 }
