@@ -268,12 +268,15 @@ impl Waiter {
         if let Some(budget) = budget {
             self.stats.spins += 1;
             if let Some((value, seen)) = spin(word, side, here, spin_from, budget, &done) {
-                // No clock read here: on the fastest path it would cost more than the rest
-                // of the wait (≈ 0.2 µs after a spin on this VM).
-                self.learn_call(start, seen);
                 self.stats.answered_while_spinning += 1;
                 if matches!(plan, Plan::Nap { .. }) {
+                    // The duration plans the next nap: read the clock.
+                    self.learn_call(start, sched::monotonic_nanos());
                     self.stats.answered_after_nap += 1;
+                } else {
+                    // No clock read: on the fastest path it would cost more than the rest of
+                    // the wait (≈ 0.2 µs after a spin on the 2-CPU VM).
+                    self.learn_call(start, seen);
                 }
                 return Some(value);
             }
@@ -442,7 +445,7 @@ impl Waiter {
 /// Spins on `word` from `from` for at most `budget` ns, or until the peer shows up on
 /// `here` (this waiter's CPU: it can only answer once we leave it). Returns the answer and
 /// when it was seen at the earliest: the clock's last reading, taken every 64 looks (an
-/// under-estimate by at most that many looks, ≈ 3 µs, which errs on the safe side when the
+/// under-estimate by at most that many looks, which errs on the safe side when the
 /// duration plans a nap).
 fn spin(
     word: &AtomicU32,

@@ -15,14 +15,11 @@ pub(super) const MIN_NAP: u64 = 20_000;
 /// end a nap within microseconds of the answer.
 pub(super) const NAP_HORIZON: u64 = 10_000_000;
 
-/// The largest nap lateness taken into account, so that one nap delayed by a busy host
-/// (milliseconds) does not stop naps for long.
-const OVERSLEEP_CAP: u64 = 1_000_000;
-
 /// How early, before the predicted answer, a nap's spin must start besides the nap's own
-/// lateness: 2 µs, plus 1/64 of the call for the jitter of the call itself.
+/// lateness: 2 µs, plus 1/128 of the call for the jitter of the call itself (the prediction is
+/// the shortest recent call, so most calls last longer than predicted, not shorter).
 pub(super) fn margin(call: u64) -> u64 {
-    2_000 + call / 64
+    2_000 + call / 128
 }
 
 /// A running estimate of a cost that varies from one sample to the next: the mean and the
@@ -71,6 +68,42 @@ impl Estimate {
     }
 }
 
+/// A high quantile (about the 90th percentile) of a cost, tracked with bounded steps: a
+/// sample above the estimate raises it by at most 9 steps, one below lowers it by at most one
+/// step, a step being 1/32 of the estimate (at least 250 ns). So it settles where about one
+/// sample in ten lies above it, and a nap delayed by milliseconds (a busy host) moves it by
+/// 9/32 of itself at most, not by the delay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct HighQuantile {
+    value: u64,
+    samples: u64,
+}
+
+impl HighQuantile {
+    pub(super) fn add(&mut self, sample: u64) {
+        if self.samples == 0 {
+            self.value = sample;
+        } else {
+            let step = (self.value / 32).max(250);
+            if sample > self.value {
+                self.value += (sample - self.value).min(9 * step);
+            } else {
+                self.value -= (self.value - sample).min(step);
+            }
+        }
+        self.samples = self.samples.saturating_add(1);
+    }
+
+    /// Lowers the estimate by 1/16, for lack of samples (see [`Policy::plan`]).
+    fn decay(&mut self) {
+        self.value -= self.value / 16;
+    }
+
+    pub(super) fn get(&self) -> Option<u64> {
+        (self.samples > 0).then_some(self.value)
+    }
+}
+
 /// How one wait goes about it, before it looks at the word again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Plan {
@@ -93,8 +126,8 @@ pub(super) struct Policy {
     ceiling: u64,
     /// From the peer's post to this waiter running again, when the post had to wake it.
     wake: Estimate,
-    /// From a nap's time-out to this waiter running again.
-    oversleep: Estimate,
+    /// From a nap's time-out to this waiter running again (a high quantile).
+    oversleep: HighQuantile,
     /// The last [`WINDOW`] call durations, oldest overwritten first.
     recent: [u64; WINDOW],
     /// How many durations were recorded (saturating).
@@ -106,7 +139,7 @@ impl Policy {
         Policy {
             ceiling,
             wake: Estimate::default(),
-            oversleep: Estimate::default(),
+            oversleep: HighQuantile::default(),
             recent: [0; WINDOW],
             recorded: 0,
         }
@@ -122,9 +155,9 @@ impl Policy {
         self.wake.mean()
     }
 
-    /// The measured lateness of a nap (mean), if measured yet.
+    /// The measured lateness of a nap (a high quantile), if measured yet.
     pub(super) fn oversleep(&self) -> Option<u64> {
-        self.oversleep.mean()
+        self.oversleep.get()
     }
 
     /// Records how long a call took, from the start of the wait to the answer.
@@ -144,7 +177,7 @@ impl Policy {
 
     /// Records how late a nap ended after its time-out.
     pub(super) fn record_oversleep(&mut self, late: u64) {
-        self.oversleep.add(late, OVERSLEEP_CAP);
+        self.oversleep.add(late);
     }
 
     /// The duration the next call is expected to take at least: the shortest of the last
@@ -155,11 +188,11 @@ impl Policy {
     }
 
     /// How long before the predicted answer a nap must be planned to end: its measured
-    /// lateness (a high estimate, since ending late costs a whole wake-up while ending early
+    /// lateness (a high quantile, since ending late costs a whole wake-up while ending early
     /// costs only spinning), or while no nap was measured, the wake-up's. `None` before
     /// either was measured.
     fn nap_lead(&self) -> Option<u64> {
-        self.oversleep.high().or(self.wake.high())
+        self.oversleep.get().or(self.wake.high())
     }
 
     /// The shortest call a nap can cover; a shorter one is caught by spinning alone.
@@ -181,7 +214,13 @@ impl Policy {
 
     /// The plan for the next wait, once the waiter found that spinning could pay (the peer
     /// runs elsewhere and the machine is not overcommitted).
-    pub(super) fn plan(&self) -> Plan {
+    ///
+    /// When only a nap's lateness stands between a call too long to spin for and a nap, the
+    /// wait sleeps and the lateness decays by 1/16: naps learnt late in a bad moment (a busy
+    /// host) are tried again after a few calls, instead of never, since a wait that does not
+    /// nap measures no nap. Such a retry costs nothing a sleep would not: it ends late at
+    /// worst, and the answer wakes it.
+    pub(super) fn plan(&mut self) -> Plan {
         let budget = self.spin_budget();
         let Some(call) = self.predicted_call() else {
             return Plan::Spin { budget };
@@ -191,6 +230,9 @@ impl Policy {
                 let nap = call.saturating_sub(lead.saturating_add(margin(call)));
                 if nap >= MIN_NAP {
                     return Plan::Nap { nap, budget };
+                }
+                if call > budget && call >= MIN_NAP + margin(call) {
+                    self.oversleep.decay();
                 }
             }
         }
@@ -204,13 +246,13 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
-    use super::{margin, Estimate, Plan, Policy, MIN_NAP, NAP_HORIZON, WINDOW};
+    use super::{margin, Estimate, HighQuantile, Plan, Policy, MIN_NAP, NAP_HORIZON, WINDOW};
 
     const US: u64 = 1_000;
 
     /// A policy that measured wake-ups of `wake` and naps `late` ns late, and saw calls of
     /// `call` ns.
-    fn policy(ceiling: u64, wake: u64, late: Option<u64>, call: u64) -> Policy {
+    fn measured(ceiling: u64, wake: u64, late: Option<u64>, call: u64) -> Policy {
         let mut policy = Policy::new(ceiling);
         for _ in 0..64 {
             policy.record_wake_up(wake);
@@ -246,8 +288,49 @@ mod tests {
     }
 
     #[test]
+    fn a_high_quantile_settles_above_most_samples_and_shrugs_off_outliers() {
+        let mut late = HighQuantile::default();
+        assert_eq!(late.get(), None);
+        // Naps 55–64 µs late, one in ten delayed by 2 ms.
+        for n in 0..2000u64 {
+            let sample = if n % 10 == 9 {
+                2_000 * US
+            } else {
+                55 * US + (n * 7 % 10) * US
+            };
+            late.add(sample);
+        }
+        let value = late.get().unwrap();
+        assert!((55 * US..120 * US).contains(&value), "{value}");
+        // After the delays stop, it comes down within the steady samples' range.
+        for n in 0..400u64 {
+            late.add(55 * US + (n * 7 % 10) * US);
+        }
+        let value = late.get().unwrap();
+        assert!((60 * US..=65 * US).contains(&value), "{value}");
+    }
+
+    #[test]
+    fn naps_learnt_late_are_tried_again() {
+        // A bad moment: naps 290 µs late; calls of 300 µs cannot be napped, nor spun.
+        let mut policy = measured(200 * US, 10 * US, Some(290 * US), 300 * US);
+        assert_eq!(policy.plan(), Plan::Sleep);
+        // Without new nap samples the lateness decays until a nap is tried again.
+        let sleeps = (0..100)
+            .take_while(|_| policy.plan() == Plan::Sleep)
+            .count();
+        assert!(sleeps < 30, "{sleeps}");
+        assert!(matches!(policy.plan(), Plan::Nap { .. }));
+        // Calls short enough to spin for do not retry naps: it would only cost wake-ups.
+        let mut spun = measured(200 * US, 10 * US, Some(290 * US), 150 * US);
+        for _ in 0..100 {
+            assert!(matches!(spun.plan(), Plan::Spin { .. }));
+        }
+    }
+
+    #[test]
     fn before_anything_is_measured_a_wait_spins_for_the_ceiling() {
-        let policy = Policy::new(250 * US);
+        let mut policy = Policy::new(250 * US);
         assert_eq!(policy.plan(), Plan::Spin { budget: 250 * US });
         assert_eq!(policy.predicted_call(), None);
     }
@@ -270,7 +353,7 @@ mod tests {
     #[test]
     fn short_calls_spin_for_the_cost_of_a_wake_up() {
         // Wake-ups of 100 µs, naps 57 µs late (the default timer slack), calls of 4 µs.
-        let policy = policy(250 * US, 100 * US, Some(57 * US), 4 * US);
+        let mut policy = measured(250 * US, 100 * US, Some(57 * US), 4 * US);
         match policy.plan() {
             Plan::Spin { budget } => {
                 assert!((99 * US..=100 * US).contains(&budget), "{budget}")
@@ -283,7 +366,7 @@ mod tests {
     fn a_call_too_short_to_nap_for_is_spun_even_past_a_cheap_wake_up() {
         // Wake-ups of 10 µs, but naps 57 µs late: a 64 µs call cannot be napped, so the
         // budget covers it.
-        let policy = policy(250 * US, 10 * US, Some(57 * US), 64 * US);
+        let mut policy = measured(250 * US, 10 * US, Some(57 * US), 64 * US);
         match policy.plan() {
             Plan::Spin { budget } => assert!(budget > 64 * US + margin(64 * US), "{budget}"),
             other => panic!("{other:?}"),
@@ -292,7 +375,7 @@ mod tests {
 
     #[test]
     fn a_long_call_naps_until_shortly_before_its_answer() {
-        let policy = policy(250 * US, 100 * US, Some(57 * US), 256 * US);
+        let mut policy = measured(250 * US, 100 * US, Some(57 * US), 256 * US);
         let Plan::Nap { nap, budget } = policy.plan() else {
             panic!("{:?}", policy.plan())
         };
@@ -306,7 +389,7 @@ mod tests {
     #[test]
     fn the_first_nap_ends_early_enough_for_a_wake_up() {
         // No nap measured yet: the lead is the wake-up's high estimate.
-        let policy = policy(1_000 * US, 100 * US, None, 400 * US);
+        let mut policy = measured(1_000 * US, 100 * US, None, 400 * US);
         let Plan::Nap { nap, .. } = policy.plan() else {
             panic!("{:?}", policy.plan())
         };
@@ -315,13 +398,13 @@ mod tests {
 
     #[test]
     fn calls_beyond_the_horizon_sleep_at_once() {
-        let policy = policy(250 * US, 100 * US, Some(57 * US), NAP_HORIZON + 1);
+        let mut policy = measured(250 * US, 100 * US, Some(57 * US), NAP_HORIZON + 1);
         assert_eq!(policy.plan(), Plan::Sleep);
     }
 
     #[test]
     fn it_adapts_both_ways() {
-        let mut policy = policy(250 * US, 100 * US, Some(57 * US), 4 * US);
+        let mut policy = measured(250 * US, 100 * US, Some(57 * US), 4 * US);
         assert!(matches!(policy.plan(), Plan::Spin { .. }));
         for _ in 0..WINDOW {
             policy.record_call(300 * US);
@@ -348,19 +431,19 @@ mod tests {
 
     #[test]
     fn the_ceiling_bounds_every_spin() {
-        let capped = policy(30 * US, 1_000 * US, Some(57 * US), 4 * US);
+        let capped = measured(30 * US, 1_000 * US, Some(57 * US), 4 * US);
         assert_eq!(capped.spin_budget(), 30 * US);
         let never = Policy::new(0);
         assert!(never.never_spins());
         // Naps are planned whatever the ceiling; the spin after them is bounded by it.
-        let long = policy(30 * US, 100 * US, Some(57 * US), 500 * US);
+        let mut long = measured(30 * US, 100 * US, Some(57 * US), 500 * US);
         assert!(matches!(long.plan(), Plan::Nap { budget, .. } if budget == 30 * US));
     }
 
     #[test]
     fn a_nap_is_never_shorter_than_the_minimum() {
         for call in (0..400).map(|c| c * US) {
-            let policy = policy(250 * US, 100 * US, Some(57 * US), call);
+            let mut policy = measured(250 * US, 100 * US, Some(57 * US), call);
             if let Plan::Nap { nap, .. } = policy.plan() {
                 assert!(nap >= MIN_NAP, "{call}: {nap}");
                 assert!(nap < call, "{call}: {nap}");

@@ -101,10 +101,9 @@ pub struct WaitStats {
     /// it. A spin lasts at most this long (and at least as long as the shortest call a nap
     /// can cover), within [`Options::spin`](crate::Options::spin). Zero until measured.
     pub wake_up: Duration,
-    /// How late this side's naps ended after their time-out (the mean, recent ones
-    /// weighing most): the timer's slack and the wake-up of this side's CPU. A nap is
-    /// planned to end this much (and a margin) before the answer is due. Zero until
-    /// measured.
+    /// How late this side's naps end after their time-out (a high quantile, about the 90th
+    /// percentile): the timer's slack and the wake-up of this side's CPU. A nap is planned to
+    /// end this much (and a margin) before the answer is due. Zero until measured.
     pub nap_oversleep: Duration,
 }
 
