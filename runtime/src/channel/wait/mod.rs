@@ -246,6 +246,7 @@ impl Waiter {
         } else {
             self.policy.plan()
         };
+        let naps_before = self.stats.naps;
         let (spin_from, budget) = match plan {
             Plan::Sleep => (start, None),
             Plan::Spin { budget } => (start, Some(budget)),
@@ -269,7 +270,7 @@ impl Waiter {
             self.stats.spins += 1;
             if let Some((value, seen)) = spin(word, side, here, spin_from, budget, &done) {
                 self.stats.answered_while_spinning += 1;
-                if matches!(plan, Plan::Nap { .. }) {
+                if self.stats.naps != naps_before {
                     // The duration plans the next nap: read the clock.
                     self.learn_call(start, sched::monotonic_nanos());
                     self.stats.answered_after_nap += 1;
@@ -327,12 +328,12 @@ impl Waiter {
         deadline: Option<Instant>,
         done: &impl Fn(u32) -> bool,
     ) -> NapEnd {
-        self.stats.naps += 1;
         side.running.store(0, Ordering::Relaxed);
         let mut storm = StormGuard::default();
         let asleep_since = sched::monotonic_nanos();
         let nap_end = start.saturating_add(nap);
         let mut last = WaitOutcome::ValueChanged;
+        let sleeps_before = self.stats.sleeps;
         side.sleeping.store(1, Ordering::SeqCst);
         let end = loop {
             let value = word.load(Ordering::SeqCst);
@@ -350,6 +351,10 @@ impl Waiter {
                     _ => break NapEnd::Deadline,
                 }
             }
+            if self.stats.sleeps == sleeps_before {
+                // Counted once it sleeps: an answer already there is no nap.
+                self.stats.naps += 1;
+            }
             self.stats.sleeps += 1;
             last = futex::wait(word, value, Some(timeout));
             if last != WaitOutcome::TimedOut && !done(word.load(Ordering::SeqCst)) {
@@ -365,7 +370,9 @@ impl Waiter {
             self.policy.record_oversleep(now - nap_end);
         }
         if let NapEnd::Answered(_) = end {
-            if last == WaitOutcome::TimedOut {
+            if self.stats.sleeps == sleeps_before {
+                // The answer was there before the nap began: not a nap's outcome.
+            } else if last == WaitOutcome::TimedOut {
                 self.stats.naps_overslept += 1;
             } else {
                 self.stats.naps_cut_short += 1;
