@@ -198,12 +198,15 @@ fn report_spin_share() {
 fn print_spin_share(end: &str, stats: WaitStats) {
     println!(
         "{end:<10} {:.1} % of {} waits answered while spinning over {SPIN_SHARE_TRANSITIONS} \
-         back-to-back transitions ({} at once, {} after sleeping; {} futex sleeps, {} wakes sent)",
+         back-to-back transitions ({} at once, {} after sleeping; {} futex sleeps, {} naps, \
+         {} wakes sent; a wake-up measured at {:.1?})",
         100.0 * stats.spin_share(),
         stats.waits,
         stats.answered_at_once,
         stats.answered_after_sleeping,
         stats.sleeps,
+        stats.naps,
         stats.wakes_sent,
+        stats.wake_up,
     );
 }

@@ -12,6 +12,8 @@
 //!   checked `magic`, and nobody writes it again;
 //! - each side writes its own `*_cpus` mask and `*_running` word (hints for the peer's
 //!   wait path, read `Relaxed`: they decide whether to spin, never whether to sleep or wake);
+//! - each side writes the *peer's* `*_woken_at` word when a post finds the peer asleep, just
+//!   before it wakes it (a hint too: the woken side measures its wake-up with it);
 //! - the `*_GONE` bits of `request`/`reply` are set with `fetch_or` by whoever learns that
 //!   the other process died (a death watcher, or the worker's own fatal-signal handler).
 
@@ -27,7 +29,7 @@ use crate::sys::sched::MASK_WORDS;
 /// "TANDEM" + layout marker, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TANDEM\x01\x00");
 /// Bumped whenever the layout of [`ControlBlock`] changes.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 /// Room for a worker's error message; longer messages are cut at a character boundary.
 pub(crate) const MESSAGE_CAPACITY: usize = 2048;
 
@@ -121,12 +123,18 @@ pub(crate) struct ControlBlock {
     pub(crate) controller_running: AtomicU32,
     /// 1 + the CPU the worker last ran on while waiting, as `controller_running`.
     pub(crate) worker_running: AtomicU32,
+    /// When the worker last woke the sleeping controller (`CLOCK_MONOTONIC` nanoseconds),
+    /// written by the worker's post just before its `FUTEX_WAKE`.
+    pub(crate) controller_woken_at: AtomicU64,
+    /// When the controller last woke the sleeping worker, as `controller_woken_at`.
+    pub(crate) worker_woken_at: AtomicU64,
     pub(crate) message: [AtomicU8; MESSAGE_CAPACITY],
 }
 
 const _: () = assert!(std::mem::size_of::<ConfigSection>() == 16);
-const _: () =
-    assert!(std::mem::size_of::<ControlBlock>() == 176 + 2 * 8 * MASK_WORDS + 8 + MESSAGE_CAPACITY);
+const _: () = assert!(
+    std::mem::size_of::<ControlBlock>() == 176 + 2 * 8 * MASK_WORDS + 24 + MESSAGE_CAPACITY
+);
 const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
 
 // SAFETY: every field of ControlBlock, ConfigSection and BufferDescriptor is an atomic
@@ -139,7 +147,10 @@ impl ControlBlock {
     pub(crate) fn controller_side(&self) -> Side<'_> {
         Side {
             sleeping: &self.controller_sleeping,
+            woken_at: &self.controller_woken_at,
             running: &self.controller_running,
+            peer_sleeping: &self.worker_sleeping,
+            peer_woken_at: &self.worker_woken_at,
             peer_running: &self.worker_running,
             cpus: &self.controller_cpus,
             peer_cpus: &self.worker_cpus,
@@ -150,7 +161,10 @@ impl ControlBlock {
     pub(crate) fn worker_side(&self) -> Side<'_> {
         Side {
             sleeping: &self.worker_sleeping,
+            woken_at: &self.worker_woken_at,
             running: &self.worker_running,
+            peer_sleeping: &self.controller_sleeping,
+            peer_woken_at: &self.controller_woken_at,
             peer_running: &self.controller_running,
             cpus: &self.worker_cpus,
             peer_cpus: &self.controller_cpus,
@@ -180,7 +194,7 @@ impl ControlBlock {
         }
         self.outcome.store(outcome as u32, Ordering::Relaxed);
         self.transition_id.store(!id, Ordering::Relaxed);
-        super::wait::post(&self.reply, &self.controller_sleeping, sequence)
+        super::wait::post(&self.reply, self.worker_side(), sequence)
     }
 
     /// Stores `message` (cut to [`MESSAGE_CAPACITY`] at a character boundary).

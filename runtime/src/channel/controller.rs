@@ -382,7 +382,7 @@ impl ControllerChannel {
             .store(Outcome::Pending as u32, Ordering::Relaxed);
         self.sequence = next_sequence(self.sequence);
         self.waiter
-            .post(&block.request, &block.worker_sleeping, self.sequence);
+            .post(&block.request, block.controller_side(), self.sequence);
     }
 
     /// Waits for the answer to the setup request posted by `begin_setup`.
@@ -592,7 +592,7 @@ impl ControllerChannel {
         block.stop.store(1, Ordering::SeqCst);
         self.sequence = next_sequence(self.sequence);
         self.waiter
-            .post(&block.request, &block.worker_sleeping, self.sequence);
+            .post(&block.request, block.controller_side(), self.sequence);
         self.setup_complete = false;
     }
 

@@ -130,17 +130,18 @@ impl Options {
 
     /// The longest a waiting side (the controller, and the worker too: it reads this
     /// setting from the control block) spins on the shared word before it sleeps. Default
-    /// 50 µs on machines with more than one CPU online, zero otherwise; at most 1 s, or
+    /// 200 µs on machines with more than one CPU online, zero otherwise; at most 1 s, or
     /// [`ControllerChannel::create`] fails with [`ChannelError::InvalidConfig`]. Zero never
-    /// spins.
+    /// spins (nor naps).
     ///
-    /// A budget is a ceiling, not a promise: each wait spins only if the two processes
-    /// together may run on more than one CPU (the union of both affinity masks, so a
-    /// controller pinned to one CPU still spins for a worker pinned to another), the peer
-    /// was not last seen on the waiter's own CPU, the machine had no more runnable tasks
-    /// than CPUs at its last look (every 2 ms; otherwise all channels sleep and share the
-    /// CPUs fairly), and spinning has been paying lately (the budget adapts).
-    /// [`WaitStats`] shows how often each of these held.
+    /// A ceiling, not a promise: each wait spins only if the two processes together may
+    /// run on more than one CPU (the union of both affinity masks, so a controller pinned to
+    /// one CPU still spins for a worker pinned to another), the peer was not last seen on
+    /// the waiter's own CPU, and the machine had no more runnable tasks than CPUs at its
+    /// last look (every 2 ms; otherwise all channels sleep and share the CPUs fairly). It
+    /// then spins for about the cost of a wake-up as measured on this machine, or naps
+    /// first when its recent calls say the answer is far off. [`WaitStats`] shows how the
+    /// waits went and the costs measured.
     pub fn spin(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self
