@@ -244,6 +244,60 @@ fn results_come_back_in_submission_order_with_1_2_and_4_workers() {
     }
 }
 
+/// The caller's thread is not woken per item: the worker threads post results to a mailbox
+/// and wake it once half the window is finished. With one worker, items finish in order, so
+/// every sleep ends with at least half the window (4 of the default 8) handed back.
+#[test]
+fn the_caller_sleeps_once_per_batch_of_results_not_once_per_item() {
+    let mut pool = start(1, &Setup::default());
+    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
+    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    let items = 2_000u64;
+    let before = pool.caller_sleeps();
+    let mut handed_back = 0u64;
+    pool.run(
+        (1..=items).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| {
+            result.unwrap();
+            handed_back += 1;
+        },
+    )
+    .unwrap();
+    assert_eq!(handed_back, items);
+    let sleeps = pool.caller_sleeps() - before;
+    // One sleep per 4 items, and up to 2 more while the last window drains.
+    assert!(sleeps <= items / 4 + 2, "{sleeps} sleeps for {items} items");
+    pool.shutdown();
+}
+
+/// Items wait in one queue: while one worker is stuck in a slow item, the other takes every
+/// item queued after it (with a queue per worker, some would wait behind the slow one). The
+/// items fit in the window (16 for 2 workers), so all are queued at once.
+#[test]
+fn a_slow_item_holds_back_no_item_queued_after_it() {
+    let setup = Setup {
+        slow: vec![(1, 1_000)],
+        ..Setup::default()
+    };
+    let mut pool = start(2, &setup);
+    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
+    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    let mut served_by = Vec::new();
+    pool.run(
+        (1..=12u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| {
+            served_by.push(result.unwrap().worker);
+        },
+    )
+    .unwrap();
+    let slow = served_by[0];
+    assert!(
+        served_by[1..].iter().all(|&worker| worker != slow),
+        "{served_by:?}"
+    );
+    pool.shutdown();
+}
+
 #[test]
 fn a_worker_killed_mid_item_is_replaced_and_the_result_is_the_undisturbed_one() {
     let mut undisturbed = start(2, &Setup::default());

@@ -18,8 +18,16 @@
 //!
 //! # Threads
 //! Each worker is driven by a thread of its own that owns its [`TypedController`]; the
-//! caller's thread only encodes inputs, dispatches and puts results back in order. A worker
+//! caller's thread only encodes inputs, queues them and puts results back in order. A worker
 //! thread decodes its outputs itself, so decoding runs in parallel too.
+//!
+//! Items wait in one queue that every worker thread takes its next item from, so an item
+//! goes to whichever worker is free first and a slow item delays no other. The caller keeps
+//! the queue filled up to the [`PoolOptions::in_flight`] window and sleeps in between; the
+//! worker threads post their results to a mailbox and wake the caller once per batch (half
+//! the window, or when the queue runs low and a result can make room), not once per item,
+//! so neither the caller's wake-up nor its CPU time sits between one item and the next
+//! (see `shared.rs`).
 //!
 //! # Failures
 //! A failed item (the worker's error, a crash or death, a time-out after the extra waits
@@ -31,22 +39,28 @@
 //! [`PoolOptions::max_start_failures`] times in a row is retired (a breaker, instead of
 //! restarting for ever) and its item goes to another worker.
 
+mod shared;
+mod worker;
+
 use std::any::Any;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::channel::{ChannelError, Options};
 use crate::codec::{decode_shared, encode_to_vec, DecodeError, Payload};
 use crate::sys::shared_bytes::SharedBytes;
-use crate::typed::{TimeoutPolicy, Transitions, TypedController};
+#[cfg(doc)]
+use crate::typed::TypedController;
+use crate::typed::{TimeoutPolicy, Transitions};
+
+use shared::{Shared, Wake};
 
 /// How a [`Pool`] runs its workers. Build with the setters.
 ///
@@ -87,7 +101,7 @@ impl PoolOptions {
             recycle_after_items: None,
             recycle_above_rss: None,
             in_flight: None,
-            queue_per_worker: 2,
+            queue_per_worker: 4,
             timeout_policy: TimeoutPolicy::GIVE_UP,
         }
     }
@@ -145,10 +159,12 @@ impl PoolOptions {
         self
     }
 
-    /// How many items each worker may have queued, the one it serves included. With 2 (the
-    /// default) a worker's next item is already waiting when it finishes one, so the worker
-    /// process goes from one transition to the next without waiting for the pool's thread;
-    /// 1 hands every item to whichever worker is free at that moment.
+    /// How many items per worker the pool keeps queued ahead, the one it serves included:
+    /// the default [`in_flight`](Self::in_flight) window is twice this times the workers.
+    /// Items wait in one queue that every worker takes from, so a worker's next item is
+    /// already waiting when it finishes one and whichever worker is free first takes it. The
+    /// caller's thread is woken once half the window is finished, so a larger window costs
+    /// fewer wake-ups per item. Default 4.
     pub fn queue_per_worker(mut self, items: usize) -> Self {
         self.queue_per_worker = items.max(1);
         self
@@ -156,7 +172,7 @@ impl PoolOptions {
 
     /// How many items may be dispatched and not yet handed back in order (memory stays
     /// bounded by it however many items the caller has). Default: twice what the workers'
-    /// queues hold.
+    /// queues hold (8 items per worker).
     pub fn in_flight(mut self, items: usize) -> Self {
         self.in_flight = Some(items.max(1));
         self
@@ -309,6 +325,10 @@ fn decode_any<O: Payload + Send + 'static>(bytes: SharedBytes<'_>) -> Result<Dec
     decode_shared::<O>(bytes).map(|output| Box::new(output) as Decoded)
 }
 
+/// The begins in force, in order (shared, so that an item carries them for the price of a
+/// pointer).
+type Begins = Arc<Vec<Arc<Begin>>>;
+
 /// A state-establishing input, numbered so that workers can tell which ones they have seen.
 #[derive(Debug)]
 struct Begin {
@@ -323,11 +343,13 @@ struct PendingItem {
     id: u64,
     input: Arc<Vec<u8>>,
     attempt: u32,
+    /// The begins the worker must have run before this item.
+    begins: Begins,
+    decode: Decode,
 }
 
 enum Job {
-    Sync(Arc<Vec<Arc<Begin>>>),
-    Item(PendingItem, Decode),
+    Item(PendingItem),
     End {
         kind: u32,
         id: u64,
@@ -335,7 +357,6 @@ enum Job {
         closes: Option<u32>,
         decode: Decode,
     },
-    Stop,
 }
 
 struct Finished {
@@ -354,6 +375,8 @@ enum Report {
         worker: usize,
         seq: u64,
         id: u64,
+        /// The begins the worker had run for this item.
+        synced: Begins,
         result: Result<Finished, PoolError>,
     },
     Event(PoolEvent),
@@ -361,46 +384,54 @@ enum Report {
         worker: usize,
         result: Result<Decoded, ChannelError>,
     },
+    /// The worker will serve nothing more; the item it held is back in the queue.
     Retired {
         worker: usize,
         error: ChannelError,
-        /// The items it had been given and will not serve, for other workers.
-        pending: Vec<PendingItem>,
     },
     Interrupt,
 }
 
+impl Report {
+    fn is_done(&self) -> bool {
+        matches!(self, Report::Done { .. })
+    }
+
+    /// Whether the caller must see it at once (an event waits for the next wake-up).
+    fn is_urgent(&self) -> bool {
+        !matches!(self, Report::Done { .. } | Report::Event(_))
+    }
+}
+
 /// Stops a [`Pool::run`] from another thread (a Ctrl-C handler, a time limit): `run` hands
 /// back the results finished in order so far and returns [`PoolError::Interrupted`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PoolStopper {
-    reports: Sender<Report>,
+    shared: Arc<Shared>,
     interrupted: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for PoolStopper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PoolStopper")
+            .field("interrupted", &self.interrupted)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PoolStopper {
     /// Interrupts the pool's current or next `run`.
     pub fn stop(&self) {
         self.interrupted.store(true, Ordering::SeqCst);
-        let _ = self.reports.send(Report::Interrupt);
+        self.shared.report(Report::Interrupt);
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SlotState {
-    Idle,
-    Busy,
-    Retired,
-}
-
 struct Slot {
-    jobs: Sender<Job>,
     thread: Option<JoinHandle<()>>,
-    state: SlotState,
-    /// Items sent to this worker and not yet reported done.
-    queued: usize,
-    /// The begins this worker has been sent, in order.
-    synced: Arc<Vec<Arc<Begin>>>,
+    retired: bool,
+    /// The begins this worker had run for its last item, in order.
+    synced: Begins,
     /// The worker's current pid (0 while none), for stopping it at once on drop.
     pid: Arc<AtomicU32>,
 }
@@ -457,15 +488,14 @@ struct Slot {
 /// ```
 pub struct Pool<T: Transitions> {
     slots: Vec<Slot>,
-    reports: Receiver<Report>,
+    shared: Arc<Shared>,
     options: PoolOptions,
-    begins: Arc<Vec<Arc<Begin>>>,
+    begins: Begins,
     next_serial: u64,
     next_seq: u64,
     events: Vec<PoolEvent>,
     stopping: Arc<AtomicBool>,
     interrupted: Arc<AtomicBool>,
-    stopper: Sender<Report>,
     _transitions: std::marker::PhantomData<fn() -> T>,
 }
 
@@ -496,65 +526,61 @@ where
     ) -> Result<Self, PoolError> {
         let command: Arc<dyn Fn() -> Command + Send + Sync> = Arc::new(command);
         let setup = Arc::new(encode_to_vec(setup));
-        let (report_tx, reports) = mpsc::channel();
+        let shared = Arc::new(Shared::new(options.workers));
         let stopping = Arc::new(AtomicBool::new(false));
-        let slots = (0..options.workers)
-            .map(|worker| {
-                let (jobs, job_rx) = mpsc::channel();
-                let pid = Arc::new(AtomicU32::new(0));
-                let context = WorkerContext {
-                    worker,
-                    command: Arc::clone(&command),
-                    setup: Arc::clone(&setup),
-                    options: options.clone(),
-                    reports: report_tx.clone(),
-                    pid: Arc::clone(&pid),
-                    stopping: Arc::clone(&stopping),
-                };
-                let thread = std::thread::Builder::new()
-                    .name(format!("tandem-pool-{worker}"))
-                    .spawn(move || run_worker::<T>(context, job_rx))
-                    .map_err(|error| PoolError::WorkerGone {
-                        worker,
-                        detail: format!("could not start its thread: {error}"),
-                    })?;
-                Ok(Slot {
-                    jobs,
-                    thread: Some(thread),
-                    state: SlotState::Idle,
-                    queued: 0,
-                    synced: Arc::new(Vec::new()),
-                    pid,
-                })
-            })
-            .collect::<Result<Vec<_>, PoolError>>()?;
         let mut pool = Pool {
-            slots,
-            reports,
-            options,
+            slots: Vec::with_capacity(options.workers),
+            shared: Arc::clone(&shared),
+            options: options.clone(),
             begins: Arc::new(Vec::new()),
             next_serial: 0,
             next_seq: 0,
             events: Vec::new(),
-            stopping,
+            stopping: Arc::clone(&stopping),
             interrupted: Arc::new(AtomicBool::new(false)),
-            stopper: report_tx,
             _transitions: std::marker::PhantomData,
         };
+        for worker in 0..options.workers {
+            let pid = Arc::new(AtomicU32::new(0));
+            let context = worker::WorkerContext {
+                worker,
+                command: Arc::clone(&command),
+                setup: Arc::clone(&setup),
+                options: options.clone(),
+                shared: Arc::clone(&shared),
+                pid: Arc::clone(&pid),
+                stopping: Arc::clone(&stopping),
+            };
+            // On an error, dropping the pool stops the threads already started.
+            let thread = std::thread::Builder::new()
+                .name(format!("tandem-pool-{worker}"))
+                .spawn(move || worker::run_worker::<T>(context))
+                .map_err(|error| PoolError::WorkerGone {
+                    worker,
+                    detail: format!("could not start its thread: {error}"),
+                })?;
+            pool.slots.push(Slot {
+                thread: Some(thread),
+                retired: false,
+                synced: Arc::new(Vec::new()),
+                pid,
+            });
+        }
         let mut waiting = pool.slots.len();
         let mut last_error = None;
         while waiting > 0 {
-            match pool.reports.recv() {
-                Ok(Report::Started { worker, result }) => {
-                    waiting -= 1;
-                    if let Err(error) = result {
-                        pool.slots[worker].state = SlotState::Retired;
-                        last_error = Some(error);
+            for report in pool.shared.wait(Wake::ANY) {
+                match report {
+                    Report::Started { worker, result } => {
+                        waiting -= 1;
+                        if let Err(error) = result {
+                            pool.slots[worker].retired = true;
+                            last_error = Some(error);
+                        }
                     }
+                    Report::Event(event) => pool.events.push(event),
+                    _ => {}
                 }
-                Ok(Report::Event(event)) => pool.events.push(event),
-                Ok(_) => {}
-                Err(_) => break,
             }
         }
         if pool.live_workers() == 0 {
@@ -571,17 +597,14 @@ where
 impl<T: Transitions> Pool<T> {
     /// The number of workers not retired.
     pub fn live_workers(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|slot| slot.state != SlotState::Retired)
-            .count()
+        self.slots.iter().filter(|slot| !slot.retired).count()
     }
 
     /// The process id of each live worker, by worker index.
     pub fn worker_pids(&self) -> Vec<u32> {
         self.slots
             .iter()
-            .filter(|slot| slot.state != SlotState::Retired)
+            .filter(|slot| !slot.retired)
             .map(|slot| slot.pid.load(Ordering::SeqCst))
             .filter(|&pid| pid != 0)
             .collect()
@@ -590,9 +613,17 @@ impl<T: Transitions> Pool<T> {
     /// A handle that interrupts [`run`](Self::run) from another thread.
     pub fn stopper(&self) -> PoolStopper {
         PoolStopper {
-            reports: self.stopper.clone(),
+            shared: Arc::clone(&self.shared),
             interrupted: Arc::clone(&self.interrupted),
         }
+    }
+
+    /// How many times the caller's thread has gone to sleep waiting for the worker threads'
+    /// reports, since the pool started: with results handed back in batches it stays well
+    /// below one per item. For tests and measurements.
+    #[doc(hidden)]
+    pub fn caller_sleeps(&self) -> u64 {
+        self.shared.caller_sleeps()
     }
 
     /// Takes the events recorded since the last call (failures, restarts, recycling).
@@ -666,108 +697,88 @@ impl<T: Transitions> Pool<T> {
             .in_flight
             .unwrap_or(2 * self.options.queue_per_worker * self.options.workers)
             .max(1);
+        // The caller sleeps until this many items are finished (or the queue runs low).
+        let batch = (cap / 2).max(1);
         let mut items = items.into_iter();
         let mut exhausted = false;
-        let mut retries: VecDeque<PendingItem> = VecDeque::new();
         let mut done: BTreeMap<u64, Result<ItemResult<O>, PoolError>> = BTreeMap::new();
         let mut next_emit = self.next_seq;
         let mut last_error = None;
-        loop {
+        let outcome = loop {
             // Hand back what is finished in order first: that opens the window.
             while let Some(result) = done.remove(&next_emit) {
                 on_result(result);
                 next_emit += 1;
             }
-            // Dispatch to free workers while the window allows.
-            while let Some(worker) = self.free_worker() {
-                let pending = match retries.pop_front() {
-                    Some(pending) => pending,
-                    None if !exhausted && self.next_seq - next_emit < cap as u64 => {
-                        match items.next() {
-                            Some((id, input)) => {
-                                let seq = self.next_seq;
-                                self.next_seq += 1;
-                                PendingItem {
-                                    seq,
-                                    id,
-                                    input: Arc::new(encode_to_vec(&input)),
-                                    attempt: 1,
-                                }
-                            }
-                            None => {
-                                exhausted = true;
-                                break;
-                            }
-                        }
+            // Fill the queue up to the window.
+            let mut queued = Vec::new();
+            while !exhausted && self.next_seq - next_emit < cap as u64 {
+                match items.next() {
+                    Some((id, input)) => {
+                        queued.push(PendingItem {
+                            seq: self.next_seq,
+                            id,
+                            input: Arc::new(encode_to_vec(&input)),
+                            attempt: 1,
+                            begins: Arc::clone(&self.begins),
+                            decode: decode_any::<O>,
+                        });
+                        self.next_seq += 1;
                     }
-                    None => break,
-                };
-                self.dispatch(worker, pending, decode_any::<O>);
+                    None => exhausted = true,
+                }
             }
+            self.shared.push_items(false, queued);
             if exhausted && next_emit == self.next_seq {
-                return Ok(());
+                break Ok(());
             }
             if self.interrupted.load(Ordering::SeqCst) {
-                return Err(PoolError::Interrupted);
+                break Err(PoolError::Interrupted);
             }
             if self.live_workers() == 0 {
-                return Err(PoolError::NoWorkers {
+                break Err(PoolError::NoWorkers {
                     source: last_error.unwrap_or(ChannelError::Unusable {
                         reason: "every worker was retired".to_owned(),
                     }),
                 });
             }
-            match self.reports.recv() {
-                Ok(Report::Done {
-                    worker,
-                    seq,
-                    id,
-                    result,
-                }) => {
-                    let slot = &mut self.slots[worker];
-                    slot.queued = slot.queued.saturating_sub(1);
-                    let result = result.and_then(|finished| {
-                        let attempt = finished.attempt;
-                        let round_trip = finished.round_trip;
-                        let keep = finished.keep;
-                        finished
-                            .output
-                            .downcast::<O>()
-                            .map(|output| ItemResult {
-                                id,
-                                output: *output,
-                                keep,
-                                attempt,
-                                worker,
-                                round_trip,
-                            })
-                            .map_err(|_| PoolError::WorkerGone {
-                                worker,
-                                detail: "returned an output of another type".to_owned(),
-                            })
-                    });
-                    done.insert(seq, result);
-                }
-                Ok(Report::Event(event)) => self.events.push(event),
-                Ok(Report::Retired {
-                    worker,
-                    error,
-                    pending,
-                }) => {
-                    self.retire(worker);
-                    retries.extend(pending);
-                    last_error = Some(error);
-                }
-                Ok(Report::Interrupt) => return Err(PoolError::Interrupted),
-                Ok(Report::Started { .. } | Report::Ended { .. }) => {}
-                Err(_) => {
-                    return Err(PoolError::WorkerGone {
-                        worker: 0,
-                        detail: "every worker thread ended".to_owned(),
-                    })
+            let outstanding = (self.next_seq - next_emit) as usize - done.len();
+            let wake = Wake {
+                done: batch.min(outstanding).max(1),
+                // While items remain, refill before the queue runs dry.
+                low_water: if exhausted { 0 } else { self.live_workers() },
+            };
+            for report in self.shared.wait(wake) {
+                match report {
+                    Report::Done {
+                        worker,
+                        seq,
+                        id,
+                        synced,
+                        result,
+                    } => {
+                        if seq < next_emit {
+                            // An item of an interrupted run, abandoned.
+                            continue;
+                        }
+                        self.slots[worker].synced = synced;
+                        done.insert(seq, item_result(worker, id, result));
+                    }
+                    Report::Event(event) => self.events.push(event),
+                    Report::Retired { worker, error } => {
+                        // Its item, if it held one, is back in the queue.
+                        self.retire(worker);
+                        last_error = Some(error);
+                    }
+                    Report::Interrupt | Report::Started { .. } | Report::Ended { .. } => {}
                 }
             }
+        };
+        if outcome.is_err() {
+            // The items nobody took yet are abandoned with the run.
+            self.shared.clear_items();
         }
+        outcome
     }
 
     /// Ends a block: sends `transition` (marked `end`) with `input` to every worker that took
@@ -807,8 +818,8 @@ impl<T: Transitions> Pool<T> {
         });
         let input = encode_to_vec(input);
         let mut asked = Vec::new();
-        for (worker, slot) in self.slots.iter_mut().enumerate() {
-            if slot.state == SlotState::Retired {
+        for (worker, slot) in self.slots.iter().enumerate() {
+            if slot.retired {
                 continue;
             }
             let took_part = match current {
@@ -825,10 +836,8 @@ impl<T: Transitions> Pool<T> {
                 closes,
                 decode: decode_any::<O>,
             };
-            if slot.jobs.send(job).is_ok() {
-                slot.state = SlotState::Busy;
-                asked.push(worker);
-            }
+            self.shared.send_to(worker, job);
+            asked.push(worker);
         }
         if let Some(begin_kind) = closes {
             let begins: Vec<Arc<Begin>> = self
@@ -850,25 +859,28 @@ impl<T: Transitions> Pool<T> {
         }
         let mut outputs = BTreeMap::new();
         while outputs.len() < asked.len() {
-            match self.reports.recv() {
-                Ok(Report::Ended { worker, result }) => {
-                    self.slots[worker].state = SlotState::Idle;
-                    let output = result.and_then(|decoded| {
-                        decoded.downcast::<O>().map(|output| *output).map_err(|_| {
-                            ChannelError::ProtocolViolation {
-                                detail: "an end output of another type".to_owned(),
-                            }
-                        })
-                    });
-                    outputs.insert(worker, output);
+            for report in self.shared.wait(Wake::ANY) {
+                match report {
+                    Report::Ended { worker, result } => {
+                        let output = result.and_then(|decoded| {
+                            decoded.downcast::<O>().map(|output| *output).map_err(|_| {
+                                ChannelError::ProtocolViolation {
+                                    detail: "an end output of another type".to_owned(),
+                                }
+                            })
+                        });
+                        outputs.insert(worker, output);
+                    }
+                    Report::Event(event) => self.events.push(event),
+                    Report::Retired { worker, error } => {
+                        self.retire(worker);
+                        if asked.contains(&worker) {
+                            // A worker retired after its end reported that end's output.
+                            outputs.entry(worker).or_insert(Err(error));
+                        }
+                    }
+                    _ => {}
                 }
-                Ok(Report::Event(event)) => self.events.push(event),
-                Ok(Report::Retired { worker, error, .. }) => {
-                    self.retire(worker);
-                    outputs.insert(worker, Err(error));
-                }
-                Ok(_) => {}
-                Err(_) => break,
             }
         }
         Ok(outputs
@@ -882,32 +894,8 @@ impl<T: Transitions> Pool<T> {
         self.stop_all();
     }
 
-    /// The live worker with the fewest queued items, if it has room for one more.
-    fn free_worker(&self) -> Option<usize> {
-        let depth = self.options.queue_per_worker;
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(_, slot)| slot.state == SlotState::Idle && slot.queued < depth)
-            .min_by_key(|(_, slot)| slot.queued)
-            .map(|(worker, _)| worker)
-    }
-
-    fn dispatch(&mut self, worker: usize, pending: PendingItem, decode: Decode) {
-        let slot = &mut self.slots[worker];
-        if !Arc::ptr_eq(&slot.synced, &self.begins) {
-            let _ = slot.jobs.send(Job::Sync(Arc::clone(&self.begins)));
-            slot.synced = Arc::clone(&self.begins);
-        }
-        slot.queued += 1;
-        if slot.jobs.send(Job::Item(pending, decode)).is_err() {
-            // The thread is gone: it reported its retirement, with its items, or will.
-            slot.state = SlotState::Retired;
-        }
-    }
-
     fn retire(&mut self, worker: usize) {
-        self.slots[worker].state = SlotState::Retired;
+        self.slots[worker].retired = true;
         self.events.push(PoolEvent {
             worker,
             item: None,
@@ -917,13 +905,10 @@ impl<T: Transitions> Pool<T> {
 
     fn stop_all(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
-        for slot in &self.slots {
-            let _ = slot.jobs.send(Job::Stop);
-            if slot.state == SlotState::Busy || slot.queued > 0 {
-                // A worker in the middle of a transition would keep its thread until the
-                // transition ends or times out: end it now.
-                crate::sys::process::kill_child(slot.pid.load(Ordering::SeqCst));
-            }
+        for worker in self.shared.stop() {
+            // A worker in the middle of a transition would keep its thread until the
+            // transition ends or times out: end it now.
+            crate::sys::process::kill_child(self.slots[worker].pid.load(Ordering::SeqCst));
         }
         for slot in &mut self.slots {
             if let Some(thread) = slot.thread.take() {
@@ -931,6 +916,36 @@ impl<T: Transitions> Pool<T> {
             }
         }
     }
+}
+
+/// A worker thread's report of an item, as the caller hands it back.
+fn item_result<O: 'static>(
+    worker: usize,
+    id: u64,
+    result: Result<Finished, PoolError>,
+) -> Result<ItemResult<O>, PoolError> {
+    result.and_then(|finished| {
+        let Finished {
+            output,
+            keep,
+            attempt,
+            round_trip,
+        } = finished;
+        output
+            .downcast::<O>()
+            .map(|output| ItemResult {
+                id,
+                output: *output,
+                keep,
+                attempt,
+                worker,
+                round_trip,
+            })
+            .map_err(|_| PoolError::WorkerGone {
+                worker,
+                detail: "returned an output of another type".to_owned(),
+            })
+    })
 }
 
 impl<T: Transitions> Drop for Pool<T> {
@@ -969,325 +984,4 @@ fn closed_begin<T: Transitions>(end_kind: u32) -> Option<u32> {
         .collect();
     let position = ends.iter().position(|&kind| kind == end_kind)?;
     replays.len().checked_sub(position + 1).map(|i| replays[i])
-}
-
-struct WorkerContext {
-    worker: usize,
-    command: Arc<dyn Fn() -> Command + Send + Sync>,
-    setup: Arc<Vec<u8>>,
-    options: PoolOptions,
-    reports: Sender<Report>,
-    pid: Arc<AtomicU32>,
-    stopping: Arc<AtomicBool>,
-}
-
-impl WorkerContext {
-    fn event(&self, item: Option<u64>, kind: PoolEventKind) {
-        let _ = self.reports.send(Report::Event(PoolEvent {
-            worker: self.worker,
-            item,
-            kind,
-        }));
-    }
-
-    fn note_pid<T: Transitions>(&self, controller: &mut TypedController<T>) {
-        let pid = controller.controller().pid().unwrap_or(0);
-        self.pid.store(pid, Ordering::SeqCst);
-    }
-
-    /// Starts the worker, trying up to the breaker's limit.
-    fn start<T: Transitions>(&self) -> Result<TypedController<T>, ChannelError> {
-        let options = self.options.channel.clone().own_process_group(true);
-        let mut failures = 0;
-        loop {
-            let result = TypedController::<T>::spawn_encoded(
-                (self.command)(),
-                self.worker as u32,
-                options.clone(),
-                self.setup.to_vec(),
-            );
-            match result {
-                Ok(mut controller) => {
-                    controller.set_timeout_policy(self.options.timeout_policy);
-                    self.note_pid(&mut controller);
-                    return Ok(controller);
-                }
-                Err(error) => {
-                    failures += 1;
-                    if failures >= self.options.max_start_failures
-                        || self.stopping.load(Ordering::SeqCst)
-                    {
-                        return Err(error);
-                    }
-                    self.event(None, PoolEventKind::StartFailed { error });
-                    std::thread::sleep(self.options.restart_backoff);
-                }
-            }
-        }
-    }
-
-    /// Restarts the worker (replaying its state), trying up to the breaker's limit, and
-    /// reports `done` once it worked.
-    fn restart<T: Transitions>(
-        &self,
-        controller: &mut TypedController<T>,
-        item: Option<u64>,
-        done: PoolEventKind,
-    ) -> Result<(), ChannelError> {
-        let mut failures = 0;
-        loop {
-            std::thread::sleep(self.options.restart_backoff);
-            match controller.restart() {
-                Ok(()) => {
-                    self.note_pid(controller);
-                    self.event(item, done);
-                    return Ok(());
-                }
-                Err(error) => {
-                    failures += 1;
-                    if failures >= self.options.max_start_failures
-                        || self.stopping.load(Ordering::SeqCst)
-                    {
-                        return Err(error);
-                    }
-                    self.event(item, PoolEventKind::StartFailed { error });
-                }
-            }
-        }
-    }
-}
-
-fn decode_unit(bytes: SharedBytes<'_>) -> Result<(), DecodeError> {
-    decode_shared::<()>(bytes)
-}
-
-fn resident_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// The thread of one worker: owns its controller, serves the pool's jobs in order.
-fn run_worker<T: Transitions>(context: WorkerContext, jobs: Receiver<Job>) {
-    let worker = context.worker;
-    let mut controller = match context.start::<T>() {
-        Ok(controller) => {
-            let _ = context.reports.send(Report::Started {
-                worker,
-                result: Ok(()),
-            });
-            controller
-        }
-        Err(error) => {
-            let _ = context.reports.send(Report::Started {
-                worker,
-                result: Err(error),
-            });
-            return;
-        }
-    };
-    // The begins this worker has run, in order (its controller replays them on restart).
-    let mut applied: Vec<Arc<Begin>> = Vec::new();
-    let mut served_since_start: u64 = 0;
-    while let Ok(job) = jobs.recv() {
-        if context.stopping.load(Ordering::SeqCst) {
-            break;
-        }
-        match job {
-            Job::Stop => break,
-            Job::Sync(begins) => {
-                let common = applied
-                    .iter()
-                    .zip(begins.iter())
-                    .take_while(|(a, b)| a.serial == b.serial)
-                    .count();
-                let established = begins[common..]
-                    .iter()
-                    .try_for_each(|begin| establish(&context, &mut controller, begin));
-                applied = begins.to_vec();
-                if let Err(error) = established {
-                    // The worker cannot establish the block's state: retire it, and let its
-                    // items go to another worker.
-                    retire(&context, &jobs, error, None);
-                    return;
-                }
-            }
-            Job::Item(pending, decode) => {
-                // A leaky worker is replaced before its next item, not after its last one.
-                if let Some(reason) = recycle_reason(&context, &mut controller, served_since_start)
-                {
-                    let recycled = PoolEventKind::Recycled { reason };
-                    if let Err(error) = context.restart(&mut controller, None, recycled) {
-                        retire(&context, &jobs, error, Some(pending));
-                        return;
-                    }
-                    served_since_start = 0;
-                }
-                let mut attempt = pending.attempt;
-                let result = loop {
-                    controller.set_attempt(attempt);
-                    let started = Instant::now();
-                    let kind = T::ITEM.unwrap_or(0);
-                    match controller.call_encoded(kind, pending.id, &pending.input, decode) {
-                        Ok(response) => {
-                            break Ok(Finished {
-                                output: response.output,
-                                keep: response.keep,
-                                attempt,
-                                round_trip: started.elapsed(),
-                            })
-                        }
-                        Err(error) => {
-                            if context.stopping.load(Ordering::SeqCst) {
-                                return;
-                            }
-                            let needs_restart = error.requires_restart();
-                            if attempt >= context.options.max_attempts {
-                                if needs_restart {
-                                    if let Err(error) = context.restart(
-                                        &mut controller,
-                                        Some(pending.id),
-                                        PoolEventKind::Restarted,
-                                    ) {
-                                        retire(&context, &jobs, error, None);
-                                        return;
-                                    }
-                                }
-                                break Err(PoolError::ItemFailed {
-                                    id: pending.id,
-                                    attempts: attempt,
-                                    source: error,
-                                });
-                            }
-                            let description = PoolEventKind::Failed { attempt, error };
-                            context.event(Some(pending.id), description);
-                            if needs_restart {
-                                if let Err(error) = context.restart(
-                                    &mut controller,
-                                    Some(pending.id),
-                                    PoolEventKind::Restarted,
-                                ) {
-                                    retire(
-                                        &context,
-                                        &jobs,
-                                        error,
-                                        Some(PendingItem {
-                                            attempt: attempt + 1,
-                                            ..pending
-                                        }),
-                                    );
-                                    return;
-                                }
-                            }
-                            attempt += 1;
-                        }
-                    }
-                };
-                let _ = context.reports.send(Report::Done {
-                    worker,
-                    seq: pending.seq,
-                    id: pending.id,
-                    result,
-                });
-                served_since_start += 1;
-            }
-            Job::End {
-                kind,
-                id,
-                input,
-                closes,
-                decode,
-            } => {
-                let result = controller
-                    .call_encoded(kind, id, &input, decode)
-                    .map(|response| response.output);
-                if let Some(begin_kind) = closes {
-                    controller.close_block(begin_kind);
-                    applied.retain(|begin| begin.kind < begin_kind);
-                }
-                if let Err(error) = &result {
-                    if error.requires_restart() && !context.stopping.load(Ordering::SeqCst) {
-                        // The block is over; a fresh worker only needs the outer state back.
-                        if let Err(error) =
-                            context.restart(&mut controller, None, PoolEventKind::Restarted)
-                        {
-                            let _ = context.reports.send(Report::Ended { worker, result });
-                            retire(&context, &jobs, error, None);
-                            return;
-                        }
-                    }
-                }
-                let _ = context.reports.send(Report::Ended { worker, result });
-            }
-        }
-    }
-    context.pid.store(0, Ordering::SeqCst);
-    drop(controller);
-}
-
-/// Reports this worker retired, handing back `current` and every item still queued for it.
-fn retire(
-    context: &WorkerContext,
-    jobs: &Receiver<Job>,
-    error: ChannelError,
-    current: Option<PendingItem>,
-) {
-    let mut pending: Vec<PendingItem> = current.into_iter().collect();
-    pending.extend(jobs.try_iter().filter_map(|job| match job {
-        Job::Item(item, _) => Some(item),
-        _ => None,
-    }));
-    context.pid.store(0, Ordering::SeqCst);
-    let _ = context.reports.send(Report::Retired {
-        worker: context.worker,
-        error,
-        pending,
-    });
-}
-
-/// Why a worker should be recycled after an item, if it should.
-fn recycle_reason<T: Transitions>(
-    context: &WorkerContext,
-    controller: &mut TypedController<T>,
-    served: u64,
-) -> Option<String> {
-    if served == 0 {
-        return None;
-    }
-    if let Some(limit) = context.options.recycle_after_items {
-        if served >= limit {
-            return Some(format!("served {served} items"));
-        }
-    }
-    let limit = context.options.recycle_above_rss?;
-    let pid = controller.controller().pid()?;
-    let rss = resident_bytes(pid)?;
-    (rss > limit).then(|| format!("resident memory {rss} bytes over {limit}"))
-}
-
-/// Runs a state-establishing transition up to the attempt limit, restarting a lost worker
-/// between attempts; the last error if every attempt failed.
-fn establish<T: Transitions>(
-    context: &WorkerContext,
-    controller: &mut TypedController<T>,
-    begin: &Begin,
-) -> Result<(), ChannelError> {
-    let mut attempt = 1;
-    loop {
-        controller.set_attempt(attempt);
-        let error = match controller.call_encoded(begin.kind, begin.id, &begin.input, decode_unit) {
-            Ok(_) => return Ok(()),
-            Err(error) => error,
-        };
-        if attempt >= context.options.max_attempts || context.stopping.load(Ordering::SeqCst) {
-            return Err(error);
-        }
-        let needs_restart = error.requires_restart();
-        context.event(None, PoolEventKind::Failed { attempt, error });
-        if needs_restart {
-            context.restart(controller, None, PoolEventKind::Restarted)?;
-        }
-        attempt += 1;
-    }
 }
