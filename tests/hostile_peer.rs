@@ -21,8 +21,8 @@ const ATTACK_INPUT: u32 = 2;
 const SPARSE_REPLY: u32 = 3;
 const OPEN_PATHS: u32 = 4;
 
-/// Offset of `worker_pid` in the control block (layout version 5): a word the controller
-/// must never believe.
+/// Offset of the word that held the worker's pid in the control block up to layout
+/// version 5 (reserved since, at the same offset): a word the controller must never believe.
 const WORKER_PID_OFFSET: usize = 52;
 
 /// The process every forging worker claims to be: `init`, which a user who trusts the

@@ -88,7 +88,9 @@ pub(crate) struct ControlBlock {
     /// Written once by the controller before `magic`, read once by the worker.
     pub(crate) config: ConfigSection,
     pub(crate) controller_pid: AtomicU32,
-    pub(crate) worker_pid: AtomicU32,
+    /// Held the worker's pid up to layout version 5. Nobody writes or reads it now: a
+    /// worker could write any pid there, so identity comes from the pidfd of the child.
+    pub(crate) reserved_was_worker_pid: AtomicU32,
     /// Futex word: controller → worker.
     pub(crate) request: AtomicU32,
     /// Futex word: worker → controller.
@@ -136,6 +138,9 @@ const _: () = assert!(
     std::mem::size_of::<ControlBlock>() == 176 + 2 * 8 * MASK_WORDS + 24 + MESSAGE_CAPACITY
 );
 const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
+// Offsets a peer of an earlier layout, or a test forging the old pid word, relies on.
+const _: () = assert!(std::mem::offset_of!(ControlBlock, layout_version) == 8);
+const _: () = assert!(std::mem::offset_of!(ControlBlock, reserved_was_worker_pid) == 52);
 
 // SAFETY: every field of ControlBlock, ConfigSection and BufferDescriptor is an atomic
 // integer or an array of them, and the size assertions above (sum of field sizes) prove
