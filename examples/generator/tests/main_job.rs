@@ -615,9 +615,13 @@ fn ten_runs_of_the_external_kill_scenario() {
         let stdout = run_under_kills("300000");
         assert_eq!(digest(&stdout), reference, "run {round}:\n{stdout}");
         eprintln!(
-            "run {round} of 10: undisturbed digest; restarts {}; {}; {}",
+            "run {round} of 10: undisturbed digest; restarts {}; {}; {}; {}",
             restarts(&stdout),
             field(&stdout, "crash reports "),
+            stdout
+                .lines()
+                .find(|line| line.starts_with("worker starts"))
+                .unwrap_or("no failed start"),
             stdout
                 .lines()
                 .find(|line| line.starts_with("lost at end"))
@@ -860,7 +864,10 @@ fn worker_stderr_goes_above_the_progress_bar() {
         assert!(
             before.ends_with('\n') || before.ends_with('\r') || before.ends_with("\u{1b}[2K"),
             "a worker line starts inside the bar: {:?}",
-            before.chars().rev().take(60).collect::<String>()
+            before
+                .chars()
+                .skip(before.chars().count().saturating_sub(60))
+                .collect::<String>()
         );
     }
     assert!(found > 0, "no worker line in:\n{text}");
