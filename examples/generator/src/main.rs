@@ -14,7 +14,9 @@
 mod digest;
 mod driver;
 mod event;
+mod heartbeat;
 mod hepmc;
+mod in_process;
 mod manifest;
 mod output;
 mod physics;
@@ -26,7 +28,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,7 +37,7 @@ use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 
 use digest::Digest;
-use driver::{Delivered, DriverConfig, DriverReport, LumiWork, Work};
+use driver::{Delivered, DriverConfig, LumiWork, Work};
 use hepmc::{HepMcWriter, WriteError};
 use manifest::Manifest;
 use output::HepMcPaths;
@@ -415,7 +417,7 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
         .map_or_else(ProgressBar::hidden, |shown| shown.bar().clone());
     let restarts_so_far = Arc::new(AtomicU64::new(0));
     let mut heartbeat = (!terminal && !cli.heartbeat.is_zero())
-        .then(|| Heartbeat::new(cli.heartbeat, total, Arc::clone(&restarts_so_far)));
+        .then(|| heartbeat::Heartbeat::new(cli.heartbeat, total, Arc::clone(&restarts_so_far)));
 
     let mut totals = Totals::default();
     let mut round_trips =
@@ -451,7 +453,7 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
 
     let started = Instant::now();
     let report = if cli.in_process {
-        run_in_process(&process, &work, &stop, &mut on_event)
+        in_process::run_in_process(&process, &work, &stop, &mut on_event)
     } else {
         let config = DriverConfig {
             streams,
@@ -535,7 +537,7 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
     let in_process = if cli.in_process {
         Some((elapsed, totals.digest))
     } else if ending.complete {
-        Some(time_in_process(&process, &work, &stop))
+        Some(in_process::time_in_process(&process, &work, &stop))
     } else {
         None
     };
@@ -584,102 +586,4 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
         eprintln!("error: the job is incomplete: {reason}");
     }
     Ok(ExitCode::from(ending.exit))
-}
-
-/// Progress lines for logs (stderr not a terminal): events, rate and restarts, every
-/// `every`.
-struct Heartbeat {
-    every: Duration,
-    total: u64,
-    started: Instant,
-    next: Instant,
-    restarts: Arc<AtomicU64>,
-}
-
-impl Heartbeat {
-    fn new(every: Duration, total: u64, restarts: Arc<AtomicU64>) -> Heartbeat {
-        let started = Instant::now();
-        Heartbeat {
-            every,
-            total,
-            started,
-            next: started + every,
-            restarts,
-        }
-    }
-
-    /// Called after each event with the events so far; prints when a line is due.
-    fn event(&mut self, events: u64) {
-        if !events.is_multiple_of(256) && events != self.total {
-            return;
-        }
-        let now = Instant::now();
-        if now < self.next {
-            return;
-        }
-        self.next = now + self.every;
-        let seconds = now.duration_since(self.started).as_secs_f64();
-        eprintln!(
-            "heartbeat        {events}/{} events ({:.1} %), {:.0} events/s, {} restarts, {seconds:.0} s",
-            self.total,
-            100.0 * events as f64 / self.total.max(1) as f64,
-            events as f64 / seconds.max(1e-9),
-            self.restarts.load(Ordering::Relaxed)
-        );
-    }
-}
-
-/// The job without workers: the same generator and filter called directly.
-fn run_in_process(
-    process: &Process,
-    work: &Work,
-    stop: &AtomicBool,
-    on_event: &mut impl FnMut(Delivered) -> Result<(), String>,
-) -> DriverReport {
-    let mut report = DriverReport::default();
-    for lumi in &work.lumis {
-        for number in lumi.first..=lumi.last {
-            if stop.load(Ordering::Relaxed) {
-                report.interrupted = true;
-                return report;
-            }
-            let started = Instant::now();
-            let mut rng =
-                physics::RngState::for_event(work.seed, work.run, lumi.lumi, number).rng();
-            let event = process.generate(number, &mut rng);
-            let keep = physics::passes_filter(&event);
-            let delivered = Delivered {
-                lumi: lumi.lumi,
-                event,
-                keep,
-                rng: physics::RngState::of(&rng),
-                round_trip: started.elapsed(),
-            };
-            if let Err(error) = on_event(delivered) {
-                report.error = Some(error);
-                return report;
-            }
-        }
-    }
-    report
-}
-
-/// Generates, filters and hashes the job's events in this process; returns the time and
-/// the digest of the kept events.
-fn time_in_process(process: &Process, work: &Work, stop: &AtomicBool) -> (Duration, Digest) {
-    let started = Instant::now();
-    let mut digest = Digest::default();
-    for lumi in &work.lumis {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        for number in lumi.first..=lumi.last {
-            let (event, keep) =
-                physics::generate_in_process(process, work.seed, work.run, lumi.lumi, number);
-            if keep {
-                digest += Digest::of_event(&event);
-            }
-        }
-    }
-    (started.elapsed(), digest)
 }
