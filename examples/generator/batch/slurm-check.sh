@@ -9,10 +9,13 @@
 #   - the combined digest equals the digest of the same run as a single job.
 # Everything it starts is stopped and everything it made is removed on exit, also on
 # failure. Run from anywhere: examples/generator/batch/slurm-check.sh
+# SLURM_SCRIPT=path checks another array script the same way (relative to the repository
+# root; default examples/generator/batch/slurm-array.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 ROOT=$PWD
 started=$SECONDS
+SLURM_SCRIPT=${SLURM_SCRIPT:-examples/generator/batch/slurm-array.sh}
 JOBS=3
 EVENTS=30000
 SEED=16
@@ -126,7 +129,7 @@ submit() {
     # sbatch --wait returns the highest exit code of the array's tasks.
     sbatch --wait --quiet --chdir="$WORK/out" \
         --export="ALL,JOBS=$JOBS,EVENTS=$EVENTS,SEED=$SEED,GENERATOR=$GENERATOR" \
-        "$@" examples/generator/batch/slurm-array.sh
+        "$@" "$SLURM_SCRIPT"
 }
 combine() {
     GENERATOR=$GENERATOR examples/generator/batch/combine.sh "$JOBS" "$WORK/out"
