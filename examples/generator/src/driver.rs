@@ -6,10 +6,24 @@
 //! The pool sends each section's begin-lumi to a worker before its first event of the
 //! section, and end-lumi, after the section's last event, to every worker that took part. A
 //! worker's counts die with it, so its end-of-block counts can only be at most what the
-//! controller received; the job's own summaries are the controller's.
+//! controller received; the job's own summaries are the controller's. A worker lost during
+//! an end-of-block transition therefore costs nothing: the pool restarts it, its counts are
+//! recorded as lost ([`LostEnd`]) and the job goes on with the controller's counts.
+//!
+//! # Workers killed from outside, and the start-failure breaker
+//! A worker killed while it serves (by `kill -9`, the OOM killer, a batch system) is a
+//! failed attempt at what it was doing: the pool restarts it and retries the event, up to
+//! [`DriverConfig::max_attempts`] attempts of the same event. A worker killed while it
+//! *starts* is a failed start, like any other: the kernel does not say who sent a signal,
+//! and a worker killed faster than it starts cannot work. Failed starts are retried at once
+//! (no back-off); the breaker retires a worker after [`MAX_START_FAILURES`] failed starts
+//! in a row. So a worker is retired only when kills come faster than it starts (a start
+//! takes a few milliseconds: it is retired if killed every millisecond, never if killed
+//! every 50 ms), and the job fails only when every worker is retired.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tandem::{
@@ -22,6 +36,9 @@ use crate::protocol::{
     EventReply, EventRequest, Generator, GeneratorSetup, LumiStart, RunStart, Served,
 };
 
+/// Failed starts in a row after which the pool retires a worker (see the module docs).
+pub const MAX_START_FAILURES: u32 = 5;
+
 /// What the driver needs besides the work.
 #[derive(Debug, Clone)]
 pub struct DriverConfig {
@@ -33,6 +50,8 @@ pub struct DriverConfig {
     pub max_attempts: u32,
     /// The workers' setup payload.
     pub setup: GeneratorSetup,
+    /// Worker restarts so far, updated after every lumi section (for a heartbeat).
+    pub restarts_so_far: Arc<AtomicU64>,
 }
 
 /// One luminosity section of the work: its number and its events.
@@ -83,13 +102,31 @@ pub struct Recovered {
     pub message: String,
 }
 
+/// A worker lost at the end of a block, whose counts for it are lost with it.
+#[derive(Debug, Clone)]
+pub struct LostEnd {
+    /// The pool's worker index.
+    pub worker: usize,
+    /// `lumi 54`, `run 1`.
+    pub block: String,
+    /// A short class of the failure, as [`Recovered::kind`].
+    pub kind: String,
+}
+
 /// What happened besides the events.
 #[derive(Debug, Default)]
 pub struct DriverReport {
     /// Worker restarts over all streams.
     pub restarts: u32,
+    /// Failed worker starts (each retried at once, see [`MAX_START_FAILURES`]).
+    pub start_failures: u32,
+    /// Workers retired by the start-failure breaker.
+    pub retired: u32,
     /// Every failure that a restart or retry recovered, in no particular order.
     pub recovered: Vec<Recovered>,
+    /// Workers lost at the end of a block: their counts were not needed (the controller's
+    /// are the job's), and the pool restarted them.
+    pub lost_at_end: Vec<LostEnd>,
     /// Whether the run stopped early because `stop` was set.
     pub interrupted: bool,
     /// The error that stopped the run, if one did.
@@ -123,6 +160,8 @@ pub fn run(
                 .transition_timeout(config.transition_timeout),
         )
         .max_attempts(config.max_attempts)
+        .max_start_failures(MAX_START_FAILURES)
+        .restart_backoff(Duration::ZERO)
         .queue_per_worker(16);
     let mut pool =
         match Pool::<Generator>::start(move || Command::new(&exe), &config.setup, options) {
@@ -145,7 +184,13 @@ pub fn run(
                 std::thread::sleep(Duration::from_millis(5));
             }
         });
-        let outcome = drive(&mut pool, work, &mut on_event, &mut report);
+        let outcome = drive(
+            &mut pool,
+            work,
+            &mut on_event,
+            &mut report,
+            &config.restarts_so_far,
+        );
         finished.store(true, Ordering::Relaxed);
         match outcome {
             Ok(()) => {}
@@ -166,6 +211,7 @@ fn drive(
     work: &Work,
     on_event: &mut impl FnMut(Delivered) -> Result<(), String>,
     report: &mut DriverReport,
+    restarts_so_far: &AtomicU64,
 ) -> Result<(), PoolError> {
     let run = work.run;
     pool.begin(Generator::BeginRun, u64::from(run), &RunStart { run })?;
@@ -212,10 +258,12 @@ fn drive(
         received_in_run.events += received.events;
         received_in_run.kept += received.kept;
         let served = pool.end::<(), Served>(Generator::EndLumi, u64::from(lumi), &())?;
-        check(&served, received, &format!("lumi {lumi}"))?;
+        check(&served, received, &format!("lumi {lumi}"), report)?;
+        collect_events(pool, report);
+        restarts_so_far.store(u64::from(report.restarts), Ordering::Relaxed);
     }
     let served = pool.end::<(), Served>(Generator::EndRun, u64::from(run), &())?;
-    check(&served, received_in_run, &format!("run {run}"))
+    check(&served, received_in_run, &format!("run {run}"), report)
 }
 
 /// Records the pool's failures and restarts in the report.
@@ -223,6 +271,8 @@ fn collect_events(pool: &mut Pool<Generator>, report: &mut DriverReport) {
     for event in pool.take_events() {
         match event.kind {
             PoolEventKind::Restarted => report.restarts += 1,
+            PoolEventKind::StartFailed { .. } => report.start_failures += 1,
+            PoolEventKind::Retired => report.retired += 1,
             PoolEventKind::Failed { error, .. } => report.recovered.push(Recovered {
                 event: event.item.unwrap_or(0),
                 kind: classify(&error),
@@ -234,20 +284,28 @@ fn collect_events(pool: &mut Pool<Generator>, report: &mut DriverReport) {
 }
 
 /// Compares the workers' end-of-block counts with what the controller received: together
-/// they may report less (a restarted worker's counts died with it), never more.
+/// they may report less (a restarted worker's counts died with it), never more. A worker
+/// lost during the end transition reports nothing: that is recorded, not an error, since the
+/// job's counts are the controller's.
 fn check(
     served: &[tandem::EndOutput<Served>],
     received: Served,
     block: &str,
+    report: &mut DriverReport,
 ) -> Result<(), PoolError> {
     let mut total = Served::default();
     for end in served {
-        let counts = end.output.as_ref().map_err(|error| PoolError::WorkerGone {
-            worker: end.worker,
-            detail: format!("no counts at the end of {block}: {error}"),
-        })?;
-        total.events += counts.events;
-        total.kept += counts.kept;
+        match &end.output {
+            Ok(counts) => {
+                total.events += counts.events;
+                total.kept += counts.kept;
+            }
+            Err(error) => report.lost_at_end.push(LostEnd {
+                worker: end.worker,
+                block: block.to_owned(),
+                kind: classify(error),
+            }),
+        }
     }
     if total.events <= received.events && total.kept <= received.kept {
         Ok(())

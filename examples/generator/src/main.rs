@@ -4,39 +4,56 @@
 //!
 //! Run: `cargo run --release -p tandem-generator -- --help`. The same binary is the
 //! controller and, when the controller starts it, a worker (the one-binary pattern).
+//!
+//! A job is complete when it generated every event it was given and wrote every kept event;
+//! only then does it exit 0, print its `digest` line, rename `FILE.partial` to `FILE` and
+//! write `status complete` in its manifest. Anything else (an interruption, a worker error
+//! that retries did not cure, a full disk) is an incomplete job: exit status 130 for an
+//! interruption and 1 otherwise, `digest INCOMPLETE ...`, the file left as `FILE.partial`.
 
 mod digest;
 mod driver;
 mod event;
+mod heartbeat;
 mod hepmc;
+mod in_process;
+mod manifest;
+mod output;
 mod physics;
 mod protocol;
+mod summary;
+mod terminal;
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::{CommandFactory, Parser, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use digest::Digest;
-use driver::{Delivered, DriverConfig, DriverReport, LumiWork, Work};
-use hepmc::{CrossSection, HepMcWriter};
+use driver::{Delivered, DriverConfig, LumiWork, Work};
+use hepmc::{HepMcWriter, WriteError};
+use manifest::Manifest;
+use output::HepMcPaths;
 use physics::Process;
-use protocol::{CrashInjection, CrashKind, GeneratorProcess, GeneratorSetup, GeneratorWorker};
+use protocol::{
+    CrashInjection, CrashKind, CrashPoint, GeneratorProcess, GeneratorSetup, GeneratorWorker,
+};
 
 /// Generates e+e- → Z/γ* → μ+μ- at √s = 91.1876 GeV in worker processes (one per stream),
 /// keeps events with both muons at pT > 20 GeV and |η| < 2.4, writes them as HepMC3 and
 /// prints a digest that split jobs add up to.
 #[derive(Parser, Debug)]
-#[command(version, about, long_about = None)]
-struct Cli {
+#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Subcommands>,
     /// Events to generate in the whole run (all jobs together)
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..=i32::MAX as u64))]
     events: u64,
@@ -52,9 +69,21 @@ struct Cli {
     /// Worker processes [default: the number of CPUs]
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
     streams: Option<u64>,
-    /// Write the kept events to FILE in HepMC3 ASCII format
+    /// Write the kept events to FILE in HepMC3 ASCII format (as FILE.partial until the job
+    /// is complete)
     #[arg(long, value_name = "FILE")]
     hepmc: Option<PathBuf>,
+    /// Write the job's manifest (status, exit code, lumi sections, counts, digest) to FILE,
+    /// for `tandem-generator merge`
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+    /// Overwrite an existing output file or complete manifest (by default they are kept and
+    /// the job refuses to start)
+    #[arg(long)]
+    force: bool,
+    /// Seconds between progress lines on stderr when it is not a terminal (0: none)
+    #[arg(long, default_value = "5", value_parser = parse_heartbeat)]
+    heartbeat: Duration,
     /// Number of batch jobs the run is split into
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     jobs: u32,
@@ -67,15 +96,29 @@ struct Cli {
     /// How injected crashes kill the worker
     #[arg(long, value_enum, default_value_t = CrashArg::Segv)]
     crash_kind: CrashArg,
+    /// Where injected crashes strike: the selected events or lumi sections, or end-run
+    #[arg(long, value_enum, default_value_t = CrashAt::Event)]
+    crash_at: CrashAt,
     /// Seconds a worker has for one transition before it counts as hung and is restarted
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
     transition_timeout: Duration,
     /// Generate in this process, without workers (for comparison)
     #[arg(long)]
     in_process: bool,
-    /// Print the sum of these digests (of split jobs) and exit
+    /// Print the sum of these digests and exit (checks nothing: prefer `merge`)
     #[arg(long, value_name = "DIGEST", num_args = 1.., exclusive = true)]
     sum_digests: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Subcommands {
+    /// Combine split jobs: checks that the manifests are the complete jobs of exactly one
+    /// run (no gap, overlap, duplicate or incomplete job) and prints the run's digest
+    Merge {
+        /// The jobs' manifests (`--manifest` of each job)
+        #[arg(required = true, value_name = "MANIFEST")]
+        manifests: Vec<PathBuf>,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +128,25 @@ enum CrashArg {
     Overflow,
     Exit,
     Hang,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum CrashAt {
+    Event,
+    BeginLumi,
+    EndLumi,
+    EndRun,
+}
+
+impl From<CrashAt> for CrashPoint {
+    fn from(at: CrashAt) -> CrashPoint {
+        match at {
+            CrashAt::Event => CrashPoint::Event,
+            CrashAt::BeginLumi => CrashPoint::BeginLumi,
+            CrashAt::EndLumi => CrashPoint::EndLumi,
+            CrashAt::EndRun => CrashPoint::EndRun,
+        }
+    }
 }
 
 impl From<CrashArg> for CrashKind {
@@ -109,6 +171,13 @@ fn parse_probability(text: &str) -> Result<f64, String> {
         Err(format!(
             "{value} is outside [0, 1]: give a probability from 0 to 1"
         ))
+    }
+}
+
+fn parse_heartbeat(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(0.0) => Ok(Duration::ZERO),
+        _ => parse_seconds(text),
     }
 }
 
@@ -140,7 +209,7 @@ fn plan(cli: &Cli) -> Vec<LumiWork> {
 
 /// The run's bookkeeping, from the events the controller received: it survives any worker.
 #[derive(Default)]
-struct Totals {
+pub struct Totals {
     generated: u64,
     kept: u64,
     forward: u64,
@@ -206,6 +275,18 @@ fn main() -> ExitCode {
         }
     }
     let cli = Cli::parse();
+    if let Some(Subcommands::Merge { manifests }) = &cli.command {
+        return match manifest::merge_command(manifests, Process::new().cross_section_pb) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(problems) => {
+                for problem in problems.lines() {
+                    eprintln!("error: {problem}");
+                }
+                eprintln!("error: not merged: no digest");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if !cli.sum_digests.is_empty() {
         return sum_digests(&cli.sum_digests);
     }
@@ -254,6 +335,21 @@ fn sum_digests(digests: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Exit status of a job stopped by SIGINT or SIGTERM.
+const INTERRUPTED: u8 = 130;
+/// Exit status of a job that failed.
+const FAILED: u8 = 1;
+
+/// How the job ended, for the summary, the manifest and the exit status.
+pub struct Ending {
+    /// Every planned event generated and every kept event written.
+    pub complete: bool,
+    /// The exit status.
+    pub exit: u8,
+    /// What stopped the job early, if something did.
+    pub reason: Option<String>,
+}
+
 fn run_job(cli: &Cli) -> Result<ExitCode, String> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -262,6 +358,13 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
             .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&stop)))
             .map_err(|error| format!("cannot install the handler of signal {signal}: {error}"))?;
     }
+    // Past a file-size limit a write then fails with EFBIG, reported like a full disk,
+    // instead of SIGXFSZ killing the job without a word.
+    signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .map_err(|error| format!("cannot install the handler of SIGXFSZ: {error}"))?;
 
     let process = Process::new();
     let lumis = plan(cli);
@@ -278,16 +381,16 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
     let crash = (cli.crash_probability > 0.0).then(|| CrashInjection {
         probability: cli.crash_probability,
         kind: cli.crash_kind.into(),
+        at: cli.crash_at.into(),
     });
 
-    let cross_section = CrossSection {
-        value_pb: process.cross_section_pb,
-        error_pb: 0.0,
-    };
-    let mut writer = match &cli.hepmc {
-        Some(path) => {
-            let file = File::create(path)
-                .map_err(|error| format!("cannot create `{}`: {error}", path.display()))?;
+    if let Some(path) = &cli.manifest {
+        output::check_manifest_target(path, cli.force)?;
+    }
+    let paths = cli.hepmc.as_deref().map(HepMcPaths::new);
+    let mut writer = match &paths {
+        Some(paths) => {
+            let file = paths.create(cli.force)?;
             let description = format!(
                 "e+e- -> Z/gamma* -> mu+mu- at sqrt(s) = {} GeV, seed {}, run {}",
                 physics::SQRT_S,
@@ -295,31 +398,31 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
                 cli.run
             );
             Some(
-                HepMcWriter::new(BufWriter::new(file), cross_section, &description)
-                    .map_err(|error| format!("cannot write `{}`: {error}", path.display()))?,
+                HepMcWriter::new(file, process.cross_section_pb, &description).map_err(
+                    |error| format!("cannot write `{}`: {error}", paths.partial_path.display()),
+                )?,
             )
         }
         None => None,
     };
 
-    let progress = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} events ({per_sec}, eta {eta})",
-            )
-            .expect("the template is valid")
-            .progress_chars("=> "),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    // On a terminal: a progress bar, with everything written to stderr meanwhile (the
+    // workers' lines included) printed above it.
+    let terminal = std::io::stderr().is_terminal();
+    let bar_terminal = terminal
+        .then(|| terminal::BarTerminal::start(total))
+        .flatten();
+    let progress = bar_terminal
+        .as_ref()
+        .map_or_else(ProgressBar::hidden, |shown| shown.bar().clone());
+    let restarts_so_far = Arc::new(AtomicU64::new(0));
+    let mut heartbeat = (!terminal && !cli.heartbeat.is_zero())
+        .then(|| heartbeat::Heartbeat::new(cli.heartbeat, total, Arc::clone(&restarts_so_far)));
 
     let mut totals = Totals::default();
     let mut round_trips =
         Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds");
-    let hepmc_path = cli.hepmc.clone();
+    let mut write_error: Option<WriteError> = None;
     let mut on_event = |delivered: Delivered| -> Result<(), String> {
         check_event(&delivered, cli.seed)?;
         totals.add(
@@ -332,24 +435,25 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
         round_trips.record(nanos).expect("clamped into the bounds");
         if delivered.keep {
             if let Some(writer) = writer.as_mut() {
-                writer.write_event(&delivered.event).map_err(|error| {
-                    format!(
-                        "cannot write `{}`: {error}",
-                        hepmc_path
-                            .as_deref()
-                            .unwrap_or_else(|| "".as_ref())
-                            .display()
-                    )
-                })?;
+                if let Err(error) =
+                    writer.write_event(&delivered.event, totals.kept, totals.generated)
+                {
+                    let message = format!("{error}");
+                    write_error = Some(error);
+                    return Err(message);
+                }
             }
         }
         progress.inc(1);
+        if let Some(heartbeat) = heartbeat.as_mut() {
+            heartbeat.event(totals.generated);
+        }
         Ok(())
     };
 
     let started = Instant::now();
     let report = if cli.in_process {
-        run_in_process(&process, &work, &stop, &mut on_event)
+        in_process::run_in_process(&process, &work, &stop, &mut on_event)
     } else {
         let config = DriverConfig {
             streams,
@@ -359,252 +463,127 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
                 seed: cli.seed,
                 crash,
             },
+            restarts_so_far,
         };
         driver::run(&config, &work, &stop, &mut on_event)
     };
     let elapsed = started.elapsed();
-    progress.finish_and_clear();
-    if let Some(writer) = writer.take() {
-        // Whatever stopped the run, the events written so far are complete: close the file.
-        writer
-            .finish()
-            .map_err(|error| format!("cannot finish the HepMC3 file: {error}"))?;
+    if let Some(shown) = bar_terminal {
+        shown.finish();
     }
 
-    // The same events in this process, for the overhead comparison (and as a cross-check
-    // of the digest when the run completed).
-    let (in_process_time, in_process_digest) = if cli.in_process {
-        (elapsed, totals.digest)
-    } else {
-        time_in_process(&process, &work, &stop)
+    let mut ending = Ending {
+        complete: report.error.is_none() && !report.interrupted && totals.generated == total,
+        exit: 0,
+        reason: None,
     };
-
-    print_summary(
-        cli,
-        &process,
-        streams,
-        &work,
-        &totals,
-        &report,
-        &round_trips,
-        elapsed,
-        in_process_time,
-        in_process_digest,
-    );
-    if let Some(error) = &report.error {
-        return Err(error.clone());
-    }
     if report.interrupted {
-        return Ok(ExitCode::from(130));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// The job without workers: the same generator and filter called directly.
-fn run_in_process(
-    process: &Process,
-    work: &Work,
-    stop: &AtomicBool,
-    on_event: &mut impl FnMut(Delivered) -> Result<(), String>,
-) -> DriverReport {
-    let mut report = DriverReport::default();
-    for lumi in &work.lumis {
-        for number in lumi.first..=lumi.last {
-            if stop.load(Ordering::Relaxed) {
-                report.interrupted = true;
-                return report;
-            }
-            let started = Instant::now();
-            let mut rng =
-                physics::RngState::for_event(work.seed, work.run, lumi.lumi, number).rng();
-            let event = process.generate(number, &mut rng);
-            let keep = physics::passes_filter(&event);
-            let delivered = Delivered {
-                lumi: lumi.lumi,
-                event,
-                keep,
-                rng: physics::RngState::of(&rng),
-                round_trip: started.elapsed(),
-            };
-            if let Err(error) = on_event(delivered) {
-                report.error = Some(error);
-                return report;
-            }
-        }
-    }
-    report
-}
-
-/// Generates, filters and hashes the job's events in this process; returns the time and
-/// the digest of the kept events.
-fn time_in_process(process: &Process, work: &Work, stop: &AtomicBool) -> (Duration, Digest) {
-    let started = Instant::now();
-    let mut digest = Digest::default();
-    for lumi in &work.lumis {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        for number in lumi.first..=lumi.last {
-            let (event, keep) =
-                physics::generate_in_process(process, work.seed, work.run, lumi.lumi, number);
-            if keep {
-                digest += Digest::of_event(&event);
-            }
-        }
-    }
-    (started.elapsed(), digest)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn print_summary(
-    cli: &Cli,
-    process: &Process,
-    streams: usize,
-    work: &Work,
-    totals: &Totals,
-    report: &DriverReport,
-    round_trips: &Histogram<u64>,
-    elapsed: Duration,
-    in_process_time: Duration,
-    in_process_digest: Digest,
-) {
-    let planned: u64 = work
-        .lumis
-        .iter()
-        .map(|lumi| lumi.last - lumi.first + 1)
-        .sum();
-    println!(
-        "tandem-generator: e+e- -> Z/gamma* -> mu+mu- at sqrt(s) = {} GeV, seed {}, run {}",
-        physics::SQRT_S,
-        cli.seed,
-        cli.run
-    );
-    println!(
-        "job              {} of {}: {} lumi sections of up to {} events, {} events",
-        cli.job,
-        cli.jobs,
-        work.lumis.len(),
-        cli.events_per_lumi,
-        planned
-    );
-    let mode = if cli.in_process {
-        "in-process (no workers)".to_owned()
-    } else {
-        format!("{streams} worker processes")
-    };
-    println!("streams          {mode}");
-    println!(
-        "events           {} generated, {} kept",
-        totals.generated, totals.kept
-    );
-    if report.interrupted {
-        println!(
-            "interrupted      stopped after event {} (the output ends at that event)",
+        ending.reason = Some(format!(
+            "interrupted after event {} (SIGINT or SIGTERM)",
             totals.last_event
-        );
+        ));
+    } else if let Some(error) = &report.error {
+        ending.reason = Some(error.clone());
+    } else if !ending.complete {
+        ending.reason = Some(format!("{} of {total} events generated", totals.generated));
     }
-    let per_lumi = totals.lumis.values().map(|&(_, kept)| kept);
-    if let (Some(low), Some(high)) = (per_lumi.clone().min(), per_lumi.max()) {
-        println!(
-            "lumi sections    {} done, kept per section {low}..{high}",
-            totals.lumis.len()
-        );
-    }
-    let analytic = physics::analytic_acceptance();
-    if totals.generated > 0 {
-        let n = totals.generated as f64;
-        let measured = totals.kept as f64 / n;
-        let error = (measured * (1.0 - measured) / n).sqrt();
-        let pull = if error > 0.0 {
-            (measured - analytic) / error
+    let mut written = None;
+    if let (Some(writer), Some(paths)) = (writer.take(), &paths) {
+        let partial = paths.partial_path.display();
+        if let Some(error) = write_error.take() {
+            written = Some(error.complete_events);
+            ending.reason = Some(format!("cannot write `{partial}`: {error}"));
+        } else if ending.complete {
+            let complete = writer.complete_events();
+            match writer.finish(totals.kept, totals.generated) {
+                Ok(_) => match paths.commit() {
+                    Ok(()) => written = Some(totals.kept),
+                    Err(error) => {
+                        ending.complete = false;
+                        written = Some(complete);
+                        ending.reason = Some(error);
+                    }
+                },
+                Err(error) => {
+                    ending.complete = false;
+                    written = Some(error.complete_events);
+                    ending.reason = Some(format!("cannot finish `{partial}`: {error}"));
+                }
+            }
         } else {
-            0.0
+            // The events written so far are complete ones: close the file at that event,
+            // under its `.partial` name.
+            match writer.close_incomplete() {
+                Ok(events) => written = Some(events),
+                Err(error) => written = Some(error.complete_events),
+            }
+        }
+    }
+    if !ending.complete {
+        let only_interrupted = report.interrupted
+            && ending
+                .reason
+                .as_deref()
+                .is_some_and(|reason| reason.starts_with("interrupted"));
+        ending.exit = if only_interrupted {
+            INTERRUPTED
+        } else {
+            FAILED
         };
-        println!(
-            "acceptance       {measured:.5} +- {error:.5} measured, {analytic:.5} analytic (|cos theta| < {:.5}), pull {pull:+.2}",
-            physics::cos_theta_max()
-        );
-        let counted = (totals.forward + totals.backward) as f64;
-        if counted > 0.0 {
-            let afb = (totals.forward as f64 - totals.backward as f64) / counted;
-            let afb_error = ((1.0 - afb * afb) / counted).sqrt();
-            println!(
-                "A_FB             {afb:.4} +- {afb_error:.4} measured, {:.4} analytic",
-                process.forward_backward_asymmetry()
-            );
-        }
     }
-    println!(
-        "cross section    {:.2} pb +- 0 (tree level, analytic); kept: {:.2} pb",
-        process.cross_section_pb,
-        process.cross_section_pb * analytic
-    );
-    let seconds = elapsed.as_secs_f64();
-    let rate = totals.generated as f64 / seconds.max(1e-9);
-    println!(
-        "rate             {rate:.0} events/s ({} events in {seconds:.2} s)",
-        totals.generated
-    );
-    if !round_trips.is_empty() {
-        let label = if cli.in_process {
-            "generate call   "
-        } else {
-            "round trip      "
+
+    // The same events in this process, for the overhead comparison and as a cross-check of
+    // the digest: only for a complete job (an incomplete one has nothing to compare).
+    let in_process = if cli.in_process {
+        Some((elapsed, totals.digest))
+    } else if ending.complete {
+        Some(in_process::time_in_process(&process, &work, &stop))
+    } else {
+        None
+    };
+
+    summary::print_summary(&summary::Job {
+        cli,
+        process: &process,
+        streams,
+        work: &work,
+        totals: &totals,
+        report: &report,
+        round_trips: &round_trips,
+        elapsed,
+        in_process,
+        ending: &ending,
+        hepmc: paths.as_ref(),
+        written,
+    });
+    if let Some(path) = &cli.manifest {
+        let first = work.lumis.first();
+        let manifest = Manifest {
+            complete: ending.complete,
+            exit: ending.exit,
+            seed: cli.seed,
+            run: cli.run,
+            run_events: cli.events,
+            events_per_lumi: cli.events_per_lumi,
+            jobs: cli.jobs,
+            job: cli.job,
+            lumi_first: first.map_or(cli.job + 1, |lumi| lumi.lumi),
+            lumi_step: cli.jobs,
+            lumi_count: work.lumis.len() as u64,
+            generated: totals.generated,
+            kept: totals.kept,
+            digest: totals.digest,
+            hepmc: cli.hepmc.as_ref().map(|path| path.display().to_string()),
         };
-        println!(
-            "{label} p50 {:.1} us, p99 {:.1} us, mean {:.1} us per event (controller side)",
-            round_trips.value_at_quantile(0.5) as f64 / 1e3,
-            round_trips.value_at_quantile(0.99) as f64 / 1e3,
-            round_trips.mean() / 1e3
-        );
-    }
-    println!(
-        "random numbers   {} ChaCha8 words drawn ({:.1} per event)",
-        totals.rng_words,
-        totals.rng_words as f64 / (totals.generated.max(1)) as f64
-    );
-    println!("restarts         {}", report.restarts);
-    let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
-    for failure in &report.recovered {
-        *by_kind.entry(failure.kind.as_str()).or_default() += 1;
-    }
-    let kinds: Vec<String> = by_kind
-        .iter()
-        .map(|(kind, count)| format!("{kind} {count}"))
-        .collect();
-    println!(
-        "crash reports    {}",
-        if kinds.is_empty() {
-            "none".to_owned()
-        } else {
-            kinds.join(", ")
-        }
-    );
-    if !cli.in_process && totals.generated > 0 {
-        let in_process_per_event = in_process_time.as_secs_f64() / planned as f64;
-        let in_process_rate = 1.0 / in_process_per_event.max(1e-12);
-        let added = round_trips.mean() / 1e3 - in_process_per_event * 1e6;
-        println!(
-            "in-process       {in_process_rate:.0} events/s (1 thread, generate + filter + digest); tandem {rate:.0} events/s on {streams} streams; tandem adds {added:.1} us per event"
-        );
-        if !report.interrupted && report.error.is_none() {
-            let check = if in_process_digest == totals.digest {
-                "identical"
-            } else {
-                "DIFFERENT"
-            };
-            println!("in-process digest {check}");
+        if let Err(error) = output::write_manifest(path, &manifest) {
+            eprintln!("error: {error}");
+            if ending.complete {
+                return Ok(ExitCode::from(FAILED));
+            }
         }
     }
-    println!("digest           {}", totals.digest);
-    if let Some(path) = &cli.hepmc {
-        println!(
-            "hepmc            {} ({} events)",
-            path.display(),
-            totals.kept
-        );
+    if let Some(reason) = &ending.reason {
+        eprintln!("error: the job is incomplete: {reason}");
     }
-    for failure in report.recovered.iter().take(3) {
-        eprintln!("recovered: event {}: {}", failure.event, failure.message);
-    }
+    Ok(ExitCode::from(ending.exit))
 }

@@ -41,13 +41,29 @@ impl CrashKind {
     }
 }
 
+/// Where an injected failure strikes.
+#[derive(Payload, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// In the selected events, on their first attempt.
+    Event,
+    /// In begin-lumi of the selected sections, on its first attempt.
+    BeginLumi,
+    /// In end-lumi of the selected sections, in every worker that took part (an end is
+    /// not retried: the lost worker's counts are lost with it).
+    EndLumi,
+    /// In end-run, in every worker that took part.
+    EndRun,
+}
+
 /// The crash injection a worker is set up with.
 #[derive(Payload, Debug, Clone, Copy, PartialEq)]
 pub struct CrashInjection {
-    /// The fraction of events that fail on their first attempt.
+    /// The fraction of events (or lumi sections) that fail.
     pub probability: f64,
     /// How they fail.
     pub kind: CrashKind,
+    /// Where.
+    pub at: CrashPoint,
 }
 
 /// The worker's setup payload.
@@ -130,6 +146,8 @@ pub struct GeneratorProcess {
     process: Process,
     lumi: Served,
     run: Served,
+    /// The current lumi section.
+    lumi_number: u32,
 }
 
 impl GeneratorProcess {
@@ -140,8 +158,27 @@ impl GeneratorProcess {
             process: Process::new(),
             lumi: Served::default(),
             run: Served::default(),
+            lumi_number: 0,
         }
     }
+
+    /// Fails as injected if `at` is the injection's point and `selected` says this one.
+    fn inject(&self, at: CrashPoint, what: &str, selected: impl Fn(u64, f64) -> bool) {
+        if let Some(crash) = self.setup.crash {
+            if crash.at == at && selected(self.setup.seed, crash.probability) {
+                eprintln!(
+                    "tandem-generator worker: injected {} while processing {what}",
+                    crash.kind.name()
+                );
+                fail(crash.kind);
+            }
+        }
+    }
+}
+
+/// Lumi sections are selected like events, from numbers no event has.
+fn lumi_selected(seed: u64, lumi: u32, probability: f64) -> bool {
+    crash_selected(seed, u64::from(lumi) | 1 << 63, probability)
 }
 
 /// Whether event `number` is one that fails on its first attempt: a hash of (seed, event)
@@ -160,8 +197,15 @@ impl GeneratorWorker for GeneratorProcess {
         Ok(())
     }
 
-    fn begin_lumi(&mut self, _context: &mut Context, _input: LumiStart) -> Result<(), WorkerError> {
+    fn begin_lumi(&mut self, context: &mut Context, input: LumiStart) -> Result<(), WorkerError> {
+        if context.attempt() == 1 {
+            let what = format!("begin-lumi {}", input.lumi);
+            self.inject(CrashPoint::BeginLumi, &what, |seed, p| {
+                lumi_selected(seed, input.lumi, p)
+            });
+        }
         self.lumi = Served::default();
+        self.lumi_number = input.lumi;
         Ok(())
     }
 
@@ -170,19 +214,13 @@ impl GeneratorWorker for GeneratorProcess {
         context: &mut Context,
         request: EventRequest,
     ) -> Result<EventReply, WorkerError> {
-        if let Some(crash) = self.setup.crash {
-            // The pool retries a failed event with the attempt number in the context: only
-            // the first attempt fails, as a transient bug would.
-            if context.attempt() == 1
-                && crash_selected(self.setup.seed, request.number, crash.probability)
-            {
-                eprintln!(
-                    "tandem-generator worker: injected {} while processing event {}",
-                    crash.kind.name(),
-                    request.number
-                );
-                fail(crash.kind);
-            }
+        // The pool retries a failed event with the attempt number in the context: only the
+        // first attempt fails, as a transient bug would.
+        if context.attempt() == 1 {
+            let what = format!("event {}", request.number);
+            self.inject(CrashPoint::Event, &what, |seed, p| {
+                crash_selected(seed, request.number, p)
+            });
         }
         let mut rng = request.rng.rng();
         let event = self.process.generate(request.number, &mut rng);
@@ -199,10 +237,17 @@ impl GeneratorWorker for GeneratorProcess {
     }
 
     fn end_lumi(&mut self, _context: &mut Context) -> Result<Served, WorkerError> {
+        let lumi = self.lumi_number;
+        self.inject(
+            CrashPoint::EndLumi,
+            &format!("end-lumi {lumi}"),
+            |seed, p| lumi_selected(seed, lumi, p),
+        );
         Ok(self.lumi)
     }
 
     fn end_run(&mut self, _context: &mut Context) -> Result<Served, WorkerError> {
+        self.inject(CrashPoint::EndRun, "end-run", |_, _| true);
         Ok(self.run)
     }
 }

@@ -540,6 +540,12 @@ impl ControllerChannel {
         let block = self.block();
         let returned_id = block.transition_id.load(Ordering::Acquire);
         let outcome = block.outcome.load(Ordering::Acquire);
+        if Outcome::from_raw(outcome) == Some(Outcome::Crashed) {
+            // The worker's crash hook marks only a pending transition as crashed, so this
+            // reply was never completed: the worker is gone (its hook raised `PEER_GONE`).
+            return Err(self.worker_lost(label));
+        }
+        let block = self.block();
         match Outcome::from_raw(outcome) {
             Some(Outcome::Refused) => Err(ChannelError::ProtocolMismatch {
                 controller: self.options.protocol_fingerprint,
@@ -565,9 +571,10 @@ impl ControllerChannel {
     fn worker_lost(&mut self, label: TransitionLabel) -> ChannelError {
         let pid = self.worker_pid().unwrap_or(0);
         let block = self.block();
-        let crashed = block.outcome.load(Ordering::Acquire) == Outcome::Crashed as u32;
+        // The crash hook records the signal whether or not a transition was pending (a
+        // completed one keeps its outcome), so the signal is what tells a crash.
         let signal = block.crash_signal.load(Ordering::Acquire) as i32;
-        if crashed {
+        if signal != 0 {
             return ChannelError::WorkerCrashed {
                 pid,
                 signal,

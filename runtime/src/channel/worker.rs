@@ -542,9 +542,16 @@ unsafe fn report_crash(context: *const (), signal: i32) {
         Ordering::Relaxed,
     );
     block.crash_signal.store(signal as u32, Ordering::SeqCst);
-    block
-        .outcome
-        .store(Outcome::Crashed as u32, Ordering::SeqCst);
+    // Only a transition still pending becomes a crash. One the worker already completed
+    // (the signal came after its reply, e.g. a SIGTERM racing a finished event) keeps its
+    // outcome: the controller delivers that reply and learns of the crash at its next
+    // transition, from `crash_signal` and the `PEER_GONE` flag.
+    let _ = block.outcome.compare_exchange(
+        Outcome::Pending as u32,
+        Outcome::Crashed as u32,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
     wait::raise_flag(&block.reply, PEER_GONE);
 }
 
@@ -599,4 +606,61 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic with a non-string payload".to_owned());
     format!("panic: {message}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn control_block() -> ControlSegment {
+        let size = std::mem::size_of::<ControlBlock>();
+        let segment = Segment::create("crash-hook-test", size, CONTROL_SEALS, Access::ReadWrite)
+            .expect("a memfd for the control block");
+        ControlSegment::new(segment).expect("the mapping holds a control block")
+    }
+
+    /// Issue 16: a SIGTERM that arrives just after the worker completed a transition (its
+    /// reply posted, not yet read) used to turn the completed outcome into `Crashed`, which
+    /// the controller then reported as a protocol violation ("outcome code 4").
+    #[test]
+    fn crash_hook_keeps_an_outcome_that_already_completed() {
+        let control = control_block();
+        let block = control.block();
+        block
+            .outcome
+            .store(Outcome::Pending as u32, Ordering::SeqCst);
+        block.complete(1, 42, Outcome::Succeeded, None);
+        // SAFETY: `control` is a live control segment for the whole call.
+        unsafe { report_crash((&control as *const ControlSegment).cast(), libc::SIGTERM) };
+        assert_eq!(
+            block.outcome.load(Ordering::SeqCst),
+            Outcome::Succeeded as u32,
+            "the completed reply must be delivered"
+        );
+        assert_eq!(block.transition_id.load(Ordering::SeqCst), !42);
+        assert_eq!(
+            block.crash_signal.load(Ordering::SeqCst),
+            libc::SIGTERM as u32
+        );
+        assert_ne!(block.reply.load(Ordering::SeqCst) & PEER_GONE, 0);
+    }
+
+    #[test]
+    fn crash_hook_marks_a_pending_transition_crashed() {
+        let control = control_block();
+        let block = control.block();
+        block
+            .outcome
+            .store(Outcome::Pending as u32, Ordering::SeqCst);
+        block.serving.store(1, Ordering::SeqCst);
+        block.transition_kind.store(7, Ordering::SeqCst);
+        // SAFETY: `control` is a live control segment for the whole call.
+        unsafe { report_crash((&control as *const ControlSegment).cast(), libc::SIGSEGV) };
+        assert_eq!(
+            block.outcome.load(Ordering::SeqCst),
+            Outcome::Crashed as u32
+        );
+        assert_eq!(block.crash_kind.load(Ordering::SeqCst), 7);
+        assert_ne!(block.reply.load(Ordering::SeqCst) & PEER_GONE, 0);
+    }
 }
