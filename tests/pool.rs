@@ -24,6 +24,14 @@ struct Setup {
     slow: Vec<(u64, u64)>,
     /// Refuse setup (for the breaker).
     refuse_setup: bool,
+    /// `(id, n)`: item `id` fails with the worker's error on its first `n` attempts.
+    failing_attempts: Vec<(u64, u32)>,
+    /// A directory where each worker process leaves a file named after its pid once it
+    /// returns from `serve_from_env` (it was stopped, not killed).
+    exit_marker_dir: String,
+    /// A directory: the first worker process started leaves a file there; every later one
+    /// (a restarted worker) sees it and takes 1.5 s to set up.
+    slow_restart_dir: String,
 }
 
 #[derive(Payload, Debug, Clone, PartialEq)]
@@ -84,11 +92,16 @@ impl JobWorker for Worker {
             return Err("an item arrived before its run and block".into());
         };
         if self.setup.killed_on_first_attempt.contains(&id) && context.attempt() == 1 {
-            // SAFETY-free way to die without any handler: SIGKILL ourselves.
-            let _ = Command::new("kill")
-                .args(["-KILL", &std::process::id().to_string()])
-                .status();
+            // Die without any handler running, and without a child of ours left behind in
+            // our process group (which would keep our pid from being reused).
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
             std::thread::sleep(Duration::from_secs(5));
+        }
+        if let Some(&(_, n)) = self.setup.failing_attempts.iter().find(|(f, _)| *f == id) {
+            if context.attempt() <= n {
+                return Err(format!("item {id} fails on attempt {}", context.attempt()).into());
+            }
         }
         if self.setup.always_failing.contains(&id) {
             return Err(format!("item {id} always fails").into());
@@ -135,10 +148,20 @@ fn process_group() -> u32 {
 #[ignore = "run as a worker by the other tests"]
 fn worker_entry() {
     if role().is_some() {
+        let mut marker_dir = String::new();
         let served = Worker::serve_from_env(|setup: Setup| {
             if setup.refuse_setup {
                 return Err("this worker refuses to start".into());
             }
+            if !setup.slow_restart_dir.is_empty() {
+                let first = std::path::Path::new(&setup.slow_restart_dir).join("first");
+                if first.exists() {
+                    std::thread::sleep(Duration::from_millis(1_500));
+                } else {
+                    std::fs::write(first, b"")?;
+                }
+            }
+            marker_dir = setup.exit_marker_dir.clone();
             Ok(Worker {
                 setup,
                 run: None,
@@ -152,7 +175,20 @@ fn worker_entry() {
             eprintln!("pool worker: {error}");
             std::process::exit(2);
         }
+        if !marker_dir.is_empty() {
+            // Code after `serve_from_env` runs only in a worker that was stopped, not killed.
+            let marker = std::path::Path::new(&marker_dir).join(std::process::id().to_string());
+            std::fs::write(marker, b"").unwrap();
+        }
     }
+}
+
+/// A fresh, empty directory for one test's files.
+fn scratch_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tandem-pool-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 fn options(workers: usize) -> PoolOptions {
@@ -524,4 +560,171 @@ fn a_stopped_and_dropped_busy_pool_leaves_no_process() {
             "worker {pid} outlived its pool"
         );
     }
+}
+
+/// Every failed attempt is an event, the last one of an item that fails on every attempt
+/// included: N items failing k times each give exactly N·k failure events, attempts 1..=k.
+#[test]
+fn every_failed_attempt_is_an_event_the_last_one_included() {
+    let max_attempts = 3;
+    let setup = Setup {
+        // Items 1..=4 fail on all 3 attempts, items 5..=8 on their first 2.
+        failing_attempts: (1..=4)
+            .map(|id| (id, max_attempts))
+            .chain((5..=8).map(|id| (id, 2)))
+            .collect(),
+        ..Setup::default()
+    };
+    let mut pool = start_with(options(2).max_attempts(max_attempts), &setup);
+    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
+    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    let mut results = Vec::new();
+    pool.run(
+        (1..=10u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| results.push(result),
+    )
+    .unwrap();
+    assert!(results[..4].iter().all(Result::is_err), "{results:?}");
+    assert!(results[4..].iter().all(Result::is_ok), "{results:?}");
+    let events = pool.take_events();
+    let mut failed: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+    for event in &events {
+        if let PoolEventKind::Failed { attempt, .. } = event.kind {
+            failed.entry(event.item.unwrap()).or_default().push(attempt);
+        }
+    }
+    let want: std::collections::BTreeMap<u64, Vec<u32>> = (1..=4)
+        .map(|id| (id, vec![1, 2, 3]))
+        .chain((5..=8).map(|id| (id, vec![1, 2])))
+        .collect();
+    assert_eq!(failed, want, "{events:#?}");
+    assert_eq!(failed.values().map(Vec::len).sum::<usize>(), 4 * 3 + 4 * 2);
+}
+
+/// Recycling counts the items of each process: a worker restarted after a crash serves its
+/// full `recycle_after_items` before it is recycled.
+#[test]
+fn recycling_counts_the_items_of_each_process() {
+    let setup = Setup {
+        killed_on_first_attempt: vec![3],
+        ..Setup::default()
+    };
+    let mut pool = start_with(options(1).recycle_after_items(5), &setup);
+    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
+    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    let mut pids = Vec::new();
+    pool.run(
+        (1..=12u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| pids.push(result.unwrap().output.pid),
+    )
+    .unwrap();
+    // Items 1-2 on the first process (killed by item 3), 3-7 on the restarted one, which
+    // is then recycled: 8-12 on the third.
+    let runs: Vec<(u32, usize)> = pids
+        .chunk_by(|a, b| a == b)
+        .map(|c| (c[0], c.len()))
+        .collect();
+    let lengths: Vec<usize> = runs.iter().map(|&(_, len)| len).collect();
+    assert_eq!(lengths, [2, 5, 5], "{pids:?}");
+}
+
+/// A recycled worker is stopped like one at shutdown: it leaves its serve loop and runs the
+/// code after `serve_from_env` (a legacy library's exit-time flush), not SIGKILLed.
+#[test]
+fn a_recycled_worker_is_stopped_gracefully() {
+    let dir = scratch_dir("recycled");
+    let setup = Setup {
+        exit_marker_dir: dir.to_string_lossy().into_owned(),
+        ..Setup::default()
+    };
+    let mut pool = start_with(options(1).recycle_after_items(3), &setup);
+    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
+    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    let mut pids = Vec::new();
+    pool.run(
+        (1..=9u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| pids.push(result.unwrap().output.pid),
+    )
+    .unwrap();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    for recycled in &pids[..2] {
+        assert!(
+            dir.join(recycled.to_string()).exists(),
+            "recycled worker {recycled} did not return from serve_from_env"
+        );
+    }
+    pool.shutdown();
+    assert!(
+        dir.join(pids[2].to_string()).exists(),
+        "the last worker at shutdown"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Puts a process on `pid` (free, just reaped): sets the kernel's last pid to `pid - 1`
+/// and spawns, retrying while another process takes it first. Root only.
+fn decoy_on(pid: u32) -> std::process::Child {
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
+        let mut decoy = Command::new("sleep").arg("30").spawn().unwrap();
+        if decoy.id() == pid {
+            return decoy;
+        }
+        let _ = decoy.kill();
+        let _ = decoy.wait();
+    }
+    panic!("could not place a decoy on pid {pid}");
+}
+
+/// A pool dropped while a worker restarts must not signal the lost worker's pid, which the
+/// restart has reaped and the kernel may have given to another process (here a decoy put
+/// there on purpose).
+#[test]
+fn a_pool_dropped_during_a_restart_signals_no_reused_pid() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: placing a process on a given pid needs root");
+        return;
+    }
+    let dir = scratch_dir("decoy");
+    let setup = Setup {
+        killed_on_first_attempt: vec![1],
+        slow_restart_dir: dir.to_string_lossy().into_owned(),
+        ..Setup::default()
+    };
+    let mut pool = start(1, &setup);
+    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
+    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    let lost = pool.worker_pids()[0];
+    let stopper = pool.stopper();
+    let placer = std::thread::spawn(move || {
+        // Item 1 kills the worker; the restart reaps it, then sets up a slow new one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::path::Path::new(&format!("/proc/{lost}")).exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "worker {lost} not reaped"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let decoy = decoy_on(lost);
+        stopper.stop();
+        decoy
+    });
+    let result = pool.run(
+        std::iter::once((1u64, 1u64)),
+        |_: Result<ItemResult<Out>, _>| {},
+    );
+    assert!(matches!(result, Err(PoolError::Interrupted)), "{result:?}");
+    let mut decoy = placer.join().unwrap();
+    drop(pool);
+    let status = decoy.try_wait().unwrap();
+    let _ = decoy.kill();
+    let _ = decoy.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        status, None,
+        "the decoy on the reaped pid {lost} was signalled"
+    );
 }

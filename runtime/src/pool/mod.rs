@@ -46,8 +46,8 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -218,9 +218,9 @@ pub enum PoolError {
         id: u64,
         /// How many attempts it got.
         attempts: u32,
-        /// The last attempt's error.
+        /// The last attempt's error (shared with its [`PoolEvent`]).
         #[source]
-        source: ChannelError,
+        source: Arc<ChannelError>,
     },
     /// [`PoolStopper::stop`] interrupted [`Pool::run`]; the items still in flight are
     /// abandoned: drop the pool, which ends its workers at once.
@@ -282,7 +282,7 @@ pub enum PoolEventKind {
         /// Which attempt.
         attempt: u32,
         /// Why.
-        error: ChannelError,
+        error: Arc<ChannelError>,
     },
     /// The worker was replaced by a fresh process after a failure.
     Restarted,
@@ -432,8 +432,9 @@ struct Slot {
     retired: bool,
     /// The begins this worker had run for its last item, in order.
     synced: Begins,
-    /// The worker's current pid (0 while none), for stopping it at once on drop.
-    pid: Arc<AtomicU32>,
+    /// The worker's current process (none while it is being replaced), for stopping it at
+    /// once on drop: a pidfd, so that a kill after it was reaped reaches no other process.
+    process: Arc<Mutex<Option<Arc<crate::sys::process::PidFd>>>>,
 }
 
 /// A pool of workers of the protocol `T`. See the module docs.
@@ -541,14 +542,14 @@ where
             _transitions: std::marker::PhantomData,
         };
         for worker in 0..options.workers {
-            let pid = Arc::new(AtomicU32::new(0));
+            let process = Arc::new(Mutex::new(None));
             let context = worker::WorkerContext {
                 worker,
                 command: Arc::clone(&command),
                 setup: Arc::clone(&setup),
                 options: options.clone(),
                 shared: Arc::clone(&shared),
-                pid: Arc::clone(&pid),
+                process: Arc::clone(&process),
                 stopping: Arc::clone(&stopping),
             };
             // On an error, dropping the pool stops the threads already started.
@@ -563,7 +564,7 @@ where
                 thread: Some(thread),
                 retired: false,
                 synced: Arc::new(Vec::new()),
-                pid,
+                process,
             });
         }
         let mut waiting = pool.slots.len();
@@ -605,8 +606,10 @@ impl<T: Transitions> Pool<T> {
         self.slots
             .iter()
             .filter(|slot| !slot.retired)
-            .map(|slot| slot.pid.load(Ordering::SeqCst))
-            .filter(|&pid| pid != 0)
+            .filter_map(|slot| {
+                let process = slot.process.lock().unwrap_or_else(|p| p.into_inner());
+                process.as_ref().and_then(|pidfd| pidfd.pid())
+            })
             .collect()
     }
 
@@ -908,7 +911,11 @@ impl<T: Transitions> Pool<T> {
         for worker in self.shared.stop() {
             // A worker in the middle of a transition would keep its thread until the
             // transition ends or times out: end it now.
-            crate::sys::process::kill_child(self.slots[worker].pid.load(Ordering::SeqCst));
+            let slot = &self.slots[worker];
+            let process = slot.process.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(pidfd) = process.as_ref() {
+                pidfd.kill();
+            }
         }
         for slot in &mut self.slots {
             if let Some(thread) = slot.thread.take() {

@@ -4,12 +4,13 @@
 //! [`Report`] for everything the caller must know.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::channel::ChannelError;
 use crate::codec::{decode_shared, DecodeError};
+use crate::sys::process::PidFd;
 use crate::sys::shared_bytes::SharedBytes;
 use crate::typed::{Transitions, TypedController};
 
@@ -23,7 +24,7 @@ pub(super) struct WorkerContext {
     pub setup: Arc<Vec<u8>>,
     pub options: PoolOptions,
     pub shared: Arc<Shared>,
-    pub pid: Arc<AtomicU32>,
+    pub process: Arc<Mutex<Option<Arc<PidFd>>>>,
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -40,9 +41,8 @@ impl WorkerContext {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    fn note_pid<T: Transitions>(&self, controller: &mut TypedController<T>) {
-        let pid = controller.controller().pid().unwrap_or(0);
-        self.pid.store(pid, Ordering::SeqCst);
+    fn note_process<T: Transitions>(&self, controller: &TypedController<T>) {
+        *self.process.lock().unwrap_or_else(|p| p.into_inner()) = controller.process();
     }
 
     /// Starts the worker, trying up to the breaker's limit.
@@ -59,7 +59,7 @@ impl WorkerContext {
             match result {
                 Ok(mut controller) => {
                     controller.set_timeout_policy(self.options.timeout_policy);
-                    self.note_pid(&mut controller);
+                    self.note_process(&controller);
                     return Ok(controller);
                 }
                 Err(error) => {
@@ -83,11 +83,19 @@ impl WorkerContext {
         done: PoolEventKind,
     ) -> Result<(), ChannelError> {
         let mut failures = 0;
+        let mut graceful = matches!(done, PoolEventKind::Recycled { .. });
         loop {
             std::thread::sleep(self.options.restart_backoff);
-            match controller.restart() {
+            let replaced = if graceful {
+                controller.recycle()
+            } else {
+                controller.restart()
+            };
+            // A failed start leaves no worker to stop gracefully.
+            graceful = false;
+            match replaced {
                 Ok(()) => {
-                    self.note_pid(controller);
+                    self.note_process(controller);
                     self.event(item, done);
                     return Ok(());
                 }
@@ -102,12 +110,16 @@ impl WorkerContext {
         }
     }
 
+    fn note_process_gone(&self) {
+        *self.process.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
     /// Reports this worker retired, handing `current` back to the queue for the others.
     fn retire(&self, error: ChannelError, current: Option<PendingItem>) {
         if let Some(item) = current {
             self.shared.give_back(item);
         }
-        self.pid.store(0, Ordering::SeqCst);
+        self.note_process_gone();
         self.shared.report(Report::Retired {
             worker: self.worker,
             error,
@@ -192,7 +204,7 @@ pub(super) fn run_worker<T: Transitions>(context: WorkerContext) {
             Err(Stop::Retired) => return,
         }
     }
-    context.pid.store(0, Ordering::SeqCst);
+    context.note_process_gone();
     drop(controller);
 }
 
@@ -262,12 +274,16 @@ fn serve_item<T: Transitions>(
                 }
                 let needs_restart = error.requires_restart();
                 if attempt >= context.options.max_attempts {
+                    let error = Arc::new(error);
                     let failed = PoolError::ItemFailed {
                         id: pending.id,
                         attempts: attempt,
-                        source: error,
+                        source: Arc::clone(&error),
                     };
+                    // The last failure is an event too, like every other.
+                    context.event(Some(pending.id), PoolEventKind::Failed { attempt, error });
                     if needs_restart {
+                        state.since_start = 0;
                         if let Err(error) =
                             context.restart(controller, Some(pending.id), PoolEventKind::Restarted)
                         {
@@ -279,9 +295,13 @@ fn serve_item<T: Transitions>(
                     }
                     break Err(failed);
                 }
-                let description = PoolEventKind::Failed { attempt, error };
+                let description = PoolEventKind::Failed {
+                    attempt,
+                    error: Arc::new(error),
+                };
                 context.event(Some(pending.id), description);
                 if needs_restart {
+                    state.since_start = 0;
                     if let Err(error) =
                         context.restart(controller, Some(pending.id), PoolEventKind::Restarted)
                     {
@@ -331,16 +351,8 @@ fn recycle_reason<T: Transitions>(
         }
     }
     let limit = context.options.recycle_above_rss?;
-    let pid = controller.controller().pid()?;
-    let rss = resident_bytes(pid)?;
+    let rss = controller.process()?.resident_bytes()?;
     (rss > limit).then(|| format!("resident memory {rss} bytes over {limit}"))
-}
-
-fn resident_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 fn decode_unit(bytes: SharedBytes<'_>) -> Result<(), DecodeError> {
@@ -361,11 +373,29 @@ fn establish<T: Transitions>(
             Ok(_) => return Ok(()),
             Err(error) => error,
         };
-        if attempt >= context.options.max_attempts || context.stopping() {
+        if context.stopping() {
             return Err(error);
         }
         let needs_restart = error.requires_restart();
-        context.event(None, PoolEventKind::Failed { attempt, error });
+        if attempt >= context.options.max_attempts {
+            // The last failure is an event too; the error goes to the retirement report.
+            let reason = format!("attempt {attempt} failed: {error}");
+            context.event(
+                None,
+                PoolEventKind::Failed {
+                    attempt,
+                    error: Arc::new(error),
+                },
+            );
+            return Err(ChannelError::Unusable { reason });
+        }
+        context.event(
+            None,
+            PoolEventKind::Failed {
+                attempt,
+                error: Arc::new(error),
+            },
+        );
         if needs_restart {
             context.restart(controller, None, PoolEventKind::Restarted)?;
         }

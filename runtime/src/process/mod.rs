@@ -61,6 +61,9 @@ pub struct Controller {
     setup_payload: Option<Vec<u8>>,
     first_command: Option<Command>,
     child: Option<Child>,
+    /// A pidfd of `child`, opened while it was unreaped: it names that process and no other,
+    /// even after it was reaped, so another thread may signal it at any time.
+    process: Option<Arc<PidFd>>,
     restarts: u32,
 }
 
@@ -105,6 +108,7 @@ impl Controller {
             setup_payload,
             first_command: Some(command),
             child: None,
+            process: None,
             restarts: 0,
         };
         controller.start_worker()?;
@@ -144,6 +148,7 @@ impl Controller {
             }
         }
         let watched = self.channel.watch_child(&child);
+        self.process = PidFd::of_child(&child).ok().map(Arc::new);
         self.child = Some(child);
         if let Err(error) = watched {
             self.kill_worker();
@@ -255,9 +260,17 @@ impl Controller {
         self.child.as_ref().map(Child::id)
     }
 
-    /// How many times the worker was restarted.
+    /// How many times the worker was restarted (a [`recycle`](Self::recycle) does not
+    /// count: it replaces a worker that was not lost).
     pub fn restarts(&self) -> u32 {
         self.restarts
+    }
+
+    /// The worker process, as a pidfd another thread may keep to kill it (a pool does, to
+    /// end a busy worker on drop): a pidfd names that process and no other, so a kill
+    /// after the worker was replaced reaches nobody.
+    pub(crate) fn process(&self) -> Option<Arc<PidFd>> {
+        self.process.clone()
     }
 
     /// The channel to the worker, to inspect it: its token, options, shared
@@ -282,9 +295,26 @@ impl Controller {
     /// As [`spawn`](Self::spawn).
     pub fn restart(&mut self) -> Result<(), ChannelError> {
         self.kill_worker();
+        self.restarts += 1;
+        self.start_fresh_worker()
+    }
+
+    /// Replaces a worker that is still well by a fresh process, as [`restart`](Self::restart)
+    /// does, but stops the old one first the way [`shutdown`](Self::shutdown) does: it is
+    /// asked to leave its transition loop, so the code after its serve loop runs (a legacy
+    /// library's exit-time flush), and it is killed only if it has not exited after
+    /// [`Options::shutdown_grace`]. For workers replaced proactively (leaky code).
+    ///
+    /// # Errors
+    /// As [`restart`](Self::restart).
+    pub fn recycle(&mut self) -> Result<(), ChannelError> {
+        self.stop_and_reap();
+        self.start_fresh_worker()
+    }
+
+    fn start_fresh_worker(&mut self) -> Result<(), ChannelError> {
         self.stderr = None;
         self.channel.reset_for_new_worker()?;
-        self.restarts += 1;
         self.start_worker()
     }
 
@@ -295,14 +325,18 @@ impl Controller {
     }
 
     fn stop_and_reap(&mut self) -> Option<ExitReason> {
+        let process = self.process.take();
         let mut child = self.child.take()?;
         if self.channel.is_ready() {
             self.channel.stop_worker();
         }
         let grace = self.channel.options().shutdown_grace;
-        let exited = PidFd::open(child.id() as i32)
-            .and_then(|pidfd| pidfd.wait_exit(None, Some(grace)))
-            .unwrap_or(false);
+        let exited = match process {
+            Some(pidfd) => pidfd.wait_exit(None, Some(grace)).unwrap_or(false),
+            None => PidFd::of_child(&child)
+                .and_then(|pidfd| pidfd.wait_exit(None, Some(grace)))
+                .unwrap_or(false),
+        };
         if !exited {
             let _ = child.kill();
         }
@@ -316,6 +350,7 @@ impl Controller {
     }
 
     fn kill_worker(&mut self) {
+        self.process = None;
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

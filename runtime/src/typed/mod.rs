@@ -660,6 +660,27 @@ impl<T: Transitions> TypedController<T> {
     /// As [`Controller::restart`] and the replayed transitions.
     pub fn restart(&mut self) -> Result<(), ChannelError> {
         self.controller.restart()?;
+        self.replay_state()
+    }
+
+    /// Replaces a worker that is still well by a new process, stopping the old one
+    /// gracefully (see [`Controller::recycle`]), then repeats the setup and replays the
+    /// state as [`restart`](Self::restart) does.
+    ///
+    /// # Errors
+    /// As [`restart`](Self::restart).
+    pub fn recycle(&mut self) -> Result<(), ChannelError> {
+        self.controller.recycle()?;
+        self.replay_state()
+    }
+
+    /// The worker process as a pidfd (see [`Controller`]'s `process`).
+    pub(crate) fn process(&self) -> Option<std::sync::Arc<crate::sys::process::PidFd>> {
+        self.controller.process()
+    }
+
+    /// Runs the last input of every replayable transition again, in declaration order.
+    fn replay_state(&mut self) -> Result<(), ChannelError> {
         for recorded in &self.replay {
             let timeout = self.timeout_of(recorded.kind);
             self.controller.to_worker().write(&recorded.input)?;
