@@ -1,210 +1,20 @@
 //! The worker pool through real processes: this test binary re-runs itself as the workers
 //! (the ignored `worker_entry` test).
 
+mod pool_job;
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
-use support::{role, role_command};
-use tandem::{
-    Context, ItemResult, Options, Payload, Pool, PoolError, PoolEventKind, PoolOptions,
-    Transitions, WorkerError,
+use pool_job::{
+    options, process_group, scratch_dir, serve_if_worker, start, start_with, JobPool, Out, Setup,
 };
-
-#[derive(Payload, Debug, Clone, Default)]
-struct Setup {
-    /// Item ids whose first attempt kills the worker (SIGKILL, no handler runs).
-    killed_on_first_attempt: Vec<u64>,
-    /// Item ids that fail on every attempt with the worker's error.
-    always_failing: Vec<u64>,
-    /// Item ids whose every attempt crashes the worker (abort).
-    always_crashing: Vec<u64>,
-    /// Item ids that sleep this long (ms) on every attempt.
-    slow: Vec<(u64, u64)>,
-    /// Refuse setup (for the breaker).
-    refuse_setup: bool,
-    /// `(id, n)`: item `id` fails with the worker's error on its first `n` attempts.
-    failing_attempts: Vec<(u64, u32)>,
-    /// A directory where each worker process leaves a file named after its pid once it
-    /// returns from `serve_from_env` (it was stopped, not killed).
-    exit_marker_dir: String,
-    /// A directory: the first worker process started leaves a file there; every later one
-    /// (a restarted worker) sees it and takes 1.5 s to set up.
-    slow_restart_dir: String,
-}
-
-#[derive(Payload, Debug, Clone, PartialEq)]
-struct Out {
-    /// A pure function of the item and the worker's replayed state.
-    value: u64,
-    attempt: u32,
-    pid: u32,
-    pgid: u32,
-}
-
-#[derive(Payload, Debug, Clone, PartialEq)]
-struct BlockSummary {
-    block: u64,
-    items: u64,
-}
-
-#[derive(Transitions)]
-#[transitions(setup = Setup)]
-enum Job {
-    #[transition(input = u64, replay)]
-    BeginRun,
-    #[transition(input = u64, replay)]
-    BeginBlock,
-    #[transition(input = u64, output = Out, item)]
-    Work,
-    #[transition(output = BlockSummary, end)]
-    EndBlock,
-    #[transition(output = u64, end)]
-    EndRun,
-}
-
-struct Worker {
-    setup: Setup,
-    run: Option<u64>,
-    block: Option<u64>,
-    items_in_block: u64,
-    items_in_run: u64,
-}
-
-impl JobWorker for Worker {
-    fn begin_run(&mut self, _: &mut Context, run: u64) -> Result<(), WorkerError> {
-        self.run = Some(run);
-        self.block = None;
-        self.items_in_run = 0;
-        Ok(())
-    }
-
-    fn begin_block(&mut self, _: &mut Context, block: u64) -> Result<(), WorkerError> {
-        self.block = Some(block);
-        self.items_in_block = 0;
-        Ok(())
-    }
-
-    fn work(&mut self, context: &mut Context, input: u64) -> Result<Out, WorkerError> {
-        let id = context.id();
-        let (Some(run), Some(block)) = (self.run, self.block) else {
-            return Err("an item arrived before its run and block".into());
-        };
-        if self.setup.killed_on_first_attempt.contains(&id) && context.attempt() == 1 {
-            // Die without any handler running, and without a child of ours left behind in
-            // our process group (which would keep our pid from being reused).
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-            std::thread::sleep(Duration::from_secs(5));
-        }
-        if let Some(&(_, n)) = self.setup.failing_attempts.iter().find(|(f, _)| *f == id) {
-            if context.attempt() <= n {
-                return Err(format!("item {id} fails on attempt {}", context.attempt()).into());
-            }
-        }
-        if self.setup.always_failing.contains(&id) {
-            return Err(format!("item {id} always fails").into());
-        }
-        if self.setup.always_crashing.contains(&id) {
-            std::process::abort();
-        }
-        if let Some((_, ms)) = self.setup.slow.iter().find(|(slow, _)| *slow == id) {
-            std::thread::sleep(Duration::from_millis(*ms));
-        }
-        self.items_in_block += 1;
-        self.items_in_run += 1;
-        Ok(Out {
-            value: input * 1_000_000 + run * 1000 + block,
-            attempt: context.attempt(),
-            pid: std::process::id(),
-            pgid: process_group(),
-        })
-    }
-
-    fn end_block(&mut self, _: &mut Context) -> Result<BlockSummary, WorkerError> {
-        Ok(BlockSummary {
-            block: self.block.ok_or("end of a block that did not begin")?,
-            items: self.items_in_block,
-        })
-    }
-
-    fn end_run(&mut self, _: &mut Context) -> Result<u64, WorkerError> {
-        Ok(self.items_in_run)
-    }
-}
-
-fn process_group() -> u32 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| {
-            let after = stat.rsplit_once(')')?.1;
-            after.split_whitespace().nth(2)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
+use tandem::{ItemResult, PoolError, PoolEventKind, RecycleReason};
 
 #[test]
 #[ignore = "run as a worker by the other tests"]
 fn worker_entry() {
-    if role().is_some() {
-        let mut marker_dir = String::new();
-        let served = Worker::serve_from_env(|setup: Setup| {
-            if setup.refuse_setup {
-                return Err("this worker refuses to start".into());
-            }
-            if !setup.slow_restart_dir.is_empty() {
-                let first = std::path::Path::new(&setup.slow_restart_dir).join("first");
-                if first.exists() {
-                    std::thread::sleep(Duration::from_millis(1_500));
-                } else {
-                    std::fs::write(first, b"")?;
-                }
-            }
-            marker_dir = setup.exit_marker_dir.clone();
-            Ok(Worker {
-                setup,
-                run: None,
-                block: None,
-                items_in_block: 0,
-                items_in_run: 0,
-            })
-        });
-        if let Err(error) = served {
-            // The breaker test's workers refuse setup on purpose.
-            eprintln!("pool worker: {error}");
-            std::process::exit(2);
-        }
-        if !marker_dir.is_empty() {
-            // Code after `serve_from_env` runs only in a worker that was stopped, not killed.
-            let marker = std::path::Path::new(&marker_dir).join(std::process::id().to_string());
-            std::fs::write(marker, b"").unwrap();
-        }
-    }
-}
-
-/// A fresh, empty directory for one test's files.
-fn scratch_dir(test: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("tandem-pool-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn options(workers: usize) -> PoolOptions {
-    PoolOptions::new(workers).channel(
-        Options::default()
-            .setup_timeout(Duration::from_secs(5))
-            .transition_timeout(Duration::from_secs(5)),
-    )
-}
-
-fn start(workers: usize, setup: &Setup) -> Pool<Job> {
-    start_with(options(workers), setup)
-}
-
-fn start_with(options: PoolOptions, setup: &Setup) -> Pool<Job> {
-    Pool::<Job>::start(|| role_command("worker_entry", "pool"), setup, options).unwrap()
+    serve_if_worker();
 }
 
 fn expected(run: u64, block: u64, inputs: &[u64]) -> Vec<u64> {
@@ -218,20 +28,18 @@ fn expected(run: u64, block: u64, inputs: &[u64]) -> Vec<u64> {
 /// `exact_totals`, the workers' own end-of-block counts must add up to the items (true only
 /// when no worker was replaced: a worker's totals die with it).
 fn two_blocks(
-    pool: &mut Pool<Job>,
+    pool: &mut JobPool,
     per_block: u64,
     exact_totals: bool,
 ) -> Vec<Result<ItemResult<Out>, PoolError>> {
     let mut results = Vec::new();
-    pool.begin(Job::BeginRun, 7, &7u64).unwrap();
+    pool.begin_run(7, &7);
     for block in 1..=2u64 {
-        pool.begin(Job::BeginBlock, block, &block).unwrap();
+        pool.begin_block(block, &block);
         let first = (block - 1) * per_block + 1;
         let items = (first..first + per_block).map(|id| (id, id * 3));
-        pool.run(items, |result| results.push(result)).unwrap();
-        let summaries = pool
-            .end::<(), BlockSummary>(Job::EndBlock, block, &())
-            .unwrap();
+        pool.work(items, |result| results.push(result)).unwrap();
+        let summaries = pool.end_block(block);
         let total: u64 = summaries
             .iter()
             .map(|end| end.output.as_ref().unwrap().items)
@@ -252,7 +60,7 @@ fn two_blocks(
 fn results_come_back_in_submission_order_with_1_2_and_4_workers() {
     for workers in [1, 2, 4] {
         let mut pool = start(workers, &Setup::default());
-        assert_eq!(pool.live_workers(), workers);
+        assert_eq!(pool.pool().live_workers(), workers);
         let results = two_blocks(&mut pool, 40, true);
         let ids: Vec<u64> = results.iter().map(|r| r.as_ref().unwrap().id).collect();
         assert_eq!(ids, (1..=80).collect::<Vec<_>>(), "{workers} workers");
@@ -267,7 +75,7 @@ fn results_come_back_in_submission_order_with_1_2_and_4_workers() {
             &(41..=80).map(|id| id * 3).collect::<Vec<_>>(),
         ));
         assert_eq!(values, want, "{workers} workers");
-        let runs = pool.end::<(), u64>(Job::EndRun, 7, &()).unwrap();
+        let runs = pool.end_run(7);
         let total: u64 = runs.iter().map(|end| *end.output.as_ref().unwrap()).sum();
         assert_eq!(total, 80);
         // Workers run in process groups of their own: a terminal's Ctrl-C spares them.
@@ -286,12 +94,12 @@ fn results_come_back_in_submission_order_with_1_2_and_4_workers() {
 #[test]
 fn the_caller_sleeps_once_per_batch_of_results_not_once_per_item() {
     let mut pool = start(1, &Setup::default());
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let items = 2_000u64;
-    let before = pool.caller_sleeps();
+    let before = pool.pool().caller_sleeps();
     let mut handed_back = 0u64;
-    pool.run(
+    pool.work(
         (1..=items).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| {
             result.unwrap();
@@ -300,7 +108,7 @@ fn the_caller_sleeps_once_per_batch_of_results_not_once_per_item() {
     )
     .unwrap();
     assert_eq!(handed_back, items);
-    let sleeps = pool.caller_sleeps() - before;
+    let sleeps = pool.pool().caller_sleeps() - before;
     // One sleep per 4 items, and up to 2 more while the last window drains.
     assert!(sleeps <= items / 4 + 2, "{sleeps} sleeps for {items} items");
     pool.shutdown();
@@ -316,10 +124,10 @@ fn a_slow_item_holds_back_no_item_queued_after_it() {
         ..Setup::default()
     };
     let mut pool = start(2, &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let mut served_by = Vec::new();
-    pool.run(
+    pool.work(
         (1..=12u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| {
             served_by.push(result.unwrap().worker);
@@ -379,10 +187,10 @@ fn a_deterministic_failure_exhausts_its_retries_and_is_an_error_in_its_place() {
         ..Setup::default()
     };
     let mut pool = start_with(options(2).max_attempts(2), &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let mut results = Vec::new();
-    pool.run(
+    pool.work(
         (1..=8u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| results.push(result),
     )
@@ -427,7 +235,7 @@ fn a_deterministic_failure_exhausts_its_retries_and_is_an_error_in_its_place() {
         .filter(|e| matches!(e.kind, PoolEventKind::Restarted))
         .count();
     assert_eq!(restarts, 2);
-    assert_eq!(pool.live_workers(), 2);
+    assert_eq!(pool.pool().live_workers(), 2);
 }
 
 #[test]
@@ -453,10 +261,10 @@ fn a_worker_above_its_memory_limit_is_recycled_with_its_state_replayed() {
     // Every process has more than one byte resident: each worker that served an item is
     // replaced before its next one.
     let mut pool = start_with(options(1).recycle_above_rss(1), &Setup::default());
-    pool.begin(Job::BeginRun, 3, &3u64).unwrap();
-    pool.begin(Job::BeginBlock, 4, &4u64).unwrap();
+    pool.begin_run(3, &3);
+    pool.begin_block(4, &4);
     let mut results = Vec::new();
-    pool.run(
+    pool.work(
         (1..=4u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| results.push(result.unwrap()),
     )
@@ -466,9 +274,9 @@ fn a_worker_above_its_memory_limit_is_recycled_with_its_state_replayed() {
     let pids: std::collections::BTreeSet<u32> = results.iter().map(|r| r.output.pid).collect();
     assert_eq!(pids.len(), 4, "{pids:?}");
     let events = pool.take_events();
-    let reasons: Vec<&String> = events
+    let reasons: Vec<RecycleReason> = events
         .iter()
-        .filter_map(|e| match &e.kind {
+        .filter_map(|e| match e.kind {
             PoolEventKind::Recycled { reason } => Some(reason),
             _ => None,
         })
@@ -478,7 +286,9 @@ fn a_worker_above_its_memory_limit_is_recycled_with_its_state_replayed() {
         .iter()
         .any(|e| matches!(e.kind, PoolEventKind::Restarted)));
     assert!(
-        reasons.iter().all(|r| r.contains("resident memory")),
+        reasons
+            .iter()
+            .all(|r| matches!(r, RecycleReason::Memory { limit: 1, .. })),
         "{reasons:?}"
     );
 }
@@ -489,8 +299,8 @@ fn a_worker_that_keeps_failing_at_setup_trips_the_breaker() {
         refuse_setup: true,
         ..Setup::default()
     };
-    let error = Pool::<Job>::start(
-        || role_command("worker_entry", "pool"),
+    let error = JobPool::start(
+        || support::role_command("worker_entry", "pool"),
         &setup,
         options(2).max_start_failures(2),
     )
@@ -504,48 +314,23 @@ fn a_worker_that_keeps_failing_at_setup_trips_the_breaker() {
 }
 
 #[test]
-fn roles_and_types_are_checked() {
-    let mut pool = start(1, &Setup::default());
-    assert!(matches!(
-        pool.begin(Job::Work, 1, &1u64),
-        Err(PoolError::WrongRole { role: "replay", .. })
-    ));
-    assert!(matches!(
-        pool.begin(Job::BeginRun, 1, &1u32),
-        Err(PoolError::WrongType { what: "input", .. })
-    ));
-    assert!(matches!(
-        pool.end::<(), u64>(Job::EndBlock, 1, &()),
-        Err(PoolError::WrongType { what: "output", .. })
-    ));
-    let wrong = pool.run(
-        std::iter::once((1u64, 1u64)),
-        |_: Result<ItemResult<u64>, _>| {},
-    );
-    assert!(matches!(
-        wrong,
-        Err(PoolError::WrongType { what: "output", .. })
-    ));
-}
-
-#[test]
 fn a_stopped_and_dropped_busy_pool_leaves_no_process() {
     let setup = Setup {
         slow: (2..=9).map(|id| (id, 20_000)).collect(),
         ..Setup::default()
     };
     let mut pool = start(2, &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let stopper = pool.stopper();
-    let workers = pool.worker_pids();
+    let workers = pool.pool().worker_pids();
     let watcher = std::thread::spawn(move || {
         // Both workers are asleep in 20-second items by then.
         std::thread::sleep(Duration::from_millis(500));
         stopper.stop();
     });
     let mut finished = Vec::new();
-    let result = pool.run(
+    let result = pool.work(
         (1..=9u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| finished.push(result.unwrap().id),
     );
@@ -576,10 +361,10 @@ fn every_failed_attempt_is_an_event_the_last_one_included() {
         ..Setup::default()
     };
     let mut pool = start_with(options(2).max_attempts(max_attempts), &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let mut results = Vec::new();
-    pool.run(
+    pool.work(
         (1..=10u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| results.push(result),
     )
@@ -610,10 +395,10 @@ fn recycling_counts_the_items_of_each_process() {
         ..Setup::default()
     };
     let mut pool = start_with(options(1).recycle_after_items(5), &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let mut pids = Vec::new();
-    pool.run(
+    pool.work(
         (1..=12u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| pids.push(result.unwrap().output.pid),
     )
@@ -638,10 +423,10 @@ fn a_recycled_worker_is_stopped_gracefully() {
         ..Setup::default()
     };
     let mut pool = start_with(options(1).recycle_after_items(3), &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let mut pids = Vec::new();
-    pool.run(
+    pool.work(
         (1..=9u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| pids.push(result.unwrap().output.pid),
     )
@@ -660,71 +445,4 @@ fn a_recycled_worker_is_stopped_gracefully() {
         "the last worker at shutdown"
     );
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Puts a process on `pid` (free, just reaped): sets the kernel's last pid to `pid - 1`
-/// and spawns, retrying while another process takes it first. Root only.
-fn decoy_on(pid: u32) -> std::process::Child {
-    for _ in 0..200 {
-        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
-        let mut decoy = Command::new("sleep").arg("30").spawn().unwrap();
-        if decoy.id() == pid {
-            return decoy;
-        }
-        let _ = decoy.kill();
-        let _ = decoy.wait();
-    }
-    panic!("could not place a decoy on pid {pid}");
-}
-
-/// A pool dropped while a worker restarts must not signal the lost worker's pid, which the
-/// restart has reaped and the kernel may have given to another process (here a decoy put
-/// there on purpose).
-#[test]
-fn a_pool_dropped_during_a_restart_signals_no_reused_pid() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: placing a process on a given pid needs root");
-        return;
-    }
-    let dir = scratch_dir("decoy");
-    let setup = Setup {
-        killed_on_first_attempt: vec![1],
-        slow_restart_dir: dir.to_string_lossy().into_owned(),
-        ..Setup::default()
-    };
-    let mut pool = start(1, &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
-    let lost = pool.worker_pids()[0];
-    let stopper = pool.stopper();
-    let placer = std::thread::spawn(move || {
-        // Item 1 kills the worker; the restart reaps it, then sets up a slow new one.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::path::Path::new(&format!("/proc/{lost}")).exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "worker {lost} not reaped"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let decoy = decoy_on(lost);
-        stopper.stop();
-        decoy
-    });
-    let result = pool.run(
-        std::iter::once((1u64, 1u64)),
-        |_: Result<ItemResult<Out>, _>| {},
-    );
-    assert!(matches!(result, Err(PoolError::Interrupted)), "{result:?}");
-    let mut decoy = placer.join().unwrap();
-    drop(pool);
-    let status = decoy.try_wait().unwrap();
-    let _ = decoy.kill();
-    let _ = decoy.wait();
-    let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(
-        status, None,
-        "the decoy on the reaped pid {lost} was signalled"
-    );
 }

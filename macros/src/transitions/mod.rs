@@ -4,7 +4,11 @@
 //!
 //! From a fieldless enum it generates an impl of `Transitions`, a `<Enum>Worker` trait with
 //! one method per transition plus the dispatch that serves it, and a `<Enum>Controller`
-//! with one method per transition beside the fixed methods listed in `methods`.
+//! with one method per transition beside the fixed methods listed in `methods`. With an
+//! `item` transition, also an impl of `ItemTransition` and an `<Enum>Pool` with one method
+//! per replay, item and end transition beside its fixed methods (`pool`).
+
+mod pool;
 
 mod expand;
 mod fallback;
@@ -27,6 +31,7 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
             &Reserved {
                 worker: &[methods::names(methods::WORKER), vec![methods::DISPATCH]].concat(),
                 controller: &methods::names(methods::CONTROLLER),
+                pool: &methods::names(methods::POOL),
             },
         );
     }
@@ -49,6 +54,7 @@ pub(crate) struct Names<'a> {
     pub(crate) vis: &'a syn::Visibility,
     pub(crate) worker: Ident,
     pub(crate) controller: Ident,
+    pub(crate) pool: Ident,
     /// The declared setup type, `()` when the key is absent.
     pub(crate) setup: Type,
     /// The type of the values the `reuse` transitions keep between calls, owned by `serve`
@@ -74,6 +80,7 @@ impl<'a> Names<'a> {
             vis: &input.vis,
             worker: format_ident!("{}Worker", input.ident),
             controller: format_ident!("{}Controller", input.ident),
+            pool: format_ident!("{}Pool", input.ident),
             setup: setup.unwrap_or_else(|| syn::parse_quote!(())),
             kept: quote!(()),
         }

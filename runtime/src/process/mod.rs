@@ -100,6 +100,20 @@ impl Controller {
         options: Options,
         setup_payload: Option<Vec<u8>>,
     ) -> Result<Controller, ChannelError> {
+        Self::spawn_with_setup_retry(command, base, id, options, setup_payload, &mut || false)
+    }
+
+    /// As [`spawn_with_setup`](Self::spawn_with_setup), asking `retry` at each setup
+    /// time-out whether to wait another one (see
+    /// [`ControllerChannel::setup_worker_with_retry`]).
+    pub(crate) fn spawn_with_setup_retry(
+        command: Command,
+        base: &str,
+        id: u32,
+        options: Options,
+        setup_payload: Option<Vec<u8>>,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<Controller, ChannelError> {
         let channel = ControllerChannel::create(base, id, options)?;
         let mut controller = Controller {
             channel,
@@ -111,11 +125,11 @@ impl Controller {
             process: None,
             restarts: 0,
         };
-        controller.start_worker()?;
+        controller.start_worker(retry)?;
         Ok(controller)
     }
 
-    fn start_worker(&mut self) -> Result<(), ChannelError> {
+    fn start_worker(&mut self, retry: &mut dyn FnMut() -> bool) -> Result<(), ChannelError> {
         if let Some(payload) = &self.setup_payload {
             self.channel.to_worker().write(payload)?;
         }
@@ -154,7 +168,7 @@ impl Controller {
             self.kill_worker();
             return Err(error);
         }
-        if let Err(error) = self.channel.finish_setup(&mut || false) {
+        if let Err(error) = self.channel.finish_setup(retry) {
             let error = self.with_stderr_tail(error);
             self.kill_worker();
             return Err(error);
@@ -294,9 +308,18 @@ impl Controller {
     /// # Errors
     /// As [`spawn`](Self::spawn).
     pub fn restart(&mut self) -> Result<(), ChannelError> {
+        self.restart_with_setup_retry(&mut || false)
+    }
+
+    /// As [`restart`](Self::restart), asking `retry` at each setup time-out whether to wait
+    /// another one.
+    pub(crate) fn restart_with_setup_retry(
+        &mut self,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<(), ChannelError> {
         self.kill_worker();
         self.restarts += 1;
-        self.start_fresh_worker()
+        self.start_fresh_worker(retry)
     }
 
     /// Replaces a worker that is still well by a fresh process, as [`restart`](Self::restart)
@@ -308,14 +331,23 @@ impl Controller {
     /// # Errors
     /// As [`restart`](Self::restart).
     pub fn recycle(&mut self) -> Result<(), ChannelError> {
-        self.stop_and_reap();
-        self.start_fresh_worker()
+        self.recycle_with_setup_retry(&mut || false)
     }
 
-    fn start_fresh_worker(&mut self) -> Result<(), ChannelError> {
+    /// As [`recycle`](Self::recycle), asking `retry` at each setup time-out whether to wait
+    /// another one.
+    pub(crate) fn recycle_with_setup_retry(
+        &mut self,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<(), ChannelError> {
+        self.stop_and_reap();
+        self.start_fresh_worker(retry)
+    }
+
+    fn start_fresh_worker(&mut self, retry: &mut dyn FnMut() -> bool) -> Result<(), ChannelError> {
         self.stderr = None;
         self.channel.reset_for_new_worker()?;
-        self.start_worker()
+        self.start_worker(retry)
     }
 
     /// Stops the worker: asks it to leave its loop, waits up to the shutdown grace, then
