@@ -9,7 +9,7 @@ use thiserror::Error;
 
 use crate::channel::ChannelError;
 #[cfg(doc)]
-use {super::options::PoolOptions, super::Pool, super::PoolStopper};
+use {super::options::PoolOptions, crate::Pool, crate::PoolStopper};
 
 /// A pool failure.
 #[derive(Debug, Error)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::policies::{OnTimeout, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
-use super::{Response, Transitions};
+use super::protocol::{Response, Transitions};
 use crate::channel::{ChannelError, ExitReason, Options, WaitStats};
 use crate::codec::{
     decode_shared, decode_shared_into, encode_into, encode_slice_into, encode_to_vec,

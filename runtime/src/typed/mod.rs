@@ -8,159 +8,22 @@
 //! also an impl of [`ItemTransition`] and a `GeneratorPool` (one method per role) built on
 //! [`Pool`](crate::Pool).
 //!
+//! - `protocol`: what the derive implements and generated code names ([`Transitions`],
+//!   [`ItemTransition`]) and what worker methods see and return ([`Context`],
+//!   [`Response`], [`WorkerError`]);
 //! - `controller`: [`TypedController`], the controller side;
 //! - `policies`: what it does when a worker is lost or slow, at setup or in a transition;
 //! - `worker`: the worker side, serving the transitions, and what generated code calls.
 
 mod controller;
 mod policies;
+mod protocol;
 mod worker;
 
 pub use controller::TypedController;
 pub use policies::{RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
+pub use protocol::{Context, ItemTransition, Response, Transitions, WorkerError};
 pub use worker::{
     context, finish, read_input, read_input_into, read_input_slice, serve, serve_from_env,
     unknown_kind, write_output, write_output_into, TrustedSlice,
 };
-
-use crate::codec::Payload;
-
-/// What a worker method returns on failure: any error, sent to the controller as text
-/// ([`ChannelError::WorkerFailed`](crate::ChannelError::WorkerFailed)). `"message".into()` and `?` on most errors both work.
-pub type WorkerError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// A set of transitions, implemented by `#[derive(Transitions)]` on a fieldless enum.
-///
-/// # Examples
-/// ```
-/// use tandem::Transitions;
-///
-/// #[derive(Transitions)]
-/// enum Generator {
-///     #[transition(input = u64, replay)]
-///     BeginRun,
-///     #[transition(output = Vec<f64>)]
-///     Event,
-/// }
-///
-/// assert_eq!(Generator::NAMES, ["begin_run", "event"]);
-/// assert_eq!(Generator::REPLAY, [true, false]);
-/// assert_eq!(Generator::Event.kind(), 1);
-/// ```
-pub trait Transitions: 'static {
-    /// The setup payload delivered to the worker during the handshake.
-    type Setup: Payload;
-    /// Transition names (snake case) indexed by kind.
-    const NAMES: &'static [&'static str];
-    /// Whether each kind re-establishes worker state and is replayed after a restart
-    /// (`#[transition(replay)]`): a [`Pool`](crate::Pool) sends these to every worker before
-    /// its next item.
-    const REPLAY: &'static [bool];
-    /// Whether each kind ends a block (`#[transition(end)]`): a [`Pool`](crate::Pool) sends
-    /// it to every worker that took part in the block, after the block's last item.
-    const END: &'static [bool] = &[];
-    /// Fingerprint of the transitions and of every payload type they use.
-    const FINGERPRINT: u64;
-    /// Prefix of the channel's segment names.
-    const BASE_NAME: &'static str;
-    /// The kind sent over the channel.
-    fn kind(&self) -> u32;
-}
-
-/// The `#[transition(item)]` of a protocol: what a [`Pool`](crate::Pool) distributes, one
-/// call per item, with its payload types. `#[derive(Transitions)]` implements it when a
-/// transition is marked `item`, and generates the typed `<Enum>Pool` over it.
-pub trait ItemTransition: Transitions {
-    /// The input of one item.
-    type Input: Payload;
-    /// The output of one item, decoded by the worker's thread and handed to the caller's.
-    type Output: Payload + Send + 'static;
-    /// The item transition's kind.
-    const KIND: u32;
-}
-
-/// What a worker method sees besides its input: the transition's id and name, and the keep
-/// flag it returns with its output.
-///
-/// # Examples
-/// ```
-/// use tandem::{Context, Transitions, WorkerError};
-///
-/// #[derive(Transitions)]
-/// enum Skim {
-///     #[transition(input = Vec<f64>, output = f64)]
-///     Event,
-/// }
-///
-/// struct MuonSkim;
-///
-/// impl SkimWorker for MuonSkim {
-///     fn event(&mut self, context: &mut Context, pts: Vec<f64>) -> Result<f64, WorkerError> {
-///         if pts.iter().any(|pt| pt.is_nan()) {
-///             // Sent to the controller as `ChannelError::WorkerFailed`; the worker serves on.
-///             return Err(format!("event {}: a muon pt is NaN", context.id()).into());
-///         }
-///         let leading = pts.iter().copied().fold(0.0, f64::max);
-///         // Keep the event only with a muon above 24 GeV; the controller reads `Response::keep`.
-///         context.set_keep(leading > 24.0);
-///         Ok(leading)
-///     }
-/// }
-/// ```
-#[derive(Debug)]
-pub struct Context {
-    id: u64,
-    name: &'static str,
-    attempt: u32,
-    keep: bool,
-}
-
-impl Context {
-    /// The transition id.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Which attempt at the same work this is: 1 for the first, 2 and more when the
-    /// controller retries it after the previous worker was lost (a [`Pool`](crate::Pool)
-    /// does). A generator that must behave the same on every attempt ignores it; a test
-    /// that injects a failure on the first attempt only reads it.
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-
-    /// The transition's name.
-    pub fn transition(&self) -> &'static str {
-        self.name
-    }
-
-    /// Sets the keep flag returned with the output (false unless set).
-    pub fn set_keep(&mut self, keep: bool) {
-        self.keep = keep;
-    }
-}
-
-/// A transition's output with the keep flag the worker set.
-///
-/// # Examples
-/// ```
-/// use tandem::Response;
-///
-/// /// The outputs of the events their worker decided to keep.
-/// fn kept<O>(responses: Vec<Response<O>>) -> Vec<O> {
-///     responses.into_iter().filter(|r| r.keep).map(|r| r.output).collect()
-/// }
-///
-/// let responses = vec![
-///     Response { output: 101_u64, keep: true },
-///     Response { output: 102, keep: false },
-/// ];
-/// assert_eq!(kept(responses), [101]);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct Response<O> {
-    /// The decoded output.
-    pub output: O,
-    /// The worker's keep flag for this transition.
-    pub keep: bool,
-}

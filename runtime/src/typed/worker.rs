@@ -1,7 +1,7 @@
 //! The worker side of the typed layer: serving a transitions enum on a [`WorkerChannel`],
 //! and the helpers generated code calls to decode inputs and encode outputs.
 
-use super::{Context, Transitions, WorkerError};
+use super::protocol::{Context, Transitions, WorkerError};
 use crate::buffer::WriteBuffer;
 use crate::channel::{ChannelError, TransitionLabel, TransitionRequest, WorkerChannel};
 use crate::codec::{
