@@ -7,9 +7,12 @@ mod support;
 use std::time::Duration;
 
 use pool_job::{
-    options, process_group, scratch_dir, serve_if_worker, start, start_with, JobPool, Out, Setup,
+    options, process_group, scratch_dir, serve_if_worker, start, start_with, JobController,
+    JobPool, Out, Setup,
 };
-use tandem::{ItemResult, PoolError, PoolEventKind, RecycleReason};
+use tandem::{
+    ItemResult, Options, PoolError, PoolEventKind, PoolOptions, RecycleReason, SetupRetry,
+};
 
 #[test]
 #[ignore = "run as a worker by the other tests"]
@@ -445,4 +448,67 @@ fn a_recycled_worker_is_stopped_gracefully() {
         "the last worker at shutdown"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Typed setup with a time-out and a retry: a worker slower to set up than the setup
+/// time-out is waited for when the retry says so (pool and generated controller alike),
+/// and fails with a setup time-out otherwise.
+#[test]
+fn a_slow_setup_is_waited_for_when_the_setup_retry_says_so() {
+    let setup = Setup {
+        slow_setup_ms: 700,
+        ..Setup::default()
+    };
+    let channel = Options::default()
+        .setup_timeout(Duration::from_millis(250))
+        .transition_timeout(Duration::from_secs(5));
+    let patient = PoolOptions::new(1)
+        .channel(channel.clone())
+        .setup_retry(SetupRetry::wait_longer(8));
+    let mut pool = start_with(patient, &setup);
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
+    let mut served = 0;
+    pool.work([(1, 1)], |result| served += result.map(|_| 1).unwrap())
+        .unwrap();
+    assert_eq!(served, 1);
+    pool.shutdown();
+
+    let impatient = PoolOptions::new(1)
+        .channel(channel.clone())
+        .max_start_failures(1);
+    match JobPool::start(
+        || support::role_command("worker_entry", "pool"),
+        &setup,
+        impatient,
+    ) {
+        Err(PoolError::NoWorkers { source }) => assert!(source.is_timeout(), "{source}"),
+        other => panic!("{other:?}"),
+    }
+
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let retry = {
+        let asked = std::sync::Arc::clone(&asked);
+        SetupRetry::ask(move |slow| {
+            asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(
+                slow.retries + 1,
+                asked.load(std::sync::atomic::Ordering::SeqCst)
+            );
+            slow.retries < 8
+        })
+    };
+    let controller = JobController::spawn_with_setup_retry(
+        support::role_command("worker_entry", "pool"),
+        0,
+        channel,
+        &setup,
+        retry,
+    )
+    .unwrap();
+    assert!(
+        asked.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "asked at each time-out"
+    );
+    controller.shutdown();
 }

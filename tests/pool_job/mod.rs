@@ -28,6 +28,8 @@ pub struct Setup {
     /// A directory: the first worker process started leaves a file there; every later one
     /// (a restarted worker) sees it and takes 1.5 s to set up.
     pub slow_restart_dir: String,
+    /// Every worker process takes this long (ms) to set up.
+    pub slow_setup_ms: u64,
 }
 
 #[derive(Payload, Debug, Clone, PartialEq)]
@@ -173,6 +175,7 @@ pub fn serve_if_worker() {
             if setup.refuse_setup {
                 return Err("this worker refuses to start".into());
             }
+            std::thread::sleep(Duration::from_millis(setup.slow_setup_ms));
             if !setup.slow_restart_dir.is_empty() {
                 let first = std::path::Path::new(&setup.slow_restart_dir).join("first");
                 if first.exists() {

@@ -145,6 +145,43 @@ pub(crate) const CONTROLLER: &[Method] = &[
         },
     },
     Method {
+        name: "spawn_with_setup_retry",
+        signature: |n, name| {
+            let Names { rt, setup, .. } = n;
+            quote! {
+                /// As `spawn`, for a worker that may take longer than the setup time-out
+                /// (`Options::setup_timeout`) to set up: at each time-out of a live worker,
+                /// `retry` decides whether to wait another one. Restarts use it too.
+                ///
+                /// # Errors
+                /// As `spawn`; `ChannelError::SetupTimedOut` once `retry` gives up.
+                pub fn #name<S>(
+                    command: ::std::process::Command,
+                    id: ::core::primitive::u32,
+                    options: #rt::Options,
+                    setup: &S,
+                    retry: #rt::SetupRetry,
+                ) -> ::core::result::Result<Self, #rt::ChannelError>
+                where
+                    S: #rt::__private::SetupOf<#setup> + ?::core::marker::Sized,
+            }
+        },
+        body: |n| {
+            let Names { rt, .. } = n;
+            quote!({
+                ::core::result::Result::Ok(Self {
+                    inner: #rt::TypedController::spawn_with_setup_retry(
+                        command,
+                        id,
+                        options,
+                        #rt::__private::SetupOf::as_setup(setup),
+                        retry,
+                    )?,
+                })
+            })
+        },
+    },
+    Method {
         name: "shutdown",
         signature: |n, name| {
             let Names { rt, .. } = n;
