@@ -377,7 +377,15 @@ fn every_failed_attempt_is_an_event_the_last_one_included() {
     let events = pool.take_events();
     let mut failed: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
     for event in &events {
-        if let PoolEventKind::Failed { attempt, .. } = event.kind {
+        if let PoolEventKind::Failed {
+            attempt,
+            transition,
+            ..
+        } = event.kind
+        {
+            assert_eq!(transition, "work");
+            // The worker's own error: the process stays, and the event names it.
+            assert!(event.process.is_some_and(|pid| pid > 0), "{event}");
             failed.entry(event.item.unwrap()).or_default().push(attempt);
         }
     }

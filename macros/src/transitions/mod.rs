@@ -175,6 +175,50 @@ mod tests {
         assert_eq!(worker, expected);
     }
 
+    /// The methods of `impl JobPool` in `tokens`.
+    fn pool_methods(tokens: proc_macro2::TokenStream) -> BTreeSet<String> {
+        let file: syn::File = syn::parse2(tokens).expect("the expansion parses");
+        let mut methods = BTreeSet::new();
+        for item in file.items {
+            if let Item::Impl(item) = item {
+                let is_pool = matches!(&*item.self_ty, syn::Type::Path(path) if path.path.is_ident("JobPool"));
+                if is_pool && item.trait_.is_none() {
+                    for inner in item.items {
+                        if let ImplItem::Fn(method) = inner {
+                            methods.insert(method.sig.ident.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        methods
+    }
+
+    #[test]
+    fn the_pool_has_its_fixed_methods_and_one_per_role_in_the_expansion_and_the_fallback() {
+        let mut pooled: DeriveInput = parse_quote! {
+            enum Job {
+                #[transition(input = u32, replay)]
+                BeginRun,
+                #[transition(input = u64, output = String, item)]
+                Event,
+                #[transition(output = u64, end)]
+                EndRun,
+                #[transition(output = String)]
+                Status,
+            }
+        };
+        let mut expected = set(methods::names(methods::POOL));
+        expected.extend(set(["begin_run", "event", "end_run"]));
+        assert_eq!(pool_methods(super::expand(&pooled)), expected);
+        pooled.attrs.push(parse_quote!(#[transitions(bogus)]));
+        assert_eq!(pool_methods(super::expand(&pooled)), expected);
+        assert!(
+            pool_methods(super::expand(&input())).is_empty(),
+            "no item, no pool"
+        );
+    }
+
     #[test]
     fn variant_docs_reach_the_worker_and_controller_methods() {
         let expansion = super::expand(&input()).to_string();
