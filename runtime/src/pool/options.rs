@@ -19,8 +19,8 @@ use crate::typed::{SetupRetry, TimeoutPolicy};
 /// assert_eq!(options.workers(), 4);
 /// ```
 #[derive(Debug, Clone)]
-// Fields read by the other pool modules, set through the builder only.
 pub struct PoolOptions {
+    // Read by the other pool modules; set through the builder only.
     pub(super) setup_retry: SetupRetry,
     pub(super) workers: usize,
     pub(super) channel: Options,

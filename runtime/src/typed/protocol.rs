@@ -48,6 +48,28 @@ pub trait Transitions: 'static {
 /// The `#[transition(item)]` of a protocol: what a [`Pool`](crate::Pool) distributes, one
 /// call per item, with its payload types. `#[derive(Transitions)]` implements it when a
 /// transition is marked `item`, and generates the typed `<Enum>Pool` over it.
+///
+/// # Examples
+/// ```
+/// use tandem::{ItemTransition, Transitions};
+///
+/// #[derive(Transitions)]
+/// enum Generator {
+///     #[transition(input = u32, replay)]
+///     BeginLumi,
+///     #[transition(input = u64, output = Vec<f64>, item)]
+///     Event,
+/// }
+///
+/// /// Numbers the inputs of items for a pool of `T`, whose item input type it knows.
+/// fn numbered<T: ItemTransition>(inputs: Vec<T::Input>) -> Vec<(u64, T::Input)> {
+///     (1..).zip(inputs).collect()
+/// }
+///
+/// assert_eq!(Generator::KIND, 1);
+/// let items: Vec<(u64, u64)> = numbered::<Generator>(vec![17, 42]);
+/// assert_eq!(items, [(1, 17), (2, 42)]);
+/// ```
 pub trait ItemTransition: Transitions {
     /// The input of one item.
     type Input: Payload;
