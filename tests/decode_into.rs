@@ -214,7 +214,7 @@ fn call_into_refills_the_previous_output_of_a_worker() {
     let mut output = Event::default();
     let keep = source
         .typed_mut()
-        .call_into(Source::Next, 1, &100_000u64, &mut output)
+        .call_into_unchecked(Source::Next, 1, &100_000u64, &mut output)
         .unwrap();
     assert!(keep);
     assert_eq!(output, event(1, 100_000));
@@ -222,7 +222,7 @@ fn call_into_refills_the_previous_output_of_a_worker() {
     for (id, count) in [(2, 99_999u64), (3, 100_000), (4, 0), (5, 64_000)] {
         let keep = source
             .typed_mut()
-            .call_into(Source::Next, id, &count, &mut output)
+            .call_into_unchecked(Source::Next, id, &count, &mut output)
             .unwrap();
         assert_eq!(keep, count % 2 == 0);
         let fresh = source.next(id, &count).unwrap();
@@ -235,7 +235,7 @@ fn call_into_refills_the_previous_output_of_a_worker() {
     }
     let error = source
         .typed_mut()
-        .call_into(Source::Next, 6, &u64::MAX, &mut output)
+        .call_into_unchecked(Source::Next, 6, &u64::MAX, &mut output)
         .unwrap_err();
     assert!(
         matches!(&error, ChannelError::WorkerFailed { message, .. } if message.contains("no such event")),

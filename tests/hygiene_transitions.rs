@@ -66,9 +66,10 @@ mod derives {
     pub enum Generator {
         #[transition(input = ::core::primitive::u64, replay)]
         BeginRun,
-        #[transition(input = ::core::primitive::u64, output = ::std::string::String)]
+        // `item` and `end`: the generated pool compiles here too.
+        #[transition(input = ::core::primitive::u64, output = ::std::string::String, item)]
         Event,
-        #[transition(output = ::core::option::Option<::core::primitive::u32>)]
+        #[transition(output = ::core::option::Option<::core::primitive::u32>, end)]
         EndRun,
         Type,
     }

@@ -1,174 +1,23 @@
 //! The worker pool through real processes: this test binary re-runs itself as the workers
 //! (the ignored `worker_entry` test).
 
+mod pool_job;
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
-use support::{role, role_command};
-use tandem::{
-    Context, ItemResult, Options, Payload, Pool, PoolError, PoolEventKind, PoolOptions,
-    Transitions, WorkerError,
+use pool_job::{
+    options, process_group, scratch_dir, serve_if_worker, start, start_with, JobController,
+    JobPool, Out, Setup,
 };
-
-#[derive(Payload, Debug, Clone, Default)]
-struct Setup {
-    /// Item ids whose first attempt kills the worker (SIGKILL, no handler runs).
-    killed_on_first_attempt: Vec<u64>,
-    /// Item ids that fail on every attempt with the worker's error.
-    always_failing: Vec<u64>,
-    /// Item ids whose every attempt crashes the worker (abort).
-    always_crashing: Vec<u64>,
-    /// Item ids that sleep this long (ms) on every attempt.
-    slow: Vec<(u64, u64)>,
-    /// Refuse setup (for the breaker).
-    refuse_setup: bool,
-}
-
-#[derive(Payload, Debug, Clone, PartialEq)]
-struct Out {
-    /// A pure function of the item and the worker's replayed state.
-    value: u64,
-    attempt: u32,
-    pid: u32,
-    pgid: u32,
-}
-
-#[derive(Payload, Debug, Clone, PartialEq)]
-struct BlockSummary {
-    block: u64,
-    items: u64,
-}
-
-#[derive(Transitions)]
-#[transitions(setup = Setup)]
-enum Job {
-    #[transition(input = u64, replay)]
-    BeginRun,
-    #[transition(input = u64, replay)]
-    BeginBlock,
-    #[transition(input = u64, output = Out, item)]
-    Work,
-    #[transition(output = BlockSummary, end)]
-    EndBlock,
-    #[transition(output = u64, end)]
-    EndRun,
-}
-
-struct Worker {
-    setup: Setup,
-    run: Option<u64>,
-    block: Option<u64>,
-    items_in_block: u64,
-    items_in_run: u64,
-}
-
-impl JobWorker for Worker {
-    fn begin_run(&mut self, _: &mut Context, run: u64) -> Result<(), WorkerError> {
-        self.run = Some(run);
-        self.block = None;
-        self.items_in_run = 0;
-        Ok(())
-    }
-
-    fn begin_block(&mut self, _: &mut Context, block: u64) -> Result<(), WorkerError> {
-        self.block = Some(block);
-        self.items_in_block = 0;
-        Ok(())
-    }
-
-    fn work(&mut self, context: &mut Context, input: u64) -> Result<Out, WorkerError> {
-        let id = context.id();
-        let (Some(run), Some(block)) = (self.run, self.block) else {
-            return Err("an item arrived before its run and block".into());
-        };
-        if self.setup.killed_on_first_attempt.contains(&id) && context.attempt() == 1 {
-            // SAFETY-free way to die without any handler: SIGKILL ourselves.
-            let _ = Command::new("kill")
-                .args(["-KILL", &std::process::id().to_string()])
-                .status();
-            std::thread::sleep(Duration::from_secs(5));
-        }
-        if self.setup.always_failing.contains(&id) {
-            return Err(format!("item {id} always fails").into());
-        }
-        if self.setup.always_crashing.contains(&id) {
-            std::process::abort();
-        }
-        if let Some((_, ms)) = self.setup.slow.iter().find(|(slow, _)| *slow == id) {
-            std::thread::sleep(Duration::from_millis(*ms));
-        }
-        self.items_in_block += 1;
-        self.items_in_run += 1;
-        Ok(Out {
-            value: input * 1_000_000 + run * 1000 + block,
-            attempt: context.attempt(),
-            pid: std::process::id(),
-            pgid: process_group(),
-        })
-    }
-
-    fn end_block(&mut self, _: &mut Context) -> Result<BlockSummary, WorkerError> {
-        Ok(BlockSummary {
-            block: self.block.ok_or("end of a block that did not begin")?,
-            items: self.items_in_block,
-        })
-    }
-
-    fn end_run(&mut self, _: &mut Context) -> Result<u64, WorkerError> {
-        Ok(self.items_in_run)
-    }
-}
-
-fn process_group() -> u32 {
-    std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|stat| {
-            let after = stat.rsplit_once(')')?.1;
-            after.split_whitespace().nth(2)?.parse().ok()
-        })
-        .unwrap_or(0)
-}
+use tandem::{
+    ItemResult, Options, PoolError, PoolEventKind, PoolOptions, RecycleReason, SetupRetry,
+};
 
 #[test]
 #[ignore = "run as a worker by the other tests"]
 fn worker_entry() {
-    if role().is_some() {
-        let served = Worker::serve_from_env(|setup: Setup| {
-            if setup.refuse_setup {
-                return Err("this worker refuses to start".into());
-            }
-            Ok(Worker {
-                setup,
-                run: None,
-                block: None,
-                items_in_block: 0,
-                items_in_run: 0,
-            })
-        });
-        if let Err(error) = served {
-            // The breaker test's workers refuse setup on purpose.
-            eprintln!("pool worker: {error}");
-            std::process::exit(2);
-        }
-    }
-}
-
-fn options(workers: usize) -> PoolOptions {
-    PoolOptions::new(workers).channel(
-        Options::default()
-            .setup_timeout(Duration::from_secs(5))
-            .transition_timeout(Duration::from_secs(5)),
-    )
-}
-
-fn start(workers: usize, setup: &Setup) -> Pool<Job> {
-    start_with(options(workers), setup)
-}
-
-fn start_with(options: PoolOptions, setup: &Setup) -> Pool<Job> {
-    Pool::<Job>::start(|| role_command("worker_entry", "pool"), setup, options).unwrap()
+    serve_if_worker();
 }
 
 fn expected(run: u64, block: u64, inputs: &[u64]) -> Vec<u64> {
@@ -182,20 +31,18 @@ fn expected(run: u64, block: u64, inputs: &[u64]) -> Vec<u64> {
 /// `exact_totals`, the workers' own end-of-block counts must add up to the items (true only
 /// when no worker was replaced: a worker's totals die with it).
 fn two_blocks(
-    pool: &mut Pool<Job>,
+    pool: &mut JobPool,
     per_block: u64,
     exact_totals: bool,
 ) -> Vec<Result<ItemResult<Out>, PoolError>> {
     let mut results = Vec::new();
-    pool.begin(Job::BeginRun, 7, &7u64).unwrap();
+    pool.begin_run(7, &7);
     for block in 1..=2u64 {
-        pool.begin(Job::BeginBlock, block, &block).unwrap();
+        pool.begin_block(block, &block);
         let first = (block - 1) * per_block + 1;
         let items = (first..first + per_block).map(|id| (id, id * 3));
-        pool.run(items, |result| results.push(result)).unwrap();
-        let summaries = pool
-            .end::<(), BlockSummary>(Job::EndBlock, block, &())
-            .unwrap();
+        pool.work(items, |result| results.push(result)).unwrap();
+        let summaries = pool.end_block(block);
         let total: u64 = summaries
             .iter()
             .map(|end| end.output.as_ref().unwrap().items)
@@ -216,7 +63,7 @@ fn two_blocks(
 fn results_come_back_in_submission_order_with_1_2_and_4_workers() {
     for workers in [1, 2, 4] {
         let mut pool = start(workers, &Setup::default());
-        assert_eq!(pool.live_workers(), workers);
+        assert_eq!(pool.pool().live_workers(), workers);
         let results = two_blocks(&mut pool, 40, true);
         let ids: Vec<u64> = results.iter().map(|r| r.as_ref().unwrap().id).collect();
         assert_eq!(ids, (1..=80).collect::<Vec<_>>(), "{workers} workers");
@@ -231,7 +78,7 @@ fn results_come_back_in_submission_order_with_1_2_and_4_workers() {
             &(41..=80).map(|id| id * 3).collect::<Vec<_>>(),
         ));
         assert_eq!(values, want, "{workers} workers");
-        let runs = pool.end::<(), u64>(Job::EndRun, 7, &()).unwrap();
+        let runs = pool.end_run(7);
         let total: u64 = runs.iter().map(|end| *end.output.as_ref().unwrap()).sum();
         assert_eq!(total, 80);
         // Workers run in process groups of their own: a terminal's Ctrl-C spares them.
@@ -250,12 +97,12 @@ fn results_come_back_in_submission_order_with_1_2_and_4_workers() {
 #[test]
 fn the_caller_sleeps_once_per_batch_of_results_not_once_per_item() {
     let mut pool = start(1, &Setup::default());
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let items = 2_000u64;
-    let before = pool.caller_sleeps();
+    let before = pool.pool().caller_sleeps();
     let mut handed_back = 0u64;
-    pool.run(
+    pool.work(
         (1..=items).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| {
             result.unwrap();
@@ -264,7 +111,7 @@ fn the_caller_sleeps_once_per_batch_of_results_not_once_per_item() {
     )
     .unwrap();
     assert_eq!(handed_back, items);
-    let sleeps = pool.caller_sleeps() - before;
+    let sleeps = pool.pool().caller_sleeps() - before;
     // One sleep per 4 items, and up to 2 more while the last window drains.
     assert!(sleeps <= items / 4 + 2, "{sleeps} sleeps for {items} items");
     pool.shutdown();
@@ -280,10 +127,10 @@ fn a_slow_item_holds_back_no_item_queued_after_it() {
         ..Setup::default()
     };
     let mut pool = start(2, &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let mut served_by = Vec::new();
-    pool.run(
+    pool.work(
         (1..=12u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| {
             served_by.push(result.unwrap().worker);
@@ -343,10 +190,10 @@ fn a_deterministic_failure_exhausts_its_retries_and_is_an_error_in_its_place() {
         ..Setup::default()
     };
     let mut pool = start_with(options(2).max_attempts(2), &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let mut results = Vec::new();
-    pool.run(
+    pool.work(
         (1..=8u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| results.push(result),
     )
@@ -391,7 +238,7 @@ fn a_deterministic_failure_exhausts_its_retries_and_is_an_error_in_its_place() {
         .filter(|e| matches!(e.kind, PoolEventKind::Restarted))
         .count();
     assert_eq!(restarts, 2);
-    assert_eq!(pool.live_workers(), 2);
+    assert_eq!(pool.pool().live_workers(), 2);
 }
 
 #[test]
@@ -417,10 +264,10 @@ fn a_worker_above_its_memory_limit_is_recycled_with_its_state_replayed() {
     // Every process has more than one byte resident: each worker that served an item is
     // replaced before its next one.
     let mut pool = start_with(options(1).recycle_above_rss(1), &Setup::default());
-    pool.begin(Job::BeginRun, 3, &3u64).unwrap();
-    pool.begin(Job::BeginBlock, 4, &4u64).unwrap();
+    pool.begin_run(3, &3);
+    pool.begin_block(4, &4);
     let mut results = Vec::new();
-    pool.run(
+    pool.work(
         (1..=4u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| results.push(result.unwrap()),
     )
@@ -430,9 +277,9 @@ fn a_worker_above_its_memory_limit_is_recycled_with_its_state_replayed() {
     let pids: std::collections::BTreeSet<u32> = results.iter().map(|r| r.output.pid).collect();
     assert_eq!(pids.len(), 4, "{pids:?}");
     let events = pool.take_events();
-    let reasons: Vec<&String> = events
+    let reasons: Vec<RecycleReason> = events
         .iter()
-        .filter_map(|e| match &e.kind {
+        .filter_map(|e| match e.kind {
             PoolEventKind::Recycled { reason } => Some(reason),
             _ => None,
         })
@@ -442,7 +289,9 @@ fn a_worker_above_its_memory_limit_is_recycled_with_its_state_replayed() {
         .iter()
         .any(|e| matches!(e.kind, PoolEventKind::Restarted)));
     assert!(
-        reasons.iter().all(|r| r.contains("resident memory")),
+        reasons
+            .iter()
+            .all(|r| matches!(r, RecycleReason::Memory { limit: 1, .. })),
         "{reasons:?}"
     );
 }
@@ -453,8 +302,8 @@ fn a_worker_that_keeps_failing_at_setup_trips_the_breaker() {
         refuse_setup: true,
         ..Setup::default()
     };
-    let error = Pool::<Job>::start(
-        || role_command("worker_entry", "pool"),
+    let error = JobPool::start(
+        || support::role_command("worker_entry", "pool"),
         &setup,
         options(2).max_start_failures(2),
     )
@@ -468,48 +317,23 @@ fn a_worker_that_keeps_failing_at_setup_trips_the_breaker() {
 }
 
 #[test]
-fn roles_and_types_are_checked() {
-    let mut pool = start(1, &Setup::default());
-    assert!(matches!(
-        pool.begin(Job::Work, 1, &1u64),
-        Err(PoolError::WrongRole { role: "replay", .. })
-    ));
-    assert!(matches!(
-        pool.begin(Job::BeginRun, 1, &1u32),
-        Err(PoolError::WrongType { what: "input", .. })
-    ));
-    assert!(matches!(
-        pool.end::<(), u64>(Job::EndBlock, 1, &()),
-        Err(PoolError::WrongType { what: "output", .. })
-    ));
-    let wrong = pool.run(
-        std::iter::once((1u64, 1u64)),
-        |_: Result<ItemResult<u64>, _>| {},
-    );
-    assert!(matches!(
-        wrong,
-        Err(PoolError::WrongType { what: "output", .. })
-    ));
-}
-
-#[test]
 fn a_stopped_and_dropped_busy_pool_leaves_no_process() {
     let setup = Setup {
         slow: (2..=9).map(|id| (id, 20_000)).collect(),
         ..Setup::default()
     };
     let mut pool = start(2, &setup);
-    pool.begin(Job::BeginRun, 1, &1u64).unwrap();
-    pool.begin(Job::BeginBlock, 1, &1u64).unwrap();
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
     let stopper = pool.stopper();
-    let workers = pool.worker_pids();
+    let workers = pool.pool().worker_pids();
     let watcher = std::thread::spawn(move || {
         // Both workers are asleep in 20-second items by then.
         std::thread::sleep(Duration::from_millis(500));
         stopper.stop();
     });
     let mut finished = Vec::new();
-    let result = pool.run(
+    let result = pool.work(
         (1..=9u64).map(|id| (id, id)),
         |result: Result<ItemResult<Out>, _>| finished.push(result.unwrap().id),
     );
@@ -524,4 +348,175 @@ fn a_stopped_and_dropped_busy_pool_leaves_no_process() {
             "worker {pid} outlived its pool"
         );
     }
+}
+
+/// Every failed attempt is an event, the last one of an item that fails on every attempt
+/// included: N items failing k times each give exactly N·k failure events, attempts 1..=k.
+#[test]
+fn every_failed_attempt_is_an_event_the_last_one_included() {
+    let max_attempts = 3;
+    let setup = Setup {
+        // Items 1..=4 fail on all 3 attempts, items 5..=8 on their first 2.
+        failing_attempts: (1..=4)
+            .map(|id| (id, max_attempts))
+            .chain((5..=8).map(|id| (id, 2)))
+            .collect(),
+        ..Setup::default()
+    };
+    let mut pool = start_with(options(2).max_attempts(max_attempts), &setup);
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
+    let mut results = Vec::new();
+    pool.work(
+        (1..=10u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| results.push(result),
+    )
+    .unwrap();
+    assert!(results[..4].iter().all(Result::is_err), "{results:?}");
+    assert!(results[4..].iter().all(Result::is_ok), "{results:?}");
+    let events = pool.take_events();
+    let mut failed: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
+    for event in &events {
+        if let PoolEventKind::Failed {
+            attempt,
+            transition,
+            ..
+        } = event.kind
+        {
+            assert_eq!(transition, "work");
+            // The worker's own error: the process stays, and the event names it.
+            assert!(event.process.is_some_and(|pid| pid > 0), "{event}");
+            failed.entry(event.item.unwrap()).or_default().push(attempt);
+        }
+    }
+    let want: std::collections::BTreeMap<u64, Vec<u32>> = (1..=4)
+        .map(|id| (id, vec![1, 2, 3]))
+        .chain((5..=8).map(|id| (id, vec![1, 2])))
+        .collect();
+    assert_eq!(failed, want, "{events:#?}");
+    assert_eq!(failed.values().map(Vec::len).sum::<usize>(), 4 * 3 + 4 * 2);
+}
+
+/// Recycling counts the items of each process: a worker restarted after a crash serves its
+/// full `recycle_after_items` before it is recycled.
+#[test]
+fn recycling_counts_the_items_of_each_process() {
+    let setup = Setup {
+        killed_on_first_attempt: vec![3],
+        ..Setup::default()
+    };
+    let mut pool = start_with(options(1).recycle_after_items(5), &setup);
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
+    let mut pids = Vec::new();
+    pool.work(
+        (1..=12u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| pids.push(result.unwrap().output.pid),
+    )
+    .unwrap();
+    // Items 1-2 on the first process (killed by item 3), 3-7 on the restarted one, which
+    // is then recycled: 8-12 on the third.
+    let runs: Vec<(u32, usize)> = pids
+        .chunk_by(|a, b| a == b)
+        .map(|c| (c[0], c.len()))
+        .collect();
+    let lengths: Vec<usize> = runs.iter().map(|&(_, len)| len).collect();
+    assert_eq!(lengths, [2, 5, 5], "{pids:?}");
+}
+
+/// A recycled worker is stopped like one at shutdown: it leaves its serve loop and runs the
+/// code after `serve_from_env` (a legacy library's exit-time flush), not SIGKILLed.
+#[test]
+fn a_recycled_worker_is_stopped_gracefully() {
+    let dir = scratch_dir("recycled");
+    let setup = Setup {
+        exit_marker_dir: dir.to_string_lossy().into_owned(),
+        ..Setup::default()
+    };
+    let mut pool = start_with(options(1).recycle_after_items(3), &setup);
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
+    let mut pids = Vec::new();
+    pool.work(
+        (1..=9u64).map(|id| (id, id)),
+        |result: Result<ItemResult<Out>, _>| pids.push(result.unwrap().output.pid),
+    )
+    .unwrap();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    for recycled in &pids[..2] {
+        assert!(
+            dir.join(recycled.to_string()).exists(),
+            "recycled worker {recycled} did not return from serve_from_env"
+        );
+    }
+    pool.shutdown();
+    assert!(
+        dir.join(pids[2].to_string()).exists(),
+        "the last worker at shutdown"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Typed setup with a time-out and a retry: a worker slower to set up than the setup
+/// time-out is waited for when the retry says so (pool and generated controller alike),
+/// and fails with a setup time-out otherwise.
+#[test]
+fn a_slow_setup_is_waited_for_when_the_setup_retry_says_so() {
+    let setup = Setup {
+        slow_setup_ms: 700,
+        ..Setup::default()
+    };
+    let channel = Options::default()
+        .setup_timeout(Duration::from_millis(250))
+        .transition_timeout(Duration::from_secs(5));
+    let patient = PoolOptions::new(1)
+        .channel(channel.clone())
+        .setup_retry(SetupRetry::wait_longer(8));
+    let mut pool = start_with(patient, &setup);
+    pool.begin_run(1, &1);
+    pool.begin_block(1, &1);
+    let mut served = 0;
+    pool.work([(1, 1)], |result| served += result.map(|_| 1).unwrap())
+        .unwrap();
+    assert_eq!(served, 1);
+    pool.shutdown();
+
+    let impatient = PoolOptions::new(1)
+        .channel(channel.clone())
+        .max_start_failures(1);
+    match JobPool::start(
+        || support::role_command("worker_entry", "pool"),
+        &setup,
+        impatient,
+    ) {
+        Err(PoolError::NoWorkers { source }) => assert!(source.is_timeout(), "{source}"),
+        other => panic!("{other:?}"),
+    }
+
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let retry = {
+        let asked = std::sync::Arc::clone(&asked);
+        SetupRetry::ask(move |slow| {
+            asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            assert_eq!(
+                slow.retries + 1,
+                asked.load(std::sync::atomic::Ordering::SeqCst)
+            );
+            slow.retries < 8
+        })
+    };
+    let controller = JobController::spawn_with_setup_retry(
+        support::role_command("worker_entry", "pool"),
+        0,
+        channel,
+        &setup,
+        retry,
+    )
+    .unwrap();
+    assert!(
+        asked.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "asked at each time-out"
+    );
+    controller.shutdown();
 }

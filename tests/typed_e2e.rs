@@ -454,7 +454,7 @@ fn a_per_transition_time_out_lets_one_kind_wait_longer() {
     // A per-call time-out overrides it, for that call only.
     let error = controller
         .typed_mut()
-        .call_with_timeout::<_, GenEvent>(
+        .call_unchecked_with_timeout::<_, GenEvent>(
             Generator::Event,
             2,
             &event_rng(2),

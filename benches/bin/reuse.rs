@@ -10,7 +10,7 @@ use crate::peer::{Bench, BenchController};
 pub fn echo_bytes(controller: &mut BenchController, id: u64, input: &Vec<u8>, out: &mut Vec<u8>) {
     controller
         .typed_mut()
-        .call_into(Bench::EchoBytes, id, input, out)
+        .call_into_unchecked(Bench::EchoBytes, id, input, out)
         .expect("typed echo");
 }
 
@@ -18,7 +18,7 @@ pub fn echo_bytes(controller: &mut BenchController, id: u64, input: &Vec<u8>, ou
 pub fn echo_words(controller: &mut BenchController, id: u64, input: &Vec<u64>, out: &mut Vec<u64>) {
     controller
         .typed_mut()
-        .call_into(Bench::EchoWords, id, input, out)
+        .call_into_unchecked(Bench::EchoWords, id, input, out)
         .expect("typed echo");
 }
 

@@ -7,7 +7,7 @@
 //!   that adapts to the call's length and does not unlearn shows on the way down.
 //! - Controller ladder: the same W, worked by the controller between calls while the worker
 //!   waits for the next request; a call's time is the controller's W plus the round trip.
-//! - Pool: [`tandem::Pool`] with 1, 2 and 3 workers, each item 20 µs of work in the worker,
+//! - Pool: the generated pool ([`tandem::Pool`]) with 1, 2 and 3 workers, each item 20 µs of work in the worker,
 //!   against the same items worked in one in-process thread: items per second.
 //!
 //! Per step: p50 and mean time per call, the overhead over W (p50 − W), each side's CPU
@@ -23,10 +23,10 @@
 
 use std::time::Instant;
 
-use tandem::{ItemResult, Pool, PoolError, PoolOptions};
+use tandem::{ItemResult, PoolError, PoolOptions};
 
 use crate::busy::{self, Report, Waits};
-use crate::peer::{self, Link, Mechanism, Placement, PoolWork, FLOOR_REPORT, REPORT, WORK};
+use crate::peer::{self, Link, Mechanism, Placement, PoolWorkPool, FLOOR_REPORT, REPORT, WORK};
 use crate::report::{self, Record};
 use crate::sys;
 
@@ -222,10 +222,10 @@ fn ladder(pair: Pair, side: Side, steps: &mut [Step]) {
 fn pool(workers: usize, items: u64) -> (f64, Vec<u64>) {
     let command = || peer::self_command("tandem-pool", Placement::Unpinned);
     let options = PoolOptions::new(workers).channel(peer::options());
-    let mut pool = Pool::<PoolWork>::start(command, &(), options).expect("start the pool");
+    let mut pool = PoolWorkPool::start(command, &(), options).expect("start the pool");
     let warm_up = (items / 10).max(10);
     let work = |first: u64, count: u64| (first..first + count).map(|id| (id, POOL_ITEM_NS));
-    pool.run(
+    pool.item(
         work(items, warm_up),
         |result: Result<ItemResult<u64>, PoolError>| {
             result.expect("a warm-up item");
@@ -234,7 +234,7 @@ fn pool(workers: usize, items: u64) -> (f64, Vec<u64>) {
     .expect("warm up the pool");
     let mut trips = Vec::with_capacity(items as usize);
     let began = Instant::now();
-    pool.run(
+    pool.item(
         work(0, items),
         |result: Result<ItemResult<u64>, PoolError>| {
             trips.push(result.expect("an item").round_trip.as_nanos() as u64);

@@ -42,12 +42,13 @@ pub use codec::{
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 pub use pool::{
     EndOutput, ItemResult, Pool, PoolError, PoolEvent, PoolEventKind, PoolOptions, PoolStopper,
+    RecycleReason,
 };
 pub use process::Controller;
 pub use sys::shared_bytes::SharedBytes;
 pub use typed::{
-    Context, Response, RestartPolicy, SlowTransition, TimeoutPolicy, Transitions, TrustedSlice,
-    TypedController, WorkerError,
+    Context, ItemTransition, Response, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy,
+    Transitions, TrustedSlice, TypedController, WorkerError,
 };
 
 /// What generated code may touch. Not public API: no stability guarantees.
@@ -95,6 +96,31 @@ pub mod __private {
             crate::typed::write_output::<Self::Output>(request, output)
         }
 
+        /// Records this replay transition's input in `pool`, for every worker's next item.
+        fn pool_begin(
+            pool: &mut crate::Pool<Self>,
+            id: u64,
+            input: &<Self as TransitionIo<KIND>>::Input,
+        ) where
+            Self: crate::ItemTransition,
+        {
+            pool.begin(KIND, id, input);
+        }
+
+        /// Runs this end transition on every worker of `pool` that took part in the block.
+        fn pool_end(
+            pool: &mut crate::Pool<Self>,
+            id: u64,
+            input: &<Self as TransitionIo<KIND>>::Input,
+        ) -> Vec<crate::EndOutput<<Self as TransitionIo<KIND>>::Output>>
+        where
+            Self: crate::ItemTransition,
+        {
+            pool.end::<<Self as TransitionIo<KIND>>::Input, <Self as TransitionIo<KIND>>::Output>(
+                KIND, id, input,
+            )
+        }
+
         /// Runs this transition through `controller`.
         fn call(
             controller: &mut crate::TypedController<Self>,
@@ -102,7 +128,7 @@ pub mod __private {
             id: u64,
             input: &Self::Input,
         ) -> Result<crate::Response<Self::Output>, crate::ChannelError> {
-            controller.call::<Self::Input, Self::Output>(transition, id, input)
+            controller.call_unchecked::<Self::Input, Self::Output>(transition, id, input)
         }
     }
 
@@ -142,7 +168,7 @@ pub mod __private {
             id: u64,
             input: &[Self::Element],
         ) -> Result<crate::Response<Self::Output>, crate::ChannelError> {
-            controller.call_slice::<Self::Element, Self::Output>(transition, id, input)
+            controller.call_slice_unchecked::<Self::Element, Self::Output>(transition, id, input)
         }
     }
 

@@ -1,14 +1,16 @@
-//! Drives the job's worker processes through the library's [`Pool`]: one worker per stream,
+//! Drives the job's worker processes through the library's pool, generated from the
+//! protocol (`GeneratorPool`, see [`tandem::Pool`]): one worker per stream,
 //! events to whichever worker is free, results back in event-number order, a worker that
 //! crashes, dies or hangs restarted (its begin-run and begin-lumi replayed) and the event
 //! retried, with the attempt number in the worker's `Context`.
 //!
 //! The pool sends each section's begin-lumi to a worker before its first event of the
 //! section, and end-lumi, after the section's last event, to every worker that took part. A
-//! worker's counts die with it, so its end-of-block counts can only be at most what the
-//! controller received; the job's own summaries are the controller's. A worker lost during
-//! an end-of-block transition therefore costs nothing: the pool restarts it, its counts are
-//! recorded as lost ([`LostEnd`]) and the job goes on with the controller's counts.
+//! worker's counts die with its process, so its end-of-block counts equal what the
+//! controller received only when no process was replaced during the block
+//! (`EndOutput::processes`); the job's own summaries are the controller's. A worker lost
+//! during an end-of-block transition therefore costs nothing: the pool restarts it, its
+//! counts are recorded as lost ([`LostEnd`]) and the job goes on with the controller's counts.
 //!
 //! # Workers killed from outside, and the start-failure breaker
 //! A worker killed while it serves (by `kill -9`, the OOM killer, a batch system) is a
@@ -26,15 +28,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tandem::{
-    ChannelError, ExitReason, ItemResult, Options, Pool, PoolError, PoolEventKind, PoolOptions,
-};
+use tandem::{ChannelError, ExitReason, Options, PoolError, PoolEventKind, PoolOptions};
 
 use crate::event::GenEvent;
 use crate::physics::RngState;
-use crate::protocol::{
-    EventReply, EventRequest, Generator, GeneratorSetup, LumiStart, RunStart, Served,
-};
+use crate::protocol::{EventRequest, GeneratorPool, GeneratorSetup, LumiStart, RunStart, Served};
 
 /// Failed starts in a row after which the pool retires a worker (see the module docs).
 pub const MAX_START_FAILURES: u32 = 5;
@@ -163,14 +161,13 @@ pub fn run(
         .max_start_failures(MAX_START_FAILURES)
         .restart_backoff(Duration::ZERO)
         .queue_per_worker(16);
-    let mut pool =
-        match Pool::<Generator>::start(move || Command::new(&exe), &config.setup, options) {
-            Ok(pool) => pool,
-            Err(error) => {
-                report.error = Some(format!("cannot start the workers: {error}"));
-                return report;
-            }
-        };
+    let mut pool = match GeneratorPool::start(move || Command::new(&exe), &config.setup, options) {
+        Ok(pool) => pool,
+        Err(error) => {
+            report.error = Some(format!("cannot start the workers: {error}"));
+            return report;
+        }
+    };
     let finished = AtomicBool::new(false);
     let stopper = pool.stopper();
     std::thread::scope(|scope| {
@@ -190,6 +187,7 @@ pub fn run(
             &mut on_event,
             &mut report,
             &config.restarts_so_far,
+            config.max_attempts,
         );
         finished.store(true, Ordering::Relaxed);
         match outcome {
@@ -199,7 +197,7 @@ pub fn run(
             Err(error) => report.error = Some(error.to_string()),
         }
     });
-    collect_events(&mut pool, &mut report);
+    collect_events(&mut pool, config.max_attempts, &mut report);
     // Dropping the pool ends every worker, also those still busy after an interruption.
     drop(pool);
     report
@@ -207,72 +205,68 @@ pub fn run(
 
 /// The run, section by section, through the pool.
 fn drive(
-    pool: &mut Pool<Generator>,
+    pool: &mut GeneratorPool,
     work: &Work,
     on_event: &mut impl FnMut(Delivered) -> Result<(), String>,
     report: &mut DriverReport,
     restarts_so_far: &AtomicU64,
+    max_attempts: u32,
 ) -> Result<(), PoolError> {
     let run = work.run;
-    pool.begin(Generator::BeginRun, u64::from(run), &RunStart { run })?;
+    pool.begin_run(u64::from(run), &RunStart { run });
     let mut received_in_run = Served::default();
     for section in &work.lumis {
         let lumi = section.lumi;
-        pool.begin(
-            Generator::BeginLumi,
-            u64::from(lumi),
-            &LumiStart { run, lumi },
-        )?;
+        pool.begin_lumi(u64::from(lumi), &LumiStart { run, lumi });
         let events = (section.first..=section.last).map(|number| {
             let rng = RngState::for_event(work.seed, run, lumi, number);
             (number, EventRequest { number, rng })
         });
         let mut received = Served::default();
         let stopper = pool.stopper();
-        pool.run(
-            events,
-            |result: Result<ItemResult<EventReply>, PoolError>| {
-                if report.error.is_some() {
-                    return;
+        pool.event(events, |result| {
+            if report.error.is_some() {
+                return;
+            }
+            let outcome = match result {
+                Ok(item) => {
+                    received.events += 1;
+                    received.kept += u64::from(item.keep);
+                    on_event(Delivered {
+                        lumi,
+                        event: item.output.event,
+                        keep: item.keep,
+                        rng: item.output.rng,
+                        round_trip: item.round_trip,
+                    })
                 }
-                let outcome = match result {
-                    Ok(item) => {
-                        received.events += 1;
-                        received.kept += u64::from(item.keep);
-                        on_event(Delivered {
-                            lumi,
-                            event: item.output.event,
-                            keep: item.keep,
-                            rng: item.output.rng,
-                            round_trip: item.round_trip,
-                        })
-                    }
-                    Err(error) => Err(error.to_string()),
-                };
-                if let Err(error) = outcome {
-                    report.error = Some(error);
-                    stopper.stop();
-                }
-            },
-        )?;
+                Err(error) => Err(error.to_string()),
+            };
+            if let Err(error) = outcome {
+                report.error = Some(error);
+                stopper.stop();
+            }
+        })?;
         received_in_run.events += received.events;
         received_in_run.kept += received.kept;
-        let served = pool.end::<(), Served>(Generator::EndLumi, u64::from(lumi), &())?;
+        let served = pool.end_lumi(u64::from(lumi));
         check(&served, received, &format!("lumi {lumi}"), report)?;
-        collect_events(pool, report);
+        collect_events(pool, max_attempts, report);
         restarts_so_far.store(u64::from(report.restarts), Ordering::Relaxed);
     }
-    let served = pool.end::<(), Served>(Generator::EndRun, u64::from(run), &())?;
+    let served = pool.end_run(u64::from(run));
     check(&served, received_in_run, &format!("run {run}"), report)
 }
 
-/// Records the pool's failures and restarts in the report.
-fn collect_events(pool: &mut Pool<Generator>, report: &mut DriverReport) {
+/// Records the pool's failures and restarts in the report. Every failed attempt is an
+/// event; those of an event's last attempt were not recovered (the job stopped on them).
+fn collect_events(pool: &mut GeneratorPool, max_attempts: u32, report: &mut DriverReport) {
     for event in pool.take_events() {
         match event.kind {
             PoolEventKind::Restarted => report.restarts += 1,
             PoolEventKind::StartFailed { .. } => report.start_failures += 1,
             PoolEventKind::Retired => report.retired += 1,
+            PoolEventKind::Failed { attempt, .. } if attempt >= max_attempts => {}
             PoolEventKind::Failed { error, .. } => report.recovered.push(Recovered {
                 event: event.item.unwrap_or(0),
                 kind: classify(&error),
@@ -283,10 +277,11 @@ fn collect_events(pool: &mut Pool<Generator>, report: &mut DriverReport) {
     }
 }
 
-/// Compares the workers' end-of-block counts with what the controller received: together
-/// they may report less (a restarted worker's counts died with it), never more. A worker
-/// lost during the end transition reports nothing: that is recorded, not an error, since the
-/// job's counts are the controller's.
+/// Compares the workers' end-of-block counts with what the controller received: equal when
+/// one process served each worker's share of the block and reported, otherwise they may
+/// report less (a replaced process's counts died with it), never more. A worker lost during
+/// the end transition reports nothing: that is recorded, not an error, since the job's
+/// counts are the controller's.
 fn check(
     served: &[tandem::EndOutput<Served>],
     received: Served,
@@ -307,15 +302,31 @@ fn check(
             }),
         }
     }
-    if total.events <= received.events && total.kept <= received.kept {
+    let complete = served
+        .iter()
+        .all(|end| end.processes == 1 && end.output.is_ok());
+    let agree = if complete {
+        total.events == received.events && total.kept == received.kept
+    } else {
+        total.events <= received.events && total.kept <= received.kept
+    };
+    if agree {
         Ok(())
     } else {
         Err(PoolError::WorkerGone {
             worker: 0,
             detail: format!(
                 "the workers report {} events ({} kept) in {block}, the controller received {} \
-                 ({} kept): a worker repeated events",
-                total.events, total.kept, received.events, received.kept
+                 ({} kept){}",
+                total.events,
+                total.kept,
+                received.events,
+                received.kept,
+                if complete {
+                    ""
+                } else {
+                    " after worker replacements"
+                }
             ),
         })
     }

@@ -16,6 +16,9 @@ pub(crate) struct Reserved<'a> {
     pub(crate) worker: &'a [&'a str],
     /// The methods of the generated controller besides the transitions.
     pub(crate) controller: &'a [&'a str],
+    /// The methods of the generated pool besides the transitions (an enum with an `item`
+    /// transition only).
+    pub(crate) pool: &'a [&'a str],
 }
 
 /// Checks a `#[derive(Transitions)]` input.
@@ -56,10 +59,13 @@ pub(crate) fn check_transitions(cx: &Ctxt, set: &TransitionSet<'_>, reserved: &R
             );
         }
         let name = transition.name.as_str();
+        let pooled = set.transitions.iter().any(|t| t.attrs.item.is_some());
         let clash = if reserved.worker.contains(&name) {
             Some("which the generated worker trait already has")
         } else if reserved.controller.contains(&name) {
             Some("which the generated controller already has")
+        } else if pooled && reserved.pool.contains(&name) {
+            Some("which the generated pool already has")
         } else if matches!(name, "self" | "super" | "crate") {
             Some("a keyword that cannot name a method")
         } else {

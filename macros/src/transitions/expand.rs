@@ -18,10 +18,12 @@ pub(crate) fn expand(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     let transitions_impl = transitions_impl(n, set);
     let worker = worker_trait(n, set);
     let controller = controller(n, set);
+    let pool = super::pool::expand(n, set);
     quote! {
         #transitions_impl
         #worker
         #controller
+        #pool
     }
 }
 
@@ -57,16 +59,6 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     let names = set.transitions.iter().map(|t| &t.name);
     let replays = set.transitions.iter().map(|t| t.attrs.replay.is_some());
     let ends = set.transitions.iter().map(|t| t.attrs.end.is_some());
-    let io_fingerprints: Vec<TokenStream> = (0..set.transitions.len() as u32)
-        .map(|kind| io(n, kind, "FINGERPRINTS"))
-        .collect();
-    let item = match set.transitions.iter().position(|t| t.attrs.item.is_some()) {
-        Some(kind) => {
-            let kind = kind as u32;
-            quote!(::core::option::Option::Some(#kind))
-        }
-        None => quote!(::core::option::Option::None),
-    };
     let count = set.transitions.len() as u64;
     let variants: Vec<_> = set.transitions.iter().map(|t| t.ident).collect();
     let kinds: Vec<u32> = (0..set.transitions.len() as u32).collect();
@@ -134,9 +126,7 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
             #setup
             const NAMES: &'static [&'static str] = &[#(#names),*];
             const REPLAY: &'static [::core::primitive::bool] = &[#(#replays),*];
-            const ITEM: ::core::option::Option<::core::primitive::u32> = #item;
             const END: &'static [::core::primitive::bool] = &[#(#ends),*];
-            const IO_FINGERPRINTS: &'static [[::core::primitive::u64; 2]] = &[#(#io_fingerprints),*];
             const FINGERPRINT: #u64 = #rt::__private::Fingerprint::new("transitions")
                 .str(::core::stringify!(#enum_ident))
                 .u64(#count)

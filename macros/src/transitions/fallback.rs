@@ -5,7 +5,7 @@
 //! and those transitions; every body is `::core::unimplemented!()`, never run since the build fails.
 
 use super::expand::{controller_signatures, worker_methods};
-use super::methods::{self, CONTROLLER, WORKER};
+use super::methods::{self, CONTROLLER, POOL, WORKER};
 use super::Names;
 use crate::internals::ast::{Transition, TransitionSet};
 use proc_macro2::TokenStream;
@@ -31,6 +31,7 @@ pub(crate) fn fallback(input: &DeriveInput, set: Option<&TransitionSet<'_>>) -> 
     let fixed: Vec<&str> = methods::names(WORKER)
         .into_iter()
         .chain(methods::names(CONTROLLER))
+        .chain(methods::names(POOL))
         .collect();
     let mut transitions: Vec<Transition<'_>> = Vec::new();
     for t in set.map_or(&[][..], |set| &set.transitions[..]) {
@@ -80,6 +81,12 @@ pub(crate) fn fallback(input: &DeriveInput, set: Option<&TransitionSet<'_>>) -> 
             quote!(#signature #stub)
         });
     let controller_transitions = controller_signatures(&n, &transitions);
+    // A generic input's pool would name it: none, as for the controller's `typed`.
+    let pool = if generic {
+        TokenStream::new()
+    } else {
+        super::pool::fallback(&n, &transitions, &stub)
+    };
     quote! {
         #transitions_impl
 
@@ -101,5 +108,7 @@ pub(crate) fn fallback(input: &DeriveInput, set: Option<&TransitionSet<'_>>) -> 
         impl ::core::fmt::Debug for #controller {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result #stub
         }
+
+        #pool
     }
 }

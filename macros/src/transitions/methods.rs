@@ -145,6 +145,43 @@ pub(crate) const CONTROLLER: &[Method] = &[
         },
     },
     Method {
+        name: "spawn_with_setup_retry",
+        signature: |n, name| {
+            let Names { rt, setup, .. } = n;
+            quote! {
+                /// As `spawn`, for a worker that may take longer than the setup time-out
+                /// (`Options::setup_timeout`) to set up: at each time-out of a live worker,
+                /// `retry` decides whether to wait another one. Restarts use it too.
+                ///
+                /// # Errors
+                /// As `spawn`; `ChannelError::SetupTimedOut` once `retry` gives up.
+                pub fn #name<S>(
+                    command: ::std::process::Command,
+                    id: ::core::primitive::u32,
+                    options: #rt::Options,
+                    setup: &S,
+                    retry: #rt::SetupRetry,
+                ) -> ::core::result::Result<Self, #rt::ChannelError>
+                where
+                    S: #rt::__private::SetupOf<#setup> + ?::core::marker::Sized,
+            }
+        },
+        body: |n| {
+            let Names { rt, .. } = n;
+            quote!({
+                ::core::result::Result::Ok(Self {
+                    inner: #rt::TypedController::spawn_with_setup_retry(
+                        command,
+                        id,
+                        options,
+                        #rt::__private::SetupOf::as_setup(setup),
+                        retry,
+                    )?,
+                })
+            })
+        },
+    },
+    Method {
         name: "shutdown",
         signature: |n, name| {
             let Names { rt, .. } = n;
@@ -222,6 +259,103 @@ pub(crate) const CONTROLLER: &[Method] = &[
                 /// The `TypedController` underneath, mutably, for everything else (such as
                 /// the untyped `Controller` and its worker's pid).
                 pub fn #name(&mut self) -> &mut #rt::TypedController<#enum_ident>
+            }
+        },
+        body: |_| quote!({ &mut self.inner }),
+    },
+];
+
+/// The methods of `<Enum>Pool` besides the transitions (generated with an `item`
+/// transition only).
+pub(crate) const POOL: &[Method] = &[
+    Method {
+        name: "start",
+        signature: |n, name| {
+            let Names { rt, setup, .. } = n;
+            quote! {
+                /// Starts `options.workers()` worker processes, each from a command `command`
+                /// returns, with the setup payload `setup` (`&()` unless the enum declares
+                /// `#[transitions(setup = T)]`); returns once every worker is set up or
+                /// retired by its breaker.
+                ///
+                /// # Errors
+                /// `PoolError::NoWorkers` if no worker could be started.
+                pub fn #name<S>(
+                    command: impl ::core::ops::Fn() -> ::std::process::Command
+                        + ::core::marker::Send
+                        + ::core::marker::Sync
+                        + 'static,
+                    setup: &S,
+                    options: #rt::PoolOptions,
+                ) -> ::core::result::Result<Self, #rt::PoolError>
+                where
+                    S: #rt::__private::SetupOf<#setup> + ?::core::marker::Sized,
+            }
+        },
+        body: |n| {
+            let Names { rt, .. } = n;
+            quote!({
+                ::core::result::Result::Ok(Self {
+                    inner: #rt::Pool::start(
+                        command,
+                        #rt::__private::SetupOf::as_setup(setup),
+                        options,
+                    )?,
+                })
+            })
+        },
+    },
+    Method {
+        name: "shutdown",
+        signature: |_, name| {
+            quote! {
+                /// Stops every worker and waits for them (dropping the pool does too).
+                pub fn #name(self)
+            }
+        },
+        body: |_| quote!({ self.inner.shutdown() }),
+    },
+    Method {
+        name: "take_events",
+        signature: |n, name| {
+            let Names { rt, .. } = n;
+            quote! {
+                /// Takes the events recorded since the last call: every failed attempt,
+                /// restart, recycling, start failure and retirement.
+                pub fn #name(&mut self) -> ::std::vec::Vec<#rt::PoolEvent>
+            }
+        },
+        body: |_| quote!({ self.inner.take_events() }),
+    },
+    Method {
+        name: "stopper",
+        signature: |n, name| {
+            let Names { rt, .. } = n;
+            quote! {
+                /// A handle that interrupts the item method from another thread.
+                pub fn #name(&self) -> #rt::PoolStopper
+            }
+        },
+        body: |_| quote!({ self.inner.stopper() }),
+    },
+    Method {
+        name: "pool",
+        signature: |n, name| {
+            let Names { rt, enum_ident, .. } = n;
+            quote! {
+                /// The `Pool` underneath, for everything else (live workers, their pids).
+                pub fn #name(&self) -> &#rt::Pool<#enum_ident>
+            }
+        },
+        body: |_| quote!({ &self.inner }),
+    },
+    Method {
+        name: "pool_mut",
+        signature: |n, name| {
+            let Names { rt, enum_ident, .. } = n;
+            quote! {
+                /// The `Pool` underneath, mutably.
+                pub fn #name(&mut self) -> &mut #rt::Pool<#enum_ident>
             }
         },
         body: |_| quote!({ &mut self.inner }),

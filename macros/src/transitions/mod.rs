@@ -4,7 +4,11 @@
 //!
 //! From a fieldless enum it generates an impl of `Transitions`, a `<Enum>Worker` trait with
 //! one method per transition plus the dispatch that serves it, and a `<Enum>Controller`
-//! with one method per transition beside the fixed methods listed in `methods`.
+//! with one method per transition beside the fixed methods listed in `methods`. With an
+//! `item` transition, also an impl of `ItemTransition` and an `<Enum>Pool` with one method
+//! per replay, item and end transition beside its fixed methods (`pool`).
+
+mod pool;
 
 mod expand;
 mod fallback;
@@ -27,6 +31,7 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
             &Reserved {
                 worker: &[methods::names(methods::WORKER), vec![methods::DISPATCH]].concat(),
                 controller: &methods::names(methods::CONTROLLER),
+                pool: &methods::names(methods::POOL),
             },
         );
     }
@@ -49,6 +54,7 @@ pub(crate) struct Names<'a> {
     pub(crate) vis: &'a syn::Visibility,
     pub(crate) worker: Ident,
     pub(crate) controller: Ident,
+    pub(crate) pool: Ident,
     /// The declared setup type, `()` when the key is absent.
     pub(crate) setup: Type,
     /// The type of the values the `reuse` transitions keep between calls, owned by `serve`
@@ -74,6 +80,7 @@ impl<'a> Names<'a> {
             vis: &input.vis,
             worker: format_ident!("{}Worker", input.ident),
             controller: format_ident!("{}Controller", input.ident),
+            pool: format_ident!("{}Pool", input.ident),
             setup: setup.unwrap_or_else(|| syn::parse_quote!(())),
             kept: quote!(()),
         }
@@ -166,6 +173,50 @@ mod tests {
         let mut expected = set(methods::names(WORKER));
         expected.extend(set(["begin_run", "event"]));
         assert_eq!(worker, expected);
+    }
+
+    /// The methods of `impl JobPool` in `tokens`.
+    fn pool_methods(tokens: proc_macro2::TokenStream) -> BTreeSet<String> {
+        let file: syn::File = syn::parse2(tokens).expect("the expansion parses");
+        let mut methods = BTreeSet::new();
+        for item in file.items {
+            if let Item::Impl(item) = item {
+                let is_pool = matches!(&*item.self_ty, syn::Type::Path(path) if path.path.is_ident("JobPool"));
+                if is_pool && item.trait_.is_none() {
+                    for inner in item.items {
+                        if let ImplItem::Fn(method) = inner {
+                            methods.insert(method.sig.ident.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        methods
+    }
+
+    #[test]
+    fn the_pool_has_its_fixed_methods_and_one_per_role_in_the_expansion_and_the_fallback() {
+        let mut pooled: DeriveInput = parse_quote! {
+            enum Job {
+                #[transition(input = u32, replay)]
+                BeginRun,
+                #[transition(input = u64, output = String, item)]
+                Event,
+                #[transition(output = u64, end)]
+                EndRun,
+                #[transition(output = String)]
+                Status,
+            }
+        };
+        let mut expected = set(methods::names(methods::POOL));
+        expected.extend(set(["begin_run", "event", "end_run"]));
+        assert_eq!(pool_methods(super::expand(&pooled)), expected);
+        pooled.attrs.push(parse_quote!(#[transitions(bogus)]));
+        assert_eq!(pool_methods(super::expand(&pooled)), expected);
+        assert!(
+            pool_methods(super::expand(&input())).is_empty(),
+            "no item, no pool"
+        );
     }
 
     #[test]

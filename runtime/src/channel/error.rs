@@ -255,6 +255,9 @@ pub enum ChannelError {
 impl ChannelError {
     /// Whether the worker process is gone (crashed or died), so that only a restart can
     /// continue the run. A time-out is not a loss: see [`is_timeout`](Self::is_timeout).
+    /// Nor is the [`Unusable`](Self::Unusable) error of a later call made without a restart
+    /// (the channel stays broken after a loss): to decide on a restart, test
+    /// [`requires_restart`](Self::requires_restart).
     pub fn is_worker_lost(&self) -> bool {
         matches!(
             self,

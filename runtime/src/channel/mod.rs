@@ -37,6 +37,8 @@ mod config;
 mod control;
 mod controller;
 mod error;
+mod memory;
+mod reply;
 mod token;
 mod wait;
 mod worker;
@@ -44,8 +46,9 @@ mod worker;
 use std::time::Duration;
 
 pub use config::ChannelConfig;
-pub use controller::{ControllerChannel, Reply};
+pub use controller::ControllerChannel;
 pub use error::{ChannelError, TransitionLabel};
+pub use reply::Reply;
 pub use wait::WaitStats;
 pub use worker::{TransitionRequest, WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
 

@@ -75,7 +75,7 @@
 //! a derived enum decodes in place when the new value has the same variant, and replaces
 //! the old value otherwise. A caller that decodes a large message at every transition into
 //! the previous message's storage thus allocates and faults its memory in only once (see
-//! [`TypedController::call_into`](crate::TypedController::call_into)).
+//! [`TypedController::call_into_unchecked`](crate::TypedController::call_into_unchecked)).
 //!
 //! When the decode fails, the value is left valid, but it may be changed: part of it may
 //! hold the new bytes, and a vector may be shorter than before.

@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use super::{Job, PendingItem, Report};
+use super::messages::{Job, PendingItem, Report};
 
 /// When the sleeping caller wants to be woken (besides an urgent report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,14 +40,13 @@ impl Wake {
     };
 }
 
-#[derive(Default)]
-struct State {
+struct State<O> {
     items: VecDeque<PendingItem>,
     /// Jobs for one worker each, served before items.
     directed: Vec<VecDeque<Job>>,
     /// Whether each worker's thread holds a job (set when it takes one, under the lock).
     busy: Vec<bool>,
-    reports: VecDeque<Report>,
+    reports: VecDeque<Report<O>>,
     /// How many of `reports` are finished items, and how many are urgent.
     done: usize,
     urgent: usize,
@@ -59,7 +58,7 @@ struct State {
     caller_sleeps: u64,
 }
 
-impl State {
+impl<O> State<O> {
     fn caller_ready(&self, wake: Wake) -> bool {
         self.urgent > 0
             || self.done >= wake.done.max(1)
@@ -68,26 +67,33 @@ impl State {
 }
 
 /// The state shared by a pool's threads. See the module docs.
-pub(super) struct Shared {
-    state: Mutex<State>,
+pub(super) struct Shared<O> {
+    state: Mutex<State<O>>,
     caller: Condvar,
     workers: Condvar,
 }
 
-impl Shared {
-    pub(super) fn new(workers: usize) -> Shared {
+impl<O> Shared<O> {
+    pub(super) fn new(workers: usize) -> Shared<O> {
         Shared {
             state: Mutex::new(State {
+                items: VecDeque::new(),
                 directed: (0..workers).map(|_| VecDeque::new()).collect(),
                 busy: vec![false; workers],
-                ..State::default()
+                reports: VecDeque::new(),
+                done: 0,
+                urgent: 0,
+                wake: None,
+                workers_waiting: 0,
+                stopping: false,
+                caller_sleeps: 0,
             }),
             caller: Condvar::new(),
             workers: Condvar::new(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<O>> {
         // A panic while holding the lock leaves plain queues behind: still consistent.
         self.state
             .lock()
@@ -144,7 +150,7 @@ impl Shared {
     }
 
     /// Takes every report, sleeping first until they satisfy `wake`.
-    pub(super) fn wait(&self, wake: Wake) -> VecDeque<Report> {
+    pub(super) fn wait(&self, wake: Wake) -> VecDeque<Report<O>> {
         let mut state = self.lock();
         if !state.caller_ready(wake) {
             state.caller_sleeps += 1;
@@ -212,8 +218,22 @@ impl Shared {
     }
 
     /// Posts a report to the caller, waking it if that satisfies its rule.
-    pub(super) fn report(&self, report: Report) {
+    pub(super) fn report(&self, report: Report<O>) {
+        self.post(None, report);
+    }
+
+    /// Posts the report that finishes the job `worker` holds, and marks it idle in the
+    /// same step: a caller that acts on the report (a shutdown after the last result) does
+    /// not find the worker still busy, and kill it in the middle of nothing.
+    pub(super) fn finish(&self, worker: usize, report: Report<O>) {
+        self.post(Some(worker), report);
+    }
+
+    fn post(&self, finished: Option<usize>, report: Report<O>) {
         let mut state = self.lock();
+        if let Some(worker) = finished {
+            state.busy[worker] = false;
+        }
         if report.is_done() {
             state.done += 1;
         } else if report.is_urgent() {
@@ -240,7 +260,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::pool::{decode_any, Finished, PoolEvent, PoolEventKind};
+    use crate::pool::events::{PoolEvent, PoolEventKind};
+    use crate::pool::messages::Finished;
 
     fn item(seq: u64) -> PendingItem {
         PendingItem {
@@ -249,18 +270,17 @@ mod tests {
             input: Arc::new(Vec::new()),
             attempt: 1,
             begins: Arc::new(Vec::new()),
-            decode: decode_any::<u64>,
         }
     }
 
-    fn done(seq: u64) -> Report {
+    fn done(seq: u64) -> Report<u64> {
         Report::Done {
             worker: 0,
             seq,
             id: seq,
             synced: Arc::new(Vec::new()),
             result: Ok(Finished {
-                output: Box::new(seq),
+                output: seq,
                 keep: false,
                 attempt: 1,
                 round_trip: Duration::ZERO,
@@ -268,21 +288,22 @@ mod tests {
         }
     }
 
-    fn event() -> Report {
+    fn event() -> Report<u64> {
         Report::Event(PoolEvent {
             worker: 0,
+            process: None,
             item: None,
             kind: PoolEventKind::Restarted,
         })
     }
 
-    fn ready(shared: &Shared, wake: Wake) -> bool {
+    fn ready(shared: &Shared<u64>, wake: Wake) -> bool {
         shared.lock().caller_ready(wake)
     }
 
     #[test]
     fn finished_items_wake_the_caller_in_batches() {
-        let shared = Shared::new(1);
+        let shared = Shared::<u64>::new(1);
         let wake = Wake {
             done: 3,
             low_water: 0,
@@ -299,7 +320,7 @@ mod tests {
 
     #[test]
     fn an_urgent_report_wakes_the_caller_alone() {
-        let shared = Shared::new(1);
+        let shared = Shared::<u64>::new(1);
         let wake = Wake {
             done: 8,
             low_water: 0,
@@ -312,7 +333,7 @@ mod tests {
 
     #[test]
     fn a_low_queue_wakes_the_caller_once_an_item_is_finished() {
-        let shared = Shared::new(2);
+        let shared = Shared::<u64>::new(2);
         shared.push_items(false, (0..3).map(item));
         let wake = Wake {
             done: 4,
@@ -324,22 +345,21 @@ mod tests {
         assert!(matches!(shared.next_job(1), Some(Job::Item(i)) if i.seq == 1));
         assert!(ready(&shared, wake), "one item left and one finished");
         assert!(
-            !ready(&Shared::new(1), wake),
+            !ready(&Shared::<u64>::new(1), wake),
             "an empty queue alone is no reason"
         );
     }
 
     #[test]
     fn own_jobs_come_before_items_and_retried_items_first() {
-        let shared = Shared::new(2);
+        let shared = Shared::<u64>::new(2);
         shared.push_items(false, (0..2).map(item));
         shared.give_back(item(9));
         let end = Job::End {
             kind: 0,
             id: 0,
-            input: Vec::new(),
+            input: Arc::new(Vec::new()),
             closes: None,
-            decode: decode_any::<u64>,
         };
         shared.send_to(1, end);
         assert!(matches!(shared.next_job(1), Some(Job::End { .. })));
@@ -352,7 +372,7 @@ mod tests {
 
     #[test]
     fn a_sleeping_caller_is_woken_by_the_report_that_completes_its_batch() {
-        let shared = Arc::new(Shared::new(1));
+        let shared = Arc::new(Shared::<u64>::new(1));
         let wake = Wake {
             done: 2,
             low_water: 0,
@@ -375,7 +395,7 @@ mod tests {
 
     #[test]
     fn a_waiting_worker_thread_is_woken_by_an_item() {
-        let shared = Arc::new(Shared::new(1));
+        let shared = Arc::new(Shared::<u64>::new(1));
         let worker = {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || match shared.next_job(0) {

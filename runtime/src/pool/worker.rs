@@ -1,118 +1,92 @@
-//! The thread that drives one worker: it owns the worker's [`TypedController`], takes jobs
-//! from the [`Shared`] queues (its own first, then the next item), establishes the block
-//! state an item needs before serving it, retries, restarts, recycles, and posts a
-//! [`Report`] for everything the caller must know.
+//! The thread that drives one worker: it takes jobs from the [`Shared`] queues (its own
+//! first, then the next item), establishes the block state an item needs before serving
+//! it, retries, restarts, recycles, and posts a [`Report`] for everything the caller must
+//! know.
+//!
+//! The worker itself is reached through [`Drive`] ("call / restart"): a process behind a
+//! typed controller in a pool (`driver.rs`), a script in the unit tests, so that the
+//! dispatching logic is tested without processes.
+//!
+//! # Attempts
+//! Every transition a worker thread runs goes through [`WorkerThread::attempts`]: each
+//! failed attempt is a [`PoolEvent`] naming the process that failed, a lost worker is
+//! replaced before the next attempt (or before the caller learns of the last failure, so
+//! that the slot is left with a working process), and the loop ends at the attempt limit.
+//! Items get [`PoolOptions::max_attempts`]; ends one attempt (a replaced process has lost
+//! the block's state: retrying would report a fresh process's empty summary).
+//!
+//! # Processes
+//! Each new process (a first start, a restart, a recycling) starts the per-process item
+//! count behind [`PoolOptions::recycle_after_items`] at zero. (Re)starts go through a
+//! breaker: [`PoolOptions::max_start_failures`] failures in a row retire the worker.
 
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use crate::channel::ChannelError;
-use crate::codec::{decode_shared, DecodeError};
-use crate::sys::shared_bytes::SharedBytes;
-use crate::typed::{Transitions, TypedController};
-
+use super::events::{PoolError, PoolEvent, PoolEventKind, RecycleReason};
+use super::messages::{Begin, Begins, Finished, Job, PendingItem, Report};
+use super::options::PoolOptions;
 use super::shared::Shared;
-use super::{Begin, Finished, Job, PendingItem, PoolError, PoolEvent, PoolEventKind, PoolOptions};
-use super::{Begins, Report};
+use crate::channel::ChannelError;
+use crate::sys::process::PidFd;
+use crate::typed::Response;
 
-pub(super) struct WorkerContext {
-    pub worker: usize,
-    pub command: Arc<dyn Fn() -> Command + Send + Sync>,
-    pub setup: Arc<Vec<u8>>,
-    pub options: PoolOptions,
-    pub shared: Arc<Shared>,
-    pub pid: Arc<AtomicU32>,
-    pub stopping: Arc<std::sync::atomic::AtomicBool>,
+/// One worker as its thread drives it: calls, and replacement of its process.
+pub(crate) trait Drive {
+    /// The item transition's output.
+    type Output: Send + 'static;
+
+    /// Runs the item transition `kind` on `input` as attempt `attempt`.
+    fn call_item(
+        &mut self,
+        kind: u32,
+        id: u64,
+        input: &[u8],
+        attempt: u32,
+    ) -> Result<Response<Self::Output>, ChannelError>;
+
+    /// Runs a state-establishing transition as attempt `attempt`; a replacement process
+    /// gets it back by replay.
+    fn call_begin(&mut self, begin: &Begin, attempt: u32) -> Result<(), ChannelError>;
+
+    /// Runs an end-of-block transition; its output, encoded.
+    fn call_end(&mut self, kind: u32, id: u64, input: &[u8]) -> Result<Vec<u8>, ChannelError>;
+
+    /// Forgets the begins of kind `kind` and later: their block ended, so a replacement
+    /// process must not be put back into it.
+    fn close_block(&mut self, kind: u32);
+
+    /// Replaces a lost process, replaying the begins in force.
+    fn restart(&mut self) -> Result<(), ChannelError>;
+
+    /// Replaces a process that is still well, stopping it gracefully first.
+    fn recycle(&mut self) -> Result<(), ChannelError>;
+
+    /// The current process's pid, as the kernel gave it at spawn.
+    fn pid(&self) -> Option<u32>;
+
+    /// The current process, for killing it from another thread.
+    fn process(&self) -> Option<Arc<PidFd>>;
+
+    /// The current process's resident memory in bytes.
+    fn resident_bytes(&self) -> Option<u64>;
 }
 
-impl WorkerContext {
-    fn event(&self, item: Option<u64>, kind: PoolEventKind) {
-        self.shared.report(Report::Event(PoolEvent {
-            worker: self.worker,
-            item,
-            kind,
-        }));
-    }
+/// Starts worker `index`'s first process.
+pub(crate) type Start<D> = Arc<dyn Fn(usize) -> Result<D, ChannelError> + Send + Sync>;
 
-    fn stopping(&self) -> bool {
-        self.stopping.load(Ordering::SeqCst)
-    }
-
-    fn note_pid<T: Transitions>(&self, controller: &mut TypedController<T>) {
-        let pid = controller.controller().pid().unwrap_or(0);
-        self.pid.store(pid, Ordering::SeqCst);
-    }
-
-    /// Starts the worker, trying up to the breaker's limit.
-    fn start<T: Transitions>(&self) -> Result<TypedController<T>, ChannelError> {
-        let options = self.options.channel.clone().own_process_group(true);
-        let mut failures = 0;
-        loop {
-            let result = TypedController::<T>::spawn_encoded(
-                (self.command)(),
-                self.worker as u32,
-                options.clone(),
-                self.setup.to_vec(),
-            );
-            match result {
-                Ok(mut controller) => {
-                    controller.set_timeout_policy(self.options.timeout_policy);
-                    self.note_pid(&mut controller);
-                    return Ok(controller);
-                }
-                Err(error) => {
-                    failures += 1;
-                    if failures >= self.options.max_start_failures || self.stopping() {
-                        return Err(error);
-                    }
-                    self.event(None, PoolEventKind::StartFailed { error });
-                    std::thread::sleep(self.options.restart_backoff);
-                }
-            }
-        }
-    }
-
-    /// Restarts the worker (replaying its state), trying up to the breaker's limit, and
-    /// reports `done` once it worked.
-    fn restart<T: Transitions>(
-        &self,
-        controller: &mut TypedController<T>,
-        item: Option<u64>,
-        done: PoolEventKind,
-    ) -> Result<(), ChannelError> {
-        let mut failures = 0;
-        loop {
-            std::thread::sleep(self.options.restart_backoff);
-            match controller.restart() {
-                Ok(()) => {
-                    self.note_pid(controller);
-                    self.event(item, done);
-                    return Ok(());
-                }
-                Err(error) => {
-                    failures += 1;
-                    if failures >= self.options.max_start_failures || self.stopping() {
-                        return Err(error);
-                    }
-                    self.event(item, PoolEventKind::StartFailed { error });
-                }
-            }
-        }
-    }
-
-    /// Reports this worker retired, handing `current` back to the queue for the others.
-    fn retire(&self, error: ChannelError, current: Option<PendingItem>) {
-        if let Some(item) = current {
-            self.shared.give_back(item);
-        }
-        self.pid.store(0, Ordering::SeqCst);
-        self.shared.report(Report::Retired {
-            worker: self.worker,
-            error,
-        });
-    }
+/// What a worker thread shares with the pool.
+pub(crate) struct WorkerContext<O> {
+    pub(crate) worker: usize,
+    /// Transition names by kind, for events.
+    pub(crate) names: &'static [&'static str],
+    pub(crate) item_kind: u32,
+    pub(crate) options: PoolOptions,
+    pub(crate) shared: Arc<Shared<O>>,
+    /// The worker's current process, for the pool to kill it on drop.
+    pub(crate) process: Arc<Mutex<Option<Arc<PidFd>>>>,
+    pub(crate) stopping: Arc<AtomicBool>,
 }
 
 /// Why the thread stops serving.
@@ -123,68 +97,83 @@ enum Stop {
     Retired,
 }
 
-/// The thread of one worker: owns its controller, serves jobs until the pool stops or the
+/// How [`WorkerThread::attempts`] ended.
+enum Attempted<R> {
+    Done {
+        value: R,
+        attempt: u32,
+    },
+    /// The last allowed attempt failed; the slot has a working process.
+    Failed {
+        error: Arc<ChannelError>,
+        attempts: u32,
+        /// Whether the last failure cost the process (replaced since).
+        lost: bool,
+    },
+    /// A lost process could not be replaced: the worker must retire.
+    Unstartable {
+        start_error: Arc<ChannelError>,
+        last: Arc<ChannelError>,
+        attempts: u32,
+    },
+    Stopping,
+}
+
+/// How a process is replaced.
+enum Replace {
+    Restart,
+    Recycle(RecycleReason),
+}
+
+/// The thread of one worker: owns its driver, serves jobs until the pool stops or the
 /// worker is retired.
-pub(super) fn run_worker<T: Transitions>(context: WorkerContext) {
+pub(crate) fn run_worker<D: Drive>(context: WorkerContext<D::Output>, start: Start<D>) {
     let worker = context.worker;
-    let mut controller = match context.start::<T>() {
-        Ok(controller) => {
-            context.shared.report(Report::Started {
-                worker,
-                result: Ok(()),
-            });
-            controller
-        }
-        Err(error) => {
-            context.shared.report(Report::Started {
-                worker,
-                result: Err(error),
-            });
-            return;
+    let mut failures = 0;
+    let driver = loop {
+        match start(worker) {
+            Ok(driver) => break driver,
+            Err(error) => {
+                failures += 1;
+                let error = Arc::new(error);
+                context.event(
+                    None,
+                    None,
+                    PoolEventKind::StartFailed {
+                        error: Arc::clone(&error),
+                    },
+                );
+                if failures >= context.options.max_start_failures || context.stopping() {
+                    context.shared.report(Report::Started {
+                        worker,
+                        result: Err(error),
+                    });
+                    return;
+                }
+                std::thread::sleep(context.options.restart_backoff);
+            }
         }
     };
-    let mut state = Served {
-        applied: Arc::new(Vec::new()),
-        since_start: 0,
+    let mut thread = WorkerThread {
+        context,
+        driver,
+        served: Served::default(),
     };
-    while let Some(job) = context.shared.next_job(worker) {
+    // Before the report: the pool has the process once it knows the worker started.
+    thread.note_process();
+    thread.context.shared.report(Report::Started {
+        worker,
+        result: Ok(()),
+    });
+    while let Some(job) = thread.context.shared.next_job(worker) {
         let served = match job {
-            Job::Item(pending) => serve_item(&context, &mut controller, &mut state, pending),
+            Job::Item(pending) => thread.serve_item(pending),
             Job::End {
                 kind,
                 id,
                 input,
                 closes,
-                decode,
-            } => {
-                let result = controller
-                    .call_encoded(kind, id, &input, decode)
-                    .map(|response| response.output);
-                if let Some(begin_kind) = closes {
-                    controller.close_block(begin_kind);
-                    let outer = state
-                        .applied
-                        .iter()
-                        .filter(|begin| begin.kind < begin_kind)
-                        .cloned()
-                        .collect();
-                    state.applied = Arc::new(outer);
-                }
-                if let Err(error) = &result {
-                    if error.requires_restart() && !context.stopping() {
-                        // The block is over; a fresh worker only needs the outer state back.
-                        if let Err(error) =
-                            context.restart(&mut controller, None, PoolEventKind::Restarted)
-                        {
-                            context.shared.report(Report::Ended { worker, result });
-                            context.retire(error, None);
-                            return;
-                        }
-                    }
-                }
-                context.shared.report(Report::Ended { worker, result });
-                Ok(())
-            }
+            } => thread.serve_end(kind, id, &input, closes),
         };
         match served {
             Ok(()) => {}
@@ -192,183 +181,377 @@ pub(super) fn run_worker<T: Transitions>(context: WorkerContext) {
             Err(Stop::Retired) => return,
         }
     }
-    context.pid.store(0, Ordering::SeqCst);
-    drop(controller);
+    thread.context.set_process(None);
 }
 
-/// What a worker thread knows of its worker.
+/// What a worker thread knows of its worker's state.
+#[derive(Default)]
 struct Served {
-    /// The begins the worker has run, in order (its controller replays them on restart).
+    /// The begins the worker has run, in order (its driver replays them on restart).
     applied: Begins,
-    /// Items served since the process started.
-    since_start: u64,
+    /// For each of `applied`, the number of the process that first ran it on this slot.
+    began_in: Vec<u32>,
+    /// The current process's number: 1 for the first, one more for each replacement.
+    process: u32,
+    /// Items the current process served.
+    items_of_process: u64,
 }
 
-/// Serves one item: establishes its block state, recycles the worker if due, calls with
-/// retries, and reports the result.
-fn serve_item<T: Transitions>(
-    context: &WorkerContext,
-    controller: &mut TypedController<T>,
-    state: &mut Served,
-    pending: PendingItem,
-) -> Result<(), Stop> {
-    if !Arc::ptr_eq(&state.applied, &pending.begins) {
-        let common = state
+impl Served {
+    fn new_process(&mut self) {
+        self.process += 1;
+        self.items_of_process = 0;
+    }
+
+    /// How many processes served the block of the begin kind `closes` (of any begin if
+    /// `None`) on this slot.
+    fn processes_in_block(&self, closes: Option<u32>) -> u32 {
+        let began = match closes {
+            Some(kind) => self
+                .applied
+                .iter()
+                .position(|begin| begin.kind == kind)
+                .map(|at| self.began_in[at]),
+            None => self.began_in.first().copied(),
+        };
+        began.map_or(1, |began| self.process - began + 1)
+    }
+
+    /// Forgets the begins of kind `kind` and later.
+    fn close_block(&mut self, kind: u32) {
+        let keep = self
             .applied
             .iter()
-            .zip(pending.begins.iter())
-            .take_while(|(a, b)| a.serial == b.serial)
+            .take_while(|begin| begin.kind < kind)
             .count();
-        let established = pending.begins[common..]
-            .iter()
-            .try_for_each(|begin| establish(context, controller, begin));
-        state.applied = Arc::clone(&pending.begins);
-        if let Err(error) = established {
-            if context.stopping() {
-                return Err(Stop::Stopping);
+        self.applied = Arc::new(self.applied[..keep].to_vec());
+        self.began_in.truncate(keep);
+    }
+}
+
+struct WorkerThread<D: Drive> {
+    context: WorkerContext<D::Output>,
+    driver: D,
+    served: Served,
+}
+
+impl<O> WorkerContext<O> {
+    fn event(&self, process: Option<u32>, item: Option<u64>, kind: PoolEventKind) {
+        self.shared.report(Report::Event(PoolEvent {
+            worker: self.worker,
+            process,
+            item,
+            kind,
+        }));
+    }
+
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn set_process(&self, process: Option<Arc<PidFd>>) {
+        *self
+            .process
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = process;
+    }
+
+    fn name(&self, kind: u32) -> &'static str {
+        self.names.get(kind as usize).copied().unwrap_or("?")
+    }
+}
+
+impl<D: Drive> WorkerThread<D> {
+    fn note_process(&mut self) {
+        self.served.new_process();
+        self.context.set_process(self.driver.process());
+    }
+
+    /// Runs `call` as attempts `first`, `first + 1`, ... up to `max`: every failure is an
+    /// event, and a lost process is replaced before the next attempt or the return.
+    fn attempts<R>(
+        &mut self,
+        kind: u32,
+        item: Option<u64>,
+        first: u32,
+        max: u32,
+        mut call: impl FnMut(&mut D, u32) -> Result<R, ChannelError>,
+    ) -> Attempted<R> {
+        let mut attempt = first;
+        loop {
+            let error = match call(&mut self.driver, attempt) {
+                Ok(value) => return Attempted::Done { value, attempt },
+                Err(error) => error,
+            };
+            if self.context.stopping() {
+                return Attempted::Stopping;
             }
-            // The worker cannot establish the block's state: retire it, and let its item
-            // go to another worker.
-            context.retire(error, Some(pending));
-            return Err(Stop::Retired);
+            let lost = error.requires_restart();
+            let error = Arc::new(error);
+            let failed = PoolEventKind::Failed {
+                transition: self.context.name(kind),
+                attempt,
+                error: Arc::clone(&error),
+            };
+            self.context.event(self.driver.pid(), item, failed);
+            if lost {
+                if let Err(start_error) = self.replace(item, Replace::Restart) {
+                    return Attempted::Unstartable {
+                        start_error,
+                        last: error,
+                        attempts: attempt,
+                    };
+                }
+            }
+            if attempt >= max {
+                return Attempted::Failed {
+                    error,
+                    attempts: attempt,
+                    lost,
+                };
+            }
+            attempt += 1;
         }
     }
-    // A leaky worker is replaced before its next item, not after its last one.
-    if let Some(reason) = recycle_reason(context, controller, state.since_start) {
-        let recycled = PoolEventKind::Recycled { reason };
-        if let Err(error) = context.restart(controller, None, recycled) {
-            context.retire(error, Some(pending));
-            return Err(Stop::Retired);
+
+    /// Replaces the process, through the breaker; reports it once done.
+    fn replace(&mut self, item: Option<u64>, how: Replace) -> Result<(), Arc<ChannelError>> {
+        let mut failures = 0;
+        let mut graceful = matches!(how, Replace::Recycle(_));
+        self.context.set_process(None);
+        loop {
+            std::thread::sleep(self.context.options.restart_backoff);
+            let replaced = if graceful {
+                self.driver.recycle()
+            } else {
+                self.driver.restart()
+            };
+            // A failed start leaves no process to stop gracefully.
+            graceful = false;
+            match replaced {
+                Ok(()) => {
+                    self.note_process();
+                    let kind = match how {
+                        Replace::Restart => PoolEventKind::Restarted,
+                        Replace::Recycle(reason) => PoolEventKind::Recycled { reason },
+                    };
+                    self.context.event(self.driver.pid(), item, kind);
+                    return Ok(());
+                }
+                Err(error) => {
+                    failures += 1;
+                    let error = Arc::new(error);
+                    let failed = PoolEventKind::StartFailed {
+                        error: Arc::clone(&error),
+                    };
+                    self.context.event(None, item, failed);
+                    if failures >= self.context.options.max_start_failures
+                        || self.context.stopping()
+                    {
+                        return Err(error);
+                    }
+                }
+            }
         }
-        state.since_start = 0;
     }
-    let kind = T::ITEM.unwrap_or(0);
-    let mut attempt = pending.attempt;
-    let result = loop {
-        controller.set_attempt(attempt);
-        let started = Instant::now();
-        match controller.call_encoded(kind, pending.id, &pending.input, pending.decode) {
-            Ok(response) => {
-                break Ok(Finished {
-                    output: response.output,
-                    keep: response.keep,
+
+    /// Reports this worker retired, handing `current` back to the queue for the others.
+    fn retire(&mut self, error: Arc<ChannelError>, current: Option<PendingItem>) -> Stop {
+        if let Some(item) = current {
+            self.context.shared.give_back(item);
+        }
+        self.context.set_process(None);
+        self.context.shared.report(Report::Retired {
+            worker: self.context.worker,
+            error,
+        });
+        Stop::Retired
+    }
+
+    /// Serves one item: establishes its block state, recycles the process if due, runs
+    /// the item's attempts, and reports the result.
+    fn serve_item(&mut self, pending: PendingItem) -> Result<(), Stop> {
+        if let Err(stop) = self.establish(&pending.begins) {
+            return match stop {
+                Establish::Stopping => Err(Stop::Stopping),
+                // The worker cannot establish the block's state: its item goes to another.
+                Establish::Failed(error) => Err(self.retire(error, Some(pending))),
+            };
+        }
+        // A leaky process is replaced before its next item, not after its last one.
+        if let Some(reason) = self.recycle_reason() {
+            if let Err(error) = self.replace(None, Replace::Recycle(reason)) {
+                return Err(self.retire(error, Some(pending)));
+            }
+        }
+        let kind = self.context.item_kind;
+        let max = self.context.options.max_attempts;
+        let mut round_trip = Duration::ZERO;
+        let outcome = self.attempts(
+            kind,
+            Some(pending.id),
+            pending.attempt,
+            max,
+            |driver, attempt| {
+                let started = Instant::now();
+                let result = driver.call_item(kind, pending.id, &pending.input, attempt);
+                round_trip = started.elapsed();
+                result
+            },
+        );
+        let result = match outcome {
+            Attempted::Done { value, attempt } => {
+                self.served.items_of_process += 1;
+                Ok(Finished {
+                    output: value.output,
+                    keep: value.keep,
                     attempt,
-                    round_trip: started.elapsed(),
+                    round_trip,
                 })
             }
-            Err(error) => {
-                if context.stopping() {
-                    return Err(Stop::Stopping);
+            Attempted::Failed {
+                error,
+                attempts,
+                lost,
+            } => {
+                if !lost {
+                    self.served.items_of_process += 1;
                 }
-                let needs_restart = error.requires_restart();
-                if attempt >= context.options.max_attempts {
-                    let failed = PoolError::ItemFailed {
-                        id: pending.id,
-                        attempts: attempt,
-                        source: error,
+                Err(PoolError::ItemFailed {
+                    id: pending.id,
+                    attempts,
+                    source: error,
+                })
+            }
+            Attempted::Stopping => return Err(Stop::Stopping),
+            Attempted::Unstartable {
+                start_error,
+                last,
+                attempts,
+            } => {
+                if attempts < max {
+                    // Another worker tries the attempts left.
+                    let retry = PendingItem {
+                        attempt: attempts + 1,
+                        ..pending
                     };
-                    if needs_restart {
-                        if let Err(error) =
-                            context.restart(controller, Some(pending.id), PoolEventKind::Restarted)
-                        {
-                            // The item has its answer; the worker is gone.
-                            report_done(context, &pending, Err(failed));
-                            context.retire(error, None);
-                            return Err(Stop::Retired);
-                        }
-                    }
-                    break Err(failed);
+                    return Err(self.retire(start_error, Some(retry)));
                 }
-                let description = PoolEventKind::Failed { attempt, error };
-                context.event(Some(pending.id), description);
-                if needs_restart {
-                    if let Err(error) =
-                        context.restart(controller, Some(pending.id), PoolEventKind::Restarted)
-                    {
-                        let retry = PendingItem {
-                            attempt: attempt + 1,
-                            ..pending
-                        };
-                        context.retire(error, Some(retry));
-                        return Err(Stop::Retired);
-                    }
+                let failed = PoolError::ItemFailed {
+                    id: pending.id,
+                    attempts,
+                    source: last,
+                };
+                self.report_done(&pending, Err(failed));
+                return Err(self.retire(start_error, None));
+            }
+        };
+        self.report_done(&pending, result);
+        Ok(())
+    }
+
+    /// Runs the begins of `begins` this worker has not run yet.
+    fn establish(&mut self, begins: &Begins) -> Result<(), Establish> {
+        if Arc::ptr_eq(&self.served.applied, begins) {
+            return Ok(());
+        }
+        let common = self
+            .served
+            .applied
+            .iter()
+            .zip(begins.iter())
+            .take_while(|(a, b)| a.serial == b.serial)
+            .count();
+        self.served.began_in.truncate(common);
+        let max = self.context.options.max_attempts;
+        for begin in &begins[common..] {
+            match self.attempts(begin.kind, None, 1, max, |driver, attempt| {
+                driver.call_begin(begin, attempt)
+            }) {
+                Attempted::Done { .. } => self.served.began_in.push(self.served.process),
+                Attempted::Stopping => return Err(Establish::Stopping),
+                Attempted::Failed { error, .. } => return Err(Establish::Failed(error)),
+                Attempted::Unstartable { start_error, .. } => {
+                    return Err(Establish::Failed(start_error))
                 }
-                attempt += 1;
             }
         }
-    };
-    report_done(context, &pending, result);
-    state.since_start += 1;
-    Ok(())
-}
-
-fn report_done(
-    context: &WorkerContext,
-    pending: &PendingItem,
-    result: Result<Finished, PoolError>,
-) {
-    context.shared.report(Report::Done {
-        worker: context.worker,
-        seq: pending.seq,
-        id: pending.id,
-        synced: Arc::clone(&pending.begins),
-        result,
-    });
-}
-
-/// Why a worker should be recycled after an item, if it should.
-fn recycle_reason<T: Transitions>(
-    context: &WorkerContext,
-    controller: &mut TypedController<T>,
-    served: u64,
-) -> Option<String> {
-    if served == 0 {
-        return None;
+        self.served.applied = Arc::clone(begins);
+        Ok(())
     }
-    if let Some(limit) = context.options.recycle_after_items {
-        if served >= limit {
-            return Some(format!("served {served} items"));
+
+    /// Runs an end-of-block transition and reports its output.
+    fn serve_end(
+        &mut self,
+        kind: u32,
+        id: u64,
+        input: &[u8],
+        closes: Option<u32>,
+    ) -> Result<(), Stop> {
+        let processes = self.served.processes_in_block(closes);
+        if let Some(begin_kind) = closes {
+            // Before the call: a process replaced after a failed end gets only the outer
+            // state back.
+            self.driver.close_block(begin_kind);
+            self.served.close_block(begin_kind);
         }
-    }
-    let limit = context.options.recycle_above_rss?;
-    let pid = controller.controller().pid()?;
-    let rss = resident_bytes(pid)?;
-    (rss > limit).then(|| format!("resident memory {rss} bytes over {limit}"))
-}
-
-fn resident_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-fn decode_unit(bytes: SharedBytes<'_>) -> Result<(), DecodeError> {
-    decode_shared::<()>(bytes)
-}
-
-/// Runs a state-establishing transition up to the attempt limit, restarting a lost worker
-/// between attempts; the last error if every attempt failed.
-fn establish<T: Transitions>(
-    context: &WorkerContext,
-    controller: &mut TypedController<T>,
-    begin: &Begin,
-) -> Result<(), ChannelError> {
-    let mut attempt = 1;
-    loop {
-        controller.set_attempt(attempt);
-        let error = match controller.call_encoded(begin.kind, begin.id, &begin.input, decode_unit) {
-            Ok(_) => return Ok(()),
-            Err(error) => error,
+        let outcome = self.attempts(kind, None, 1, 1, |driver, _| {
+            driver.call_end(kind, id, input)
+        });
+        let (result, retired) = match outcome {
+            Attempted::Done { value, .. } => (Ok(value), None),
+            Attempted::Failed { error, .. } => (Err(error), None),
+            Attempted::Stopping => return Err(Stop::Stopping),
+            Attempted::Unstartable {
+                start_error, last, ..
+            } => (Err(last), Some(start_error)),
         };
-        if attempt >= context.options.max_attempts || context.stopping() {
-            return Err(error);
+        self.context.shared.finish(
+            self.context.worker,
+            Report::Ended {
+                worker: self.context.worker,
+                processes,
+                result,
+            },
+        );
+        match retired {
+            Some(error) => Err(self.retire(error, None)),
+            None => Ok(()),
         }
-        let needs_restart = error.requires_restart();
-        context.event(None, PoolEventKind::Failed { attempt, error });
-        if needs_restart {
-            context.restart(controller, None, PoolEventKind::Restarted)?;
-        }
-        attempt += 1;
     }
+
+    fn report_done(&self, pending: &PendingItem, result: Result<Finished<D::Output>, PoolError>) {
+        self.context.shared.finish(
+            self.context.worker,
+            Report::Done {
+                worker: self.context.worker,
+                seq: pending.seq,
+                id: pending.id,
+                synced: Arc::clone(&pending.begins),
+                result,
+            },
+        );
+    }
+
+    /// Why the current process should be replaced before its next item, if it should.
+    fn recycle_reason(&self) -> Option<RecycleReason> {
+        let served = self.served.items_of_process;
+        if served == 0 {
+            return None;
+        }
+        if let Some(limit) = self.context.options.recycle_after_items {
+            if served >= limit {
+                return Some(RecycleReason::Items(served));
+            }
+        }
+        let limit = self.context.options.recycle_above_rss?;
+        let resident = self.driver.resident_bytes()?;
+        (resident > limit).then_some(RecycleReason::Memory { resident, limit })
+    }
+}
+
+/// Why a worker could not establish an item's block state.
+enum Establish {
+    Stopping,
+    Failed(Arc<ChannelError>),
 }

@@ -61,6 +61,9 @@ pub struct Controller {
     setup_payload: Option<Vec<u8>>,
     first_command: Option<Command>,
     child: Option<Child>,
+    /// A pidfd of `child`, opened while it was unreaped: it names that process and no other,
+    /// even after it was reaped, so another thread may signal it at any time.
+    process: Option<Arc<PidFd>>,
     restarts: u32,
 }
 
@@ -97,6 +100,20 @@ impl Controller {
         options: Options,
         setup_payload: Option<Vec<u8>>,
     ) -> Result<Controller, ChannelError> {
+        Self::spawn_with_setup_retry(command, base, id, options, setup_payload, &mut || false)
+    }
+
+    /// As [`spawn_with_setup`](Self::spawn_with_setup), asking `retry` at each setup
+    /// time-out whether to wait another one (see
+    /// [`ControllerChannel::setup_worker_with_retry`]).
+    pub(crate) fn spawn_with_setup_retry(
+        command: Command,
+        base: &str,
+        id: u32,
+        options: Options,
+        setup_payload: Option<Vec<u8>>,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<Controller, ChannelError> {
         let channel = ControllerChannel::create(base, id, options)?;
         let mut controller = Controller {
             channel,
@@ -105,13 +122,14 @@ impl Controller {
             setup_payload,
             first_command: Some(command),
             child: None,
+            process: None,
             restarts: 0,
         };
-        controller.start_worker()?;
+        controller.start_worker(retry)?;
         Ok(controller)
     }
 
-    fn start_worker(&mut self) -> Result<(), ChannelError> {
+    fn start_worker(&mut self, retry: &mut dyn FnMut() -> bool) -> Result<(), ChannelError> {
         if let Some(payload) = &self.setup_payload {
             self.channel.to_worker().write(payload)?;
         }
@@ -144,12 +162,13 @@ impl Controller {
             }
         }
         let watched = self.channel.watch_child(&child);
+        self.process = PidFd::of_child(&child).ok().map(Arc::new);
         self.child = Some(child);
         if let Err(error) = watched {
             self.kill_worker();
             return Err(error);
         }
-        if let Err(error) = self.channel.finish_setup(&mut || false) {
+        if let Err(error) = self.channel.finish_setup(retry) {
             let error = self.with_stderr_tail(error);
             self.kill_worker();
             return Err(error);
@@ -255,9 +274,17 @@ impl Controller {
         self.child.as_ref().map(Child::id)
     }
 
-    /// How many times the worker was restarted.
+    /// How many times the worker was restarted (a [`recycle`](Self::recycle) does not
+    /// count: it replaces a worker that was not lost).
     pub fn restarts(&self) -> u32 {
         self.restarts
+    }
+
+    /// The worker process, as a pidfd another thread may keep to kill it (a pool does, to
+    /// end a busy worker on drop): a pidfd names that process and no other, so a kill
+    /// after the worker was replaced reaches nobody.
+    pub(crate) fn process(&self) -> Option<Arc<PidFd>> {
+        self.process.clone()
     }
 
     /// The channel to the worker, to inspect it: its token, options, shared
@@ -281,11 +308,46 @@ impl Controller {
     /// # Errors
     /// As [`spawn`](Self::spawn).
     pub fn restart(&mut self) -> Result<(), ChannelError> {
+        self.restart_with_setup_retry(&mut || false)
+    }
+
+    /// As [`restart`](Self::restart), asking `retry` at each setup time-out whether to wait
+    /// another one.
+    pub(crate) fn restart_with_setup_retry(
+        &mut self,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<(), ChannelError> {
         self.kill_worker();
+        self.restarts += 1;
+        self.start_fresh_worker(retry)
+    }
+
+    /// Replaces a worker that is still well by a fresh process, as [`restart`](Self::restart)
+    /// does, but stops the old one first the way [`shutdown`](Self::shutdown) does: it is
+    /// asked to leave its transition loop, so the code after its serve loop runs (a legacy
+    /// library's exit-time flush), and it is killed only if it has not exited after
+    /// [`Options::shutdown_grace`]. For workers replaced proactively (leaky code).
+    ///
+    /// # Errors
+    /// As [`restart`](Self::restart).
+    pub fn recycle(&mut self) -> Result<(), ChannelError> {
+        self.recycle_with_setup_retry(&mut || false)
+    }
+
+    /// As [`recycle`](Self::recycle), asking `retry` at each setup time-out whether to wait
+    /// another one.
+    pub(crate) fn recycle_with_setup_retry(
+        &mut self,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<(), ChannelError> {
+        self.stop_and_reap();
+        self.start_fresh_worker(retry)
+    }
+
+    fn start_fresh_worker(&mut self, retry: &mut dyn FnMut() -> bool) -> Result<(), ChannelError> {
         self.stderr = None;
         self.channel.reset_for_new_worker()?;
-        self.restarts += 1;
-        self.start_worker()
+        self.start_worker(retry)
     }
 
     /// Stops the worker: asks it to leave its loop, waits up to the shutdown grace, then
@@ -295,14 +357,18 @@ impl Controller {
     }
 
     fn stop_and_reap(&mut self) -> Option<ExitReason> {
+        let process = self.process.take();
         let mut child = self.child.take()?;
         if self.channel.is_ready() {
             self.channel.stop_worker();
         }
         let grace = self.channel.options().shutdown_grace;
-        let exited = PidFd::open(child.id() as i32)
-            .and_then(|pidfd| pidfd.wait_exit(None, Some(grace)))
-            .unwrap_or(false);
+        let exited = match process {
+            Some(pidfd) => pidfd.wait_exit(None, Some(grace)).unwrap_or(false),
+            None => PidFd::of_child(&child)
+                .and_then(|pidfd| pidfd.wait_exit(None, Some(grace)))
+                .unwrap_or(false),
+        };
         if !exited {
             let _ = child.kill();
         }
@@ -316,6 +382,7 @@ impl Controller {
     }
 
     fn kill_worker(&mut self) {
+        self.process = None;
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -105,6 +105,53 @@ impl PidFd {
         self.fd.as_raw_fd()
     }
 
+    /// Sends SIGKILL to the process, through the pidfd: once the process is gone (even
+    /// reaped, and its pid given to another process) the kernel refuses with `ESRCH`, so
+    /// no other process can receive it. A process already gone is not an error.
+    pub(crate) fn kill(&self) {
+        // SAFETY: pidfd_send_signal takes our own open pidfd, a signal number, a null
+        // siginfo (the kernel fills a default one) and flags 0; it touches no memory of ours.
+        let _ = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.fd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+    }
+
+    /// The process's id as the kernel shows it for this pidfd (`Pid:` in its fdinfo), or
+    /// `None` once the process has exited (the kernel shows -1 then).
+    pub(crate) fn pid(&self) -> Option<u32> {
+        let fdinfo =
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.raw_fd())).ok()?;
+        let line = fdinfo.lines().find_map(|line| line.strip_prefix("Pid:"))?;
+        line.trim()
+            .parse::<i64>()
+            .ok()
+            .and_then(|pid| u32::try_from(pid).ok())
+            .filter(|&pid| pid > 0)
+    }
+
+    /// The process's resident memory in bytes (`VmRSS` of `/proc/<pid>/status`), read for
+    /// the process of this pidfd: the pid is taken from the pidfd before the read and
+    /// checked again after it, so the figure is that process's, never that of another
+    /// process that took over its pid. `None` if it has exited (or has no such line).
+    pub(crate) fn resident_bytes(&self) -> Option<u64> {
+        let pid = self.pid()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        if self.pid() != Some(pid) {
+            return None;
+        }
+        let line = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().next()?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// Sleeps until the process exits (`Ok(true)`), `cancel` is signalled (`Ok(false)`), or
     /// `timeout` passes (`Ok(false)`).
     pub(crate) fn wait_exit(
@@ -189,18 +236,6 @@ impl EventFd {
 /// This process's id.
 pub(crate) fn current_pid() -> i32 {
     std::process::id() as i32
-}
-
-/// Sends SIGKILL to `pid`: a child of ours that has not been reaped yet (its pid cannot have
-/// been reused). A process already gone is not an error.
-pub(crate) fn kill_child(pid: u32) {
-    let Ok(pid) = i32::try_from(pid) else { return };
-    if pid <= 0 {
-        return;
-    }
-    // SAFETY: kill has no memory-safety preconditions; the caller guarantees `pid` is its
-    // unreaped child, so no other process receives the signal.
-    let _ = unsafe { libc::kill(pid, libc::SIGKILL) };
 }
 
 /// Ends the process at once with `status`, running no destructors or atexit handlers: for a
