@@ -365,26 +365,37 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads `len` padding bytes and checks they are zero.
+    #[inline]
     fn skip_padding_bytes(&mut self, len: usize) -> Result<(), DecodeError> {
+        // Most padding is a few bytes (before a `Vec<u32>` after a string): read them in one
+        // go, in registers.
+        match self.source.read_le_bytes(self.position, len) {
+            Some(0) => {
+                self.position += len;
+                Ok(())
+            }
+            // The first non-zero byte, found in what was read: the bytes are not read again.
+            Some(bytes) => Err(DecodeError::NonZeroPadding {
+                offset: self.position + bytes.trailing_zeros() as usize / 8,
+            }),
+            None => self.skip_padding_slow(len),
+        }
+    }
+
+    /// [`Decoder::skip_padding_bytes`] for long padding (a page alignment), or to find the
+    /// error.
+    #[cold]
+    fn skip_padding_slow(&mut self, len: usize) -> Result<(), DecodeError> {
         let start = self.position;
         if len > self.remaining() {
             return Err(self.unexpected_end(len, "alignment padding"));
         }
-        // Most padding is a few bytes: read one at a time (a variable-length copy then a
-        // wider load of it stalls on store forwarding), in chunks when it is long (a page
-        // alignment).
         let mut pad = [0u8; 64];
         let mut done = 0;
         while done < len {
             let chunk = (len - done).min(pad.len());
             let bytes = &mut pad[..chunk];
-            if chunk < 16 {
-                for byte in bytes.iter_mut() {
-                    *byte = self.get_u8("alignment padding")?;
-                }
-            } else {
-                self.copy_to(bytes, "alignment padding")?;
-            }
+            self.copy_to(bytes, "alignment padding")?;
             if let Some(index) = bytes.iter().position(|&byte| byte != 0) {
                 return Err(DecodeError::NonZeroPadding {
                     offset: start + done + index,
