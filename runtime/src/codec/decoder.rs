@@ -289,6 +289,19 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// A new `Vec` with room for exactly `len` elements (already charged), allocated
+    /// fallibly: [`Decoder::reserve`] on an empty `Vec`, in one call to the allocator.
+    #[inline]
+    pub(super) fn vec_with_capacity<T>(&self, len: usize) -> Result<Vec<T>, DecodeError> {
+        crate::sys::alloc::try_with_capacity(len).map_err(|source| {
+            self.out_of_memory(
+                len.saturating_mul(core::mem::size_of::<T>()),
+                core::any::type_name::<T>(),
+                source,
+            )
+        })
+    }
+
     /// The error for an allocation of `bytes` for `what` that the allocator refused.
     #[cold]
     pub(super) fn out_of_memory(

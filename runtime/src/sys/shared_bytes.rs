@@ -334,6 +334,38 @@ impl<'a> SharedBytes<'a> {
         true
     }
 
+    /// [`SharedBytes::append_to`] into a new `Vec` of exactly `count` values, allocated
+    /// fallibly: `None` if the range does not hold them, `Some(Err)` if the allocator
+    /// refuses. Checks the range before it allocates.
+    #[inline]
+    pub(crate) fn read_vec<T: FromBytes>(
+        &self,
+        offset: usize,
+        count: usize,
+    ) -> Option<Result<Vec<T>, std::collections::TryReserveError>> {
+        let size = count.checked_mul(size_of::<T>())?;
+        let in_range = offset.checked_add(size).is_some_and(|end| end <= self.len);
+        if !in_range {
+            return None;
+        }
+        let mut vec = match super::alloc::try_with_capacity::<T>(count) {
+            Ok(vec) => vec,
+            Err(error) => return Some(Err(error)),
+        };
+        let spare = &mut vec.spare_capacity_mut()[..count];
+        // SAFETY: `spare` is `count` elements of `vec`'s own capacity, `size` bytes in all;
+        // viewing them as possibly uninitialised bytes asserts nothing about their contents.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<MaybeUninit<u8>>(), size)
+        };
+        let copied = self.copy_to_uninit(offset, bytes);
+        debug_assert!(copied, "the range was checked above");
+        // SAFETY: `copy_to_uninit` initialised the `count` elements (the range check above
+        // makes it succeed), and every byte pattern is a valid `T` (`T: FromBytes`).
+        unsafe { vec.set_len(count) };
+        Some(Ok(vec))
+    }
+
     /// The sub-range `offset..offset + len`, or `None` if it does not fit.
     #[inline]
     pub fn range(&self, offset: usize, len: usize) -> Option<SharedBytes<'a>> {
