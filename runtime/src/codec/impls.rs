@@ -368,15 +368,14 @@ fn decode_vec<T: Payload>(decoder: &mut Decoder<'_>, len: usize) -> Result<Vec<T
     }
 }
 
-/// [`decode_vec`] for elements that are not plain old data: one at a time.
+/// [`decode_vec`] for elements that are not plain old data: one at a time, each built in
+/// its place in the `Vec` ([`Payload::decode_in_place`]).
 fn decode_elements<T: Payload>(
     decoder: &mut Decoder<'_>,
     len: usize,
 ) -> Result<Vec<T>, DecodeError> {
     let mut vec = decoder.vec_with_capacity(len)?;
-    for _ in 0..len {
-        vec.push(T::decode(decoder)?);
-    }
+    crate::sys::alloc::extend_in_place(&mut vec, len, |slot| T::decode_in_place(decoder, slot))?;
     Ok(vec)
 }
 
