@@ -2,6 +2,7 @@
 
 use super::budget::Budget;
 use super::{padding, DecodeError, Payload, MAX_DEPTH};
+use crate::sys::shared_bytes::ReadString;
 use crate::SharedBytes;
 
 /// Reads an encoding, validating every byte.
@@ -81,8 +82,9 @@ impl<'a> Decoder<'a> {
     }
 
     /// Hands the next `len` bytes to `read` (which must copy them all out), then consumes
-    /// them.
-    #[inline]
+    /// them. Always inlined: `read` is a copy of a few bytes, and a call would return its
+    /// value through memory.
+    #[inline(always)]
     pub(super) fn read_with<R>(
         &mut self,
         len: usize,
@@ -96,6 +98,26 @@ impl<'a> Decoder<'a> {
                 Ok(value)
             }
             None => Err(self.unexpected_end(len, what)),
+        }
+    }
+
+    /// Consumes `len` bytes as a new `String`: copied once into its own allocation, then
+    /// validated as UTF-8 there (see [`SharedBytes::read_string`]). The length is already
+    /// checked and charged.
+    #[inline(always)]
+    pub(super) fn read_string(&mut self, len: usize) -> Result<String, DecodeError> {
+        let offset = self.position;
+        match self.source.read_string(offset, len) {
+            Some(ReadString::Text(text)) => {
+                self.position += len;
+                Ok(text)
+            }
+            Some(ReadString::NotUtf8(error)) => Err(DecodeError::InvalidUtf8 {
+                offset,
+                source: error.utf8_error(),
+            }),
+            Some(ReadString::OutOfMemory(source)) => Err(self.out_of_memory(len, "u8", source)),
+            None => Err(self.unexpected_end(len, "u8")),
         }
     }
 

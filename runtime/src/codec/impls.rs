@@ -279,14 +279,9 @@ impl Payload for String {
     #[inline(always)]
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let len = decoder.get_len::<u8>()?;
-        let offset = decoder.position();
         // Copied into the string's own buffer, then validated there: the bytes checked are
         // the bytes kept, whatever the peer writes meanwhile.
-        let bytes = PodOps::<u8>::new().decode_vec(decoder, len)?;
-        crate::sys::alloc::string_from_utf8(bytes).map_err(|error| DecodeError::InvalidUtf8 {
-            offset,
-            source: error.utf8_error(),
-        })
+        decoder.read_string(len)
     }
 
     fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {

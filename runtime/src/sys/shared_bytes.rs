@@ -91,12 +91,15 @@ unsafe fn read_partial(src: *const u8, len: usize) -> u64 {
 
 /// Copies `len` bytes (at most [`SMALL_COPY`]) from `src` to `dst` through registers, a word
 /// at a time, each source byte read once and each word made [`opaque`]; for a constant `len`
-/// the loop unrolls into a few loads and stores.
+/// the loop unrolls into a few loads and stores. Returns the bitwise or of the words copied
+/// (the bytes past `len` zero), whose high bits say whether the bytes were ASCII: a string
+/// is checked as it is copied, in the registers that carry it.
 ///
 /// # Safety
 /// `src..src + len` must be readable, `dst..dst + len` writable, and the two must not overlap.
 #[inline(always)]
-unsafe fn copy_small(src: *const u8, dst: *mut u8, len: usize) {
+unsafe fn copy_small(src: *const u8, dst: *mut u8, len: usize) -> u64 {
+    let mut any = 0;
     let mut done = 0;
     while len - done >= 8 {
         // SAFETY: `done + 8 <= len`, so both 8-byte ranges are in bounds (the caller's
@@ -104,6 +107,7 @@ unsafe fn copy_small(src: *const u8, dst: *mut u8, len: usize) {
         unsafe {
             let word = opaque(src.add(done).cast::<u64>().read_unaligned());
             dst.add(done).cast::<u64>().write_unaligned(word);
+            any |= word;
         }
         done += 8;
     }
@@ -113,9 +117,15 @@ unsafe fn copy_small(src: *const u8, dst: *mut u8, len: usize) {
         unsafe {
             let value = read_partial(src.add(done), tail);
             write_partial(dst.add(done), tail, value);
+            any |= value;
         }
     }
+    any
 }
+
+/// The high bit of every byte of a word: a word `w` of bytes is ASCII when `w & HIGH_BITS`
+/// is zero.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
 
 /// Writes the low `len` (less than 8) bytes of `value` at `dst`, little-endian, with the
 /// stores [`read_partial`] mirrors (no call to `memcpy` for a variable length).
@@ -366,6 +376,53 @@ impl<'a> SharedBytes<'a> {
         Some(Ok(vec))
     }
 
+    /// A new `String` of the `len` bytes at `offset`: copied once into an allocation of
+    /// exactly `len` bytes, then validated as UTF-8 there (the bytes checked are the bytes
+    /// kept). A short string is checked for ASCII in the registers that copy it; only other
+    /// text goes through the full validator. `None` if the range does not hold `len` bytes
+    /// (checked before anything is allocated).
+    #[inline(always)]
+    pub(crate) fn read_string(&self, offset: usize, len: usize) -> Option<ReadString> {
+        let in_range = offset.checked_add(len).is_some_and(|end| end <= self.len);
+        if !in_range {
+            return None;
+        }
+        let mut bytes = match super::alloc::try_with_capacity::<u8>(len) {
+            Ok(bytes) => bytes,
+            Err(error) => return Some(ReadString::OutOfMemory(error)),
+        };
+        let spare = &mut bytes.spare_capacity_mut()[..len];
+        let ascii = if len <= SMALL_COPY {
+            // SAFETY: `offset + len <= self.len` (checked above), so the source range lies in
+            // the mapping the invariant guarantees; `spare` is `len` bytes of our own
+            // allocation, which cannot overlap a range we only read.
+            let any = unsafe {
+                copy_small(
+                    self.ptr.as_ptr().add(offset),
+                    spare.as_mut_ptr().cast(),
+                    len,
+                )
+            };
+            any & HIGH_BITS == 0
+        } else {
+            let copied = self.copy_to_uninit(offset, spare);
+            debug_assert!(copied, "the range was checked above");
+            false
+        };
+        // SAFETY: both branches initialised the `len` bytes after the (empty) start.
+        unsafe { bytes.set_len(len) };
+        if ascii {
+            // SAFETY: ASCII bytes are valid UTF-8.
+            return Some(ReadString::Text(unsafe {
+                String::from_utf8_unchecked(bytes)
+            }));
+        }
+        Some(match super::alloc::string_from_utf8(bytes) {
+            Ok(text) => ReadString::Text(text),
+            Err(error) => ReadString::NotUtf8(error),
+        })
+    }
+
     /// The sub-range `offset..offset + len`, or `None` if it does not fit.
     #[inline]
     pub fn range(&self, offset: usize, len: usize) -> Option<SharedBytes<'a>> {
@@ -380,6 +437,17 @@ impl<'a> SharedBytes<'a> {
             _mapping: PhantomData,
         })
     }
+}
+
+/// What [`SharedBytes::read_string`] read.
+#[derive(Debug)]
+pub(crate) enum ReadString {
+    /// Valid UTF-8, in its own allocation.
+    Text(String),
+    /// The bytes copied are not UTF-8.
+    NotUtf8(std::string::FromUtf8Error),
+    /// The allocator refused the room for them.
+    OutOfMemory(std::collections::TryReserveError),
 }
 
 /// Grows `vec` by `count` (out of line: the callers reserve first).
@@ -441,6 +509,40 @@ mod tests {
         assert_eq!(bytes.read_le_bytes(13, 4), None, "past the end");
         assert_eq!(bytes.read_le_bytes(16, 0), Some(0));
         assert_eq!(bytes.read_le_bytes(usize::MAX, 1), None);
+    }
+
+    #[test]
+    fn reads_strings_checking_ascii_as_it_copies() {
+        use super::ReadString;
+        let text = |bytes: &[u8], len| match SharedBytes::from_private(bytes).read_string(0, len) {
+            Some(ReadString::Text(text)) => Ok(text),
+            Some(ReadString::NotUtf8(error)) => Err(error.utf8_error().valid_up_to()),
+            other => panic!("{other:?}"),
+        };
+        let long = "x".repeat(super::SMALL_COPY + 3);
+        let long_greek = format!("{long}αβγ");
+        for sample in [
+            "",
+            "track7",
+            "sixteen bytes!!!",
+            "πλ",
+            "a≈b",
+            &long,
+            &long_greek,
+        ] {
+            assert_eq!(text(sample.as_bytes(), sample.len()), Ok(sample.to_owned()));
+        }
+        assert_eq!(text(b"ab\xffcd", 5), Err(2), "short and not UTF-8");
+        let mut bad = long.clone().into_bytes();
+        bad.push(0xc0);
+        assert_eq!(text(&bad, bad.len()), Err(long.len()), "long and not UTF-8");
+        assert_eq!(text("é".as_bytes(), 1), Err(0), "cut inside a character");
+        assert!(SharedBytes::from_private(b"abc")
+            .read_string(1, 3)
+            .is_none());
+        assert!(SharedBytes::from_private(b"abc")
+            .read_string(usize::MAX, 2)
+            .is_none());
     }
 
     #[test]
