@@ -404,6 +404,18 @@ fn plain_struct(container: &Container<'_>, style: Style, fields: &[Field<'_>]) -
             decoder.nested(|decoder| ::core::result::Result::Ok(Self #constructor))
         }
 
+        // The same checks as `decode`, with the value built in the slot (a `Vec`'s buffer).
+        #[inline]
+        fn decode_in_place<'__id>(
+            decoder: &mut _tandem::__private::Decoder<'_>,
+            __slot: _tandem::__private::Slot<'_, '__id, Self>,
+        ) -> ::core::result::Result<
+            _tandem::__private::Filled<'__id>,
+            _tandem::__private::DecodeError,
+        > {
+            decoder.nested(|decoder| ::core::result::Result::Ok(__slot.write(Self #constructor)))
+        }
+
         fn decode_into(
             &mut self,
             decoder: &mut _tandem::__private::Decoder<'_>,

@@ -2,6 +2,7 @@
 
 use super::budget::Budget;
 use super::{padding, DecodeError, Payload, MAX_DEPTH};
+use crate::sys::shared_bytes::ReadString;
 use crate::SharedBytes;
 
 /// Reads an encoding, validating every byte.
@@ -81,8 +82,9 @@ impl<'a> Decoder<'a> {
     }
 
     /// Hands the next `len` bytes to `read` (which must copy them all out), then consumes
-    /// them.
-    #[inline]
+    /// them. Always inlined: `read` is a copy of a few bytes, and a call would return its
+    /// value through memory.
+    #[inline(always)]
     pub(super) fn read_with<R>(
         &mut self,
         len: usize,
@@ -96,6 +98,26 @@ impl<'a> Decoder<'a> {
                 Ok(value)
             }
             None => Err(self.unexpected_end(len, what)),
+        }
+    }
+
+    /// Consumes `len` bytes as a new `String`: copied once into its own allocation, then
+    /// validated as UTF-8 there (see [`SharedBytes::read_string`]). The length is already
+    /// checked and charged.
+    #[inline(always)]
+    pub(super) fn read_string(&mut self, len: usize) -> Result<String, DecodeError> {
+        let offset = self.position;
+        match self.source.read_string(offset, len) {
+            Some(ReadString::Text(text)) => {
+                self.position += len;
+                Ok(text)
+            }
+            Some(ReadString::NotUtf8(error)) => Err(DecodeError::InvalidUtf8 {
+                offset,
+                source: error.utf8_error(),
+            }),
+            Some(ReadString::OutOfMemory(source)) => Err(self.out_of_memory(len, "u8", source)),
+            None => Err(self.unexpected_end(len, "u8")),
         }
     }
 
@@ -289,6 +311,19 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// A new `Vec` with room for exactly `len` elements (already charged), allocated
+    /// fallibly: [`Decoder::reserve`] on an empty `Vec`, in one call to the allocator.
+    #[inline]
+    pub(super) fn vec_with_capacity<T>(&self, len: usize) -> Result<Vec<T>, DecodeError> {
+        crate::sys::alloc::try_with_capacity(len).map_err(|source| {
+            self.out_of_memory(
+                len.saturating_mul(core::mem::size_of::<T>()),
+                core::any::type_name::<T>(),
+                source,
+            )
+        })
+    }
+
     /// The error for an allocation of `bytes` for `what` that the allocator refused.
     #[cold]
     pub(super) fn out_of_memory(
@@ -365,26 +400,37 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads `len` padding bytes and checks they are zero.
+    #[inline]
     fn skip_padding_bytes(&mut self, len: usize) -> Result<(), DecodeError> {
+        // Most padding is a few bytes (before a `Vec<u32>` after a string): read them in one
+        // go, in registers.
+        match self.source.read_le_bytes(self.position, len) {
+            Some(0) => {
+                self.position += len;
+                Ok(())
+            }
+            // The first non-zero byte, found in what was read: the bytes are not read again.
+            Some(bytes) => Err(DecodeError::NonZeroPadding {
+                offset: self.position + bytes.trailing_zeros() as usize / 8,
+            }),
+            None => self.skip_padding_slow(len),
+        }
+    }
+
+    /// [`Decoder::skip_padding_bytes`] for long padding (a page alignment), or to find the
+    /// error.
+    #[cold]
+    fn skip_padding_slow(&mut self, len: usize) -> Result<(), DecodeError> {
         let start = self.position;
         if len > self.remaining() {
             return Err(self.unexpected_end(len, "alignment padding"));
         }
-        // Most padding is a few bytes: read one at a time (a variable-length copy then a
-        // wider load of it stalls on store forwarding), in chunks when it is long (a page
-        // alignment).
         let mut pad = [0u8; 64];
         let mut done = 0;
         while done < len {
             let chunk = (len - done).min(pad.len());
             let bytes = &mut pad[..chunk];
-            if chunk < 16 {
-                for byte in bytes.iter_mut() {
-                    *byte = self.get_u8("alignment padding")?;
-                }
-            } else {
-                self.copy_to(bytes, "alignment padding")?;
-            }
+            self.copy_to(bytes, "alignment padding")?;
             if let Some(index) = bytes.iter().position(|&byte| byte != 0) {
                 return Err(DecodeError::NonZeroPadding {
                     offset: start + done + index,

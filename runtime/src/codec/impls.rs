@@ -275,16 +275,13 @@ impl Payload for String {
         encoder.put_bytes(self.as_bytes());
     }
 
+    // Inlined for the reason `decode_vec` is.
+    #[inline(always)]
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let len = decoder.get_len::<u8>()?;
-        let offset = decoder.position();
         // Copied into the string's own buffer, then validated there: the bytes checked are
         // the bytes kept, whatever the peer writes meanwhile.
-        let bytes = PodOps::<u8>::new().decode_vec(decoder, len)?;
-        String::from_utf8(bytes).map_err(|error| DecodeError::InvalidUtf8 {
-            offset,
-            source: error.utf8_error(),
-        })
+        decoder.read_string(len)
     }
 
     fn decode_into(&mut self, decoder: &mut Decoder<'_>) -> Result<(), DecodeError> {
@@ -296,7 +293,7 @@ impl Payload for String {
         let copied = PodOps::<u8>::new().decode_vec_into(decoder, len, &mut bytes);
         let (error, mut bytes) = match copied {
             Err(error) => (error, bytes),
-            Ok(()) => match String::from_utf8(bytes) {
+            Ok(()) => match crate::sys::alloc::string_from_utf8(bytes) {
                 Ok(string) => {
                     *self = string;
                     return Ok(());
@@ -351,21 +348,30 @@ pub(super) fn encode_seq<T: Payload>(items: &[T], encoder: &mut Encoder<'_>) {
 /// Reads `len` elements (the length is already checked, and the elements and their memory
 /// charged) into one allocation of exactly `len` elements, reserved fallibly first
 /// (plain-old-data elements after the check that their bytes are there).
+///
+/// Inlined for plain old data (a few checks and one copy), so that the caller receives the
+/// `Vec` in registers: a `Vec` returned through memory and copied at once by the caller
+/// with wider loads than the callee's stores stalls on store forwarding.
+#[inline]
 fn decode_vec<T: Payload>(decoder: &mut Decoder<'_>, len: usize) -> Result<Vec<T>, DecodeError> {
     match T::POD {
         Some(ops) => {
             decoder.skip_padding(ops.align)?;
             ops.decode_vec(decoder, len)
         }
-        None => {
-            let mut vec = Vec::new();
-            decoder.reserve(&mut vec, len)?;
-            for _ in 0..len {
-                vec.push(T::decode(decoder)?);
-            }
-            Ok(vec)
-        }
+        None => decode_elements(decoder, len),
     }
+}
+
+/// [`decode_vec`] for elements that are not plain old data: one at a time, each built in
+/// its place in the `Vec` ([`Payload::decode_in_place`]).
+fn decode_elements<T: Payload>(
+    decoder: &mut Decoder<'_>,
+    len: usize,
+) -> Result<Vec<T>, DecodeError> {
+    let mut vec = decoder.vec_with_capacity(len)?;
+    crate::sys::alloc::extend_in_place(&mut vec, len, |slot| T::decode_in_place(decoder, slot))?;
+    Ok(vec)
 }
 
 impl<T: Payload> Payload for Vec<T> {
@@ -383,6 +389,7 @@ impl<T: Payload> Payload for Vec<T> {
         encode_seq(self, encoder);
     }
 
+    #[inline]
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let len = decoder.get_len::<T>()?;
         decode_vec(decoder, len)

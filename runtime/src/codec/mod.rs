@@ -181,6 +181,7 @@ pub use error::DecodeError;
 pub use fingerprint::Fingerprint;
 pub use pod::{Pod, PodOps, PodPayload};
 
+use crate::sys::alloc::{Filled, Slot};
 use crate::SharedBytes;
 
 /// The deepest nesting of derived types that [`Decoder`] accepts.
@@ -254,6 +255,19 @@ pub trait Payload: Sized {
     ///
     /// A [`DecodeError`] if the bytes are not a valid encoding of `Self`.
     fn decode(decoder: &mut Decoder<'_>) -> Result<Self, DecodeError>;
+
+    /// Reads one value into `slot` and returns the proof that it did: what a `Vec` of `Self`
+    /// decodes its elements with, so that each is built in the `Vec`'s buffer instead of
+    /// being returned and moved there. Validates exactly what [`decode`](Self::decode)
+    /// does; the default calls it. The derive builds the value in the slot.
+    #[doc(hidden)]
+    #[inline]
+    fn decode_in_place<'id>(
+        decoder: &mut Decoder<'_>,
+        slot: Slot<'_, 'id, Self>,
+    ) -> Result<Filled<'id>, DecodeError> {
+        Self::decode(decoder).map(|value| slot.write(value))
+    }
 
     /// Reads one value into `self`, reusing its storage where it can: the allocations of
     /// vectors, strings, boxes and hash tables, and the fields of the same enum variant.
@@ -454,6 +468,7 @@ pub mod __private {
     pub use super::{
         DecodeError, Decoder, Encoder, Fingerprint, Payload, Pod, PodOps, PodPayload, MAX_DEPTH,
     };
+    pub use crate::sys::alloc::{Filled, Slot};
     pub use zerocopy;
 
     /// Stands for the deriving type in its own fields when the derive computes

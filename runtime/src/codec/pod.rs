@@ -2,7 +2,12 @@
 
 use super::{DecodeError, Decoder, Encoder};
 use crate::SharedBytes;
+use std::collections::TryReserveError;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+/// A new `Vec` read from shared bytes: `None` if they are not all there, `Some(Err)` if the
+/// allocator refuses.
+type ReadVec<T> = Option<Result<Vec<T>, TryReserveError>>;
 
 /// Plain old data as zerocopy proves it: every byte pattern is a valid value, the value has no
 /// padding, and no interior mutability. Implemented for every such type; `#[payload(pod)]`
@@ -34,6 +39,7 @@ pub struct PodOps<T> {
     zeroed: fn() -> T,
     fill: fn(SharedBytes<'_>, &mut [T]) -> bool,
     append: fn(SharedBytes<'_>, usize, &mut Vec<T>) -> bool,
+    to_vec: fn(SharedBytes<'_>, usize) -> ReadVec<T>,
 }
 
 impl<T> Clone for PodOps<T> {
@@ -53,6 +59,7 @@ impl<T: Pod> PodOps<T> {
             zeroed: T::new_zeroed,
             fill: fill::<T>,
             append: append::<T>,
+            to_vec: to_vec::<T>,
         }
     }
 }
@@ -64,17 +71,31 @@ impl<T: Pod> Default for PodOps<T> {
 }
 
 /// An unaligned copy of the element at `offset`.
+// Called through `PodOps`' pointers: inlined where the pointer is a known constant.
+#[inline(always)]
 fn read_one<T: Pod>(source: SharedBytes<'_>, offset: usize) -> Option<T> {
     source.read(offset)
 }
 
 /// Appends `len` elements copied from the start of `source` to `vec`: one copy into its
 /// spare capacity (reserved by the caller, so that a failure is an error, not an abort).
+// Called through `PodOps`' pointers: inlined where the pointer is a known constant.
+#[inline(always)]
 fn append<T: Pod>(source: SharedBytes<'_>, len: usize, vec: &mut Vec<T>) -> bool {
     source.append_to(0, len, vec)
 }
 
+/// A new `Vec` of exactly `len` elements copied from the start of `source`, allocated
+/// fallibly once the bytes are known to be there.
+// Called through `PodOps`' pointers: inlined where the pointer is a known constant.
+#[inline(always)]
+fn to_vec<T: Pod>(source: SharedBytes<'_>, len: usize) -> Option<Result<Vec<T>, TryReserveError>> {
+    source.read_vec(0, len)
+}
+
 /// Overwrites `items` with a copy of the bytes at the start of `source`.
+// Called through `PodOps`' pointers: inlined where the pointer is a known constant.
+#[inline(always)]
 fn fill<T: Pod>(source: SharedBytes<'_>, items: &mut [T]) -> bool {
     source.copy_to(0, items.as_mut_bytes())
 }
@@ -116,9 +137,19 @@ impl<T> PodOps<T> {
         decoder: &mut Decoder<'_>,
         len: usize,
     ) -> Result<Vec<T>, DecodeError> {
-        let mut vec = Vec::new();
-        self.decode_vec_into(decoder, len, &mut vec)?;
-        Ok(vec)
+        let what = core::any::type_name::<T>();
+        let offset = decoder.position();
+        let size = len.saturating_mul(core::mem::size_of::<T>());
+        let to_vec = self.to_vec;
+        // The bytes are checked to be there before anything is allocated.
+        decoder
+            .read_with(size, what, |bytes| to_vec(bytes, len))?
+            .map_err(|source| DecodeError::OutOfMemory {
+                offset,
+                what,
+                bytes: size,
+                source,
+            })
     }
 
     /// Appends `len` elements (the length is already checked and charged) to `vec`,

@@ -2,6 +2,7 @@
 //!
 //! Each submodule wraps one kernel facility behind a small safe API and owns its resources
 //! (mappings, file descriptors) through RAII types:
+//! - [`alloc`]: fallible exact allocation and UTF-8 conversion for the decoder;
 //! - [`memfd`]: sealed anonymous shared-memory files (memfd) and their mappings;
 //! - [`spawn`]: handing a channel's descriptors to one worker process;
 //! - [`futex`]: waiting on and waking a 32-bit word in shared memory;
@@ -11,6 +12,7 @@
 //! - [`shared_bytes`]: copying out of memory the peer may rewrite while we read it;
 //! - [`signal`]: async-signal-safe primitives for the worker monitor.
 
+pub(crate) mod alloc;
 pub(crate) mod futex;
 pub(crate) mod memfd;
 pub(crate) mod process;

@@ -8,14 +8,149 @@
 //! discipline as a type: it hands out nothing but copies.
 //!
 //! Each method reads every byte it is asked for exactly once, through a raw pointer, into
-//! memory the caller owns; after the copy the compiler is told the destination may have
-//! changed (`black_box`), so it cannot forward later reads of the copy back to the shared
-//! source.
+//! memory the caller owns, and the compiler is kept from forwarding later reads of the copy
+//! back to the shared source. How depends on the size, because the decoder reads millions of
+//! small scalars and its speed is decided there:
+//! - up to [`SMALL_COPY`] bytes (a length prefix, a tag, a scalar, a short string) travel
+//!   through registers, a word at a time, each word passed through an empty `asm!` block that
+//!   the compiler must assume changes it ([`opaque`]): the value kept is not, as far as the
+//!   compiler knows, the source's, so it cannot re-read the source for it. The block touches
+//!   no memory, so the caller's other state (the decoder's position and budgets) stays in
+//!   registers across it;
+//! - longer ranges are one `memcpy`, after which the destination is passed to `black_box`,
+//!   which the compiler must assume rewrote it: one barrier per bulk copy.
 
 use std::marker::PhantomData;
 use std::mem::{size_of, MaybeUninit};
 use std::ptr::NonNull;
 use zerocopy::FromBytes;
+
+/// Copies of at most this many bytes go through registers ([`copy_small`]); longer ones are
+/// one `memcpy`. 64 covers scalars, plain-old-data structs of a few fields and short strings,
+/// where a call to `memcpy` and a barrier on all memory cost more than the copy.
+pub(crate) const SMALL_COPY: usize = 64;
+
+/// `value`, hidden from the optimiser: an empty `asm!` block takes it and gives it back, and
+/// the compiler must assume the block changed it. A value read from shared memory and passed
+/// through here cannot be replaced by a second read of the source (the compiler does not know
+/// they are equal), and the block cannot be repeated (it may have side effects). It reads and
+/// writes no memory, so unlike `black_box` on a pointer it does not make the compiler reload
+/// every other value from memory.
+#[inline(always)]
+fn opaque(value: u64) -> u64 {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        let mut value = value;
+        // SAFETY: the template is a comment: the block executes no instruction, touches only
+        // the register holding `value` (`nomem`, `nostack`) and leaves the flags alone.
+        unsafe {
+            core::arch::asm!("/* {0} */", inout(reg) value, options(nomem, nostack, preserves_flags));
+        }
+        value
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        std::hint::black_box(value)
+    }
+}
+
+/// Reads `len` (at most 8) bytes at `src` once, little-endian, into the low bytes of a `u64`
+/// (the others zero): one load of 4, 2 and 1 bytes each as `len` needs, so that no byte is
+/// read twice and no wider load of narrower stores stalls.
+///
+/// # Safety
+/// `src..src + len` must be readable, and `len <= 8`.
+#[inline(always)]
+unsafe fn read_partial(src: *const u8, len: usize) -> u64 {
+    debug_assert!(len <= 8);
+    if len == 8 {
+        // SAFETY: 8 readable bytes at `src` (the caller's contract); unaligned read.
+        return opaque(u64::from_le(unsafe { src.cast::<u64>().read_unaligned() }));
+    }
+    let mut value = 0u64;
+    let mut done = 0;
+    if len & 4 != 0 {
+        // SAFETY: `done + 4 <= len` bytes at `src` are readable.
+        let word = unsafe { src.cast::<u32>().read_unaligned() };
+        value |= u64::from(u32::from_le(word));
+        done = 4;
+    }
+    if len & 2 != 0 {
+        // SAFETY: `done + 2 <= len`.
+        let half = unsafe { src.add(done).cast::<u16>().read_unaligned() };
+        value |= u64::from(u16::from_le(half)) << (done * 8);
+        done += 2;
+    }
+    if len & 1 != 0 {
+        // SAFETY: `done + 1 <= len`.
+        let byte = unsafe { src.add(done).read() };
+        value |= u64::from(byte) << (done * 8);
+    }
+    opaque(value)
+}
+
+/// Copies `len` bytes (at most [`SMALL_COPY`]) from `src` to `dst` through registers, a word
+/// at a time, each source byte read once and each word made [`opaque`]; for a constant `len`
+/// the loop unrolls into a few loads and stores. Returns the bitwise or of the words copied
+/// (the bytes past `len` zero), whose high bits say whether the bytes were ASCII: a string
+/// is checked as it is copied, in the registers that carry it.
+///
+/// # Safety
+/// `src..src + len` must be readable, `dst..dst + len` writable, and the two must not overlap.
+#[inline(always)]
+unsafe fn copy_small(src: *const u8, dst: *mut u8, len: usize) -> u64 {
+    let mut any = 0;
+    let mut done = 0;
+    while len - done >= 8 {
+        // SAFETY: `done + 8 <= len`, so both 8-byte ranges are in bounds (the caller's
+        // contract); unaligned reads and writes.
+        unsafe {
+            let word = opaque(src.add(done).cast::<u64>().read_unaligned());
+            dst.add(done).cast::<u64>().write_unaligned(word);
+            any |= word;
+        }
+        done += 8;
+    }
+    let tail = len - done;
+    if tail != 0 {
+        // SAFETY: `tail < 8` bytes left at `src + done`, writable at `dst + done`.
+        unsafe {
+            let value = read_partial(src.add(done), tail);
+            write_partial(dst.add(done), tail, value);
+            any |= value;
+        }
+    }
+    any
+}
+
+/// The high bit of every byte of a word: a word `w` of bytes is ASCII when `w & HIGH_BITS`
+/// is zero.
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Writes the low `len` (less than 8) bytes of `value` at `dst`, little-endian, with the
+/// stores [`read_partial`] mirrors (no call to `memcpy` for a variable length).
+///
+/// # Safety
+/// `dst..dst + len` must be writable, and `len < 8`.
+#[inline(always)]
+unsafe fn write_partial(dst: *mut u8, len: usize, value: u64) {
+    let mut done = 0;
+    if len & 4 != 0 {
+        // SAFETY: `done + 4 <= len` bytes at `dst` are writable.
+        unsafe { dst.cast::<u32>().write_unaligned((value as u32).to_le()) };
+        done = 4;
+    }
+    if len & 2 != 0 {
+        let half = (value >> (done * 8)) as u16;
+        // SAFETY: `done + 2 <= len`.
+        unsafe { dst.add(done).cast::<u16>().write_unaligned(half.to_le()) };
+        done += 2;
+    }
+    if len & 1 != 0 {
+        // SAFETY: `done + 1 <= len`.
+        unsafe { dst.add(done).write((value >> (done * 8)) as u8) };
+    }
+}
 
 /// A readable range of bytes that may change under the reader (the peer's shared buffer), or
 /// a private slice treated the same way. Only copies come out.
@@ -93,9 +228,21 @@ impl<'a> SharedBytes<'a> {
         if dst.is_empty() {
             return true;
         }
-        // SAFETY: `offset + dst.len() <= len` (checked above), so the source range lies in
-        // the mapping the invariant guarantees; `dst` is memory of ours that cannot overlap a
-        // range we only read. Each source byte is read once.
+        if dst.len() <= SMALL_COPY {
+            // SAFETY: `offset + dst.len() <= len` (checked above), so the source range lies
+            // in the mapping the invariant guarantees; `dst` is memory of ours that cannot
+            // overlap a range we only read. Each source byte is read once, into a register
+            // the compiler cannot trace back to the source.
+            unsafe {
+                copy_small(
+                    self.ptr.as_ptr().add(offset),
+                    dst.as_mut_ptr().cast::<u8>(),
+                    dst.len(),
+                );
+            }
+            return true;
+        }
+        // SAFETY: as above; one `memcpy`, each source byte read once.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 self.ptr.as_ptr().add(offset),
@@ -107,6 +254,21 @@ impl<'a> SharedBytes<'a> {
         // in place of it.
         std::hint::black_box(dst.as_mut_ptr());
         true
+    }
+
+    /// Reads the `len` bytes at `offset` once, `len` at most 8, as the low bytes of a
+    /// little-endian `u64` (the others zero), or `None` if the range does not hold them (or
+    /// `len > 8`). Reads exactly those bytes, without copying them through memory: for
+    /// padding, which must be checked zero, and short fields.
+    #[inline]
+    pub fn read_le_bytes(&self, offset: usize, len: usize) -> Option<u64> {
+        let in_range = len <= 8 && offset.checked_add(len).is_some_and(|end| end <= self.len);
+        if !in_range {
+            return None;
+        }
+        // SAFETY: `offset + len <= self.len` and `len <= 8` (checked above): the bytes lie in
+        // the mapping the invariant guarantees.
+        Some(unsafe { read_partial(self.ptr.as_ptr().add(offset), len) })
     }
 
     /// Copies `N` bytes starting at `offset` into an array (a length prefix, a tag, a
@@ -164,7 +326,9 @@ impl<'a> SharedBytes<'a> {
         if !in_range || new_len > isize::MAX as usize {
             return false;
         }
-        vec.reserve(count);
+        if vec.capacity() - vec.len() < count {
+            reserve_more(vec, count);
+        }
         let spare = &mut vec.spare_capacity_mut()[..count];
         // SAFETY: `spare` is `count` elements of `vec`'s own capacity, `size` bytes in all;
         // viewing them as possibly uninitialised bytes asserts nothing about their contents.
@@ -178,6 +342,85 @@ impl<'a> SharedBytes<'a> {
         // (`T: FromBytes`).
         unsafe { vec.set_len(new_len) };
         true
+    }
+
+    /// [`SharedBytes::append_to`] into a new `Vec` of exactly `count` values, allocated
+    /// fallibly: `None` if the range does not hold them, `Some(Err)` if the allocator
+    /// refuses. Checks the range before it allocates.
+    #[inline]
+    pub(crate) fn read_vec<T: FromBytes>(
+        &self,
+        offset: usize,
+        count: usize,
+    ) -> Option<Result<Vec<T>, std::collections::TryReserveError>> {
+        let size = count.checked_mul(size_of::<T>())?;
+        let in_range = offset.checked_add(size).is_some_and(|end| end <= self.len);
+        if !in_range {
+            return None;
+        }
+        let mut vec = match super::alloc::try_with_capacity::<T>(count) {
+            Ok(vec) => vec,
+            Err(error) => return Some(Err(error)),
+        };
+        let spare = &mut vec.spare_capacity_mut()[..count];
+        // SAFETY: `spare` is `count` elements of `vec`'s own capacity, `size` bytes in all;
+        // viewing them as possibly uninitialised bytes asserts nothing about their contents.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<MaybeUninit<u8>>(), size)
+        };
+        let copied = self.copy_to_uninit(offset, bytes);
+        debug_assert!(copied, "the range was checked above");
+        // SAFETY: `copy_to_uninit` initialised the `count` elements (the range check above
+        // makes it succeed), and every byte pattern is a valid `T` (`T: FromBytes`).
+        unsafe { vec.set_len(count) };
+        Some(Ok(vec))
+    }
+
+    /// A new `String` of the `len` bytes at `offset`: copied once into an allocation of
+    /// exactly `len` bytes, then validated as UTF-8 there (the bytes checked are the bytes
+    /// kept). A short string is checked for ASCII in the registers that copy it; only other
+    /// text goes through the full validator. `None` if the range does not hold `len` bytes
+    /// (checked before anything is allocated).
+    #[inline(always)]
+    pub(crate) fn read_string(&self, offset: usize, len: usize) -> Option<ReadString> {
+        let in_range = offset.checked_add(len).is_some_and(|end| end <= self.len);
+        if !in_range {
+            return None;
+        }
+        let mut bytes = match super::alloc::try_with_capacity::<u8>(len) {
+            Ok(bytes) => bytes,
+            Err(error) => return Some(ReadString::OutOfMemory(error)),
+        };
+        let spare = &mut bytes.spare_capacity_mut()[..len];
+        let ascii = if len <= SMALL_COPY {
+            // SAFETY: `offset + len <= self.len` (checked above), so the source range lies in
+            // the mapping the invariant guarantees; `spare` is `len` bytes of our own
+            // allocation, which cannot overlap a range we only read.
+            let any = unsafe {
+                copy_small(
+                    self.ptr.as_ptr().add(offset),
+                    spare.as_mut_ptr().cast(),
+                    len,
+                )
+            };
+            any & HIGH_BITS == 0
+        } else {
+            let copied = self.copy_to_uninit(offset, spare);
+            debug_assert!(copied, "the range was checked above");
+            false
+        };
+        // SAFETY: both branches initialised the `len` bytes after the (empty) start.
+        unsafe { bytes.set_len(len) };
+        if ascii {
+            // SAFETY: ASCII bytes are valid UTF-8.
+            return Some(ReadString::Text(unsafe {
+                String::from_utf8_unchecked(bytes)
+            }));
+        }
+        Some(match super::alloc::string_from_utf8(bytes) {
+            Ok(text) => ReadString::Text(text),
+            Err(error) => ReadString::NotUtf8(error),
+        })
     }
 
     /// The sub-range `offset..offset + len`, or `None` if it does not fit.
@@ -194,6 +437,24 @@ impl<'a> SharedBytes<'a> {
             _mapping: PhantomData,
         })
     }
+}
+
+/// What [`SharedBytes::read_string`] read.
+#[derive(Debug)]
+pub(crate) enum ReadString {
+    /// Valid UTF-8, in its own allocation.
+    Text(String),
+    /// The bytes copied are not UTF-8.
+    NotUtf8(std::string::FromUtf8Error),
+    /// The allocator refused the room for them.
+    OutOfMemory(std::collections::TryReserveError),
+}
+
+/// Grows `vec` by `count` (out of line: the callers reserve first).
+#[cold]
+#[inline(never)]
+fn reserve_more<T>(vec: &mut Vec<T>, count: usize) {
+    vec.reserve(count);
 }
 
 #[cfg(test)]
@@ -218,6 +479,70 @@ mod tests {
         assert_eq!(tail.to_vec(), [30, 31]);
         assert!(bytes.range(31, 2).is_none());
         assert!(SharedBytes::from_private(&[]).to_vec().is_empty());
+    }
+
+    #[test]
+    fn copies_every_length_through_registers_or_memcpy() {
+        let data: Vec<u8> = (1..=200).collect();
+        let bytes = SharedBytes::from_private(&data);
+        for len in 0..=super::SMALL_COPY + 9 {
+            for offset in [0, 1, 3, 7] {
+                let mut out = vec![0u8; len];
+                assert!(bytes.copy_to(offset, &mut out));
+                assert_eq!(out, data[offset..offset + len], "{len} bytes at {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_up_to_eight_bytes_as_a_little_endian_word() {
+        let data: Vec<u8> = (1..=16).collect();
+        let bytes = SharedBytes::from_private(&data);
+        for len in 0..=8 {
+            let expected = data[3..3 + len]
+                .iter()
+                .rev()
+                .fold(0u64, |word, &byte| word << 8 | u64::from(byte));
+            assert_eq!(bytes.read_le_bytes(3, len), Some(expected), "{len} bytes");
+        }
+        assert_eq!(bytes.read_le_bytes(0, 9), None, "more than a word");
+        assert_eq!(bytes.read_le_bytes(13, 4), None, "past the end");
+        assert_eq!(bytes.read_le_bytes(16, 0), Some(0));
+        assert_eq!(bytes.read_le_bytes(usize::MAX, 1), None);
+    }
+
+    #[test]
+    fn reads_strings_checking_ascii_as_it_copies() {
+        use super::ReadString;
+        let text = |bytes: &[u8], len| match SharedBytes::from_private(bytes).read_string(0, len) {
+            Some(ReadString::Text(text)) => Ok(text),
+            Some(ReadString::NotUtf8(error)) => Err(error.utf8_error().valid_up_to()),
+            other => panic!("{other:?}"),
+        };
+        let long = "x".repeat(super::SMALL_COPY + 3);
+        let long_greek = format!("{long}αβγ");
+        for sample in [
+            "",
+            "track7",
+            "sixteen bytes!!!",
+            "πλ",
+            "a≈b",
+            &long,
+            &long_greek,
+        ] {
+            assert_eq!(text(sample.as_bytes(), sample.len()), Ok(sample.to_owned()));
+        }
+        assert_eq!(text(b"ab\xffcd", 5), Err(2), "short and not UTF-8");
+        let mut bad = long.clone().into_bytes();
+        bad.push(0xc0);
+        assert_eq!(text(&bad, bad.len()), Err(long.len()), "long and not UTF-8");
+        assert_eq!(text("é".as_bytes(), 1), Err(0), "cut inside a character");
+        assert!(SharedBytes::from_private(b"abc")
+            .read_string(1, 3)
+            .is_none());
+        assert!(SharedBytes::from_private(b"abc")
+            .read_string(usize::MAX, 2)
+            .is_none());
     }
 
     #[test]
