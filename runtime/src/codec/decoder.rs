@@ -3,7 +3,7 @@
 use super::budget::Budget;
 use super::{padding, DecodeError, Payload, MAX_DEPTH};
 use crate::sys::shared_bytes::ReadString;
-use crate::SharedBytes;
+use crate::sys::shared_bytes::SharedBytes;
 
 /// Reads an encoding, validating every byte.
 ///

@@ -182,7 +182,7 @@ pub use fingerprint::Fingerprint;
 pub use pod::{Pod, PodOps, PodPayload};
 
 use crate::sys::alloc::{Filled, Slot};
-use crate::SharedBytes;
+use crate::sys::shared_bytes::SharedBytes;
 
 /// The deepest nesting of derived types that [`Decoder`] accepts.
 pub const MAX_DEPTH: u32 = 256;

@@ -1,7 +1,7 @@
 //! Plain old data: types whose memory *is* their encoding, copied in bulk.
 
 use super::{DecodeError, Decoder, Encoder};
-use crate::SharedBytes;
+use crate::sys::shared_bytes::SharedBytes;
 use std::collections::TryReserveError;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 

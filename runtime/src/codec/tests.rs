@@ -229,7 +229,7 @@ fn decodes_from_shared_bytes_without_borrowing() {
         [true, false],
     );
     let bytes = encode_to_vec(&value);
-    let shared = crate::SharedBytes::from_private(&bytes);
+    let shared = crate::sys::shared_bytes::SharedBytes::from_private(&bytes);
     let back: (String, Vec<u64>, Option<char>, [bool; 2]) = decode_shared(shared).unwrap();
     drop(bytes);
     assert_eq!(back, value);

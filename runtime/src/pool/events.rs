@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::channel::ChannelError;
 #[cfg(doc)]
-use {super::options::PoolOptions, crate::Pool, crate::PoolStopper};
+use super::{options::PoolOptions, Pool, PoolStopper};
+use crate::channel::ChannelError;
 
 /// A pool failure.
 #[derive(Debug, Error)]
