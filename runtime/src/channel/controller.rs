@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::control::{ControlBlock, ControlSegment, Outcome, IDLE_KIND, PEER_GONE, SEQUENCE_MASK};
+use super::error::Syscall;
 use super::memory::Memory;
 use super::reply::Reply;
 use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, Options, TransitionLabel, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{ReadBuffer, WriteBuffer};
+use crate::sandbox;
 use crate::sys::process::{ExitReason, PidFd};
 use crate::sys::spawn::inherit_fds;
 use crate::sys::watch::DeathWatcher;
@@ -522,12 +524,29 @@ impl ControllerChannel {
         // The crash hook records the signal whether or not a transition was pending (a
         // completed one keeps its outcome), so the signal is what tells a crash.
         let signal = block.crash_signal.load(Ordering::Acquire) as i32;
+        let while_idle = block.crash_kind.load(Ordering::Acquire) == IDLE_KIND;
+        // Precedence: the first fatal signal the worker's handler claimed is the report, so a
+        // crash that came first stays a crash even if its handling then broke the sandbox.
+        let recorded = block.violation_syscall.load(Ordering::Acquire);
+        if signal == libc::SIGSYS && recorded != 0 {
+            let number = i64::from(recorded.wrapping_sub(1) as i32);
+            let mut args = [0u64; 6];
+            for (arg, slot) in args.iter_mut().zip(&block.violation_args) {
+                *arg = slot.load(Ordering::Acquire);
+            }
+            let syscall = Syscall {
+                name: sandbox::syscall_name(number).unwrap_or("unknown"),
+                number,
+                args,
+            };
+            return violation(pid, syscall, label, while_idle);
+        }
         if signal != 0 {
             return ChannelError::WorkerCrashed {
                 pid,
                 signal,
                 transition: label,
-                while_idle: block.crash_kind.load(Ordering::Acquire) == IDLE_KIND,
+                while_idle,
                 stderr_tail: None,
             };
         }
@@ -579,6 +598,22 @@ impl ControllerChannel {
     /// How the watched worker ended, if it did.
     pub(crate) fn worker_exit(&self) -> Option<Option<ExitReason>> {
         self.watcher.as_ref().and_then(DeathWatcher::exit)
+    }
+}
+
+/// A [`ChannelError::SandboxViolation`].
+fn violation(
+    pid: u32,
+    syscall: Syscall,
+    transition: TransitionLabel,
+    while_idle: bool,
+) -> ChannelError {
+    ChannelError::SandboxViolation {
+        pid,
+        syscall: Box::new(syscall),
+        transition,
+        while_idle,
+        stderr_tail: None,
     }
 }
 

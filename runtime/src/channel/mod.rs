@@ -47,7 +47,7 @@ use std::time::Duration;
 
 pub use config::ChannelConfig;
 pub use controller::ControllerChannel;
-pub use error::{ChannelError, TransitionLabel};
+pub use error::{ChannelError, Syscall, TransitionLabel};
 pub use reply::Reply;
 pub use wait::WaitStats;
 pub use worker::{TransitionRequest, WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};

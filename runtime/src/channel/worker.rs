@@ -541,6 +541,15 @@ unsafe fn report_crash(context: *const (), signal: i32) {
         block.transition_id.load(Ordering::Relaxed),
         Ordering::Relaxed,
     );
+    if let Some(trap) = crate::monitor::recorded_syscall_trap() {
+        block
+            .violation_syscall
+            .store((trap.number as u32).wrapping_add(1), Ordering::Relaxed);
+        block.violation_arch.store(trap.arch, Ordering::Relaxed);
+        for (slot, arg) in block.violation_args.iter().zip(trap.args) {
+            slot.store(arg, Ordering::Relaxed);
+        }
+    }
     block.crash_signal.store(signal as u32, Ordering::SeqCst);
     // Only a transition still pending becomes a crash. One the worker already completed
     // (the signal came after its reply, e.g. a SIGTERM racing a finished event) keeps its

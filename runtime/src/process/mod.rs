@@ -179,7 +179,8 @@ impl Controller {
     /// Adds the worker's last stderr lines to an error that reports its death.
     fn with_stderr_tail(&self, mut error: ChannelError) -> ChannelError {
         if let ChannelError::WorkerCrashed { stderr_tail, .. }
-        | ChannelError::WorkerDied { stderr_tail, .. } = &mut error
+        | ChannelError::WorkerDied { stderr_tail, .. }
+        | ChannelError::SandboxViolation { stderr_tail, .. } = &mut error
         {
             if stderr_tail.is_none() {
                 *stderr_tail = self
