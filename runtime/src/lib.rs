@@ -11,7 +11,8 @@
 //! - `channel`: [`ControllerChannel`] / [`WorkerChannel`], the control block (with the
 //!   [`ChannelConfig`] both sides share), the transition protocol, its waits
 //!   ([`WaitStats`]) and its error, [`ChannelError`].
-//! - `sandbox`: the worker sandbox: names of system calls, for violation reports.
+//! - `sandbox`: [`Sandbox`], the opt-in worker sandbox (seccomp-bpf after setup, Landlock
+//!   and resource limits at spawn) and its error, [`SandboxError`].
 //! - `process`: [`Controller`], which spawns a worker, captures its stderr, restarts it.
 //! - `typed`: [`TypedController`] and the support of `#[derive(Transitions)]`.
 //!
@@ -48,6 +49,7 @@ pub use pool::{
     RecycleReason,
 };
 pub use process::Controller;
+pub use sandbox::{LandlockEnforcement, Sandbox, SandboxError, SandboxStatus, SANDBOX_ENV};
 pub use sys::shared_bytes::SharedBytes;
 pub use typed::{
     Context, ItemTransition, Response, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy,

@@ -176,7 +176,7 @@ pub enum ChannelError {
         /// The last lines the worker wrote to stderr, when the controller captured them.
         stderr_tail: Option<String>,
     },
-    /// The worker called a system call its worker sandbox refuses: the kernel did
+    /// The worker called a system call its [`Sandbox`](crate::Sandbox) refuses: the kernel did
     /// not run it, and the worker died of `SIGSYS`. Handled as a crash: restart the worker.
     ///
     /// The [`Syscall`] comes from the worker's own handler (the kernel's description of the
@@ -197,6 +197,36 @@ pub enum ChannelError {
         while_idle: bool,
         /// The last lines the worker wrote to stderr, when the controller captured them.
         stderr_tail: Option<String>,
+    },
+    /// The worker hit a resource limit of its [`Sandbox`](crate::Sandbox) and died of it.
+    #[error("worker {pid} exceeded its {limit} limit during transition {transition} and was ended ({signal_name}); raise the limit in its `Sandbox` if the work needs more{tail}",
+        signal_name = signal_name(*signal), tail = StderrTail(stderr_tail))]
+    ResourceLimitExceeded {
+        /// Worker process id.
+        pid: u32,
+        /// Which limit: `"CPU time"`, `"file size"` or `"data size"`.
+        limit: &'static str,
+        /// The signal it died of (`SIGXCPU`, `SIGXFSZ`; `SIGABRT` for a failed allocation).
+        signal: i32,
+        /// The transition in progress.
+        transition: TransitionLabel,
+        /// The last lines the worker wrote to stderr, when the controller captured them.
+        stderr_tail: Option<String>,
+    },
+    /// The worker's policy could not be built or installed.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    /// The worker completed its setup without its sandbox in force, as the kernel reports it
+    /// in `/proc/<pid>/status`; it was ended before it got a transition.
+    #[error("worker {pid} completed setup without its sandbox in force (/proc/{pid}/status: NoNewPrivs {no_new_privs}, Seccomp {seccomp}; expected 1 and 2): it must open its channel with this tandem release, which applies the sandbox in `setup_done`",
+        no_new_privs = Field(no_new_privs), seccomp = Field(seccomp))]
+    SandboxNotInForce {
+        /// Worker process id.
+        pid: u32,
+        /// The `NoNewPrivs` value found, if any.
+        no_new_privs: Option<u32>,
+        /// The `Seccomp` value found (2 = filter mode), if any.
+        seccomp: Option<u32>,
     },
     /// The worker process ended (exit, or a signal no handler could catch such as SIGKILL).
     #[error("worker {pid} {reason} during transition {transition}{tail}",
@@ -286,6 +316,7 @@ impl ChannelError {
             ChannelError::WorkerCrashed { .. }
                 | ChannelError::WorkerDied { .. }
                 | ChannelError::SandboxViolation { .. }
+                | ChannelError::ResourceLimitExceeded { .. }
         )
     }
 
@@ -363,9 +394,24 @@ pub struct Syscall {
     pub args: [u64; 6],
 }
 
+impl Syscall {
+    /// A call the worker was killed for without a record of which one.
+    pub(crate) const UNKNOWN: Syscall = Syscall {
+        name: "unknown",
+        number: -1,
+        args: [0; 6],
+    };
+}
+
 impl fmt::Display for Syscall {
     /// `` `socket` (number 41, arguments [0x2, 0x1, 0x0, ...]) ``.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.number < 0 {
+            return f.write_str(
+                "a system call it left unreported (it had blocked SIGSYS, or the signal came \
+                 from outside)",
+            );
+        }
         write!(f, "`{}` (number {}, arguments [", self.name, self.number)?;
         for (i, arg) in self.args.iter().enumerate() {
             if i > 0 {
@@ -374,6 +420,18 @@ impl fmt::Display for Syscall {
             write!(f, "{arg:#x}")?;
         }
         f.write_str("])")
+    }
+}
+
+/// A `/proc` field that may be missing.
+struct Field<'a>(&'a Option<u32>);
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(value) => write!(f, "{value}"),
+            None => f.write_str("absent"),
+        }
     }
 }
 

@@ -23,7 +23,7 @@
 //! 3. first crasher only: calls the crash hook, if any (async-signal-safe by contract; it runs
 //!    even when the helper is stuck or absent). For a SIGSYS it first records the system call
 //!    a seccomp filter refused (number, architecture, and the arguments from the interrupted
-//!    registers) for the hook, which under a worker sandbox turns it into
+//!    registers) for the hook, which under a [`Sandbox`](crate::Sandbox) turns it into
 //!    [`ChannelError::SandboxViolation`](crate::ChannelError::SandboxViolation). Step 7's
 //!    `sigaction(SIGSYS)` is itself refused under the sandbox; with SIGSYS blocked in the
 //!    handler the kernel then applies the default action, so the process still dies of SIGSYS;
@@ -137,7 +137,7 @@ pub enum FatalSignal {
     /// `SIGTERM`: polite termination request from outside.
     Terminate,
     /// `SIGSYS`: a system call the worker's seccomp filter refuses (see
-    /// worker sandbox), or a bad system call number.
+    /// [`Sandbox`](crate::Sandbox)), or a bad system call number.
     BadSystemCall,
 }
 

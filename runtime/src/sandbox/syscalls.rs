@@ -190,6 +190,15 @@ const ARCH_ONLY: &[(i64, &str)] = &[
 #[cfg(not(target_arch = "x86_64"))]
 const ARCH_ONLY: &[(i64, &str)] = &[];
 
+/// The number of system call `name` on this architecture, if the table knows it.
+pub(crate) fn number(name: &str) -> Option<i64> {
+    COMMON
+        .iter()
+        .chain(ARCH_ONLY)
+        .find(|(_, known)| *known == name)
+        .map(|(number, _)| *number)
+}
+
 /// The name of system call `number` on this architecture, if the table knows it.
 pub(crate) fn name(number: i64) -> Option<&'static str> {
     COMMON
@@ -201,13 +210,15 @@ pub(crate) fn name(number: i64) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::name;
+    use super::{name, number};
 
     #[test]
-    fn numbers_have_names() {
+    fn names_and_numbers_round_trip() {
+        assert_eq!(number("write"), Some(libc::SYS_write));
         assert_eq!(name(libc::SYS_openat), Some("openat"));
+        assert_eq!(number("no_such_call"), None);
         assert_eq!(name(100_000), None);
         #[cfg(target_arch = "x86_64")]
-        assert_eq!(name(2), Some("open"));
+        assert_eq!(number("open"), Some(2));
     }
 }

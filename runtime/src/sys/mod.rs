@@ -11,7 +11,8 @@
 //! - [`sched`]: the CPUs a thread may run on and runs on, for the wait path;
 //! - [`shared_bytes`]: copying out of memory the peer may rewrite while we read it;
 //! - [`signal`]: async-signal-safe primitives for the worker monitor;
-//! - [`sandbox`]: the refused system call of a seccomp `SIGSYS`.
+//! - [`sandbox`]: `no_new_privs`, resource limits and Landlock at spawn, and the refused
+//!   system call of a seccomp `SIGSYS`.
 
 pub(crate) mod alloc;
 pub(crate) mod futex;

@@ -1,12 +1,99 @@
-//! The kernel side of the worker sandbox: what a seccomp `SIGSYS` says about the refused
-//! system call (read in the fatal-signal handler). The `libc` crate does not expose the
-//! seccomp fields of `siginfo_t`, so they are decoded here.
+//! The kernel side of the worker sandbox: `no_new_privs`, resource limits and Landlock at
+//! spawn (in the child, between `fork` and `exec`), and what a seccomp `SIGSYS` says about
+//! the refused system call (read in the fatal-signal handler).
+//!
+//! The seccomp-bpf program itself is compiled and installed by the `seccompiler` crate
+//! (safe API); the Landlock ruleset is built by the `landlock` crate in the controller. What
+//! is left here is what those crates cannot do for us: run async-signal-safely in a forked
+//! child (`landlock_restrict_self` on a ruleset built before the fork, `setrlimit`), and
+//! decode the `SIGSYS` `siginfo_t` and `ucontext_t`, whose seccomp fields the `libc` crate
+//! does not expose.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 use libc::c_void;
+
+use super::cvt;
 
 /// `si_code` of a `SIGSYS` raised by a seccomp `RET_TRAP` (`SYS_SECCOMP` in the kernel's
 /// `uapi/asm-generic/siginfo.h`).
 const SYS_SECCOMP: i32 = 1;
+
+/// How many resource limits [`confine_at_exec`] may set.
+pub(crate) const MAX_LIMITS: usize = 5;
+
+/// A resource limit to set in the child: `(resource, soft, hard)`.
+pub(crate) type Limit = (libc::__rlimit_resource_t, u64, u64);
+
+/// What a spawned worker gets before its `exec`, all of it inherited across `exec` and by
+/// every thread the worker will ever start.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AtExec {
+    /// A Landlock ruleset descriptor built by the controller (close-on-exec, so it does not
+    /// reach the worker), or `None` to enforce no file-system rules.
+    pub(crate) landlock_ruleset: Option<RawFd>,
+    /// The limits to set; unused slots are `None`.
+    pub(crate) limits: [Option<Limit>; MAX_LIMITS],
+}
+
+/// Makes `command`'s process set `no_new_privs`, its resource limits and its Landlock domain
+/// between `fork` and `exec`. The ruleset descriptor must stay open in this process until
+/// the command is spawned.
+///
+/// Landlock restricts the calling thread and the threads it creates later (before Linux 7.0
+/// there is no way to restrict the other threads of a process): the forked child has one
+/// thread, and the worker starts all of its own after `exec`, so the whole worker is covered.
+pub(crate) fn confine_at_exec(command: &mut Command, confine: AtExec) {
+    let apply = move || -> io::Result<()> {
+        // SAFETY: prctl is async-signal-safe; PR_SET_NO_NEW_PRIVS takes plain integers.
+        cvt(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })?;
+        for (resource, soft, hard) in confine.limits.into_iter().flatten() {
+            let limit = libc::rlimit {
+                rlim_cur: soft,
+                rlim_max: hard,
+            };
+            // SAFETY: setrlimit is async-signal-safe and reads one valid rlimit.
+            cvt(unsafe { libc::setrlimit(resource, &limit) })?;
+        }
+        if let Some(ruleset) = confine.landlock_ruleset {
+            // SAFETY: landlock_restrict_self takes a descriptor and flags (0); it is a bare
+            // system call, async-signal-safe. `no_new_privs` is set above, as it requires.
+            let ret = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, ruleset, 0) };
+            cvt(ret)?;
+        }
+        Ok(())
+    };
+    // SAFETY: the closure runs in the forked child before exec and does only
+    // async-signal-safe work (prctl, setrlimit, one raw system call) on captured plain data:
+    // no allocation, no lock.
+    unsafe {
+        command.pre_exec(apply);
+    }
+}
+
+/// The Landlock ABI version of the running kernel, or the `errno` that says why there is
+/// none (`ENOSYS`: not built in; `EOPNOTSUPP`: built in but not enabled at boot).
+pub(crate) fn landlock_abi() -> Result<i32, i32> {
+    /// `LANDLOCK_CREATE_RULESET_VERSION`: ask for the ABI version instead of a ruleset.
+    const VERSION: libc::c_uint = 1;
+    // SAFETY: with a null attribute, size 0 and the VERSION flag the call only returns a
+    // number; it creates nothing.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<c_void>(),
+            0usize,
+            VERSION,
+        )
+    };
+    match cvt(ret) {
+        Ok(version) => Ok(i32::try_from(version).unwrap_or(i32::MAX)),
+        Err(error) => Err(error.raw_os_error().unwrap_or(libc::ENOSYS)),
+    }
+}
 
 /// A system call refused by a seccomp `RET_TRAP`, as the kernel describes it to the
 /// `SIGSYS` handler.
@@ -118,6 +205,19 @@ unsafe fn syscall_args(uc: *const libc::ucontext_t) -> Option<[u64; 6]> {
 )))]
 unsafe fn syscall_args(_uc: *const libc::ucontext_t) -> Option<[u64; 6]> {
     None
+}
+
+/// The `NoNewPrivs` and `Seccomp` lines of `/proc/<pid>/status`: what the kernel says about
+/// a process's confinement, read from outside it.
+pub(crate) fn confinement_of(pid: u32) -> io::Result<(Option<u32>, Option<u32>)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|value| value.trim().parse().ok())
+    };
+    Ok((field("NoNewPrivs:"), field("Seccomp:")))
 }
 
 #[cfg(all(test, target_os = "linux", target_arch = "x86_64"))]
