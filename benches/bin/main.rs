@@ -56,7 +56,8 @@ pub(crate) struct Args {
 }
 
 const USAGE: &str = "usage: tandem-bench [--quick] [--rounds N] [--reps N] \
-    [--only latency,bandwidth,channels,codec,work] [--out DIR] [--plots DIR] [--note TEXT]";
+    [--only latency,bandwidth,channels,codec,work] [--out DIR] [--plots DIR] [--note TEXT] \
+    [--sandbox]";
 
 impl Args {
     fn parse() -> Result<Args, String> {
@@ -91,6 +92,8 @@ impl Args {
                 "--out" => args.out = Some(value("--out")?.into()),
                 "--plots" => args.plots = Some(value("--plots")?.into()),
                 "--note" => args.note = Some(value("--note")?),
+                // Every tandem worker runs in the strict `Sandbox::new()`: its cost, if any.
+                "--sandbox" => peer::sandbox_workers(),
                 "--peer" => args.peer = Some(value("--peer")?),
                 "--cpu" => args.cpu = Some(number("--cpu", value("--cpu")?)?),
                 "--fd" => args.fd = Some(number("--fd", value("--fd")?)?),

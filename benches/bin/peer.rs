@@ -257,11 +257,25 @@ fn next_channel_id() -> u32 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Default options, with time-outs long enough for a loaded machine.
+/// Whether tandem workers run sandboxed (`--sandbox`).
+static SANDBOXED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every tandem worker started from now on run in `Sandbox::new()`.
+pub fn sandbox_workers() {
+    SANDBOXED.store(true, Ordering::Relaxed);
+}
+
+/// Default options, with time-outs long enough for a loaded machine; sandboxed workers with
+/// `--sandbox`.
 pub fn options() -> Options {
-    Options::default()
+    let options = Options::default()
         .setup_timeout(Duration::from_secs(10))
-        .transition_timeout(Duration::from_secs(30))
+        .transition_timeout(Duration::from_secs(30));
+    if SANDBOXED.load(Ordering::Relaxed) {
+        options.sandbox(tandem::Sandbox::new())
+    } else {
+        options
+    }
 }
 
 impl Link {

@@ -11,6 +11,8 @@
 //! - `channel`: [`ControllerChannel`] / [`WorkerChannel`], the control block (with the
 //!   [`ChannelConfig`] both sides share), the transition protocol, its waits
 //!   ([`WaitStats`]) and its error, [`ChannelError`].
+//! - `sandbox`: [`Sandbox`], the opt-in worker sandbox (seccomp-bpf after setup, Landlock
+//!   and resource limits at spawn) and its error, [`SandboxError`].
 //! - `process`: [`Controller`], which spawns a worker, captures its stderr, restarts it.
 //! - `typed`: [`TypedController`] and the support of `#[derive(Transitions)]`.
 //!
@@ -28,12 +30,14 @@ pub mod codec;
 pub mod monitor;
 mod pool;
 mod process;
+mod sandbox;
 mod typed;
 
 pub use buffer::{BufferError, ReadBuffer, WriteBuffer};
 pub use channel::{
-    ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options, Reply, TransitionLabel,
-    TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV, CONTROLLER_GONE_EXIT_STATUS,
+    ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options, Reply, Syscall,
+    TransitionLabel, TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV,
+    CONTROLLER_GONE_EXIT_STATUS,
 };
 pub use codec::{
     decode_from, decode_from_into, decode_pod_slice, decode_shared, decode_shared_into,
@@ -45,6 +49,7 @@ pub use pool::{
     RecycleReason,
 };
 pub use process::Controller;
+pub use sandbox::{LandlockEnforcement, Sandbox, SandboxError, SandboxStatus, SANDBOX_ENV};
 pub use sys::shared_bytes::SharedBytes;
 pub use typed::{
     Context, ItemTransition, Response, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy,

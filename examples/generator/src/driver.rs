@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tandem::{ChannelError, ExitReason, Options, PoolError, PoolEventKind, PoolOptions};
+use tandem::{ChannelError, ExitReason, Options, PoolError, PoolEventKind, PoolOptions, Sandbox};
 
 use crate::event::GenEvent;
 use crate::physics::RngState;
@@ -50,6 +50,15 @@ pub struct DriverConfig {
     pub setup: GeneratorSetup,
     /// Worker restarts so far, updated after every lumi section (for a heartbeat).
     pub restarts_so_far: Arc<AtomicU64>,
+    /// Whether the workers run in [`worker_sandbox`] (`--no-sandbox` turns it off).
+    pub sandbox: bool,
+}
+
+/// The workers' sandbox, in one place: after setup a generator worker computes events and
+/// writes stderr; it opens no file and talks to nobody, so the strict default is all it
+/// needs. No resource limits: the transition time-out already bounds a runaway event.
+pub fn worker_sandbox() -> Sandbox {
+    Sandbox::new()
 }
 
 /// One luminosity section of the work: its number and its events.
@@ -151,12 +160,16 @@ pub fn run(
             return report;
         }
     };
+    let channel = Options::default()
+        .setup_timeout(Duration::from_secs(10))
+        .transition_timeout(config.transition_timeout);
+    let channel = if config.sandbox {
+        channel.sandbox(worker_sandbox())
+    } else {
+        channel
+    };
     let options = PoolOptions::new(config.streams)
-        .channel(
-            Options::default()
-                .setup_timeout(Duration::from_secs(10))
-                .transition_timeout(config.transition_timeout),
-        )
+        .channel(channel)
         .max_attempts(config.max_attempts)
         .max_start_failures(MAX_START_FAILURES)
         .restart_backoff(Duration::ZERO)

@@ -105,6 +105,10 @@ pub struct Cli {
     /// Generate in this process, without workers (for comparison)
     #[arg(long)]
     in_process: bool,
+    /// Run the workers without their sandbox (seccomp after setup, Landlock; see
+    /// docs/sandbox.md)
+    #[arg(long)]
+    no_sandbox: bool,
     /// Print the sum of these digests and exit (checks nothing: prefer `merge`)
     #[arg(long, value_name = "DIGEST", num_args = 1.., exclusive = true)]
     sum_digests: Vec<String>,
@@ -464,6 +468,7 @@ fn run_job(cli: &Cli) -> Result<ExitCode, String> {
                 crash,
             },
             restarts_so_far,
+            sandbox: !cli.no_sandbox,
         };
         driver::run(&config, &work, &stop, &mut on_event)
     };

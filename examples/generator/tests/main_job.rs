@@ -139,6 +139,15 @@ fn digest_is_the_same_for_any_stream_count_crash_and_job_split() {
     let one = digest(&run_small(&["--seed", "11", "--streams", "1"]));
     let three = digest(&run_small(&["--seed", "11", "--streams", "3"]));
     assert_eq!(one, three, "1 stream and 3 streams");
+    // Workers are sandboxed by default; without the sandbox nothing changes but the risk.
+    let unsandboxed = digest(&run_small(&[
+        "--seed",
+        "11",
+        "--streams",
+        "3",
+        "--no-sandbox",
+    ]));
+    assert_eq!(one, unsandboxed, "sandboxed and not");
     let mut split = 0u128;
     for job in ["0", "1", "2"] {
         let stdout = run_small(&[

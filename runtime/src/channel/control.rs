@@ -29,7 +29,7 @@ use crate::sys::sched::MASK_WORDS;
 /// "TANDEM" + layout marker, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TANDEM\x01\x00");
 /// Bumped whenever the layout of [`ControlBlock`] changes.
-pub(crate) const LAYOUT_VERSION: u32 = 6;
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 /// Room for a worker's error message; longer messages are cut at a character boundary.
 pub(crate) const MESSAGE_CAPACITY: usize = 2048;
 
@@ -130,12 +130,19 @@ pub(crate) struct ControlBlock {
     pub(crate) controller_woken_at: AtomicU64,
     /// When the controller last woke the sleeping worker, as `controller_woken_at`.
     pub(crate) worker_woken_at: AtomicU64,
+    /// The system call a seccomp filter refused, plus one (0: none recorded), written by the
+    /// worker's crash hook with `crash_signal` = SIGSYS. The worker's word, not the kernel's.
+    pub(crate) violation_syscall: AtomicU32,
+    /// The `AUDIT_ARCH_*` value of that call.
+    pub(crate) violation_arch: AtomicU32,
+    /// Its six argument registers.
+    pub(crate) violation_args: [AtomicU64; 6],
     pub(crate) message: [AtomicU8; MESSAGE_CAPACITY],
 }
 
 const _: () = assert!(std::mem::size_of::<ConfigSection>() == 16);
 const _: () = assert!(
-    std::mem::size_of::<ControlBlock>() == 176 + 2 * 8 * MASK_WORDS + 24 + MESSAGE_CAPACITY
+    std::mem::size_of::<ControlBlock>() == 176 + 2 * 8 * MASK_WORDS + 24 + 56 + MESSAGE_CAPACITY
 );
 const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
 // Offsets a peer of an earlier layout, or a test forging the old pid word, relies on.

@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::control::{ControlBlock, ControlSegment, Outcome, IDLE_KIND, PEER_GONE, SEQUENCE_MASK};
+use super::error::Syscall;
 use super::memory::Memory;
 use super::reply::Reply;
 use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, Options, TransitionLabel, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{ReadBuffer, WriteBuffer};
+use crate::sandbox::{self, Prepared, SandboxStatus};
 use crate::sys::process::{ExitReason, PidFd};
+use crate::sys::sandbox::confinement_of;
 use crate::sys::spawn::inherit_fds;
 use crate::sys::watch::DeathWatcher;
 
@@ -69,6 +72,10 @@ pub struct ControllerChannel {
     watcher: Option<DeathWatcher>,
     /// The attempt number the next request carries (see [`set_attempt`](Self::set_attempt)).
     next_attempt: u32,
+    /// The sandbox of the workers, prepared once (its Landlock ruleset) from the options.
+    sandbox: Option<Prepared>,
+    /// Whether the current worker's sandbox was seen in force after its setup.
+    sandbox_verified: bool,
 }
 
 fn validate_base(base: &str) -> Result<(), ChannelError> {
@@ -108,6 +115,7 @@ impl ControllerChannel {
     ) -> Result<ControllerChannel, ChannelError> {
         validate_base(base)?;
         let config = ChannelConfig::from_options(&options)?;
+        let sandbox = options.sandbox.as_ref().map(Prepared::new).transpose()?;
         let label = format!("tandem:{base}:{id}");
         let memory = Memory::create(&label, config, options.protocol_fingerprint)?;
         Ok(ControllerChannel {
@@ -128,6 +136,8 @@ impl ControllerChannel {
             waiter: Waiter::new(config.spin),
             transition_names: &[],
             watcher: None,
+            sandbox,
+            sandbox_verified: false,
         })
     }
 
@@ -136,7 +146,14 @@ impl ControllerChannel {
     /// inherit the channel's four descriptors (three memfds and a pidfd of this process). The worker opens its end with
     /// [`WorkerChannel::from_env`](crate::WorkerChannel::from_env). Spawn the command
     /// while this channel lives, and only once per worker: a restart needs fresh memory.
+    ///
+    /// With a [`Sandbox`](crate::Sandbox) in the options, the started process also gets
+    /// `no_new_privs`, the sandbox's resource limits and Landlock rules before its `exec`,
+    /// and the seccomp policy it installs after setup in [`SANDBOX_ENV`](crate::SANDBOX_ENV).
     pub fn prepare_command<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        if let Some(sandbox) = &self.sandbox {
+            sandbox.prepare(command);
+        }
         command.env(CHANNEL_ENV, &self.token);
         inherit_fds(
             command,
@@ -339,7 +356,10 @@ impl ControllerChannel {
         retry: &mut dyn FnMut() -> bool,
     ) -> Result<(), ChannelError> {
         let timeout = self.options.setup_timeout;
-        match self.await_reply(self.label(SETUP_KIND, u64::MAX), timeout, retry) {
+        let answered = self
+            .await_reply(self.label(SETUP_KIND, u64::MAX), timeout, retry)
+            .and_then(|()| self.verify_sandbox());
+        match answered {
             Ok(()) => {
                 self.setup_complete = true;
                 self.broken = None;
@@ -353,6 +373,39 @@ impl ControllerChannel {
                 Err(error)
             }
         }
+    }
+
+    /// With a sandbox: checks from outside, in `/proc/<pid>/status`, that the worker that just
+    /// completed its setup runs with its seccomp filter and `no_new_privs`. The worker
+    /// installs them before it answers, so a worker without them never will.
+    fn verify_sandbox(&mut self) -> Result<(), ChannelError> {
+        self.sandbox_verified = false;
+        if self.sandbox.is_none() {
+            return Ok(());
+        }
+        let pid = self.worker_pid().unwrap_or(0);
+        let (no_new_privs, seccomp) = confinement_of(pid).map_err(|source| ChannelError::Os {
+            operation: "reading the worker's /proc/<pid>/status to verify its sandbox",
+            source,
+        })?;
+        if no_new_privs != Some(1) || seccomp != Some(2) {
+            return Err(ChannelError::SandboxNotInForce {
+                pid,
+                no_new_privs,
+                seccomp,
+            });
+        }
+        self.sandbox_verified = true;
+        Ok(())
+    }
+
+    /// The sandbox of this channel's workers, and how far it is in force for the current
+    /// one; `None` without a [`Sandbox`](crate::Sandbox) in the options.
+    pub fn sandbox_status(&self) -> Option<SandboxStatus> {
+        self.sandbox.as_ref().map(|sandbox| SandboxStatus {
+            seccomp_verified: self.sandbox_verified,
+            landlock: sandbox.landlock(),
+        })
     }
 
     /// Runs one transition: posts `kind` and `id` (with whatever was written to
@@ -522,16 +575,57 @@ impl ControllerChannel {
         // The crash hook records the signal whether or not a transition was pending (a
         // completed one keeps its outcome), so the signal is what tells a crash.
         let signal = block.crash_signal.load(Ordering::Acquire) as i32;
+        let while_idle = block.crash_kind.load(Ordering::Acquire) == IDLE_KIND;
+        // Precedence: the first fatal signal the worker's handler claimed is the report, so a
+        // crash that came first stays a crash even if its handling then broke the sandbox.
+        let recorded = block.violation_syscall.load(Ordering::Acquire);
+        if signal == libc::SIGSYS && recorded != 0 {
+            let number = i64::from(recorded.wrapping_sub(1) as i32);
+            let mut args = [0u64; 6];
+            for (arg, slot) in args.iter_mut().zip(&block.violation_args) {
+                *arg = slot.load(Ordering::Acquire);
+            }
+            let syscall = Syscall {
+                name: sandbox::syscall_name(number).unwrap_or("unknown"),
+                number,
+                args,
+            };
+            return violation(pid, syscall, label, while_idle);
+        }
+        // A sandboxed worker's SIGSYS without a record (sent with `kill`, or not decodable on
+        // this architecture) is still reported against the sandbox, the call unknown.
+        if signal == libc::SIGSYS && self.sandbox.is_some() {
+            return violation(pid, Syscall::UNKNOWN, label, while_idle);
+        }
         if signal != 0 {
             return ChannelError::WorkerCrashed {
                 pid,
                 signal,
                 transition: label,
-                while_idle: block.crash_kind.load(Ordering::Acquire) == IDLE_KIND,
+                while_idle,
                 stderr_tail: None,
             };
         }
         let reason = self.watcher.as_ref().and_then(DeathWatcher::exit).flatten();
+        let limit = match reason {
+            Some(ExitReason::Signaled(libc::SIGXCPU)) => Some((libc::SIGXCPU, "CPU time")),
+            Some(ExitReason::Signaled(libc::SIGXFSZ)) => Some((libc::SIGXFSZ, "file size")),
+            _ => None,
+        };
+        if let Some((signal, limit)) = limit {
+            return ChannelError::ResourceLimitExceeded {
+                pid,
+                limit,
+                signal,
+                transition: label,
+                stderr_tail: None,
+            };
+        }
+        // Dead of SIGSYS without the handler: the worker had blocked or ignored SIGSYS, so the
+        // kernel applied the default action at its next refused call.
+        if reason == Some(ExitReason::Signaled(libc::SIGSYS)) && self.sandbox.is_some() {
+            return violation(pid, Syscall::UNKNOWN, label, false);
+        }
         ChannelError::WorkerDied {
             pid,
             reason,
@@ -579,6 +673,22 @@ impl ControllerChannel {
     /// How the watched worker ended, if it did.
     pub(crate) fn worker_exit(&self) -> Option<Option<ExitReason>> {
         self.watcher.as_ref().and_then(DeathWatcher::exit)
+    }
+}
+
+/// A [`ChannelError::SandboxViolation`].
+fn violation(
+    pid: u32,
+    syscall: Syscall,
+    transition: TransitionLabel,
+    while_idle: bool,
+) -> ChannelError {
+    ChannelError::SandboxViolation {
+        pid,
+        syscall: Box::new(syscall),
+        transition,
+        while_idle,
+        stderr_tail: None,
     }
 }
 

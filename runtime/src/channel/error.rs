@@ -176,6 +176,58 @@ pub enum ChannelError {
         /// The last lines the worker wrote to stderr, when the controller captured them.
         stderr_tail: Option<String>,
     },
+    /// The worker called a system call its [`Sandbox`](crate::Sandbox) refuses: the kernel did
+    /// not run it, and the worker died of `SIGSYS`. Handled as a crash: restart the worker.
+    ///
+    /// The [`Syscall`] comes from the worker's own handler (the kernel's description of the
+    /// call, copied into shared memory); that the worker died of `SIGSYS` comes from the
+    /// kernel. When it died of `SIGSYS` without a record (it had blocked `SIGSYS`, or the call
+    /// was refused inside the crash handling), the name is `"unknown"` and the number -1.
+    #[error("worker {pid} was stopped by its sandbox {when} transition {transition}: it called {syscall}, which the sandbox refuses; allow it with `Sandbox::allow_syscalls` if the worker needs it{tail}",
+        when = if *while_idle { "between transitions, before" } else { "during" },
+        tail = StderrTail(stderr_tail))]
+    SandboxViolation {
+        /// Worker process id.
+        pid: u32,
+        /// The refused call (boxed: it keeps every `ChannelError` small).
+        syscall: Box<Syscall>,
+        /// The transition it was serving, or, if `while_idle`, the one it was about to get.
+        transition: TransitionLabel,
+        /// Whether the call came outside transition code (e.g. from a background thread).
+        while_idle: bool,
+        /// The last lines the worker wrote to stderr, when the controller captured them.
+        stderr_tail: Option<String>,
+    },
+    /// The worker hit a resource limit of its [`Sandbox`](crate::Sandbox) and died of it.
+    #[error("worker {pid} exceeded its {limit} limit during transition {transition} and was ended ({signal_name}); raise the limit in its `Sandbox` if the work needs more{tail}",
+        signal_name = signal_name(*signal), tail = StderrTail(stderr_tail))]
+    ResourceLimitExceeded {
+        /// Worker process id.
+        pid: u32,
+        /// Which limit: `"CPU time"`, `"file size"` or `"data size"`.
+        limit: &'static str,
+        /// The signal it died of (`SIGXCPU`, `SIGXFSZ`; `SIGABRT` for a failed allocation).
+        signal: i32,
+        /// The transition in progress.
+        transition: TransitionLabel,
+        /// The last lines the worker wrote to stderr, when the controller captured them.
+        stderr_tail: Option<String>,
+    },
+    /// The worker's policy could not be built or installed.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    /// The worker completed its setup without its sandbox in force, as the kernel reports it
+    /// in `/proc/<pid>/status`; it was ended before it got a transition.
+    #[error("worker {pid} completed setup without its sandbox in force (/proc/{pid}/status: NoNewPrivs {no_new_privs}, Seccomp {seccomp}; expected 1 and 2): it must open its channel with this tandem release, which applies the sandbox in `setup_done`",
+        no_new_privs = Field(no_new_privs), seccomp = Field(seccomp))]
+    SandboxNotInForce {
+        /// Worker process id.
+        pid: u32,
+        /// The `NoNewPrivs` value found, if any.
+        no_new_privs: Option<u32>,
+        /// The `Seccomp` value found (2 = filter mode), if any.
+        seccomp: Option<u32>,
+    },
     /// The worker process ended (exit, or a signal no handler could catch such as SIGKILL).
     #[error("worker {pid} {reason} during transition {transition}{tail}",
         reason = ExitDisplay(reason), tail = StderrTail(stderr_tail))]
@@ -261,7 +313,10 @@ impl ChannelError {
     pub fn is_worker_lost(&self) -> bool {
         matches!(
             self,
-            ChannelError::WorkerCrashed { .. } | ChannelError::WorkerDied { .. }
+            ChannelError::WorkerCrashed { .. }
+                | ChannelError::WorkerDied { .. }
+                | ChannelError::SandboxViolation { .. }
+                | ChannelError::ResourceLimitExceeded { .. }
         )
     }
 
@@ -323,6 +378,59 @@ impl fmt::Display for ExitDisplay<'_> {
         match self.0 {
             Some(reason) => reason.fmt(f),
             None => f.write_str("ended (status unknown: not a child of this process)"),
+        }
+    }
+}
+
+/// A system call a worker's sandbox refused, as
+/// [`ChannelError::SandboxViolation`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Syscall {
+    /// Its Linux name (e.g. `"openat"`), `"unknown"` if tandem's table lacks it.
+    pub name: &'static str,
+    /// Its number on the worker's architecture, -1 if not known.
+    pub number: i64,
+    /// Its six argument registers (a path or a buffer shows as an address).
+    pub args: [u64; 6],
+}
+
+impl Syscall {
+    /// A call the worker was killed for without a record of which one.
+    pub(crate) const UNKNOWN: Syscall = Syscall {
+        name: "unknown",
+        number: -1,
+        args: [0; 6],
+    };
+}
+
+impl fmt::Display for Syscall {
+    /// `` `socket` (number 41, arguments [0x2, 0x1, 0x0, ...]) ``.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.number < 0 {
+            return f.write_str(
+                "a system call it left unreported (it had blocked SIGSYS, or the signal came \
+                 from outside)",
+            );
+        }
+        write!(f, "`{}` (number {}, arguments [", self.name, self.number)?;
+        for (i, arg) in self.args.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{arg:#x}")?;
+        }
+        f.write_str("])")
+    }
+}
+
+/// A `/proc` field that may be missing.
+struct Field<'a>(&'a Option<u32>);
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(value) => write!(f, "{value}"),
+            None => f.write_str("absent"),
         }
     }
 }

@@ -47,7 +47,7 @@ use std::time::Duration;
 
 pub use config::ChannelConfig;
 pub use controller::ControllerChannel;
-pub use error::{ChannelError, TransitionLabel};
+pub use error::{ChannelError, Syscall, TransitionLabel};
 pub use reply::Reply;
 pub use wait::WaitStats;
 pub use worker::{TransitionRequest, WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
@@ -90,6 +90,7 @@ pub struct Options {
     pub(crate) stderr_tail_lines: usize,
     pub(crate) capture_stderr: bool,
     pub(crate) own_process_group: bool,
+    pub(crate) sandbox: Option<crate::sandbox::Sandbox>,
 }
 
 impl Default for Options {
@@ -104,6 +105,7 @@ impl Default for Options {
             stderr_tail_lines: 20,
             capture_stderr: true,
             own_process_group: false,
+            sandbox: None,
         }
     }
 }
@@ -184,6 +186,19 @@ impl Options {
     pub fn stderr_tail_lines(mut self, lines: usize) -> Self {
         self.stderr_tail_lines = lines;
         self
+    }
+
+    /// Runs every worker of the channel in `sandbox` (see [`Sandbox`](crate::Sandbox)):
+    /// confined at spawn, filtered after setup, and verified from outside before the first
+    /// transition. Default: no sandbox.
+    pub fn sandbox(mut self, sandbox: crate::sandbox::Sandbox) -> Self {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
+    /// The configured sandbox, if any.
+    pub fn get_sandbox(&self) -> Option<&crate::sandbox::Sandbox> {
+        self.sandbox.as_ref()
     }
 
     /// The configured setup time-out.

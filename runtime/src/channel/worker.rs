@@ -18,6 +18,7 @@ use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
 use crate::monitor::CrashHook;
+use crate::sandbox::WorkerSandbox;
 use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
 use crate::sys::process::{current_pid, exit_immediately, PidFd};
 use crate::sys::watch::DeathWatcher;
@@ -135,6 +136,8 @@ pub struct WorkerChannel {
     keep: bool,
     released: Arc<Release>,
     watcher: Option<DeathWatcher>,
+    /// The sandbox the controller asked for, installed in `setup_done`.
+    sandbox: Option<WorkerSandbox>,
 }
 
 /// Whether the transition loop has let go of the channel, so that a dying controller must
@@ -308,6 +311,17 @@ impl WorkerChannel {
             }
         };
 
+        // Compiled now, installed when setup is done: a policy this worker cannot build is
+        // the setup's failure, reported at once.
+        let sandbox = match WorkerSandbox::from_env() {
+            Ok(sandbox) => sandbox,
+            Err(error) => {
+                let message = error.to_string();
+                block.complete(setup_sequence, u64::MAX, Outcome::Failed, Some(&message));
+                return Err(error.into());
+            }
+        };
+
         // The controller's next waits can tell at once whether spinning may pay.
         wait::publish_affinity(&block.worker_cpus);
         let control = Arc::new(control);
@@ -354,6 +368,7 @@ impl WorkerChannel {
             keep: false,
             released,
             watcher: Some(watcher),
+            sandbox,
         })
     }
 
@@ -405,8 +420,20 @@ impl WorkerChannel {
         self.control.block().controller_pid.load(Ordering::Acquire)
     }
 
-    /// Tells the controller that setup finished.
+    /// Tells the controller that setup finished. A worker whose controller asked for a
+    /// [`Sandbox`](crate::Sandbox) installs its seccomp filter on all its threads first, so
+    /// from here on only the sandbox's system calls are allowed; if that fails, the setup is
+    /// reported failed instead.
     pub fn setup_done(&mut self) {
+        if self.setup_answered {
+            return;
+        }
+        if let Some(sandbox) = &self.sandbox {
+            if let Err(error) = sandbox.install() {
+                self.answer_setup(Outcome::Failed, &error.to_string());
+                return;
+            }
+        }
         self.answer_setup(Outcome::Succeeded, "");
     }
 
@@ -541,6 +568,15 @@ unsafe fn report_crash(context: *const (), signal: i32) {
         block.transition_id.load(Ordering::Relaxed),
         Ordering::Relaxed,
     );
+    if let Some(trap) = crate::monitor::recorded_syscall_trap() {
+        block
+            .violation_syscall
+            .store((trap.number as u32).wrapping_add(1), Ordering::Relaxed);
+        block.violation_arch.store(trap.arch, Ordering::Relaxed);
+        for (slot, arg) in block.violation_args.iter().zip(trap.args) {
+            slot.store(arg, Ordering::Relaxed);
+        }
+    }
     block.crash_signal.store(signal as u32, Ordering::SeqCst);
     // Only a transition still pending becomes a crash. One the worker already completed
     // (the signal came after its reply, e.g. a SIGTERM racing a finished event) keeps its

@@ -77,7 +77,12 @@ pub(super) extern "C" fn on_fatal_signal(
     let saved_errno = sys::errno();
 
     if CRASHING.compare_exchange(0, signal, SeqCst, SeqCst).is_ok() {
-        // First crasher. 1. The crash hook: it must run even if the helper is stuck.
+        // First crasher. 0. A seccomp violation: the refused call, for the crash hook.
+        if signal == libc::SIGSYS {
+            // SAFETY: `info` and `context` are the kernel's arguments to this handler.
+            unsafe { super::trap::record(info, context) };
+        }
+        // 1. The crash hook: it must run even if the helper is stuck.
         run_crash_hook(signal);
         // 2. A diagnosis only the handler can make.
         if signal == libc::SIGSEGV || signal == libc::SIGBUS {

@@ -7,21 +7,26 @@
 //! SIGSEGV (139 in shell terms), SIGABRT (134), and so on.
 //!
 //! # What is monitored
-//! SIGABRT, SIGILL, SIGBUS, SIGSEGV, SIGFPE and SIGTERM ([`FatalSignal`]). The handlers are
-//! installed with `SA_SIGINFO | SA_ONSTACK`, and all six signals are blocked while one of them
-//! is handled, so a fault *inside* the handling kills the process at once instead of
+//! SIGABRT, SIGILL, SIGBUS, SIGSEGV, SIGFPE, SIGTERM and SIGSYS ([`FatalSignal`]). The
+//! handlers are installed with `SA_SIGINFO | SA_ONSTACK`, and all seven signals are blocked
+//! while one of them is handled, so a fault *inside* the handling kills the process at once instead of
 //! re-entering it.
 //!
 //! # The protocol
 //! There are three parties: the crashing thread (in the signal handler, `handler.rs`), the
-//! helper thread (`helper.rs`, which blocks all six signals from its first instruction) and
+//! helper thread (`helper.rs`, which blocks all seven signals from its first instruction) and
 //! the rest of the process (start, stop, set the action).
 //!
 //! The handler, in this order:
 //! 1. saves `errno`;
 //! 2. claims the crash: `CRASHING` goes from `0` to the signal number (compare-and-swap);
 //! 3. first crasher only: calls the crash hook, if any (async-signal-safe by contract; it runs
-//!    even when the helper is stuck or absent);
+//!    even when the helper is stuck or absent). For a SIGSYS it first records the system call
+//!    a seccomp filter refused (number, architecture, and the arguments from the interrupted
+//!    registers) for the hook, which under a [`Sandbox`](crate::Sandbox) turns it into
+//!    [`ChannelError::SandboxViolation`](crate::ChannelError::SandboxViolation). Step 7's
+//!    `sigaction(SIGSYS)` is itself refused under the sandbox; with SIGSYS blocked in the
+//!    handler the kernel then applies the default action, so the process still dies of SIGSYS;
 //! 4. first crasher only, SIGSEGV/SIGBUS: if the fault address lies at the interrupted stack
 //!    pointer, writes "a thread has overflowed its stack" to stderr (x86_64 and aarch64, whose
 //!    machine-context layout `sys::signal` knows; elsewhere the line is left out, the crash is
@@ -76,6 +81,7 @@
 
 mod handler;
 mod helper;
+mod trap;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -90,23 +96,25 @@ use self::handler::{on_fatal_signal, CRASH_HOOK, HOOK_USERS};
 use self::helper::Helper;
 
 /// The signals the monitor handles, in installation order.
-const MONITORED: [FatalSignal; 6] = [
+const MONITORED: [FatalSignal; 7] = [
     FatalSignal::Abort,
     FatalSignal::IllegalInstruction,
     FatalSignal::Bus,
     FatalSignal::SegmentationFault,
     FatalSignal::FloatingPointException,
     FatalSignal::Terminate,
+    FatalSignal::BadSystemCall,
 ];
 
 /// [`MONITORED`] as raw numbers (the signal mask of the handlers and the helper thread).
-const MONITORED_RAW: [i32; 6] = [
+const MONITORED_RAW: [i32; 7] = [
     libc::SIGABRT,
     libc::SIGILL,
     libc::SIGBUS,
     libc::SIGSEGV,
     libc::SIGFPE,
     libc::SIGTERM,
+    libc::SIGSYS,
 ];
 
 /// Usable size of the alternate signal stacks the monitor creates.
@@ -128,6 +136,9 @@ pub enum FatalSignal {
     FloatingPointException,
     /// `SIGTERM`: polite termination request from outside.
     Terminate,
+    /// `SIGSYS`: a system call the worker's seccomp filter refuses (see
+    /// [`Sandbox`](crate::Sandbox)), or a bad system call number.
+    BadSystemCall,
 }
 
 impl FatalSignal {
@@ -145,6 +156,7 @@ impl FatalSignal {
             FatalSignal::SegmentationFault => libc::SIGSEGV,
             FatalSignal::FloatingPointException => libc::SIGFPE,
             FatalSignal::Terminate => libc::SIGTERM,
+            FatalSignal::BadSystemCall => libc::SIGSYS,
         }
     }
 
@@ -276,7 +288,7 @@ type Action = Arc<dyn Fn(FatalSignal) + Send + Sync + 'static>;
 /// Process-wide installation state, behind [`MACHINERY`].
 struct Machinery {
     /// The dispositions that were in place before ours, `Some` while ours are installed.
-    previous: Option<[sys::SavedAction; 6]>,
+    previous: Option<[sys::SavedAction; 7]>,
     /// Set by `ensure_installed`: keep the handlers until the process ends.
     pinned: bool,
     /// The helper thread, `Some` while a [`WorkerMonitor`] runs.
@@ -592,6 +604,8 @@ pub(crate) struct CrashHook {
     /// Called with `context` and the raw signal number.
     pub(crate) on_fatal_signal: unsafe fn(context: *const (), signal: i32),
 }
+
+pub(crate) use self::trap::recorded as recorded_syscall_trap;
 
 /// Sets (`Some`) or clears (`None`) the process-wide crash hook, replacing any previous one.
 ///

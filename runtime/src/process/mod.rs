@@ -12,6 +12,7 @@ use stderr::StderrCapture;
 
 use crate::buffer::WriteBuffer;
 use crate::channel::{ChannelError, ControllerChannel, ExitReason, Options, Reply, WaitStats};
+use crate::sandbox::{Sandbox, SandboxStatus};
 use crate::sys::process::PidFd;
 
 /// How long an error report waits for a dead worker's stderr to close, so that its last
@@ -179,7 +180,9 @@ impl Controller {
     /// Adds the worker's last stderr lines to an error that reports its death.
     fn with_stderr_tail(&self, mut error: ChannelError) -> ChannelError {
         if let ChannelError::WorkerCrashed { stderr_tail, .. }
-        | ChannelError::WorkerDied { stderr_tail, .. } = &mut error
+        | ChannelError::WorkerDied { stderr_tail, .. }
+        | ChannelError::SandboxViolation { stderr_tail, .. }
+        | ChannelError::ResourceLimitExceeded { stderr_tail, .. } = &mut error
         {
             if stderr_tail.is_none() {
                 *stderr_tail = self
@@ -188,7 +191,37 @@ impl Controller {
                     .map(|capture| capture.tail_after_exit(STDERR_CLOSE_WAIT));
             }
         }
-        error
+        self.data_limit_hit(error)
+    }
+
+    /// Under a sandbox with a data-size limit, a worker that aborted after Rust's "memory
+    /// allocation of N bytes failed" (the only trace `RLIMIT_DATA` leaves: the allocation
+    /// fails, and Rust aborts) hit that limit. Needs the stderr tail (captured by default).
+    fn data_limit_hit(&self, error: ChannelError) -> ChannelError {
+        let limited = self
+            .channel
+            .options()
+            .sandbox
+            .as_ref()
+            .is_some_and(Sandbox::limits_data);
+        match error {
+            ChannelError::WorkerCrashed {
+                pid,
+                signal: libc::SIGABRT,
+                transition,
+                while_idle: false,
+                stderr_tail: Some(tail),
+            } if limited && tail.contains("memory allocation of") => {
+                ChannelError::ResourceLimitExceeded {
+                    pid,
+                    limit: "data size",
+                    signal: libc::SIGABRT,
+                    transition,
+                    stderr_tail: Some(tail),
+                }
+            }
+            error => error,
+        }
     }
 
     /// The buffer the next transition's input goes into (see
@@ -292,6 +325,12 @@ impl Controller {
     /// through the controller's own methods, which complete the errors they return.
     pub fn channel(&self) -> &ControllerChannel {
         &self.channel
+    }
+
+    /// The worker's sandbox and how far it is in force (see
+    /// [`ControllerChannel::sandbox_status`]); `None` without a sandbox in the options.
+    pub fn sandbox_status(&self) -> Option<SandboxStatus> {
+        self.channel.sandbox_status()
     }
 
     /// How the worker process ended, if it has.

@@ -10,12 +10,15 @@
 //! - [`watch`]: death watchers, a thread asleep on a peer's pidfd until it exits;
 //! - [`sched`]: the CPUs a thread may run on and runs on, for the wait path;
 //! - [`shared_bytes`]: copying out of memory the peer may rewrite while we read it;
-//! - [`signal`]: async-signal-safe primitives for the worker monitor.
+//! - [`signal`]: async-signal-safe primitives for the worker monitor;
+//! - [`sandbox`]: `no_new_privs`, resource limits and Landlock at spawn, and the refused
+//!   system call of a seccomp `SIGSYS`.
 
 pub(crate) mod alloc;
 pub(crate) mod futex;
 pub(crate) mod memfd;
 pub(crate) mod process;
+pub(crate) mod sandbox;
 pub(crate) mod sched;
 pub(crate) mod shared_bytes;
 pub(crate) mod signal;
