@@ -525,8 +525,14 @@ impl Drop for WorkerChannel {
 ///
 /// # Safety
 /// `context` must point to a live [`ControlSegment`]; the channel guarantees it by clearing
-/// the hook in its `Drop` before its reference to the segment is released.
-unsafe fn report_crash(context: *const (), signal: i32) {
+/// the hook in its `Drop` before its reference to the segment is released. The kernel's
+/// `siginfo_t` and `ucontext_t` are not used yet.
+unsafe fn report_crash(
+    context: *const (),
+    signal: i32,
+    _info: *const libc::siginfo_t,
+    _ucontext: *const libc::c_void,
+) {
     // SAFETY: per this function's contract `context` is a live ControlSegment, shared
     // read-only (all mutation goes through its atomics).
     let control = unsafe { &*context.cast::<ControlSegment>() };
@@ -631,7 +637,14 @@ mod tests {
             .store(Outcome::Pending as u32, Ordering::SeqCst);
         block.complete(1, 42, Outcome::Succeeded, None);
         // SAFETY: `control` is a live control segment for the whole call.
-        unsafe { report_crash((&control as *const ControlSegment).cast(), libc::SIGTERM) };
+        unsafe {
+            report_crash(
+                (&control as *const ControlSegment).cast(),
+                libc::SIGTERM,
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
         assert_eq!(
             block.outcome.load(Ordering::SeqCst),
             Outcome::Succeeded as u32,
@@ -655,7 +668,14 @@ mod tests {
         block.serving.store(1, Ordering::SeqCst);
         block.transition_kind.store(7, Ordering::SeqCst);
         // SAFETY: `control` is a live control segment for the whole call.
-        unsafe { report_crash((&control as *const ControlSegment).cast(), libc::SIGSEGV) };
+        unsafe {
+            report_crash(
+                (&control as *const ControlSegment).cast(),
+                libc::SIGSEGV,
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
         assert_eq!(
             block.outcome.load(Ordering::SeqCst),
             Outcome::Crashed as u32
