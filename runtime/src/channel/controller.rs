@@ -14,6 +14,7 @@ use super::token::{buffer_label, part_label, Token};
 use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, Options, TransitionLabel, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
+use crate::crash::{self, CrashArea, CrashCapture};
 use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
 use crate::sys::process::{current_pid, ExitReason, PidFd};
 use crate::sys::shared_bytes::SharedBytes;
@@ -121,6 +122,13 @@ pub struct ControllerChannel {
     watcher: Option<DeathWatcher>,
     /// The attempt number the next request carries (see [`set_attempt`](Self::set_attempt)).
     next_attempt: u32,
+    /// Crash capture settings, written into each worker's crash segment.
+    crash_capture: CrashCapture,
+    /// The current worker's crash segment.
+    crash: CrashArea,
+    /// The worker's memory map right after its handshake: the fallback for a crash noticed
+    /// only after the worker is gone.
+    setup_maps: Option<Arc<str>>,
 }
 
 fn validate_base(base: &str) -> Result<(), ChannelError> {
@@ -161,7 +169,8 @@ impl ControllerChannel {
         validate_base(base)?;
         let config = ChannelConfig::from_options(&options)?;
         let label = format!("tandem:{base}:{id}");
-        let memory = Memory::create(&label, config, options.protocol_fingerprint)?;
+        let crash_capture = CrashCapture::default();
+        let memory = Memory::create(&label, config, options.protocol_fingerprint, &crash_capture)?;
         Ok(ControllerChannel {
             token: memory.token(&label),
             label,
@@ -180,7 +189,43 @@ impl ControllerChannel {
             waiter: Waiter::new(config.spin),
             transition_names: &[],
             watcher: None,
+            crash_capture,
+            crash: memory.crash,
+            setup_maps: None,
         })
+    }
+
+    /// Sets how a crashing worker of this channel captures its faulting thread for the
+    /// crash report's backtrace (see [`CrashCapture`]; enabled with 64 KiB of stack by
+    /// default). Call it before [`setup_worker`](Self::setup_worker): it replaces the crash
+    /// segment the next worker inherits.
+    ///
+    /// # Errors
+    /// [`ChannelError::Buffer`] if the new segment cannot be created.
+    pub fn set_crash_capture(&mut self, capture: CrashCapture) -> Result<(), ChannelError> {
+        self.crash = create_crash_area(&self.label, &capture)?;
+        self.crash_capture = capture;
+        self.token = self.render_token();
+        Ok(())
+    }
+
+    /// The crash capture settings (see [`set_crash_capture`](Self::set_crash_capture)).
+    pub fn crash_capture(&self) -> CrashCapture {
+        self.crash_capture
+    }
+
+    fn render_token(&self) -> String {
+        Token {
+            label: self.label.clone(),
+            fds: [
+                self.control.segment().raw_fd(),
+                self.to_worker_for_peer.as_raw_fd(),
+                self.from_worker.raw_fd(),
+                self.controller_pidfd.raw_fd(),
+                self.crash.segment().raw_fd(),
+            ],
+        }
+        .render()
     }
 
     /// Prepares `command` to start this channel's worker: puts the token in its
@@ -197,6 +242,7 @@ impl ControllerChannel {
                 self.to_worker_for_peer.as_raw_fd(),
                 self.from_worker.raw_fd(),
                 self.controller_pidfd.raw_fd(),
+                self.crash.segment().raw_fd(),
             ],
         );
         command
@@ -395,13 +441,18 @@ impl ControllerChannel {
             Ok(()) => {
                 self.setup_complete = true;
                 self.broken = None;
+                // Off the transition path: once per worker, a few tens of microseconds.
+                self.setup_maps = match (self.crash_capture.is_enabled(), self.worker_pid()) {
+                    (true, Some(pid)) => crash::setup_snapshot(pid),
+                    _ => None,
+                };
                 Ok(())
             }
             Err(error) => {
                 // Tell a worker that shows up late that nobody is listening any more.
                 self.block().stop.store(1, Ordering::SeqCst);
                 wait::raise_flag(&self.block().request, PEER_GONE);
-                self.broken = Some(error.to_string());
+                self.broken = Some(error.brief());
                 Err(error)
             }
         }
@@ -476,13 +527,13 @@ impl ControllerChannel {
             // The worker died since the last transition: report it without touching the
             // crash record it may have left.
             let error = self.worker_lost(label);
-            self.broken = Some(error.to_string());
+            self.broken = Some(error.brief());
             return Err(error);
         }
         self.post_request(kind, id);
         if let Err(error) = self.await_reply(label, timeout, &mut retry) {
             if !matches!(error, ChannelError::WorkerFailed { .. }) {
-                self.broken = Some(error.to_string());
+                self.broken = Some(error.brief());
             }
             return Err(error);
         }
@@ -575,12 +626,23 @@ impl ControllerChannel {
         // completed one keeps its outcome), so the signal is what tells a crash.
         let signal = block.crash_signal.load(Ordering::Acquire) as i32;
         if signal != 0 {
+            let while_idle = block.crash_kind.load(Ordering::Acquire) == IDLE_KIND;
+            // Copies the capture and the memory map, then lets the parked worker die; the
+            // backtrace is unwound and symbolized only when the error is displayed.
+            let backtrace = crash::collect(
+                &self.crash,
+                &self.crash_capture,
+                signal,
+                self.worker_pid(),
+                self.setup_maps.as_ref(),
+            );
             return ChannelError::WorkerCrashed {
                 pid,
                 signal,
                 transition: label,
-                while_idle: block.crash_kind.load(Ordering::Acquire) == IDLE_KIND,
+                while_idle,
                 stderr_tail: None,
+                backtrace,
             };
         }
         let reason = self.watcher.as_ref().and_then(DeathWatcher::exit).flatten();
@@ -609,8 +671,12 @@ impl ControllerChannel {
     /// pid forgotten.
     pub(crate) fn reset_for_new_worker(&mut self) -> Result<(), ChannelError> {
         self.watcher = None;
-        let mut memory =
-            Memory::create(&self.label, self.config, self.options.protocol_fingerprint)?;
+        let mut memory = Memory::create(
+            &self.label,
+            self.config,
+            self.options.protocol_fingerprint,
+            &self.crash_capture,
+        )?;
         memory.to_worker.carry_over(&mut self.to_worker)?;
         // Whatever the old worker (or its children) still does with the old block, it
         // reaches nobody: tell them to stop.
@@ -623,6 +689,9 @@ impl ControllerChannel {
         self.from_worker = memory.from_worker;
         self.to_worker_for_peer = memory.to_worker_for_peer;
         self.controller_pidfd = memory.controller_pidfd;
+        // A fresh crash segment: nothing of the old worker's crash can reach the new report.
+        self.crash = memory.crash;
+        self.setup_maps = None;
         self.setup_complete = false;
         self.broken = None;
         Ok(())
@@ -651,13 +720,34 @@ impl Drop for ControllerChannel {
     }
 }
 
-/// A channel's three memfds, as the controller holds them for one worker.
+/// A channel's four memfds, as the controller holds them for one worker.
 struct Memory {
     control: Arc<ControlSegment>,
     to_worker: WriteBuffer,
     from_worker: ReadBuffer,
     to_worker_for_peer: OwnedFd,
     controller_pidfd: PidFd,
+    crash: CrashArea,
+}
+
+/// Creates, initialises and seals a crash segment (`<label>:crash`) for one worker.
+fn create_crash_area(label: &str, capture: &CrashCapture) -> Result<CrashArea, ChannelError> {
+    let name = part_label(label, "crash");
+    let capacity = capture.get_max_stack_bytes();
+    let len = crash::segment_len(capacity);
+    let segment = Segment::create(&name, len, CONTROL_SEALS, Access::ReadWrite)
+        .map_err(|f| BufferError::segment(&name, len, f))?;
+    segment
+        .forbid_reopening()
+        .map_err(|f| BufferError::segment(&name, len, f))?;
+    let Some(area) = CrashArea::new(segment) else {
+        return Err(ChannelError::Os {
+            operation: "mapping the crash segment",
+            source: std::io::Error::other("the mapping cannot hold a crash header"),
+        });
+    };
+    area.initialise(capacity, capture.ack_timeout_ms());
+    Ok(area)
 }
 
 impl Memory {
@@ -666,6 +756,7 @@ impl Memory {
         label: &str,
         config: ChannelConfig,
         fingerprint: u64,
+        crash_capture: &CrashCapture,
     ) -> Result<Memory, ChannelError> {
         let control_label = part_label(label, "ctl");
         let size = std::mem::size_of::<ControlBlock>();
@@ -730,12 +821,14 @@ impl Memory {
             from_worker_segment,
             config.max_buffer_bytes,
         );
+        let crash = create_crash_area(label, crash_capture)?;
         Ok(Memory {
             control,
             to_worker,
             from_worker,
             to_worker_for_peer,
             controller_pidfd,
+            crash,
         })
     }
 
@@ -748,6 +841,7 @@ impl Memory {
                 self.to_worker_for_peer.as_raw_fd(),
                 self.from_worker.raw_fd(),
                 self.controller_pidfd.raw_fd(),
+                self.crash.segment().raw_fd(),
             ],
         }
         .render()

@@ -9,8 +9,11 @@
 //! - [`watch`]: death watchers, a thread asleep on a peer's pidfd until it exits;
 //! - [`sched`]: the CPUs a thread may run on and runs on, for the wait path;
 //! - [`shared_bytes`]: copying out of memory the peer may rewrite while we read it;
-//! - [`signal`]: async-signal-safe primitives for the worker monitor.
+//! - [`signal`]: async-signal-safe primitives for the worker monitor;
+//! - [`crash`]: registers and stack of a crashed thread, the serving thread's stack bounds,
+//!   `/proc/<pid>/maps` (crash reports).
 
+pub(crate) mod crash;
 pub(crate) mod futex;
 pub(crate) mod memfd;
 pub(crate) mod process;
