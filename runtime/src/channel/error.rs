@@ -333,9 +333,23 @@ impl fmt::Display for ExitDisplay<'_> {
 struct StderrTail<'a>(&'a Option<String>);
 
 impl ChannelError {
-    /// The message without a crash's backtrace: what a broken channel remembers, so that
-    /// marking it broken never unwinds or symbolizes anything.
-    pub(crate) fn brief(&self) -> String {
+    /// The message without a crash's backtrace, which `Display` appends to
+    /// [`WorkerCrashed`](Self::WorkerCrashed) (and resolves on first use): for logs and
+    /// counters that keep many errors, and for a broken channel, which remembers this so
+    /// that marking it broken never unwinds or symbolizes anything. Other variants read as
+    /// their `Display`.
+    ///
+    /// # Examples
+    /// ```
+    /// use tandem::{ChannelError, TransitionLabel};
+    ///
+    /// let failed = ChannelError::WorkerFailed {
+    ///     transition: TransitionLabel { kind: 2, name: Some("event"), id: 7 },
+    ///     message: "no vertex".into(),
+    /// };
+    /// assert_eq!(failed.brief(), failed.to_string());
+    /// ```
+    pub fn brief(&self) -> String {
         match self {
             ChannelError::WorkerCrashed {
                 pid,
