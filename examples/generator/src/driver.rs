@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tandem::{
-    ChannelError, ExitReason, ItemResult, Options, Pool, PoolError, PoolEventKind, PoolOptions,
+    ChannelError, CrashBacktrace, ExitReason, ItemResult, Options, Pool, PoolError, PoolEventKind,
+    PoolOptions,
 };
 
 use crate::event::GenEvent;
@@ -98,8 +99,10 @@ pub struct Recovered {
     pub event: u64,
     /// A short class: `SIGSEGV`, `exit 3`, `time-out`, ...
     pub kind: String,
-    /// The full error.
+    /// The error's message, without a crash's backtrace.
     pub message: String,
+    /// A crash's backtrace (resolved only if the summary prints it).
+    pub backtrace: Option<CrashBacktrace>,
 }
 
 /// A worker lost at the end of a block, whose counts for it are lost with it.
@@ -276,7 +279,12 @@ fn collect_events(pool: &mut Pool<Generator>, report: &mut DriverReport) {
             PoolEventKind::Failed { error, .. } => report.recovered.push(Recovered {
                 event: event.item.unwrap_or(0),
                 kind: classify(&error),
-                message: error.to_string(),
+                // Not `to_string`: that would symbolize every crash's backtrace here.
+                message: error.brief(),
+                backtrace: match &error {
+                    ChannelError::WorkerCrashed { backtrace, .. } => Some(backtrace.clone()),
+                    _ => None,
+                },
             }),
             _ => {}
         }
