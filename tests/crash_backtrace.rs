@@ -231,6 +231,17 @@ fn levels_library() -> &'static PathBuf {
     LIBRARY.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crash_backtrace");
         std::fs::create_dir_all(&dir).unwrap();
+        // One library per runner (another run may be using its own); those of runners that
+        // are gone are removed here.
+        for entry in std::fs::read_dir(&dir).unwrap().filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let runner = name
+                .strip_prefix("liblevels-")
+                .and_then(|rest| rest.strip_suffix(".so"));
+            if runner.is_some_and(|pid| !PathBuf::from(format!("/proc/{pid}")).exists()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let target = if cfg!(target_arch = "aarch64") {
             "aarch64-unknown-linux-gnu"
         } else {
