@@ -27,6 +27,7 @@ mod sys;
 mod buffer;
 mod channel;
 pub mod codec;
+pub mod crash;
 pub mod monitor;
 mod pool;
 mod process;
@@ -43,6 +44,7 @@ pub use codec::{
     decode_from, decode_from_into, decode_pod_slice, decode_shared, decode_shared_into,
     encode_into, encode_to_vec, DecodeError, Decoder, Encoder, Fingerprint, Payload, PodPayload,
 };
+pub use crash::{CrashBacktrace, CrashCapture};
 pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
 pub use pool::{
     EndOutput, ItemResult, Pool, PoolError, PoolEvent, PoolEventKind, PoolOptions, PoolStopper,

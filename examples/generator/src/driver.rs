@@ -28,7 +28,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tandem::{ChannelError, ExitReason, Options, PoolError, PoolEventKind, PoolOptions, Sandbox};
+use tandem::{
+    ChannelError, CrashBacktrace, ExitReason, Options, PoolError, PoolEventKind, PoolOptions,
+    Sandbox,
+};
 
 use crate::event::GenEvent;
 use crate::physics::RngState;
@@ -105,8 +108,10 @@ pub struct Recovered {
     pub event: u64,
     /// A short class: `SIGSEGV`, `exit 3`, `time-out`, ...
     pub kind: String,
-    /// The full error.
+    /// The error's message, without a crash's backtrace.
     pub message: String,
+    /// A crash's backtrace (resolved only if the summary prints it).
+    pub backtrace: Option<CrashBacktrace>,
 }
 
 /// A worker lost at the end of a block, whose counts for it are lost with it.
@@ -283,7 +288,12 @@ fn collect_events(pool: &mut GeneratorPool, max_attempts: u32, report: &mut Driv
             PoolEventKind::Failed { error, .. } => report.recovered.push(Recovered {
                 event: event.item.unwrap_or(0),
                 kind: classify(&error),
-                message: error.to_string(),
+                // Not `to_string`: that would symbolize every crash's backtrace here.
+                message: error.brief(),
+                backtrace: match &*error {
+                    ChannelError::WorkerCrashed { backtrace, .. } => Some(backtrace.clone()),
+                    _ => None,
+                },
             }),
             _ => {}
         }

@@ -252,7 +252,9 @@ impl GeneratorWorker for GeneratorProcess {
     }
 }
 
-/// Stands for the bugs of a legacy generator.
+/// Stands for the bugs of a legacy generator. Never inlined: the crash report's backtrace
+/// names it, as it would name the legacy code's faulting function.
+#[inline(never)]
 fn fail(kind: CrashKind) {
     match kind {
         CrashKind::Segv => {
@@ -275,6 +277,7 @@ fn fail(kind: CrashKind) {
 /// Recursion the optimiser cannot remove: each frame keeps a buffer alive across the call.
 /// It never returns: the stack overflows first, which is the point.
 #[allow(unconditional_recursion)]
+#[inline(never)]
 fn recurse(depth: u64) -> u64 {
     let frame = std::hint::black_box([depth; 512]);
     recurse(depth + 1).wrapping_add(frame[(depth % 512) as usize])

@@ -12,6 +12,9 @@ use crate::output::HepMcPaths;
 use crate::physics::{self, Process};
 use crate::{hepmc, Cli, Ending, Totals};
 
+/// At most this many lines of the first crash's backtrace go into the summary.
+const FIRST_CRASH_LINES: usize = 24;
+
 /// Everything the summary reports.
 pub struct Job<'a> {
     pub cli: &'a Cli,
@@ -194,6 +197,19 @@ pub fn print_summary(job: &Job<'_>) {
             kinds.join(", ")
         }
     );
+    // Where the first crash happened (by event number: the failures come in no particular
+    // order). Only this one is unwound and symbolized.
+    let first_crash = report
+        .recovered
+        .iter()
+        .filter_map(|failure| Some((failure, failure.backtrace.as_ref()?)))
+        .min_by_key(|(failure, _)| failure.event);
+    if let Some((failure, backtrace)) = first_crash {
+        println!("first crash      event {}: {}", failure.event, failure.kind);
+        for line in backtrace.to_string().lines().take(FIRST_CRASH_LINES) {
+            println!("                 {line}");
+        }
+    }
     if cli.in_process || totals.generated == 0 {
     } else if let Some((in_process_time, in_process_digest)) = in_process {
         let in_process_per_event = in_process_time.as_secs_f64() / planned as f64;

@@ -193,6 +193,20 @@ fn digest_survives_crashes_of_every_kind() {
             field(&stdout, "events ").starts_with("2000 generated"),
             "{kind}: the run summary counts every event once:\n{stdout}"
         );
+        // A crash caught by the handler: the summary shows where, naming the injecting
+        // function (the overflow: the function that overflows).
+        let injected = match kind {
+            "segv" | "abort" => Some("protocol::fail"),
+            "overflow" => Some("protocol::recurse"),
+            _ => None,
+        };
+        if let Some(function) = injected {
+            assert!(
+                field(&stdout, "first crash ").contains("event"),
+                "{kind}:\n{stdout}"
+            );
+            assert!(stdout.contains(function), "{kind}: {function}:\n{stdout}");
+        }
     }
 }
 

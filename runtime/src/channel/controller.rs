@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use super::control::{ControlBlock, ControlSegment, Outcome, IDLE_KIND, PEER_GONE, SEQUENCE_MASK};
 use super::error::Syscall;
-use super::memory::Memory;
+use super::memory::{create_crash_area, Memory};
 use super::reply::Reply;
+use super::token::Token;
 use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, Options, TransitionLabel, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{ReadBuffer, WriteBuffer};
+use crate::crash::{self, CrashArea, CrashCapture};
 use crate::sandbox::{self, Prepared, SandboxStatus};
 use crate::sys::process::{ExitReason, PidFd};
 use crate::sys::sandbox::confinement_of;
@@ -76,6 +78,13 @@ pub struct ControllerChannel {
     sandbox: Option<Prepared>,
     /// Whether the current worker's sandbox was seen in force after its setup.
     sandbox_verified: bool,
+    /// Crash capture settings, written into each worker's crash segment.
+    crash_capture: CrashCapture,
+    /// The current worker's crash segment.
+    crash: CrashArea,
+    /// The worker's memory map right after its handshake: the fallback for a crash noticed
+    /// only after the worker is gone.
+    setup_maps: Option<Arc<str>>,
 }
 
 fn validate_base(base: &str) -> Result<(), ChannelError> {
@@ -117,7 +126,8 @@ impl ControllerChannel {
         let config = ChannelConfig::from_options(&options)?;
         let sandbox = options.sandbox.as_ref().map(Prepared::new).transpose()?;
         let label = format!("tandem:{base}:{id}");
-        let memory = Memory::create(&label, config, options.protocol_fingerprint)?;
+        let crash_capture = CrashCapture::default();
+        let memory = Memory::create(&label, config, options.protocol_fingerprint, &crash_capture)?;
         Ok(ControllerChannel {
             token: memory.token(&label),
             label,
@@ -138,7 +148,43 @@ impl ControllerChannel {
             watcher: None,
             sandbox,
             sandbox_verified: false,
+            crash_capture,
+            crash: memory.crash,
+            setup_maps: None,
         })
+    }
+
+    /// Sets how a crashing worker of this channel captures its faulting thread for the
+    /// crash report's backtrace (see [`CrashCapture`]; enabled with 64 KiB of stack by
+    /// default). Call it before [`setup_worker`](Self::setup_worker): it replaces the crash
+    /// segment the next worker inherits.
+    ///
+    /// # Errors
+    /// [`ChannelError::Buffer`] if the new segment cannot be created.
+    pub fn set_crash_capture(&mut self, capture: CrashCapture) -> Result<(), ChannelError> {
+        self.crash = create_crash_area(&self.label, &capture)?;
+        self.crash_capture = capture;
+        self.token = self.render_token();
+        Ok(())
+    }
+
+    /// The crash capture settings (see [`set_crash_capture`](Self::set_crash_capture)).
+    pub fn crash_capture(&self) -> CrashCapture {
+        self.crash_capture
+    }
+
+    fn render_token(&self) -> String {
+        Token {
+            label: self.label.clone(),
+            fds: [
+                self.control.segment().raw_fd(),
+                self.to_worker_for_peer.as_raw_fd(),
+                self.from_worker.raw_fd(),
+                self.controller_pidfd.raw_fd(),
+                self.crash.segment().raw_fd(),
+            ],
+        }
+        .render()
     }
 
     /// Prepares `command` to start this channel's worker: puts the token in its
@@ -162,6 +208,7 @@ impl ControllerChannel {
                 self.to_worker_for_peer.as_raw_fd(),
                 self.from_worker.raw_fd(),
                 self.controller_pidfd.raw_fd(),
+                self.crash.segment().raw_fd(),
             ],
         );
         command
@@ -363,13 +410,18 @@ impl ControllerChannel {
             Ok(()) => {
                 self.setup_complete = true;
                 self.broken = None;
+                // Off the transition path: once per worker, a few tens of microseconds.
+                self.setup_maps = match (self.crash_capture.is_enabled(), self.worker_pid()) {
+                    (true, Some(pid)) => crash::setup_snapshot(pid),
+                    _ => None,
+                };
                 Ok(())
             }
             Err(error) => {
                 // Tell a worker that shows up late that nobody is listening any more.
                 self.block().stop.store(1, Ordering::SeqCst);
                 wait::raise_flag(&self.block().request, PEER_GONE);
-                self.broken = Some(error.to_string());
+                self.broken = Some(error.brief());
                 Err(error)
             }
         }
@@ -477,13 +529,13 @@ impl ControllerChannel {
             // The worker died since the last transition: report it without touching the
             // crash record it may have left.
             let error = self.worker_lost(label);
-            self.broken = Some(error.to_string());
+            self.broken = Some(error.brief());
             return Err(error);
         }
         self.post_request(kind, id);
         if let Err(error) = self.await_reply(label, timeout, &mut retry) {
             if !matches!(error, ChannelError::WorkerFailed { .. }) {
-                self.broken = Some(error.to_string());
+                self.broken = Some(error.brief());
             }
             return Err(error);
         }
@@ -598,12 +650,23 @@ impl ControllerChannel {
             return violation(pid, Syscall::UNKNOWN, label, while_idle);
         }
         if signal != 0 {
+            let while_idle = block.crash_kind.load(Ordering::Acquire) == IDLE_KIND;
+            // Copies the capture and the memory map, then lets the parked worker die; the
+            // backtrace is unwound and symbolized only when the error is displayed.
+            let backtrace = crash::collect(
+                &self.crash,
+                &self.crash_capture,
+                signal,
+                self.worker_pid(),
+                self.setup_maps.as_ref(),
+            );
             return ChannelError::WorkerCrashed {
                 pid,
                 signal,
                 transition: label,
                 while_idle,
                 stderr_tail: None,
+                backtrace,
             };
         }
         let reason = self.watcher.as_ref().and_then(DeathWatcher::exit).flatten();
@@ -651,8 +714,12 @@ impl ControllerChannel {
     /// pid forgotten.
     pub(crate) fn reset_for_new_worker(&mut self) -> Result<(), ChannelError> {
         self.watcher = None;
-        let mut memory =
-            Memory::create(&self.label, self.config, self.options.protocol_fingerprint)?;
+        let mut memory = Memory::create(
+            &self.label,
+            self.config,
+            self.options.protocol_fingerprint,
+            &self.crash_capture,
+        )?;
         memory.to_worker.carry_over(&mut self.to_worker)?;
         // Whatever the old worker (or its children) still does with the old block, it
         // reaches nobody: tell them to stop.
@@ -665,6 +732,9 @@ impl ControllerChannel {
         self.from_worker = memory.from_worker;
         self.to_worker_for_peer = memory.to_worker_for_peer;
         self.controller_pidfd = memory.controller_pidfd;
+        // A fresh crash segment: nothing of the old worker's crash can reach the new report.
+        self.crash = memory.crash;
+        self.setup_maps = None;
         self.setup_complete = false;
         self.broken = None;
         Ok(())

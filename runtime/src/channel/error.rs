@@ -10,6 +10,7 @@ use thiserror::Error;
 use super::SETUP_KIND;
 use crate::buffer::BufferError;
 use crate::codec::DecodeError;
+use crate::crash::CrashBacktrace;
 use crate::monitor::signal_name;
 use crate::sys::process::ExitReason;
 
@@ -159,7 +160,10 @@ pub enum ChannelError {
         message: String,
     },
     /// The worker process was killed by a fatal signal its monitor caught.
-    #[error("worker {pid} crashed with {signal_name} {when} transition {transition}{tail}",
+    ///
+    /// `Display` ends with the crashed thread's backtrace, printed like Rust's own (which
+    /// unwinds and symbolizes it on first use, see [`CrashBacktrace`]), or "no backtrace" and why.
+    #[error("worker {pid} crashed with {signal_name} {when} transition {transition}{tail}\n{backtrace}",
         signal_name = signal_name(*signal),
         when = if *while_idle { "between transitions, before" } else { "during" },
         tail = StderrTail(stderr_tail))]
@@ -175,6 +179,8 @@ pub enum ChannelError {
         while_idle: bool,
         /// The last lines the worker wrote to stderr, when the controller captured them.
         stderr_tail: Option<String>,
+        /// The crashed thread's backtrace and fault address, or why there is none.
+        backtrace: CrashBacktrace,
     },
     /// The worker called a system call its [`Sandbox`](crate::Sandbox) refuses: the kernel did
     /// not run it, and the worker died of `SIGSYS`. Handled as a crash: restart the worker.
@@ -436,6 +442,45 @@ impl fmt::Display for Field<'_> {
 }
 
 struct StderrTail<'a>(&'a Option<String>);
+
+impl ChannelError {
+    /// The message without a crash's backtrace, which `Display` appends to
+    /// [`WorkerCrashed`](Self::WorkerCrashed) (and resolves on first use): for logs and
+    /// counters that keep many errors, and for a broken channel, which remembers this so
+    /// that marking it broken never unwinds or symbolizes anything. Other variants read as
+    /// their `Display`.
+    ///
+    /// # Examples
+    /// ```
+    /// use tandem::{ChannelError, TransitionLabel};
+    ///
+    /// let failed = ChannelError::WorkerFailed {
+    ///     transition: TransitionLabel { kind: 2, name: Some("event"), id: 7 },
+    ///     message: "no vertex".into(),
+    /// };
+    /// assert_eq!(failed.brief(), failed.to_string());
+    /// ```
+    pub fn brief(&self) -> String {
+        match self {
+            ChannelError::WorkerCrashed {
+                pid,
+                signal,
+                transition,
+                while_idle,
+                ..
+            } => format!(
+                "worker {pid} crashed with {} {} transition {transition}",
+                signal_name(*signal),
+                if *while_idle {
+                    "between transitions, before"
+                } else {
+                    "during"
+                }
+            ),
+            other => other.to_string(),
+        }
+    }
+}
 
 impl fmt::Display for StderrTail<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

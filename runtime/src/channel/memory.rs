@@ -10,16 +10,41 @@ use super::token::{buffer_label, part_label, Token};
 use super::wait;
 use super::{ChannelConfig, ChannelError};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
+use crate::crash::{self, CrashArea, CrashCapture};
 use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
 use crate::sys::process::{current_pid, PidFd};
 
-/// A channel's three memfds, as the controller holds them for one worker.
+/// A channel's four memfds, as the controller holds them for one worker.
 pub(super) struct Memory {
     pub(super) control: Arc<ControlSegment>,
     pub(super) to_worker: WriteBuffer,
     pub(super) from_worker: ReadBuffer,
     pub(super) to_worker_for_peer: OwnedFd,
     pub(super) controller_pidfd: PidFd,
+    pub(super) crash: CrashArea,
+}
+
+/// Creates, initialises and seals a crash segment (`<label>:crash`) for one worker.
+pub(super) fn create_crash_area(
+    label: &str,
+    capture: &CrashCapture,
+) -> Result<CrashArea, ChannelError> {
+    let name = part_label(label, "crash");
+    let capacity = capture.get_max_stack_bytes();
+    let len = crash::segment_len(capacity);
+    let segment = Segment::create(&name, len, CONTROL_SEALS, Access::ReadWrite)
+        .map_err(|f| BufferError::segment(&name, len, f))?;
+    segment
+        .forbid_reopening()
+        .map_err(|f| BufferError::segment(&name, len, f))?;
+    let Some(area) = CrashArea::new(segment) else {
+        return Err(ChannelError::Os {
+            operation: "mapping the crash segment",
+            source: std::io::Error::other("the mapping cannot hold a crash header"),
+        });
+    };
+    area.initialise(capacity, capture.ack_timeout_ms());
+    Ok(area)
 }
 
 impl Memory {
@@ -28,6 +53,7 @@ impl Memory {
         label: &str,
         config: ChannelConfig,
         fingerprint: u64,
+        crash_capture: &CrashCapture,
     ) -> Result<Memory, ChannelError> {
         let control_label = part_label(label, "ctl");
         let size = std::mem::size_of::<ControlBlock>();
@@ -92,12 +118,14 @@ impl Memory {
             from_worker_segment,
             config.max_buffer_bytes,
         );
+        let crash = create_crash_area(label, crash_capture)?;
         Ok(Memory {
             control,
             to_worker,
             from_worker,
             to_worker_for_peer,
             controller_pidfd,
+            crash,
         })
     }
 
@@ -110,6 +138,7 @@ impl Memory {
                 self.to_worker_for_peer.as_raw_fd(),
                 self.from_worker.raw_fd(),
                 self.controller_pidfd.raw_fd(),
+                self.crash.segment().raw_fd(),
             ],
         }
         .render()

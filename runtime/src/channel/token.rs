@@ -1,7 +1,8 @@
 //! The channel token: what a worker needs to open its channel. It names the channel (its
-//! label, `tandem:<base>:<id>`) and the numbers of the four descriptors the worker
-//! inherited: `tandem:<base>:<id>:<ctl>,<c2w>,<w2c>,<pidfd>` (the last one refers to the
-//! controller process, which the worker watches through it).
+//! label, `tandem:<base>:<id>`) and the numbers of the five descriptors the worker
+//! inherited: `tandem:<base>:<id>:<ctl>,<c2w>,<w2c>,<pidfd>,<crash>` (the pidfd refers to the
+//! controller process, which the worker watches through it; the crash segment receives a
+//! crashing worker's registers and stack).
 
 use std::os::fd::RawFd;
 
@@ -14,16 +15,16 @@ pub(crate) struct Token {
     /// `tandem:<base>:<id>`.
     pub(crate) label: String,
     /// Descriptor numbers: control block, controller → worker, worker → controller, the
-    /// controller's pidfd.
+    /// controller's pidfd, the crash segment.
     pub(crate) fds: [RawFd; HANDED_FDS],
 }
 
 impl Token {
     /// The token as it travels in the environment.
     pub(crate) fn render(&self) -> String {
-        let [control, to_worker, from_worker, controller] = self.fds;
+        let [control, to_worker, from_worker, controller, crash] = self.fds;
         format!(
-            "{}:{control},{to_worker},{from_worker},{controller}",
+            "{}:{control},{to_worker},{from_worker},{controller},{crash}",
             self.label
         )
     }
@@ -38,6 +39,7 @@ impl Token {
             .split(',')
             .map(|n| n.parse::<RawFd>().ok().filter(|&n| n >= 0));
         let fds = [
+            numbers.next()??,
             numbers.next()??,
             numbers.next()??,
             numbers.next()??,
@@ -71,18 +73,19 @@ mod tests {
     fn tokens_round_trip_and_refuse_other_shapes() {
         let token = Token {
             label: "tandem:gen-1:7".to_owned(),
-            fds: [3, 4, 5, 6],
+            fds: [3, 4, 5, 6, 8],
         };
-        assert_eq!(token.render(), "tandem:gen-1:7:3,4,5,6");
+        assert_eq!(token.render(), "tandem:gen-1:7:3,4,5,6,8");
         assert_eq!(Token::parse(&token.render()), Some(token));
         for bad in [
             "",
             "tandem:gen:7",
             "tandem:gen:7:3,4",
             "tandem:gen:7:3,4,5",
-            "tandem:gen:7:3,4,5,6,7",
-            "tandem:gen:7:3,-4,5,6",
-            "other:gen:7:3,4,5,6",
+            "tandem:gen:7:3,4,5,6",
+            "tandem:gen:7:3,4,5,6,7,9",
+            "tandem:gen:7:3,-4,5,6,7",
+            "other:gen:7:3,4,5,6,7",
             "/tandem-gen-1-7-0123456789abcdef",
         ] {
             assert_eq!(Token::parse(bad), None, "{bad}");

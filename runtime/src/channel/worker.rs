@@ -17,6 +17,7 @@ use super::token::{buffer_label, part_label, Token};
 use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
+use crate::crash::{segment_len, CrashArea, WorkerCrashArea};
 use crate::monitor::CrashHook;
 use crate::sandbox::WorkerSandbox;
 use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
@@ -126,6 +127,9 @@ impl TransitionRequest<'_> {
 pub struct WorkerChannel {
     token: String,
     control: Arc<ControlSegment>,
+    /// What the crash hook reaches: the control block and the crash segment. Boxed so its
+    /// address, which the hook holds, stays put.
+    hook_target: Box<HookTarget>,
     to_worker: ReadBuffer,
     from_worker: WriteBuffer,
     setup_sequence: u32,
@@ -138,6 +142,14 @@ pub struct WorkerChannel {
     watcher: Option<DeathWatcher>,
     /// The sandbox the controller asked for, installed in `setup_done`.
     sandbox: Option<WorkerSandbox>,
+}
+
+/// The crash hook's context: the channel's control block, to report the crash, and its
+/// crash segment, to capture the faulting thread.
+#[derive(Debug)]
+struct HookTarget {
+    control: Arc<ControlSegment>,
+    crash: WorkerCrashArea,
 }
 
 /// Whether the transition loop has let go of the channel, so that a dying controller must
@@ -211,10 +223,11 @@ impl WorkerChannel {
         let Some(parsed) = Token::parse(token) else {
             return Err(ChannelError::NotAWorker {
                 variable: CHANNEL_ENV,
-                problem: "not a tandem channel token (`tandem:<base>:<id>:<fd>,<fd>,<fd>,<fd>`)",
+                problem:
+                    "not a tandem channel token (`tandem:<base>:<id>:<fd>,<fd>,<fd>,<fd>,<fd>`)",
             });
         };
-        let [control_fd, to_worker_fd, from_worker_fd, controller_fd] = parsed.fds;
+        let [control_fd, to_worker_fd, from_worker_fd, controller_fd, crash_fd] = parsed.fds;
         let control_name = part_label(&parsed.label, "ctl");
         let adopt = |name: &str, fd, access, seals| {
             Segment::adopt(name, fd, access, seals).map_err(|f| BufferError::segment(name, 0, f))
@@ -234,6 +247,7 @@ impl WorkerChannel {
             Access::ReadWrite,
             BUFFER_SEALS,
         )?;
+        let crash = open_crash_area(&parsed.label, crash_fd)?;
         let size = std::mem::size_of::<ControlBlock>();
         match segment.file_size() {
             Ok(found) if found == size => {}
@@ -329,8 +343,12 @@ impl WorkerChannel {
             operation: "installing the fatal-signal handlers",
             source: std::io::Error::other(error),
         })?;
+        let hook_target = Box::new(HookTarget {
+            control: Arc::clone(&control),
+            crash,
+        });
         crate::monitor::set_crash_hook(Some(CrashHook {
-            context: Arc::as_ptr(&control).cast(),
+            context: (&*hook_target as *const HookTarget).cast(),
             on_fatal_signal: report_crash,
         }));
         let released = Arc::new(Release::default());
@@ -358,6 +376,7 @@ impl WorkerChannel {
         Ok(WorkerChannel {
             token: token.to_owned(),
             control,
+            hook_target,
             to_worker,
             from_worker,
             setup_sequence,
@@ -428,6 +447,10 @@ impl WorkerChannel {
         if self.setup_answered {
             return;
         }
+        // Finding the thread's stack reads /proc/self/maps (the main thread's), which the
+        // sandbox forbids from here on; `handle_transitions` records it again if it runs
+        // on another thread without a sandbox.
+        self.record_serving_thread();
         if let Some(sandbox) = &self.sandbox {
             if let Err(error) = sandbox.install() {
                 self.answer_setup(Outcome::Failed, &error.to_string());
@@ -435,6 +458,14 @@ impl WorkerChannel {
             }
         }
         self.answer_setup(Outcome::Succeeded, "");
+    }
+
+    /// Records the calling thread, and its stack's bounds, as the one serving transitions:
+    /// a crash on it copies exactly its stack (see `crash::capture`).
+    fn record_serving_thread(&self) {
+        if self.hook_target.crash.stack_capacity() > 0 {
+            crate::crash::record_serving_thread();
+        }
     }
 
     /// Tells the controller that setup failed, with a message it reports as
@@ -472,6 +503,9 @@ impl WorkerChannel {
     ) -> Result<(), ChannelError> {
         self.setup_done();
         install_panic_capture();
+        if self.sandbox.is_none() {
+            self.record_serving_thread();
+        }
         let result = self.serve_until_stopped(&mut serve);
         // From here on a dying controller must not end this process: the loop is over and
         // the program decides what to do next.
@@ -544,20 +578,62 @@ impl Drop for WorkerChannel {
     }
 }
 
+/// Adopts the crash segment the controller handed over (sealed like the control block) and
+/// reads its settings once.
+fn open_crash_area(label: &str, fd: i32) -> Result<WorkerCrashArea, ChannelError> {
+    let name = part_label(label, "crash");
+    let failure = |size, f| ChannelError::from(BufferError::segment(&name, size, f));
+    let mut segment =
+        Segment::adopt(&name, fd, Access::ReadWrite, CONTROL_SEALS).map_err(|f| failure(0, f))?;
+    let found = segment.file_size().map_err(|f| failure(0, f))?;
+    let header = segment_len(0);
+    let incompatible = || ChannelError::IncompatibleLayout {
+        name: name.clone(),
+        magic: 0,
+        version: 0,
+        expected: LAYOUT_VERSION,
+    };
+    if found < header {
+        return Err(incompatible());
+    }
+    segment.remap(header).map_err(|f| failure(header, f))?;
+    let area = CrashArea::new(segment).ok_or_else(incompatible)?;
+    if !area.is_compatible() {
+        return Err(incompatible());
+    }
+    let crash = WorkerCrashArea::new(area);
+    // The handler writes up to the stack capacity read above: the file must hold it.
+    if found < segment_len(crash.stack_capacity() as u32) {
+        return Err(incompatible());
+    }
+    Ok(crash)
+}
+
 /// The crash hook, run by the fatal-signal handler before the process dies of the signal:
-/// records the signal and the transition in progress, then wakes the controller, so that it
-/// reports [`ChannelError::WorkerCrashed`] at once. Async-signal-safe: atomic stores and one
-/// futex wake; no allocation, no panic path (`block()` cannot fail, see
+/// captures the faulting thread into the crash segment (`crash::capture`), records the
+/// signal and the transition in progress, then wakes the controller, so that it reports
+/// [`ChannelError::WorkerCrashed`] at once, and waits (bounded) until the controller has
+/// copied the capture and read this process's memory map. Async-signal-safe: atomic stores,
+/// `pwrite`, futex wake and wait; no allocation, no panic path (`block()` cannot fail, see
 /// `sys::memfd::SharedView`), no indexing.
 ///
 /// # Safety
-/// `context` must point to a live [`ControlSegment`]; the channel guarantees it by clearing
-/// the hook in its `Drop` before its reference to the segment is released.
-unsafe fn report_crash(context: *const (), signal: i32) {
-    // SAFETY: per this function's contract `context` is a live ControlSegment, shared
-    // read-only (all mutation goes through its atomics).
-    let control = unsafe { &*context.cast::<ControlSegment>() };
-    let block = control.block();
+/// `context` must point to a live `HookTarget`; the channel guarantees it by clearing the
+/// hook in its `Drop` before the target is freed. `info` and `ucontext` are the kernel's
+/// arguments to the signal handler (or null).
+unsafe fn report_crash(
+    context: *const (),
+    signal: i32,
+    info: *const libc::siginfo_t,
+    ucontext: *const libc::c_void,
+) {
+    // SAFETY: per this function's contract `context` is a live HookTarget, shared read-only
+    // (all mutation goes through atomics in shared memory).
+    let target = unsafe { &*context.cast::<HookTarget>() };
+    // Capture first: the controller, once woken below, reads what was published.
+    // SAFETY: `info` and `ucontext` per this function's contract.
+    let captured = unsafe { target.crash.capture(signal, info, ucontext) };
+    let block = target.control.block();
     let kind = if block.serving.load(Ordering::Relaxed) != 0 {
         block.transition_kind.load(Ordering::Relaxed)
     } else {
@@ -589,6 +665,9 @@ unsafe fn report_crash(context: *const (), signal: i32) {
         Ordering::SeqCst,
     );
     wait::raise_flag(&block.reply, PEER_GONE);
+    if captured {
+        target.crash.wait_for_ack();
+    }
 }
 
 /// Runs on the watcher thread when the controller process dies: wakes the transition loop
@@ -648,11 +727,39 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 mod tests {
     use super::*;
 
-    fn control_block() -> ControlSegment {
+    /// A hook target with a fresh control block and a crash segment with capture disabled
+    /// (these tests look at the control block only).
+    fn hook_target() -> HookTarget {
         let size = std::mem::size_of::<ControlBlock>();
         let segment = Segment::create("crash-hook-test", size, CONTROL_SEALS, Access::ReadWrite)
             .expect("a memfd for the control block");
-        ControlSegment::new(segment).expect("the mapping holds a control block")
+        let control = ControlSegment::new(segment).expect("the mapping holds a control block");
+        let crash = Segment::create(
+            "crash-hook-test:crash",
+            segment_len(0),
+            CONTROL_SEALS,
+            Access::ReadWrite,
+        )
+        .expect("a memfd for the crash area");
+        let crash = CrashArea::new(crash).expect("the mapping holds a crash header");
+        crash.initialise(0, 0);
+        HookTarget {
+            control: Arc::new(control),
+            crash: WorkerCrashArea::new(crash),
+        }
+    }
+
+    /// Runs the crash hook as the handler would for a signal sent by a process.
+    fn run_hook(target: &HookTarget, signal: i32) {
+        // SAFETY: `target` is live for the whole call; null kernel arguments are allowed.
+        unsafe {
+            report_crash(
+                (target as *const HookTarget).cast(),
+                signal,
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
     }
 
     /// Issue 16: a SIGTERM that arrives just after the worker completed a transition (its
@@ -660,14 +767,13 @@ mod tests {
     /// the controller then reported as a protocol violation ("outcome code 4").
     #[test]
     fn crash_hook_keeps_an_outcome_that_already_completed() {
-        let control = control_block();
-        let block = control.block();
+        let target = hook_target();
+        let block = target.control.block();
         block
             .outcome
             .store(Outcome::Pending as u32, Ordering::SeqCst);
         block.complete(1, 42, Outcome::Succeeded, None);
-        // SAFETY: `control` is a live control segment for the whole call.
-        unsafe { report_crash((&control as *const ControlSegment).cast(), libc::SIGTERM) };
+        run_hook(&target, libc::SIGTERM);
         assert_eq!(
             block.outcome.load(Ordering::SeqCst),
             Outcome::Succeeded as u32,
@@ -683,15 +789,14 @@ mod tests {
 
     #[test]
     fn crash_hook_marks_a_pending_transition_crashed() {
-        let control = control_block();
-        let block = control.block();
+        let target = hook_target();
+        let block = target.control.block();
         block
             .outcome
             .store(Outcome::Pending as u32, Ordering::SeqCst);
         block.serving.store(1, Ordering::SeqCst);
         block.transition_kind.store(7, Ordering::SeqCst);
-        // SAFETY: `control` is a live control segment for the whole call.
-        unsafe { report_crash((&control as *const ControlSegment).cast(), libc::SIGSEGV) };
+        run_hook(&target, libc::SIGSEGV);
         assert_eq!(
             block.outcome.load(Ordering::SeqCst),
             Outcome::Crashed as u32

@@ -83,7 +83,7 @@ pub(super) extern "C" fn on_fatal_signal(
             unsafe { super::trap::record(info, context) };
         }
         // 1. The crash hook: it must run even if the helper is stuck.
-        run_crash_hook(signal);
+        run_crash_hook(signal, info, context);
         // 2. A diagnosis only the handler can make.
         if signal == libc::SIGSEGV || signal == libc::SIGBUS {
             // SAFETY: `info` and `context` are the kernel's arguments to this handler.
@@ -114,7 +114,7 @@ fn wait_for_ack() {
 }
 
 /// Calls the crash hook, if one is set, announcing ourselves in [`HOOK_USERS`] first.
-fn run_crash_hook(signal: c_int) {
+fn run_crash_hook(signal: c_int, info: *const libc::siginfo_t, context: *const c_void) {
     HOOK_USERS.fetch_add(1, SeqCst);
     let hook = CRASH_HOOK.load(SeqCst);
     if !hook.is_null() {
@@ -123,7 +123,8 @@ fn run_crash_hook(signal: c_int) {
         let hook = unsafe { &*hook };
         // SAFETY: the `CrashHook` contract: `on_fatal_signal` is async-signal-safe and
         // `context` is valid for it as long as the hook is installed.
-        unsafe { (hook.on_fatal_signal)(hook.context, signal) };
+        // `info` and `context` are the kernel's arguments to this handler, passed on as is.
+        unsafe { (hook.on_fatal_signal)(hook.context, signal, info, context) };
     }
     HOOK_USERS.fetch_sub(1, SeqCst);
 }

@@ -601,8 +601,14 @@ impl Drop for WorkerMonitor {
 pub(crate) struct CrashHook {
     /// Passed back to `on_fatal_signal`.
     pub(crate) context: *const (),
-    /// Called with `context` and the raw signal number.
-    pub(crate) on_fatal_signal: unsafe fn(context: *const (), signal: i32),
+    /// Called with `context`, the raw signal number and the kernel's `siginfo_t` and
+    /// `ucontext_t` arguments of the handler (either may be null).
+    pub(crate) on_fatal_signal: unsafe fn(
+        context: *const (),
+        signal: i32,
+        info: *const libc::siginfo_t,
+        ucontext: *const libc::c_void,
+    ),
 }
 
 pub(crate) use self::trap::recorded as recorded_syscall_trap;

@@ -16,7 +16,12 @@ const SCENARIO_VAR: &str = "TANDEM_MONITOR_UNIT_SCENARIO";
 ///
 /// # Safety
 /// `context` must point to a `&'static [u8]`.
-unsafe fn print_hook(context: *const (), signal: i32) {
+unsafe fn print_hook(
+    context: *const (),
+    signal: i32,
+    _info: *const libc::siginfo_t,
+    _ucontext: *const libc::c_void,
+) {
     // SAFETY: guaranteed by the caller (every CrashHook below passes a `&'static [u8]`).
     let prefix: &[u8] = unsafe { *context.cast::<&'static [u8]>() };
     let mut line = [0u8; 32];

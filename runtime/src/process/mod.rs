@@ -12,6 +12,7 @@ use stderr::StderrCapture;
 
 use crate::buffer::WriteBuffer;
 use crate::channel::{ChannelError, ControllerChannel, ExitReason, Options, Reply, WaitStats};
+use crate::crash::CrashCapture;
 use crate::sandbox::{Sandbox, SandboxStatus};
 use crate::sys::process::PidFd;
 
@@ -101,7 +102,14 @@ impl Controller {
         options: Options,
         setup_payload: Option<Vec<u8>>,
     ) -> Result<Controller, ChannelError> {
-        Self::spawn_with_setup_retry(command, base, id, options, setup_payload, &mut || false)
+        Self::spawn_with_crash_capture(
+            command,
+            base,
+            id,
+            options,
+            setup_payload,
+            CrashCapture::default(),
+        )
     }
 
     /// As [`spawn_with_setup`](Self::spawn_with_setup), asking `retry` at each setup
@@ -115,7 +123,69 @@ impl Controller {
         setup_payload: Option<Vec<u8>>,
         retry: &mut dyn FnMut() -> bool,
     ) -> Result<Controller, ChannelError> {
-        let channel = ControllerChannel::create(base, id, options)?;
+        Self::spawn_configured(
+            command,
+            base,
+            id,
+            options,
+            setup_payload,
+            CrashCapture::default(),
+            retry,
+        )
+    }
+
+    /// As [`spawn_with_setup`](Self::spawn_with_setup), with the crash capture settings of
+    /// the channel (see [`CrashCapture`]; [`spawn`](Self::spawn) uses the default, enabled
+    /// with 64 KiB of stack). They apply to every restarted worker too.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::process::Command;
+    /// use tandem::{Controller, CrashCapture, Options};
+    ///
+    /// let worker = Command::new("/opt/gen/bin/worker");
+    /// let capture = CrashCapture::new().max_stack_bytes(256 << 10);
+    /// let controller =
+    ///     Controller::spawn_with_crash_capture(worker, "gen", 0, Options::default(), None, capture)?;
+    /// # Ok::<(), tandem::ChannelError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    pub fn spawn_with_crash_capture(
+        command: Command,
+        base: &str,
+        id: u32,
+        options: Options,
+        setup_payload: Option<Vec<u8>>,
+        crash_capture: CrashCapture,
+    ) -> Result<Controller, ChannelError> {
+        Self::spawn_configured(
+            command,
+            base,
+            id,
+            options,
+            setup_payload,
+            crash_capture,
+            &mut || false,
+        )
+    }
+
+    /// The one way a `Controller` is made: the channel with its crash capture settings,
+    /// then the worker, asking `retry` at each setup time-out.
+    fn spawn_configured(
+        command: Command,
+        base: &str,
+        id: u32,
+        options: Options,
+        setup_payload: Option<Vec<u8>>,
+        crash_capture: CrashCapture,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<Controller, ChannelError> {
+        let mut channel = ControllerChannel::create(base, id, options)?;
+        if crash_capture != CrashCapture::default() {
+            channel.set_crash_capture(crash_capture)?;
+        }
         let mut controller = Controller {
             channel,
             stderr: None,
@@ -211,6 +281,7 @@ impl Controller {
                 transition,
                 while_idle: false,
                 stderr_tail: Some(tail),
+                ..
             } if limited && tail.contains("memory allocation of") => {
                 ChannelError::ResourceLimitExceeded {
                     pid,

@@ -73,7 +73,8 @@ pub(crate) const SERVING: &[(&str, &[&str])] = &[
     ),
     // monitor/handler.rs and Rust's own handlers: the fatal-signal path (raise is
     // rt_sigprocmask + getpid + gettid + tgkill), alternate stacks, the handler's poll on
-    // its acknowledgement pipe.
+    // its acknowledgement pipe; the crash capture copies the stack into its segment with
+    // pwrite (sys/crash.rs) and waits for the controller on a futex.
     (
         "signals and the crash path",
         &[
@@ -86,6 +87,7 @@ pub(crate) const SERVING: &[(&str, &[&str])] = &[
             "getpid",
             "gettid",
             "restart_syscall",
+            "pwrite64",
         ],
     ),
     // std::time and std::thread::sleep (the vDSO answers most clock reads without a call).

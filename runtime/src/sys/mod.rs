@@ -11,10 +11,14 @@
 //! - [`sched`]: the CPUs a thread may run on and runs on, for the wait path;
 //! - [`shared_bytes`]: copying out of memory the peer may rewrite while we read it;
 //! - [`signal`]: async-signal-safe primitives for the worker monitor;
+//! - [`crash`]: registers and stack of a crashed thread, the serving thread's stack bounds,
+//!   `/proc/<pid>/maps` (crash reports).
+
 //! - [`sandbox`]: `no_new_privs`, resource limits and Landlock at spawn, and the refused
 //!   system call of a seccomp `SIGSYS`.
 
 pub(crate) mod alloc;
+pub(crate) mod crash;
 pub(crate) mod futex;
 pub(crate) mod memfd;
 pub(crate) mod process;

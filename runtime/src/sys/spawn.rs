@@ -12,9 +12,9 @@ use std::process::Command;
 
 use super::cvt;
 
-/// How many descriptors a channel hands over: control block, the two buffers and the
-/// controller's pidfd.
-pub(crate) const HANDED_FDS: usize = 4;
+/// How many descriptors a channel hands over: control block, the two buffers, the
+/// controller's pidfd and the crash segment.
+pub(crate) const HANDED_FDS: usize = 5;
 
 /// Makes `command`'s process inherit `fds` across its `exec`, and only it. The descriptors
 /// must stay open in this process until the command is spawned.
