@@ -6,20 +6,20 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::control::{ControlBlock, ControlSegment, Outcome, IDLE_KIND, PEER_GONE, SEQUENCE_MASK};
-use super::error::Syscall;
+use super::control::{ControlBlock, ControlSegment, Outcome, PEER_GONE, SEQUENCE_MASK};
 use super::memory::{create_crash_area, Memory};
 use super::reply::Reply;
-use super::token::Token;
 use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, Options, TransitionLabel, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{ReadBuffer, WriteBuffer};
 use crate::crash::{self, CrashArea, CrashCapture};
-use crate::sandbox::{self, Prepared, SandboxStatus};
+use crate::sandbox::Prepared;
 use crate::sys::process::{ExitReason, PidFd};
-use crate::sys::sandbox::confinement_of;
 use crate::sys::spawn::inherit_fds;
 use crate::sys::watch::DeathWatcher;
+
+mod confinement;
+mod lost;
 
 /// The controller's end of a channel: creates the shared memory, starts transitions and
 /// waits for their completion. It launches no process itself
@@ -164,27 +164,20 @@ impl ControllerChannel {
     pub fn set_crash_capture(&mut self, capture: CrashCapture) -> Result<(), ChannelError> {
         self.crash = create_crash_area(&self.label, &capture)?;
         self.crash_capture = capture;
-        self.token = self.render_token();
+        self.token = super::memory::render_token(
+            &self.label,
+            &self.control,
+            &self.to_worker_for_peer,
+            &self.from_worker,
+            &self.controller_pidfd,
+            &self.crash,
+        );
         Ok(())
     }
 
     /// The crash capture settings (see [`set_crash_capture`](Self::set_crash_capture)).
     pub fn crash_capture(&self) -> CrashCapture {
         self.crash_capture
-    }
-
-    fn render_token(&self) -> String {
-        Token {
-            label: self.label.clone(),
-            fds: [
-                self.control.segment().raw_fd(),
-                self.to_worker_for_peer.as_raw_fd(),
-                self.from_worker.raw_fd(),
-                self.controller_pidfd.raw_fd(),
-                self.crash.segment().raw_fd(),
-            ],
-        }
-        .render()
     }
 
     /// Prepares `command` to start this channel's worker: puts the token in its
@@ -427,39 +420,6 @@ impl ControllerChannel {
         }
     }
 
-    /// With a sandbox: checks from outside, in `/proc/<pid>/status`, that the worker that just
-    /// completed its setup runs with its seccomp filter and `no_new_privs`. The worker
-    /// installs them before it answers, so a worker without them never will.
-    fn verify_sandbox(&mut self) -> Result<(), ChannelError> {
-        self.sandbox_verified = false;
-        if self.sandbox.is_none() {
-            return Ok(());
-        }
-        let pid = self.worker_pid().unwrap_or(0);
-        let (no_new_privs, seccomp) = confinement_of(pid).map_err(|source| ChannelError::Os {
-            operation: "reading the worker's /proc/<pid>/status to verify its sandbox",
-            source,
-        })?;
-        if no_new_privs != Some(1) || seccomp != Some(2) {
-            return Err(ChannelError::SandboxNotInForce {
-                pid,
-                no_new_privs,
-                seccomp,
-            });
-        }
-        self.sandbox_verified = true;
-        Ok(())
-    }
-
-    /// The sandbox of this channel's workers, and how far it is in force for the current
-    /// one; `None` without a [`Sandbox`](crate::Sandbox) in the options.
-    pub fn sandbox_status(&self) -> Option<SandboxStatus> {
-        self.sandbox.as_ref().map(|sandbox| SandboxStatus {
-            seccomp_verified: self.sandbox_verified,
-            landlock: sandbox.landlock(),
-        })
-    }
-
     /// Runs one transition: posts `kind` and `id` (with whatever was written to
     /// [`to_worker`](Self::to_worker)), waits for the worker's completion and hands the
     /// reply to `read_reply`.
@@ -621,82 +581,6 @@ impl ControllerChannel {
         }
     }
 
-    fn worker_lost(&mut self, label: TransitionLabel) -> ChannelError {
-        let pid = self.worker_pid().unwrap_or(0);
-        let block = self.block();
-        // The crash hook records the signal whether or not a transition was pending (a
-        // completed one keeps its outcome), so the signal is what tells a crash.
-        let signal = block.crash_signal.load(Ordering::Acquire) as i32;
-        let while_idle = block.crash_kind.load(Ordering::Acquire) == IDLE_KIND;
-        // Precedence: the first fatal signal the worker's handler claimed is the report, so a
-        // crash that came first stays a crash even if its handling then broke the sandbox.
-        let recorded = block.violation_syscall.load(Ordering::Acquire);
-        if signal == libc::SIGSYS && recorded != 0 {
-            let number = i64::from(recorded.wrapping_sub(1) as i32);
-            let mut args = [0u64; 6];
-            for (arg, slot) in args.iter_mut().zip(&block.violation_args) {
-                *arg = slot.load(Ordering::Acquire);
-            }
-            let syscall = Syscall {
-                name: sandbox::syscall_name(number).unwrap_or("unknown"),
-                number,
-                args,
-            };
-            return violation(pid, syscall, label, while_idle);
-        }
-        // A sandboxed worker's SIGSYS without a record (sent with `kill`, or not decodable on
-        // this architecture) is still reported against the sandbox, the call unknown.
-        if signal == libc::SIGSYS && self.sandbox.is_some() {
-            return violation(pid, Syscall::UNKNOWN, label, while_idle);
-        }
-        if signal != 0 {
-            let while_idle = block.crash_kind.load(Ordering::Acquire) == IDLE_KIND;
-            // Copies the capture and the memory map, then lets the parked worker die; the
-            // backtrace is unwound and symbolized only when the error is displayed.
-            let backtrace = crash::collect(
-                &self.crash,
-                &self.crash_capture,
-                signal,
-                self.worker_pid(),
-                self.setup_maps.as_ref(),
-            );
-            return ChannelError::WorkerCrashed {
-                pid,
-                signal,
-                transition: label,
-                while_idle,
-                stderr_tail: None,
-                backtrace,
-            };
-        }
-        let reason = self.watcher.as_ref().and_then(DeathWatcher::exit).flatten();
-        let limit = match reason {
-            Some(ExitReason::Signaled(libc::SIGXCPU)) => Some((libc::SIGXCPU, "CPU time")),
-            Some(ExitReason::Signaled(libc::SIGXFSZ)) => Some((libc::SIGXFSZ, "file size")),
-            _ => None,
-        };
-        if let Some((signal, limit)) = limit {
-            return ChannelError::ResourceLimitExceeded {
-                pid,
-                limit,
-                signal,
-                transition: label,
-                stderr_tail: None,
-            };
-        }
-        // Dead of SIGSYS without the handler: the worker had blocked or ignored SIGSYS, so the
-        // kernel applied the default action at its next refused call.
-        if reason == Some(ExitReason::Signaled(libc::SIGSYS)) && self.sandbox.is_some() {
-            return violation(pid, Syscall::UNKNOWN, label, false);
-        }
-        ChannelError::WorkerDied {
-            pid,
-            reason,
-            transition: label,
-            stderr_tail: None,
-        }
-    }
-
     /// Asks the worker to leave its transition loop. The worker does not reply; a
     /// [`Controller`](crate::Controller) then waits for the process to exit.
     pub fn stop_worker(&mut self) {
@@ -743,22 +627,6 @@ impl ControllerChannel {
     /// How the watched worker ended, if it did.
     pub(crate) fn worker_exit(&self) -> Option<Option<ExitReason>> {
         self.watcher.as_ref().and_then(DeathWatcher::exit)
-    }
-}
-
-/// A [`ChannelError::SandboxViolation`].
-fn violation(
-    pid: u32,
-    syscall: Syscall,
-    transition: TransitionLabel,
-    while_idle: bool,
-) -> ChannelError {
-    ChannelError::SandboxViolation {
-        pid,
-        syscall: Box::new(syscall),
-        transition,
-        while_idle,
-        stderr_tail: None,
     }
 }
 

@@ -131,16 +131,35 @@ impl Memory {
 
     /// The token naming these memfds, as the worker inherits them.
     pub(super) fn token(&self, label: &str) -> String {
-        Token {
-            label: label.to_owned(),
-            fds: [
-                self.control.segment().raw_fd(),
-                self.to_worker_for_peer.as_raw_fd(),
-                self.from_worker.raw_fd(),
-                self.controller_pidfd.raw_fd(),
-                self.crash.segment().raw_fd(),
-            ],
-        }
-        .render()
+        render_token(
+            label,
+            &self.control,
+            &self.to_worker_for_peer,
+            &self.from_worker,
+            &self.controller_pidfd,
+            &self.crash,
+        )
     }
+}
+
+/// The token naming a worker's descriptors, in the order the worker adopts them.
+pub(super) fn render_token(
+    label: &str,
+    control: &ControlSegment,
+    to_worker_for_peer: &OwnedFd,
+    from_worker: &ReadBuffer,
+    controller_pidfd: &PidFd,
+    crash: &CrashArea,
+) -> String {
+    Token {
+        label: label.to_owned(),
+        fds: [
+            control.segment().raw_fd(),
+            to_worker_for_peer.as_raw_fd(),
+            from_worker.raw_fd(),
+            controller_pidfd.raw_fd(),
+            crash.segment().raw_fd(),
+        ],
+    }
+    .render()
 }

@@ -36,9 +36,11 @@
 mod config;
 mod control;
 mod controller;
+mod crash_hook;
 mod error;
 mod memory;
 mod reply;
+mod request;
 mod token;
 mod wait;
 mod worker;
@@ -49,8 +51,9 @@ pub use config::ChannelConfig;
 pub use controller::ControllerChannel;
 pub use error::{ChannelError, Syscall, TransitionLabel};
 pub use reply::Reply;
+pub use request::TransitionRequest;
 pub use wait::WaitStats;
-pub use worker::{TransitionRequest, WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
+pub use worker::{WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
 
 pub use crate::sys::process::ExitReason;
 

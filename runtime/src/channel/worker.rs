@@ -10,14 +10,14 @@ use std::sync::{Arc, Condvar, Mutex, Once};
 use std::time::Duration;
 
 use super::control::{
-    ControlBlock, ControlSegment, Outcome, IDLE_KIND, LAYOUT_VERSION, MAGIC, PEER_GONE,
-    SEQUENCE_MASK,
+    ControlBlock, ControlSegment, Outcome, LAYOUT_VERSION, MAGIC, PEER_GONE, SEQUENCE_MASK,
 };
+use super::crash_hook::{open_crash_area, report_crash, HookTarget};
+use super::request::TransitionRequest;
 use super::token::{buffer_label, part_label, Token};
 use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
-use crate::crash::{segment_len, CrashArea, WorkerCrashArea};
 use crate::monitor::CrashHook;
 use crate::sandbox::WorkerSandbox;
 use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
@@ -30,80 +30,6 @@ pub const CONTROLLER_GONE_EXIT_STATUS: i32 = 75;
 /// How long a worker whose controller died may take to leave its transition loop before it
 /// is ended, so that the whole notice stays under a second.
 const CONTROLLER_GONE_GRACE: Duration = Duration::from_millis(500);
-
-/// One transition the worker is asked to run.
-#[derive(Debug)]
-pub struct TransitionRequest<'a> {
-    kind: u32,
-    id: u64,
-    attempt: u32,
-    keep: bool,
-    stats: WaitStats,
-    to_worker: &'a mut ReadBuffer,
-    from_worker: &'a mut WriteBuffer,
-}
-
-impl TransitionRequest<'_> {
-    /// Which attempt at the same work this is: 1 for the first, more when the controller
-    /// retries it (e.g. after a crash of the previous worker), as it set with
-    /// [`ControllerChannel::set_attempt`](crate::ControllerChannel::set_attempt).
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-
-    /// The transition kind.
-    pub fn kind(&self) -> u32 {
-        self.kind
-    }
-
-    /// The transition id.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The controller's input for this transition, borrowed in place in the controller's
-    /// buffer. The worker trusts its controller: it writes its buffer before it posts a
-    /// transition and not again until this worker has replied, so the bytes do not change
-    /// while the borrow lives. (The controller gives its worker no such trust: it reads
-    /// replies through copies only.)
-    ///
-    /// # Errors
-    /// As [`ReadBuffer::bytes`].
-    pub fn trusted_input(&mut self) -> Result<&[u8], BufferError> {
-        self.to_worker.trusted_bytes()
-    }
-
-    /// [`trusted_input`](Self::trusted_input) and the buffer the reply goes into, borrowed
-    /// together, so that a view of the input can live while the reply is written.
-    ///
-    /// # Errors
-    /// As [`ReadBuffer::bytes`], in the first element.
-    pub fn trusted_input_and_output(&mut self) -> (Result<&[u8], BufferError>, &mut WriteBuffer) {
-        (self.to_worker.trusted_bytes(), self.from_worker)
-    }
-
-    /// The controller's buffer itself (to inspect its remapping).
-    #[doc(hidden)]
-    pub fn input_buffer(&mut self) -> &mut ReadBuffer {
-        self.to_worker
-    }
-
-    /// The buffer the reply goes into.
-    pub fn output(&mut self) -> &mut WriteBuffer {
-        self.from_worker
-    }
-
-    /// Sets the keep flag the controller reads with the reply (false unless set).
-    pub fn set_keep(&mut self, keep: bool) {
-        self.keep = keep;
-    }
-
-    /// This worker's wait statistics up to this request, the wait that delivered it
-    /// included (the channel itself is borrowed while a request is served).
-    pub fn wait_stats(&self) -> WaitStats {
-        self.stats
-    }
-}
 
 /// The worker's end of a channel.
 ///
@@ -142,14 +68,6 @@ pub struct WorkerChannel {
     watcher: Option<DeathWatcher>,
     /// The sandbox the controller asked for, installed in `setup_done`.
     sandbox: Option<WorkerSandbox>,
-}
-
-/// The crash hook's context: the channel's control block, to report the crash, and its
-/// crash segment, to capture the faulting thread.
-#[derive(Debug)]
-struct HookTarget {
-    control: Arc<ControlSegment>,
-    crash: WorkerCrashArea,
 }
 
 /// Whether the transition loop has let go of the channel, so that a dying controller must
@@ -578,98 +496,6 @@ impl Drop for WorkerChannel {
     }
 }
 
-/// Adopts the crash segment the controller handed over (sealed like the control block) and
-/// reads its settings once.
-fn open_crash_area(label: &str, fd: i32) -> Result<WorkerCrashArea, ChannelError> {
-    let name = part_label(label, "crash");
-    let failure = |size, f| ChannelError::from(BufferError::segment(&name, size, f));
-    let mut segment =
-        Segment::adopt(&name, fd, Access::ReadWrite, CONTROL_SEALS).map_err(|f| failure(0, f))?;
-    let found = segment.file_size().map_err(|f| failure(0, f))?;
-    let header = segment_len(0);
-    let incompatible = || ChannelError::IncompatibleLayout {
-        name: name.clone(),
-        magic: 0,
-        version: 0,
-        expected: LAYOUT_VERSION,
-    };
-    if found < header {
-        return Err(incompatible());
-    }
-    segment.remap(header).map_err(|f| failure(header, f))?;
-    let area = CrashArea::new(segment).ok_or_else(incompatible)?;
-    if !area.is_compatible() {
-        return Err(incompatible());
-    }
-    let crash = WorkerCrashArea::new(area);
-    // The handler writes up to the stack capacity read above: the file must hold it.
-    if found < segment_len(crash.stack_capacity() as u32) {
-        return Err(incompatible());
-    }
-    Ok(crash)
-}
-
-/// The crash hook, run by the fatal-signal handler before the process dies of the signal:
-/// captures the faulting thread into the crash segment (`crash::capture`), records the
-/// signal and the transition in progress, then wakes the controller, so that it reports
-/// [`ChannelError::WorkerCrashed`] at once, and waits (bounded) until the controller has
-/// copied the capture and read this process's memory map. Async-signal-safe: atomic stores,
-/// `pwrite`, futex wake and wait; no allocation, no panic path (`block()` cannot fail, see
-/// `sys::memfd::SharedView`), no indexing.
-///
-/// # Safety
-/// `context` must point to a live `HookTarget`; the channel guarantees it by clearing the
-/// hook in its `Drop` before the target is freed. `info` and `ucontext` are the kernel's
-/// arguments to the signal handler (or null).
-unsafe fn report_crash(
-    context: *const (),
-    signal: i32,
-    info: *const libc::siginfo_t,
-    ucontext: *const libc::c_void,
-) {
-    // SAFETY: per this function's contract `context` is a live HookTarget, shared read-only
-    // (all mutation goes through atomics in shared memory).
-    let target = unsafe { &*context.cast::<HookTarget>() };
-    // Capture first: the controller, once woken below, reads what was published.
-    // SAFETY: `info` and `ucontext` per this function's contract.
-    let captured = unsafe { target.crash.capture(signal, info, ucontext) };
-    let block = target.control.block();
-    let kind = if block.serving.load(Ordering::Relaxed) != 0 {
-        block.transition_kind.load(Ordering::Relaxed)
-    } else {
-        IDLE_KIND
-    };
-    block.crash_kind.store(kind, Ordering::Relaxed);
-    block.crash_id.store(
-        block.transition_id.load(Ordering::Relaxed),
-        Ordering::Relaxed,
-    );
-    if let Some(trap) = crate::monitor::recorded_syscall_trap() {
-        block
-            .violation_syscall
-            .store((trap.number as u32).wrapping_add(1), Ordering::Relaxed);
-        block.violation_arch.store(trap.arch, Ordering::Relaxed);
-        for (slot, arg) in block.violation_args.iter().zip(trap.args) {
-            slot.store(arg, Ordering::Relaxed);
-        }
-    }
-    block.crash_signal.store(signal as u32, Ordering::SeqCst);
-    // Only a transition still pending becomes a crash. One the worker already completed
-    // (the signal came after its reply, e.g. a SIGTERM racing a finished event) keeps its
-    // outcome: the controller delivers that reply and learns of the crash at its next
-    // transition, from `crash_signal` and the `PEER_GONE` flag.
-    let _ = block.outcome.compare_exchange(
-        Outcome::Pending as u32,
-        Outcome::Crashed as u32,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    wait::raise_flag(&block.reply, PEER_GONE);
-    if captured {
-        target.crash.wait_for_ack();
-    }
-}
-
 /// Runs on the watcher thread when the controller process dies: wakes the transition loop
 /// and ends the process if the loop has not released the channel within the grace period
 /// (transition or setup code that does not return). Nothing is left to clean up: the
@@ -721,87 +547,4 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic with a non-string payload".to_owned());
     format!("panic: {message}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A hook target with a fresh control block and a crash segment with capture disabled
-    /// (these tests look at the control block only).
-    fn hook_target() -> HookTarget {
-        let size = std::mem::size_of::<ControlBlock>();
-        let segment = Segment::create("crash-hook-test", size, CONTROL_SEALS, Access::ReadWrite)
-            .expect("a memfd for the control block");
-        let control = ControlSegment::new(segment).expect("the mapping holds a control block");
-        let crash = Segment::create(
-            "crash-hook-test:crash",
-            segment_len(0),
-            CONTROL_SEALS,
-            Access::ReadWrite,
-        )
-        .expect("a memfd for the crash area");
-        let crash = CrashArea::new(crash).expect("the mapping holds a crash header");
-        crash.initialise(0, 0);
-        HookTarget {
-            control: Arc::new(control),
-            crash: WorkerCrashArea::new(crash),
-        }
-    }
-
-    /// Runs the crash hook as the handler would for a signal sent by a process.
-    fn run_hook(target: &HookTarget, signal: i32) {
-        // SAFETY: `target` is live for the whole call; null kernel arguments are allowed.
-        unsafe {
-            report_crash(
-                (target as *const HookTarget).cast(),
-                signal,
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-    }
-
-    /// Issue 16: a SIGTERM that arrives just after the worker completed a transition (its
-    /// reply posted, not yet read) used to turn the completed outcome into `Crashed`, which
-    /// the controller then reported as a protocol violation ("outcome code 4").
-    #[test]
-    fn crash_hook_keeps_an_outcome_that_already_completed() {
-        let target = hook_target();
-        let block = target.control.block();
-        block
-            .outcome
-            .store(Outcome::Pending as u32, Ordering::SeqCst);
-        block.complete(1, 42, Outcome::Succeeded, None);
-        run_hook(&target, libc::SIGTERM);
-        assert_eq!(
-            block.outcome.load(Ordering::SeqCst),
-            Outcome::Succeeded as u32,
-            "the completed reply must be delivered"
-        );
-        assert_eq!(block.transition_id.load(Ordering::SeqCst), !42);
-        assert_eq!(
-            block.crash_signal.load(Ordering::SeqCst),
-            libc::SIGTERM as u32
-        );
-        assert_ne!(block.reply.load(Ordering::SeqCst) & PEER_GONE, 0);
-    }
-
-    #[test]
-    fn crash_hook_marks_a_pending_transition_crashed() {
-        let target = hook_target();
-        let block = target.control.block();
-        block
-            .outcome
-            .store(Outcome::Pending as u32, Ordering::SeqCst);
-        block.serving.store(1, Ordering::SeqCst);
-        block.transition_kind.store(7, Ordering::SeqCst);
-        run_hook(&target, libc::SIGSEGV);
-        assert_eq!(
-            block.outcome.load(Ordering::SeqCst),
-            Outcome::Crashed as u32
-        );
-        assert_eq!(block.crash_kind.load(Ordering::SeqCst), 7);
-        assert_ne!(block.reply.load(Ordering::SeqCst) & PEER_GONE, 0);
-    }
 }

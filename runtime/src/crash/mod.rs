@@ -23,6 +23,7 @@
 
 mod area;
 mod capture;
+mod frames;
 mod maps;
 mod report;
 mod resolve;
@@ -35,10 +36,11 @@ use std::time::Duration;
 
 pub(crate) use area::{segment_len, CrashArea};
 pub(crate) use capture::{record_serving_thread, WorkerCrashArea};
-pub use report::{CrashBacktrace, Frame, NoBacktrace, Symbol};
+pub use frames::{Frame, Symbol};
+pub use report::{CrashBacktrace, NoBacktrace};
 
 use area::{FLAG_FAULT_ADDRESS, PUBLISHED, STACK_OFFSET};
-use report::Capture;
+use frames::Capture;
 
 /// The largest stack slice a worker may copy: 1 MiB.
 pub const MAX_STACK_BYTES: u32 = 1 << 20;

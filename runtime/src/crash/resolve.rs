@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
+use super::frames::{Capture, Frame, Resolution};
 use super::maps;
-use super::report::{Capture, Frame, Resolution};
 
 /// At most this many frames are unwound.
 #[cfg_attr(not(feature = "backtrace"), allow(dead_code))] // read by the unwinder

@@ -14,8 +14,8 @@ use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 use object::{Object, ObjectSection, ObjectSegment};
 
+use super::frames::{Capture, Frame, Resolution, Symbol};
 use super::maps::{self, MapEntry};
-use super::report::{Capture, Frame, Resolution, Symbol};
 use super::resolve::{pc_only, MAX_FRAMES, RESOLVE_TIME_BOUND};
 use crate::sys::crash::{ARCH_AARCH64, ARCH_X86_64};
 
