@@ -186,7 +186,11 @@ fn controller_mark(link: &Link) -> (u64, Waits) {
 /// Runs the ladder once on a fresh pair, adding each step's figures to `steps`.
 fn ladder(pair: Pair, side: Side, steps: &mut [Step]) {
     let mut link = Link::open(pair.mechanism(), Placement::Unpinned, 8);
-    for _ in 0..100 {
+    // The previous pair's processes are still leaving (runnable for a moment, which makes a
+    // tandem waiter see a busy machine and sleep): let them go, then warm up, so that the
+    // first step measures the mechanism and not the teardown of the one before.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    for _ in 0..1000 {
         call(&mut link, 0);
     }
     for (step, &w_us) in steps.iter_mut().zip(&STEPS_US) {
