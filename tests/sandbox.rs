@@ -23,6 +23,12 @@ use tandem::{
 
 const EVENT: u32 = 1;
 
+/// Where a `file-writer` worker opens, during its setup, the file its `fill` verb writes to.
+const FILE_ENV: &str = "TANDEM_TEST_SANDBOX_FILE";
+
+/// The descriptor of that file (-1 in other workers).
+static FILE_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
 // ---------------------------------------------------------------------------------------------
 // Worker side
 // ---------------------------------------------------------------------------------------------
@@ -114,6 +120,14 @@ fn serve(request: &mut TransitionRequest<'_>) -> Result<(), String> {
             };
             format!("socket returned {fd}").into_bytes()
         }
+        "fill" => {
+            let len: usize = argument.parse().map_err(|_| "bad length")?;
+            let bytes = vec![7u8; len];
+            let fd = FILE_FD.load(std::sync::atomic::Ordering::Relaxed);
+            // SAFETY: `bytes` is valid for `len` bytes; `fd` is the file opened at setup.
+            let written = unsafe { libc::write(fd, bytes.as_ptr().cast(), len) };
+            format!("write returned {written}").into_bytes()
+        }
         "read" => std::fs::read(argument).map_err(|e| format!("read {argument}: {e}"))?,
         "write" => {
             std::fs::write(argument, b"overwritten")
@@ -142,6 +156,15 @@ fn run_worker(role: &str) {
     if role == "skips-sandbox" {
         // A worker of another tandem that does not know the sandbox: it never installs it.
         std::env::remove_var(tandem::SANDBOX_ENV);
+    }
+    if role == "file-writer" {
+        // Setup code may still open files: the seccomp filter comes with `setup_done`.
+        let path = std::env::var(FILE_ENV).expect("the file to write");
+        let file = std::fs::File::create(path).expect("create the file at setup");
+        FILE_FD.store(
+            std::os::fd::IntoRawFd::into_raw_fd(file),
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
     let mut worker = WorkerChannel::from_env(0)
         .expect("open the channel")
@@ -397,6 +420,34 @@ fn resource_limits_are_typed_errors() {
     controller.restart().expect("restart");
     let big = call(&mut controller, 2, &format!("grow:{}", 64 << 20)).expect("a 64 MiB reply");
     assert_eq!(big.len(), 64 << 20);
+
+    // A file opened at setup (no Landlock rules, so setup may create it) may not grow past
+    // the limit: a write beyond it is SIGXFSZ, reported as the limit.
+    let dir = std::env::temp_dir().join(format!("tandem-sbx-fsize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let file = dir.join("out");
+    let fsize = Sandbox::new()
+        .without_file_system_rules()
+        .file_size_limit(4096);
+    let mut command = worker_command("file-writer");
+    command.env(FILE_ENV, &file);
+    let mut controller = Controller::spawn(command, "sbx-fsize", 0, options().sandbox(fsize))
+        .expect("spawn the file writer");
+    let small = call(&mut controller, 1, "fill:1000").expect("a write under the limit");
+    assert_eq!(text(&small), "write returned 1000");
+    // The kernel writes up to the limit and returns the short count; the next write, at
+    // the limit, is the one that gets SIGXFSZ.
+    let short = call(&mut controller, 2, "fill:8192").expect("a write cut at the limit");
+    assert_eq!(text(&short), "write returned 3096");
+    match call(&mut controller, 3, "fill:1") {
+        Err(ChannelError::ResourceLimitExceeded { limit, signal, .. }) => {
+            assert_eq!(limit, "file size");
+            assert_eq!(signal, libc::SIGXFSZ);
+        }
+        other => panic!("expected the file-size limit, got {other:?}"),
+    }
+    drop(controller);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 const TESTS: &[Test] = &[
