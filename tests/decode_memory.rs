@@ -10,68 +10,13 @@
 //! reserved: the total allocated never exceeds what the memory budget was charged, plus the
 //! error's field path.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tandem::codec::{Decoder, MEMORY_BASE, MEMORY_PER_BYTE};
 use tandem::{decode_from, decode_from_into, encode_to_vec, DecodeError, Payload};
 
-/// Counts the bytes allocated by the current thread (tests run on several threads at once).
-struct Counting;
+mod counting_alloc;
 
-thread_local! {
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-    static TOTAL: Cell<usize> = const { Cell::new(0) };
-}
-
-fn record(grown: isize) {
-    // `try_with`: the allocator also runs while thread-locals are being torn down.
-    let _ = LIVE.try_with(|live| {
-        live.set(live.get() + grown);
-        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
-        if grown > 0 {
-            let _ = TOTAL.try_with(|total| total.set(total.get() + grown as usize));
-        }
-    });
-}
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged and only
-// adds bookkeeping in thread-locals that are initialised without allocating.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            record(layout.size() as isize);
-        }
-        ptr
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let ptr = unsafe { System.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            record(layout.size() as isize);
-        }
-        ptr
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { System.dealloc(ptr, layout) };
-        record(-(layout.size() as isize));
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded with the caller's guarantees.
-        let new = unsafe { System.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            record(new_size as isize - layout.size() as isize);
-        }
-        new
-    }
-}
+use counting_alloc::{measure, Counting};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -86,26 +31,6 @@ const C: usize = MEMORY_BASE + 16 * 1024;
 /// The documented bound of the heap a decode of `len` bytes holds at once.
 fn bound(len: usize) -> usize {
     MEMORY_PER_BYTE * len + C
-}
-
-/// What one decode allocated: the most it held at once and everything it reserved, beyond
-/// what was live when it started.
-#[derive(Debug, Clone, Copy)]
-struct Usage {
-    peak: usize,
-    total: usize,
-}
-
-fn measure<R>(decode: impl FnOnce() -> R) -> (Usage, R) {
-    LIVE.with(|live| live.set(0));
-    PEAK.with(|peak| peak.set(0));
-    TOTAL.with(|total| total.set(0));
-    let result = decode();
-    let usage = Usage {
-        peak: PEAK.with(Cell::get).max(0) as usize,
-        total: TOTAL.with(Cell::get),
-    };
-    (usage, result)
 }
 
 /// Whether a case must decode.

@@ -44,21 +44,7 @@ fn spawn(id: u32) -> Controller {
 
 /// The channel memfds this process holds: `(descriptor, label)` from `/proc/self/fd`.
 fn channel_fds() -> Vec<(i32, String)> {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let fd = entry.file_name().to_str()?.parse().ok()?;
-            let target = std::fs::read_link(entry.path()).ok()?;
-            let target = target.to_string_lossy();
-            let label = target
-                .strip_prefix("/memfd:")?
-                .split(' ')
-                .next()?
-                .to_owned();
-            label.starts_with("tandem:").then_some((fd, label))
-        })
-        .collect()
+    support::tandem_memfds_of("self")
 }
 
 fn errno_of(ret: i32) -> String {
@@ -79,25 +65,7 @@ const OUTCOME_OFFSET: usize = 92;
 /// After its honest reply, keeps posting that reply again over the next request: a stale
 /// completion the controller must not take for the new transition's.
 fn forge_second_reply(id: u64) {
-    let (fd, _) = channel_fds()
-        .into_iter()
-        .find(|(_, label)| label.ends_with(":ctl"))
-        .expect("the control block's memfd");
-    // SAFETY: a fresh shared mapping of the control block's 4096-byte memfd (sealed against
-    // shrinking), used only through atomics below.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
-    assert_ne!(base, libc::MAP_FAILED);
-    // The mapping is never unmapped: it lives as long as this worker process.
-    let base = base as usize;
+    let base = support::map_control_block();
     let word = move |offset: usize| {
         // SAFETY: in bounds of the 4096-byte mapping, aligned, and only used atomically.
         unsafe { &*((base + offset) as *const std::sync::atomic::AtomicU32) }

@@ -43,28 +43,7 @@ fn spawn(base: &str, id: u32) -> Controller {
 
 /// The channel memfds this process holds: `(descriptor, label)` from `/proc/self/fd`.
 fn channel_fds() -> Vec<(i32, String)> {
-    memfds_of("self")
-}
-
-/// The tandem memfds process `pid` holds, as `(descriptor, label)`.
-fn memfds_of(pid: &str) -> Vec<(i32, String)> {
-    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|entry| {
-            let fd = entry.file_name().to_str()?.parse().ok()?;
-            let target = std::fs::read_link(entry.path()).ok()?;
-            let label = target
-                .to_string_lossy()
-                .strip_prefix("/memfd:")?
-                .split(' ')
-                .next()?
-                .to_owned();
-            label.starts_with("tandem:").then_some((fd, label))
-        })
-        .collect()
+    support::tandem_memfds_of("self")
 }
 
 /// "ok" for a successful call, else the errno's name as a number.
@@ -86,26 +65,7 @@ fn open(path: &str, flags: i32) -> i32 {
 /// A word of this worker's control block, mapped anew (the channel's own mapping is
 /// private to it): what a forging worker writes.
 fn control_word(offset: usize) -> &'static AtomicU32 {
-    let (fd, _) = channel_fds()
-        .into_iter()
-        .find(|(_, label)| label.ends_with(":ctl"))
-        .expect("the control block's memfd");
-    // SAFETY: a fresh shared mapping of the control block's 4096-byte memfd, never
-    // unmapped, used only through atomics.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
-    assert_ne!(base, libc::MAP_FAILED);
-    // SAFETY: in bounds of the mapping, aligned, and used only atomically; the mapping
-    // lives as long as the process.
-    unsafe { &*(base.cast::<u8>().add(offset).cast::<AtomicU32>()) }
+    support::control_word(offset)
 }
 
 /// Tries every way to write or resize the controller's input from this worker; one line
@@ -132,7 +92,7 @@ fn attack_input() -> String {
     let mut paths = vec![("proc-self-fd".to_owned(), format!("/proc/self/fd/{c2w}"))];
     // SAFETY: getppid has no preconditions.
     let controller = unsafe { libc::getppid() };
-    for (fd, other) in memfds_of(&controller.to_string()) {
+    for (fd, other) in support::tandem_memfds_of(&controller.to_string()) {
         if other == label {
             paths.push((
                 "proc-controller-fd".to_owned(),
@@ -487,12 +447,12 @@ fn controller_entry() {
     let me = std::process::id();
     let other = second.pid().unwrap();
     let mut paths = String::new();
-    for (fd, label) in memfds_of("self") {
+    for (fd, label) in support::tandem_memfds_of("self") {
         if label.starts_with("tandem:siblings:1:") {
             paths.push_str(&format!("/proc/{me}/fd/{fd}\n"));
         }
     }
-    for (fd, _) in memfds_of(&other.to_string()) {
+    for (fd, _) in support::tandem_memfds_of(&other.to_string()) {
         paths.push_str(&format!("/proc/{other}/fd/{fd}\n"));
     }
     first.to_worker().write(paths.as_bytes()).unwrap();

@@ -249,32 +249,7 @@ fn storm(millis: u64) {
 
 /// The `reply` word of this worker's control block, through a mapping of its own.
 fn map_reply_word() -> &'static AtomicU32 {
-    let fd = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(Result::ok)
-        .find_map(|entry| {
-            let target = std::fs::read_link(entry.path()).ok()?;
-            let target = target.to_string_lossy().into_owned();
-            (target.starts_with("/memfd:tandem:") && target.contains(":ctl"))
-                .then(|| entry.file_name().to_str()?.parse::<i32>().ok())
-                .flatten()
-        })
-        .expect("the control block's memfd");
-    // SAFETY: a fresh shared mapping of the control block's 4096-byte memfd (sealed against
-    // shrinking); never unmapped, used only through an atomic.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-    };
-    assert_ne!(base, libc::MAP_FAILED);
-    // SAFETY: in bounds of the mapping, 4-byte aligned, and only used atomically.
-    unsafe { &*((base as usize + REPLY_OFFSET) as *const AtomicU32) }
+    support::control_word(REPLY_OFFSET)
 }
 
 /// A worker pinned to another CPU than the calling thread, which pins itself to its current

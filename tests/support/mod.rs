@@ -99,3 +99,59 @@ pub fn wait_gone(pid: u32, limit: Duration) -> Option<Duration> {
     }
     None
 }
+
+/// The tandem memfds process `pid` (or `"self"`) holds, as `(descriptor, label)`.
+pub fn tandem_memfds_of(pid: &str) -> Vec<(i32, String)> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let fd = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let label = target
+                .to_string_lossy()
+                .strip_prefix("/memfd:")?
+                .split(' ')
+                .next()?
+                .to_owned();
+            label.starts_with("tandem:").then_some((fd, label))
+        })
+        .collect()
+}
+
+/// The address of a fresh shared mapping of this worker's control block (the channel's own
+/// mapping is private to it): what a forging worker writes through. Never unmapped.
+pub fn map_control_block() -> usize {
+    let (fd, _) = tandem_memfds_of("self")
+        .into_iter()
+        .find(|(_, label)| label.ends_with(":ctl"))
+        .expect("the control block's memfd");
+    // SAFETY: a fresh shared mapping of the control block's 4096-byte memfd (sealed against
+    // shrinking); the callers use it only through atomics and never unmap it.
+    let base = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    assert_ne!(base, libc::MAP_FAILED);
+    base as usize
+}
+
+/// The 32-bit word at `offset` of this worker's control block, through
+/// [`map_control_block`].
+pub fn control_word(offset: usize) -> &'static std::sync::atomic::AtomicU32 {
+    assert!(
+        offset.is_multiple_of(4) && offset + 4 <= 4096,
+        "a word of the block"
+    );
+    // SAFETY: in bounds of the 4096-byte mapping, aligned, used only atomically; the
+    // mapping lives as long as the process.
+    unsafe { &*((map_control_block() + offset) as *const std::sync::atomic::AtomicU32) }
+}
