@@ -15,14 +15,18 @@
 //!   overhead over W, each side's CPU time per call and wait statistics (answered at once,
 //!   while spinning, after sleeping; sleeps per call). Then the pool with 1, 2 and 3 workers
 //!   on 20 µs items against one in-process thread (items/s). See `work.rs`.
+//! - **crash**: what a crash report costs: from posting a transition whose worker crashes to
+//!   the typed `WorkerCrashed`, with crash capture on and off, and the unwinding and
+//!   symbolizing of its backtrace, first and cached. See `crash.rs`.
 //!
 //! Prints Markdown tables with ratios to the floors, writes `results.csv`, `results.json` and
 //! the SVG plots into `target/tandem-bench/` (or `--out DIR`). `--quick` for a short run,
 //! `--rounds N` for more latency rounds per batch, `--reps N` for more repetitions of each
-//! section, `--only latency,bandwidth,channels,codec,work`.
+//! section, `--only latency,bandwidth,channels,codec,work,crash`.
 
 mod busy;
 mod codec;
+mod crash;
 #[path = "../data.rs"]
 mod data;
 mod peer;
@@ -56,7 +60,7 @@ pub(crate) struct Args {
 }
 
 const USAGE: &str = "usage: tandem-bench [--quick] [--rounds N] [--reps N] \
-    [--only latency,bandwidth,channels,codec,work] [--out DIR] [--plots DIR] [--note TEXT] \
+    [--only latency,bandwidth,channels,codec,work,crash] [--out DIR] [--plots DIR] [--note TEXT] \
     [--sandbox]";
 
 impl Args {
@@ -119,7 +123,7 @@ impl Args {
     }
 }
 
-const SECTIONS: [&str; 5] = ["latency", "bandwidth", "channels", "codec", "work"];
+const SECTIONS: [&str; 6] = ["latency", "bandwidth", "channels", "codec", "work", "crash"];
 
 fn main() {
     let args = match Args::parse() {
@@ -157,6 +161,9 @@ fn main() {
         // Whole ladders are repeated: once in a quick run.
         let reps = args.reps.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
         work::run(reps, args.quick, &mut records);
+    }
+    if args.runs("crash") {
+        crash::run(if args.quick { 5 } else { 30 }, &mut records);
     }
     summary(&records);
 

@@ -552,6 +552,7 @@ pub fn serve(args: &crate::Args) -> bool {
             let served = PoolWorker::serve_from_env(|()| Ok(PoolWorker));
             assert!(matches!(served, Ok(true)), "pool worker: {served:?}");
         }
+        "crasher" => crate::crash::serve_crasher(),
         "stream" => {
             let mut read = sys::inherited_file(args.fd.expect("--fd"));
             let mut write = if args.fd2 == args.fd {
@@ -566,7 +567,7 @@ pub fn serve(args: &crate::Args) -> bool {
         }
         other => panic!(
             "unknown peer role {other}: use tandem-raw, tandem-typed, tandem-pool, spin-floor, \
-             futex-floor, work-floor or stream"
+             futex-floor, work-floor, crasher or stream"
         ),
     }
     true
