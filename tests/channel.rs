@@ -744,7 +744,7 @@ fn twenty_controllers_at_once() {
 #[test]
 fn descriptors_that_were_not_handed_over_are_refused_untouched() {
     // Standard streams: open and not close-on-exec, but not memfds.
-    let error = WorkerChannel::open("tandem:foreign:0:0,1,2,2,2", 0).unwrap_err();
+    let error = WorkerChannel::open("tandem:foreign:0:0,1,2,2,2,2", 0).unwrap_err();
     assert!(
         matches!(
             error,
@@ -764,7 +764,7 @@ fn descriptors_that_were_not_handed_over_are_refused_untouched() {
         );
     }
     // Descriptors that are not open.
-    let error = WorkerChannel::open("tandem:foreign:0:900,901,902,903,904", 0).unwrap_err();
+    let error = WorkerChannel::open("tandem:foreign:0:900,901,902,903,904,905", 0).unwrap_err();
     assert!(error.to_string().contains("F_GETFD"), "{error}");
     // The channel's own descriptors are close-on-exec in the controller: not handed over.
     let channel = ControllerChannel::create("foreign", 1, fast_options()).unwrap();

@@ -24,6 +24,8 @@
 
 mod sys;
 
+#[cfg(feature = "tokio")]
+mod asynch;
 mod buffer;
 mod channel;
 pub mod codec;
@@ -34,6 +36,8 @@ mod process;
 mod sandbox;
 mod typed;
 
+#[cfg(feature = "tokio")]
+pub use asynch::{AsyncController, AsyncTypedController};
 pub use buffer::{BufferError, ReadBuffer, WriteBuffer};
 pub use channel::{
     ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options, Reply, Syscall,

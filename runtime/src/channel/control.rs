@@ -15,7 +15,11 @@
 //! - each side writes the *peer's* `*_woken_at` word when a post finds the peer asleep, just
 //!   before it wakes it (a hint too: the woken side measures its wake-up with it);
 //! - the `*_GONE` bits of `request`/`reply` are set with `fetch_or` by whoever learns that
-//!   the other process died (a death watcher, or the worker's own fatal-signal handler).
+//!   the other process died (a death watcher, or the worker's own fatal-signal handler);
+//! - `controller_sleeping` is [`SLEEPING`] while the controller sleeps in `FUTEX_WAIT` and
+//!   [`PARKED_ASYNC`] while an async controller waits in its event loop: the worker's post
+//!   then rings the channel's doorbell (an eventfd) instead of waking the futex. The post
+//!   loads this word anyway, so the blocking path pays nothing for it.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -23,13 +27,20 @@ use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 
 use super::wait::Side;
 use crate::buffer::{BufferDescriptor, DescriptorHome, Direction};
+use crate::sys::doorbell::Doorbell;
 use crate::sys::memfd::{AtomicsOnly, Segment, SharedView};
 use crate::sys::sched::MASK_WORDS;
 
 /// "TANDEM" + layout marker, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TANDEM\x01\x00");
 /// Bumped whenever the layout of [`ControlBlock`] changes.
-pub(crate) const LAYOUT_VERSION: u32 = 7;
+/// 8: `controller_sleeping` may be [`PARKED_ASYNC`] (a worker of layout 7 would not ring
+/// the doorbell, and its token has one descriptor less).
+pub(crate) const LAYOUT_VERSION: u32 = 8;
+/// `*_sleeping`: the side sleeps in `FUTEX_WAIT` on its word.
+pub(crate) const SLEEPING: u32 = 1;
+/// `controller_sleeping`: the controller waits in an event loop for the doorbell.
+pub(crate) const PARKED_ASYNC: u32 = 2;
 /// Room for a worker's error message; longer messages are cut at a character boundary.
 pub(crate) const MESSAGE_CAPACITY: usize = 2048;
 
@@ -193,20 +204,21 @@ impl ControlBlock {
     /// The worker's half of a round: records `outcome` (with `message`, for a failure),
     /// returns the complement of the request's `id` and posts `sequence` in `reply`, which
     /// publishes all of it to the controller. Returns whether the controller had to be
-    /// woken.
+    /// woken (through its futex, or through `doorbell` if it is parked asynchronously).
     pub(crate) fn complete(
         &self,
         sequence: u32,
         id: u64,
         outcome: Outcome,
         message: Option<&str>,
+        doorbell: Option<&Doorbell>,
     ) -> bool {
         if let Some(message) = message {
             self.write_message(message);
         }
         self.outcome.store(outcome as u32, Ordering::Relaxed);
         self.transition_id.store(!id, Ordering::Relaxed);
-        super::wait::post(&self.reply, self.worker_side(), sequence)
+        super::wait::post_ringing(&self.reply, self.worker_side(), sequence, doorbell)
     }
 
     /// Stores `message` (cut to [`MESSAGE_CAPACITY`] at a character boundary).
@@ -237,12 +249,28 @@ impl ControlBlock {
 #[derive(Debug)]
 pub(crate) struct ControlSegment {
     view: SharedView<ControlBlock>,
+    /// The worker's end of the channel's doorbell (`None` on the controller's side, which
+    /// keeps its own): rung by its posts and its crash hook.
+    doorbell: Option<Doorbell>,
 }
 
 impl ControlSegment {
     /// Wraps a read-write mapping at least as large as a control block; `None` otherwise.
     pub(crate) fn new(segment: Segment) -> Option<ControlSegment> {
-        SharedView::new(segment).map(|view| ControlSegment { view })
+        SharedView::new(segment).map(|view| ControlSegment {
+            view,
+            doorbell: None,
+        })
+    }
+
+    /// Gives the worker's segment the doorbell it rings (at open, before it is shared).
+    pub(crate) fn set_doorbell(&mut self, doorbell: Doorbell) {
+        self.doorbell = Some(doorbell);
+    }
+
+    /// The doorbell the worker rings, if this is the worker's segment.
+    pub(crate) fn doorbell(&self) -> Option<&Doorbell> {
+        self.doorbell.as_ref()
     }
 
     /// The memfd behind the block.

@@ -14,10 +14,13 @@ use super::{ChannelConfig, ChannelError, Options, TransitionLabel, CHANNEL_ENV, 
 use crate::buffer::{ReadBuffer, WriteBuffer};
 use crate::crash::{self, CrashArea, CrashCapture};
 use crate::sandbox::Prepared;
+use crate::sys::doorbell::Doorbell;
 use crate::sys::process::{ExitReason, PidFd};
 use crate::sys::spawn::inherit_fds;
 use crate::sys::watch::DeathWatcher;
 
+#[cfg(feature = "tokio")]
+pub(crate) mod asynch;
 mod confinement;
 mod lost;
 
@@ -71,7 +74,7 @@ pub struct ControllerChannel {
     keep: bool,
     waiter: Waiter,
     transition_names: &'static [&'static str],
-    watcher: Option<DeathWatcher>,
+    watcher: Option<Watch>,
     /// The attempt number the next request carries (see [`set_attempt`](Self::set_attempt)).
     next_attempt: u32,
     /// The sandbox of the workers, prepared once (its Landlock ruleset) from the options.
@@ -85,6 +88,14 @@ pub struct ControllerChannel {
     /// The worker's memory map right after its handshake: the fallback for a crash noticed
     /// only after the worker is gone.
     setup_maps: Option<Arc<str>>,
+    /// The eventfd every worker of this channel rings when its reply finds the controller
+    /// parked asynchronously (see `sys::doorbell`). One per channel, kept across restarts:
+    /// a ring from an old worker's leftover child only causes a spurious look.
+    doorbell: Arc<Doorbell>,
+    /// The transition an async call posted and whose reply nobody consumed yet (its future
+    /// was dropped): the next call must wait for it first, since the worker may still read
+    /// its input in place.
+    pending: Option<TransitionLabel>,
 }
 
 fn validate_base(base: &str) -> Result<(), ChannelError> {
@@ -128,8 +139,14 @@ impl ControllerChannel {
         let label = format!("tandem:{base}:{id}");
         let crash_capture = CrashCapture::default();
         let memory = Memory::create(&label, config, options.protocol_fingerprint, &crash_capture)?;
+        let doorbell = Arc::new(Doorbell::new().map_err(|source| ChannelError::Os {
+            operation: "creating the channel's doorbell (eventfd)",
+            source,
+        })?);
         Ok(ControllerChannel {
-            token: memory.token(&label),
+            token: memory.token(&label, &doorbell),
+            doorbell,
+            pending: None,
             label,
             control: memory.control,
             to_worker: memory.to_worker,
@@ -171,6 +188,7 @@ impl ControllerChannel {
             &self.from_worker,
             &self.controller_pidfd,
             &self.crash,
+            &self.doorbell,
         );
         Ok(())
     }
@@ -182,7 +200,8 @@ impl ControllerChannel {
 
     /// Prepares `command` to start this channel's worker: puts the token in its
     /// [`CHANNEL_ENV`] environment variable and makes the started process (and no other)
-    /// inherit the channel's four descriptors (three memfds and a pidfd of this process). The worker opens its end with
+    /// inherit the channel's six descriptors (four memfds, a pidfd of this process and the
+    /// doorbell eventfd). The worker opens its end with
     /// [`WorkerChannel::from_env`](crate::WorkerChannel::from_env). Spawn the command
     /// while this channel lives, and only once per worker: a restart needs fresh memory.
     ///
@@ -202,6 +221,7 @@ impl ControllerChannel {
                 self.from_worker.raw_fd(),
                 self.controller_pidfd.raw_fd(),
                 self.crash.segment().raw_fd(),
+                self.doorbell.raw_fd(),
             ],
         );
         command
@@ -316,7 +336,7 @@ impl ControllerChannel {
             wait::raise_flag(&control.block().reply, PEER_GONE);
         })
         .map_err(os_error)?;
-        self.watcher = Some(watcher);
+        self.watcher = Some(Watch::Thread(watcher));
         Ok(())
     }
 
@@ -469,6 +489,30 @@ impl ControllerChannel {
         read_reply: impl FnOnce(Reply<'_>) -> R,
         mut retry: impl FnMut() -> bool,
     ) -> Result<R, ChannelError> {
+        let label = self.check_startable(kind, id)?;
+        self.post_request(kind, id);
+        if let Err(error) = self.await_reply(label, timeout, &mut retry) {
+            if !matches!(error, ChannelError::WorkerFailed { .. }) {
+                self.broken = Some(error.brief());
+            }
+            return Err(error);
+        }
+        Ok(self.read_reply(read_reply))
+    }
+
+    /// Hands the completed reply to `read_reply`, with the keep flag the worker set.
+    pub(crate) fn read_reply<R>(&mut self, read_reply: impl FnOnce(Reply<'_>) -> R) -> R {
+        self.keep = self.block().keep.load(Ordering::Acquire) != 0;
+        read_reply(Reply {
+            from_worker: &mut self.from_worker,
+            keep: self.keep,
+            broken: &mut self.broken,
+        })
+    }
+
+    /// The checks before a transition is posted: a usable channel, a kind that is not
+    /// setup's, a worker not known to be gone. Returns the transition's label.
+    fn check_startable(&mut self, kind: u32, id: u64) -> Result<TransitionLabel, ChannelError> {
         if let Some(reason) = &self.broken {
             return Err(ChannelError::Unusable {
                 reason: reason.clone(),
@@ -492,19 +536,7 @@ impl ControllerChannel {
             self.broken = Some(error.brief());
             return Err(error);
         }
-        self.post_request(kind, id);
-        if let Err(error) = self.await_reply(label, timeout, &mut retry) {
-            if !matches!(error, ChannelError::WorkerFailed { .. }) {
-                self.broken = Some(error.brief());
-            }
-            return Err(error);
-        }
-        self.keep = self.block().keep.load(Ordering::Acquire) != 0;
-        Ok(read_reply(Reply {
-            from_worker: &mut self.from_worker,
-            keep: self.keep,
-            broken: &mut self.broken,
-        }))
+        Ok(label)
     }
 
     /// Waits for the reply to the current sequence number and interprets it.
@@ -610,7 +642,8 @@ impl ControllerChannel {
         let old = self.control.block();
         old.stop.store(1, Ordering::SeqCst);
         wait::raise_flag(&old.request, PEER_GONE);
-        self.token = memory.token(&self.label);
+        self.token = memory.token(&self.label, &self.doorbell);
+        self.pending = None;
         self.control = memory.control;
         self.to_worker = memory.to_worker;
         self.from_worker = memory.from_worker;
@@ -626,7 +659,41 @@ impl ControllerChannel {
 
     /// How the watched worker ended, if it did.
     pub(crate) fn worker_exit(&self) -> Option<Option<ExitReason>> {
-        self.watcher.as_ref().and_then(DeathWatcher::exit)
+        self.watcher.as_ref().and_then(Watch::exit)
+    }
+}
+
+/// How the controller learns that its worker died.
+#[derive(Debug)]
+enum Watch {
+    /// A death-watcher thread raises `PEER_GONE` (and wakes the futex) the moment it dies:
+    /// what blocking waits need.
+    Thread(DeathWatcher),
+    /// No thread: an async wait registers the pidfd with its reactor and raises `PEER_GONE`
+    /// itself when the pidfd turns readable.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    Pidfd {
+        pid: i32,
+        pidfd: Arc<PidFd>,
+        exit: std::sync::OnceLock<Option<ExitReason>>,
+    },
+}
+
+impl Watch {
+    fn pid(&self) -> i32 {
+        match self {
+            Watch::Thread(watcher) => watcher.pid(),
+            Watch::Pidfd { pid, .. } => *pid,
+        }
+    }
+
+    fn exit(&self) -> Option<Option<ExitReason>> {
+        match self {
+            Watch::Thread(watcher) => watcher.exit(),
+            Watch::Pidfd { pidfd, exit, .. } => {
+                exit.get().copied().or_else(|| pidfd.peek_exit().map(Some))
+            }
+        }
     }
 }
 

@@ -107,6 +107,11 @@ pub(super) unsafe fn report_crash(
         Ordering::SeqCst,
     );
     wait::raise_flag(&block.reply, PEER_GONE);
+    // An async controller waits on the doorbell, not the futex: ring it too (rare, and a
+    // `write` is async-signal-safe).
+    if let Some(doorbell) = target.control.doorbell() {
+        doorbell.ring();
+    }
     if captured {
         target.crash.wait_for_ack();
     }
@@ -162,7 +167,7 @@ mod tests {
         block
             .outcome
             .store(Outcome::Pending as u32, Ordering::SeqCst);
-        block.complete(1, 42, Outcome::Succeeded, None);
+        block.complete(1, 42, Outcome::Succeeded, None, None);
         run_hook(&target, libc::SIGTERM);
         assert_eq!(
             block.outcome.load(Ordering::SeqCst),

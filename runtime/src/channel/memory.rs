@@ -11,6 +11,7 @@ use super::wait;
 use super::{ChannelConfig, ChannelError};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
 use crate::crash::{self, CrashArea, CrashCapture};
+use crate::sys::doorbell::Doorbell;
 use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
 use crate::sys::process::{current_pid, PidFd};
 
@@ -129,8 +130,9 @@ impl Memory {
         })
     }
 
-    /// The token naming these memfds, as the worker inherits them.
-    pub(super) fn token(&self, label: &str) -> String {
+    /// The token naming these memfds and the channel's `doorbell`, as the worker inherits
+    /// them.
+    pub(super) fn token(&self, label: &str, doorbell: &Doorbell) -> String {
         render_token(
             label,
             &self.control,
@@ -138,6 +140,7 @@ impl Memory {
             &self.from_worker,
             &self.controller_pidfd,
             &self.crash,
+            doorbell,
         )
     }
 }
@@ -150,6 +153,7 @@ pub(super) fn render_token(
     from_worker: &ReadBuffer,
     controller_pidfd: &PidFd,
     crash: &CrashArea,
+    doorbell: &Doorbell,
 ) -> String {
     Token {
         label: label.to_owned(),
@@ -159,6 +163,7 @@ pub(super) fn render_token(
             from_worker.raw_fd(),
             controller_pidfd.raw_fd(),
             crash.segment().raw_fd(),
+            doorbell.raw_fd(),
         ],
     }
     .render()

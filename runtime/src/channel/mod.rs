@@ -35,7 +35,7 @@
 
 mod config;
 mod control;
-mod controller;
+pub(crate) mod controller;
 mod crash_hook;
 mod error;
 mod memory;

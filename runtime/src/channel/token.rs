@@ -1,8 +1,9 @@
 //! The channel token: what a worker needs to open its channel. It names the channel (its
-//! label, `tandem:<base>:<id>`) and the numbers of the five descriptors the worker
-//! inherited: `tandem:<base>:<id>:<ctl>,<c2w>,<w2c>,<pidfd>,<crash>` (the pidfd refers to the
-//! controller process, which the worker watches through it; the crash segment receives a
-//! crashing worker's registers and stack).
+//! label, `tandem:<base>:<id>`) and the numbers of the six descriptors the worker
+//! inherited: `tandem:<base>:<id>:<ctl>,<c2w>,<w2c>,<pidfd>,<crash>,<bell>` (the pidfd refers
+//! to the controller process, which the worker watches through it; the crash segment
+//! receives a crashing worker's registers and stack; the doorbell is the eventfd it rings for
+//! a controller parked in an event loop).
 
 use std::os::fd::RawFd;
 
@@ -15,16 +16,16 @@ pub(crate) struct Token {
     /// `tandem:<base>:<id>`.
     pub(crate) label: String,
     /// Descriptor numbers: control block, controller → worker, worker → controller, the
-    /// controller's pidfd, the crash segment.
+    /// controller's pidfd, the crash segment, the doorbell.
     pub(crate) fds: [RawFd; HANDED_FDS],
 }
 
 impl Token {
     /// The token as it travels in the environment.
     pub(crate) fn render(&self) -> String {
-        let [control, to_worker, from_worker, controller, crash] = self.fds;
+        let [control, to_worker, from_worker, controller, crash, doorbell] = self.fds;
         format!(
-            "{}:{control},{to_worker},{from_worker},{controller},{crash}",
+            "{}:{control},{to_worker},{from_worker},{controller},{crash},{doorbell}",
             self.label
         )
     }
@@ -39,6 +40,7 @@ impl Token {
             .split(',')
             .map(|n| n.parse::<RawFd>().ok().filter(|&n| n >= 0));
         let fds = [
+            numbers.next()??,
             numbers.next()??,
             numbers.next()??,
             numbers.next()??,
@@ -73,9 +75,9 @@ mod tests {
     fn tokens_round_trip_and_refuse_other_shapes() {
         let token = Token {
             label: "tandem:gen-1:7".to_owned(),
-            fds: [3, 4, 5, 6, 8],
+            fds: [3, 4, 5, 6, 8, 9],
         };
-        assert_eq!(token.render(), "tandem:gen-1:7:3,4,5,6,8");
+        assert_eq!(token.render(), "tandem:gen-1:7:3,4,5,6,8,9");
         assert_eq!(Token::parse(&token.render()), Some(token));
         for bad in [
             "",
@@ -83,8 +85,9 @@ mod tests {
             "tandem:gen:7:3,4",
             "tandem:gen:7:3,4,5",
             "tandem:gen:7:3,4,5,6",
-            "tandem:gen:7:3,4,5,6,7,9",
-            "tandem:gen:7:3,-4,5,6,7",
+            "tandem:gen:7:3,4,5,6,7",
+            "tandem:gen:7:3,4,5,6,7,9,10",
+            "tandem:gen:7:3,-4,5,6,7,9",
             "other:gen:7:3,4,5,6,7",
             "/tandem-gen-1-7-0123456789abcdef",
         ] {

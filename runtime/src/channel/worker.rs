@@ -20,6 +20,7 @@ use super::{ChannelConfig, ChannelError, CHANNEL_ENV, SETUP_KIND};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
 use crate::monitor::CrashHook;
 use crate::sandbox::WorkerSandbox;
+use crate::sys::doorbell::Doorbell;
 use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
 use crate::sys::process::{current_pid, exit_immediately, PidFd};
 use crate::sys::watch::DeathWatcher;
@@ -142,10 +143,11 @@ impl WorkerChannel {
             return Err(ChannelError::NotAWorker {
                 variable: CHANNEL_ENV,
                 problem:
-                    "not a tandem channel token (`tandem:<base>:<id>:<fd>,<fd>,<fd>,<fd>,<fd>`)",
+                    "not a tandem channel token (`tandem:<base>:<id>:<fd>,<fd>,<fd>,<fd>,<fd>,<fd>`)",
             });
         };
-        let [control_fd, to_worker_fd, from_worker_fd, controller_fd, crash_fd] = parsed.fds;
+        let [control_fd, to_worker_fd, from_worker_fd, controller_fd, crash_fd, doorbell_fd] =
+            parsed.fds;
         let control_name = part_label(&parsed.label, "ctl");
         let adopt = |name: &str, fd, access, seals| {
             Segment::adopt(name, fd, access, seals).map_err(|f| BufferError::segment(name, 0, f))
@@ -188,9 +190,14 @@ impl WorkerChannel {
             version: block.map_or(0, |b| b.layout_version.load(Ordering::Acquire)),
             expected: LAYOUT_VERSION,
         };
-        let Some(control) = ControlSegment::new(segment) else {
+        let Some(mut control) = ControlSegment::new(segment) else {
             return Err(incompatible(None));
         };
+        let doorbell = Doorbell::adopt(doorbell_fd).map_err(|source| ChannelError::Os {
+            operation: "adopting the channel's doorbell (eventfd)",
+            source,
+        })?;
+        control.set_doorbell(doorbell);
         let block = control.block();
         if block.magic.load(Ordering::Acquire) != MAGIC
             || block.layout_version.load(Ordering::Acquire) != LAYOUT_VERSION
@@ -227,7 +234,13 @@ impl WorkerChannel {
 
         let controller_fingerprint = block.protocol_fingerprint.load(Ordering::Acquire);
         if controller_fingerprint != fingerprint {
-            block.complete(setup_sequence, u64::MAX, Outcome::Refused, None);
+            block.complete(
+                setup_sequence,
+                u64::MAX,
+                Outcome::Refused,
+                None,
+                control.doorbell(),
+            );
             return Err(ChannelError::ProtocolMismatch {
                 controller: controller_fingerprint,
                 worker: fingerprint,
@@ -238,7 +251,13 @@ impl WorkerChannel {
             Err(error) => {
                 // The controller reports it as the setup's failure, at once.
                 let message = error.to_string();
-                block.complete(setup_sequence, u64::MAX, Outcome::Failed, Some(&message));
+                block.complete(
+                    setup_sequence,
+                    u64::MAX,
+                    Outcome::Failed,
+                    Some(&message),
+                    control.doorbell(),
+                );
                 return Err(error);
             }
         };
@@ -249,7 +268,13 @@ impl WorkerChannel {
             Ok(sandbox) => sandbox,
             Err(error) => {
                 let message = error.to_string();
-                block.complete(setup_sequence, u64::MAX, Outcome::Failed, Some(&message));
+                block.complete(
+                    setup_sequence,
+                    u64::MAX,
+                    Outcome::Failed,
+                    Some(&message),
+                    control.doorbell(),
+                );
                 return Err(error.into());
             }
         };
@@ -397,10 +422,13 @@ impl WorkerChannel {
             return;
         }
         self.setup_answered = true;
-        let woke =
-            self.control
-                .block()
-                .complete(self.setup_sequence, u64::MAX, outcome, Some(message));
+        let woke = self.control.block().complete(
+            self.setup_sequence,
+            u64::MAX,
+            outcome,
+            Some(message),
+            self.control.doorbell(),
+        );
         self.waiter.count_post(woke);
     }
 
@@ -481,7 +509,13 @@ impl WorkerChannel {
                 None => Outcome::Succeeded,
                 Some(_) => Outcome::Failed,
             };
-            let woke = block.complete(self.last_sequence, id, outcome, failure.as_deref());
+            let woke = block.complete(
+                self.last_sequence,
+                id,
+                outcome,
+                failure.as_deref(),
+                self.control.doorbell(),
+            );
             self.waiter.count_post(woke);
         }
     }

@@ -248,7 +248,7 @@ impl Controller {
     }
 
     /// Adds the worker's last stderr lines to an error that reports its death.
-    fn with_stderr_tail(&self, mut error: ChannelError) -> ChannelError {
+    pub(crate) fn with_stderr_tail(&self, mut error: ChannelError) -> ChannelError {
         if let ChannelError::WorkerCrashed { stderr_tail, .. }
         | ChannelError::WorkerDied { stderr_tail, .. }
         | ChannelError::SandboxViolation { stderr_tail, .. }
@@ -396,6 +396,12 @@ impl Controller {
     /// through the controller's own methods, which complete the errors they return.
     pub fn channel(&self) -> &ControllerChannel {
         &self.channel
+    }
+
+    /// The channel, for the async calls (which post and wait themselves).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn channel_mut(&mut self) -> &mut ControllerChannel {
+        &mut self.channel
     }
 
     /// The worker's sandbox and how far it is in force (see

@@ -19,9 +19,12 @@
 
 pub(crate) mod alloc;
 pub(crate) mod crash;
+pub(crate) mod doorbell;
 pub(crate) mod futex;
 pub(crate) mod memfd;
 pub(crate) mod process;
+#[cfg(feature = "tokio")]
+pub(crate) mod reactor;
 pub(crate) mod sandbox;
 pub(crate) mod sched;
 pub(crate) mod shared_bytes;

@@ -208,6 +208,12 @@ impl PidFd {
     }
 }
 
+impl AsRawFd for PidFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
 /// A counter fd used to wake a thread sleeping in `poll`.
 #[derive(Debug)]
 pub(crate) struct EventFd {

@@ -13,8 +13,8 @@ use std::process::Command;
 use super::cvt;
 
 /// How many descriptors a channel hands over: control block, the two buffers, the
-/// controller's pidfd and the crash segment.
-pub(crate) const HANDED_FDS: usize = 5;
+/// controller's pidfd, the crash segment and the doorbell.
+pub(crate) const HANDED_FDS: usize = 6;
 
 /// Makes `command`'s process inherit `fds` across its `exec`, and only it. The descriptors
 /// must stay open in this process until the command is spawned.

@@ -10,7 +10,6 @@ use super::ControllerChannel;
 use crate::crash;
 use crate::sandbox;
 use crate::sys::process::ExitReason;
-use crate::sys::watch::DeathWatcher;
 
 impl ControllerChannel {
     pub(super) fn worker_lost(&mut self, label: TransitionLabel) -> ChannelError {
@@ -60,7 +59,7 @@ impl ControllerChannel {
                 backtrace,
             };
         }
-        let reason = self.watcher.as_ref().and_then(DeathWatcher::exit).flatten();
+        let reason = self.worker_exit().flatten();
         let limit = match reason {
             Some(ExitReason::Signaled(libc::SIGXCPU)) => Some((libc::SIGXCPU, "CPU time")),
             Some(ExitReason::Signaled(libc::SIGXFSZ)) => Some((libc::SIGXFSZ, "file size")),

@@ -99,6 +99,8 @@ mod storm;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::control::{PARKED_ASYNC, SLEEPING};
+use crate::sys::doorbell::Doorbell;
 use crate::sys::futex::{self, WaitOutcome};
 use crate::sys::sched::{self, MASK_WORDS};
 pub(crate) use machine::publish_affinity;
@@ -334,7 +336,7 @@ impl Waiter {
         let nap_end = start.saturating_add(nap);
         let mut last = WaitOutcome::ValueChanged;
         let sleeps_before = self.stats.sleeps;
-        side.sleeping.store(1, Ordering::SeqCst);
+        side.sleeping.store(SLEEPING, Ordering::SeqCst);
         let end = loop {
             let value = word.load(Ordering::SeqCst);
             if done(value) {
@@ -397,7 +399,7 @@ impl Waiter {
         let asleep_since = start.map(|_| sched::monotonic_nanos());
         let mut last = WaitOutcome::ValueChanged;
         let result = loop {
-            side.sleeping.store(1, Ordering::SeqCst);
+            side.sleeping.store(SLEEPING, Ordering::SeqCst);
             let value = word.load(Ordering::SeqCst);
             if done(value) {
                 break Some(value);
@@ -482,14 +484,31 @@ fn spin(
 /// Stores `value` into `word` and wakes the peer of `side` if it sleeps on it, stamping
 /// the time into its `woken_at` first; returns whether it had to wake it.
 pub(crate) fn post(word: &AtomicU32, side: Side<'_>, value: u32) -> bool {
+    post_ringing(word, side, value, None)
+}
+
+/// As [`post`], ringing `doorbell` instead of waking the futex when the peer announced that
+/// it is parked asynchronously ([`PARKED_ASYNC`]): same store, same one load of the peer's
+/// sleeping word, so the no-lost-wake-up argument above holds for the doorbell too, and a
+/// blocking peer costs nothing more.
+pub(crate) fn post_ringing(
+    word: &AtomicU32,
+    side: Side<'_>,
+    value: u32,
+    doorbell: Option<&Doorbell>,
+) -> bool {
     word.store(value, Ordering::SeqCst);
-    let asleep = side.peer_sleeping.load(Ordering::SeqCst) != 0;
-    if asleep {
-        side.peer_woken_at
-            .store(sched::monotonic_nanos(), Ordering::Relaxed);
-        futex::wake_all(word);
+    let asleep = side.peer_sleeping.load(Ordering::SeqCst);
+    if asleep == 0 {
+        return false;
     }
-    asleep
+    side.peer_woken_at
+        .store(sched::monotonic_nanos(), Ordering::Relaxed);
+    match doorbell {
+        Some(doorbell) if asleep == PARKED_ASYNC => doorbell.ring(),
+        _ => futex::wake_all(word),
+    }
+    true
 }
 
 /// Sets `bits` in `word` and wakes every sleeper unconditionally (used by death watchers
