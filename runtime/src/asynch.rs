@@ -21,9 +21,11 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::channel::controller::asynch::Registration;
+use crate::channel::{ChannelError, Options, Reply};
 use crate::codec::{decode_shared, encode_into, Payload};
+use crate::process::Controller;
 use crate::typed::Response;
-use crate::{ChannelError, Controller, Options, Reply, Transitions};
+use crate::typed::Transitions;
 
 /// A [`Controller`] whose transitions are awaited on a tokio runtime.
 ///

@@ -16,8 +16,8 @@
 //!   before it wakes it (a hint too: the woken side measures its wake-up with it);
 //! - the `*_GONE` bits of `request`/`reply` are set with `fetch_or` by whoever learns that
 //!   the other process died (a death watcher, or the worker's own fatal-signal handler);
-//! - `controller_sleeping` is [`SLEEPING`] while the controller sleeps in `FUTEX_WAIT` and
-//!   [`PARKED_ASYNC`] while an async controller waits in its event loop: the worker's post
+//! - `controller_sleeping` is [`SLEEPING`](super::wait::SLEEPING) while the controller sleeps in `FUTEX_WAIT` and
+//!   [`PARKED_ASYNC`](super::wait::PARKED_ASYNC) while an async controller waits in its event loop: the worker's post
 //!   then rings the channel's doorbell (an eventfd) instead of waking the futex. The post
 //!   loads this word anyway, so the blocking path pays nothing for it.
 
@@ -34,13 +34,9 @@ use crate::sys::sched::MASK_WORDS;
 /// "TANDEM" + layout marker, little-endian.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"TANDEM\x01\x00");
 /// Bumped whenever the layout of [`ControlBlock`] changes.
-/// 8: `controller_sleeping` may be [`PARKED_ASYNC`] (a worker of layout 7 would not ring
+/// 8: `controller_sleeping` may be [`PARKED_ASYNC`](super::wait::PARKED_ASYNC) (a worker of layout 7 would not ring
 /// the doorbell, and its token has one descriptor less).
 pub(crate) const LAYOUT_VERSION: u32 = 8;
-/// `*_sleeping`: the side sleeps in `FUTEX_WAIT` on its word.
-pub(crate) const SLEEPING: u32 = 1;
-/// `controller_sleeping`: the controller waits in an event loop for the doorbell.
-pub(crate) const PARKED_ASYNC: u32 = 2;
 /// Room for a worker's error message; longer messages are cut at a character boundary.
 pub(crate) const MESSAGE_CAPACITY: usize = 2048;
 

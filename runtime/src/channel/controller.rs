@@ -23,6 +23,9 @@ use crate::sys::watch::DeathWatcher;
 pub(crate) mod asynch;
 mod confinement;
 mod lost;
+mod watch;
+
+use watch::Watch;
 
 /// The controller's end of a channel: creates the shared memory, starts transitions and
 /// waits for their completion. It launches no process itself
@@ -660,40 +663,6 @@ impl ControllerChannel {
     /// How the watched worker ended, if it did.
     pub(crate) fn worker_exit(&self) -> Option<Option<ExitReason>> {
         self.watcher.as_ref().and_then(Watch::exit)
-    }
-}
-
-/// How the controller learns that its worker died.
-#[derive(Debug)]
-enum Watch {
-    /// A death-watcher thread raises `PEER_GONE` (and wakes the futex) the moment it dies:
-    /// what blocking waits need.
-    Thread(DeathWatcher),
-    /// No thread: an async wait registers the pidfd with its reactor and raises `PEER_GONE`
-    /// itself when the pidfd turns readable.
-    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
-    Pidfd {
-        pid: i32,
-        pidfd: Arc<PidFd>,
-        exit: std::sync::OnceLock<Option<ExitReason>>,
-    },
-}
-
-impl Watch {
-    fn pid(&self) -> i32 {
-        match self {
-            Watch::Thread(watcher) => watcher.pid(),
-            Watch::Pidfd { pid, .. } => *pid,
-        }
-    }
-
-    fn exit(&self) -> Option<Option<ExitReason>> {
-        match self {
-            Watch::Thread(watcher) => watcher.exit(),
-            Watch::Pidfd { pidfd, exit, .. } => {
-                exit.get().copied().or_else(|| pidfd.peek_exit().map(Some))
-            }
-        }
     }
 }
 

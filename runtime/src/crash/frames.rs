@@ -3,6 +3,9 @@
 //! them, so they live apart from either.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use super::maps;
 
 /// One frame of a [`CrashBacktrace`](crate::CrashBacktrace): a code address in the worker, the module it lies in and
 /// the functions at it (several when calls were inlined there, innermost first).
@@ -94,4 +97,27 @@ pub(crate) struct Resolution {
     pub(crate) frames: Vec<Frame>,
     /// Why the list may be incomplete (unwinding stopped, time bound hit, ...).
     pub(crate) note: Option<String>,
+}
+
+/// At most this many frames are unwound.
+#[cfg_attr(not(feature = "backtrace"), allow(dead_code))] // read by the unwinder
+pub(crate) const MAX_FRAMES: usize = 128;
+/// How long resolving a backtrace may take before the report settles for less.
+#[cfg_attr(not(feature = "backtrace"), allow(dead_code))] // read by the unwinder
+pub(crate) const RESOLVE_TIME_BOUND: Duration = Duration::from_secs(10);
+
+/// The program counter as the only frame, with its module, and `note`.
+pub(crate) fn pc_only(capture: &Capture, note: Option<String>) -> Resolution {
+    let entries = maps::parse(&capture.maps);
+    let module = maps::find(&entries, capture.pc)
+        .filter(|entry| !entry.path.is_empty())
+        .map(|entry| entry.path.clone());
+    Resolution {
+        frames: vec![Frame {
+            address: capture.pc,
+            module,
+            symbols: Vec::new(),
+        }],
+        note,
+    }
 }

@@ -4,26 +4,16 @@
 //! controller process (`tandem-symbolize`, started on first use), which owns the parsed
 //! modules: unwind tables and debug info are read once per file (keyed by path, device and
 //! inode, so a rebuilt binary is read again) and reused for every later crash. The caller
-//! waits for the answer at most [`RESOLVE_TIME_BOUND`]; past it, it reports the program
+//! waits for the answer at most [`RESOLVE_TIME_BOUND`](super::frames::RESOLVE_TIME_BOUND); past it, it reports the program
 //! counter alone and a note (the thread finishes in the background and keeps what it
 //! parsed). Without the feature, the report names the program counter and its module.
 //!
 //! Bounds against a hostile worker, whose registers and stack bytes are only numbers to
-//! look up: at most [`MAX_FRAMES`] frames, stack reads only inside the copy the controller
+//! look up: at most [`MAX_FRAMES`](super::frames::MAX_FRAMES) frames, stack reads only inside the copy the controller
 //! owns, modules only from the kernel's memory map (regular files, at most
 //! `MAX_CACHED_MODULES` kept), and the time bound above.
 
-use std::time::Duration;
-
-use super::frames::{Capture, Frame, Resolution};
-use super::maps;
-
-/// At most this many frames are unwound.
-#[cfg_attr(not(feature = "backtrace"), allow(dead_code))] // read by the unwinder
-pub(crate) const MAX_FRAMES: usize = 128;
-/// How long resolving a backtrace may take before the report settles for less.
-#[cfg_attr(not(feature = "backtrace"), allow(dead_code))] // read by the unwinder
-pub(crate) const RESOLVE_TIME_BOUND: Duration = Duration::from_secs(10);
+use super::frames::{Capture, Resolution};
 
 /// Resolves `capture` into frames (see the module docs).
 pub(crate) fn resolve(capture: &Capture) -> Resolution {
@@ -33,25 +23,9 @@ pub(crate) fn resolve(capture: &Capture) -> Resolution {
     }
     #[cfg(not(feature = "backtrace"))]
     {
-        pc_only(
+        super::frames::pc_only(
             capture,
             Some("built without tandem's `backtrace` feature: program counter only".to_owned()),
         )
-    }
-}
-
-/// The program counter as the only frame, with its module, and `note`.
-pub(crate) fn pc_only(capture: &Capture, note: Option<String>) -> Resolution {
-    let entries = maps::parse(&capture.maps);
-    let module = maps::find(&entries, capture.pc)
-        .filter(|entry| !entry.path.is_empty())
-        .map(|entry| entry.path.clone());
-    Resolution {
-        frames: vec![Frame {
-            address: capture.pc,
-            module,
-            symbols: Vec::new(),
-        }],
-        note,
     }
 }

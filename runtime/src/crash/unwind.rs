@@ -14,9 +14,8 @@ use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder};
 use object::{Object, ObjectSection, ObjectSegment};
 
-use super::frames::{Capture, Frame, Resolution, Symbol};
+use super::frames::{pc_only, Capture, Frame, Resolution, Symbol, MAX_FRAMES, RESOLVE_TIME_BOUND};
 use super::maps::{self, MapEntry};
-use super::resolve::{pc_only, MAX_FRAMES, RESOLVE_TIME_BOUND};
 use crate::sys::crash::{ARCH_AARCH64, ARCH_X86_64};
 
 /// At most this many parsed modules are kept; past it the cache starts afresh.

@@ -22,8 +22,9 @@ use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 
 use super::{ControllerChannel, Watch};
-use crate::channel::control::{PARKED_ASYNC, PEER_GONE, SEQUENCE_MASK};
+use crate::channel::control::{PEER_GONE, SEQUENCE_MASK};
 use crate::channel::wait;
+use crate::channel::wait::PARKED_ASYNC;
 use crate::channel::{ChannelError, TransitionLabel};
 use crate::sys::doorbell::Doorbell;
 use crate::sys::process::PidFd;

@@ -99,7 +99,6 @@ mod storm;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::control::{PARKED_ASYNC, SLEEPING};
 use crate::sys::doorbell::Doorbell;
 use crate::sys::futex::{self, WaitOutcome};
 use crate::sys::sched::{self, MASK_WORDS};
@@ -108,6 +107,11 @@ use machine::Machine;
 use policy::{Plan, Policy};
 pub use stats::WaitStats;
 use storm::StormGuard;
+
+/// `*_sleeping`: the side sleeps in `FUTEX_WAIT` on its word.
+pub(crate) const SLEEPING: u32 = 1;
+/// `controller_sleeping`: the controller waits in an event loop for the doorbell.
+pub(crate) const PARKED_ASYNC: u32 = 2;
 
 /// The largest spin budget a channel accepts: a waiter burning a CPU for longer than this
 /// only steals time from the peer it waits for.
