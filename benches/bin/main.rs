@@ -15,6 +15,8 @@
 //!   overhead over W, each side's CPU time per call and wait statistics (answered at once,
 //!   while spinning, after sleeping; sleeps per call). Then the pool with 1, 2 and 3 workers
 //!   on 20 µs items against one in-process thread (items/s). See `work.rs`.
+//! - **async**: the 8-byte round trip awaited on a current-thread tokio runtime against the
+//!   blocking controller with the same options. See `asyncs.rs`.
 //! - **crash**: what a crash report costs: from posting a transition whose worker crashes to
 //!   the typed `WorkerCrashed`, with crash capture on and off, and the unwinding and
 //!   symbolizing of its backtrace, first and cached. See `crash.rs`.
@@ -22,8 +24,9 @@
 //! Prints Markdown tables with ratios to the floors, writes `results.csv`, `results.json` and
 //! the SVG plots into `target/tandem-bench/` (or `--out DIR`). `--quick` for a short run,
 //! `--rounds N` for more latency rounds per batch, `--reps N` for more repetitions of each
-//! section, `--only latency,bandwidth,channels,codec,work,crash`.
+//! section, `--only latency,bandwidth,channels,codec,work,crash,async`.
 
+mod asyncs;
 mod busy;
 mod codec;
 mod crash;
@@ -60,7 +63,7 @@ pub(crate) struct Args {
 }
 
 const USAGE: &str = "usage: tandem-bench [--quick] [--rounds N] [--reps N] \
-    [--only latency,bandwidth,channels,codec,work,crash] [--out DIR] [--plots DIR] [--note TEXT] \
+    [--only latency,bandwidth,channels,codec,work,crash,async] [--out DIR] [--plots DIR] [--note TEXT] \
     [--sandbox]";
 
 impl Args {
@@ -123,7 +126,15 @@ impl Args {
     }
 }
 
-const SECTIONS: [&str; 6] = ["latency", "bandwidth", "channels", "codec", "work", "crash"];
+const SECTIONS: [&str; 7] = [
+    "latency",
+    "bandwidth",
+    "channels",
+    "codec",
+    "work",
+    "crash",
+    "async",
+];
 
 fn main() {
     let args = match Args::parse() {
@@ -161,6 +172,10 @@ fn main() {
         // Whole ladders are repeated: once in a quick run.
         let reps = args.reps.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
         work::run(reps, args.quick, &mut records);
+    }
+    if args.runs("async") {
+        let rounds = if args.quick { 1_000 } else { 5_000 };
+        asyncs::run(rounds, args.reps(5), &mut records);
     }
     if args.runs("crash") {
         crash::run(if args.quick { 5 } else { 30 }, &mut records);
