@@ -280,18 +280,7 @@ fn with_a_spin_budget_both_sides_consider_spinning() {
 fn pin_to_current_cpu() -> usize {
     // SAFETY: `sched_getcpu` only reads the CPU number.
     let cpu = usize::try_from(unsafe { libc::sched_getcpu() }).expect("sched_getcpu works");
-    // SAFETY: a zeroed `cpu_set_t` is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` is a CPU the kernel just named, below the set's capacity.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a live `cpu_set_t` of the size passed; pid 0 is this thread.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-    assert_eq!(
-        rc,
-        0,
-        "sched_setaffinity: {}",
-        std::io::Error::last_os_error()
-    );
+    support::pin(cpu);
     cpu
 }
 

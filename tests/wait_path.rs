@@ -74,22 +74,6 @@ fn allowed_cpus() -> Vec<usize> {
         .collect()
 }
 
-/// Confines the calling thread to `cpu`.
-fn pin(cpu: usize) {
-    // SAFETY: a zeroed `cpu_set_t` is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `cpu` comes from this thread's own mask, below the set's capacity.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a live `cpu_set_t` of the size passed; pid 0 is this thread.
-    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
-    assert_eq!(
-        rc,
-        0,
-        "sched_setaffinity: {}",
-        std::io::Error::last_os_error()
-    );
-}
-
 /// The counters these tests read, as the worker sends them.
 const FIELDS: usize = 12;
 
@@ -198,7 +182,7 @@ impl Counts {
 fn worker_entry() {
     let Some(role) = role() else { return };
     if let Some(cpu) = std::env::var(CPU_ENV).ok().and_then(|cpu| cpu.parse().ok()) {
-        pin(cpu);
+        support::pin(cpu);
     }
     let mut worker = WorkerChannel::from_env(0)
         .expect("open channel")
@@ -262,7 +246,7 @@ fn spawn_apart(base: &str) -> Option<Controller> {
     // SAFETY: `sched_getcpu` only reads the CPU number.
     let here = usize::try_from(unsafe { libc::sched_getcpu() }).expect("sched_getcpu");
     let there = *cpus.iter().find(|&&cpu| cpu != here).expect("a second CPU");
-    pin(here);
+    support::pin(here);
     let mut command: Command = role_command("worker_entry", "worker");
     command.env(CPU_ENV, there.to_string());
     Some(Controller::spawn(command, base, 0, options()).expect("spawn worker"))

@@ -155,3 +155,19 @@ pub fn control_word(offset: usize) -> &'static std::sync::atomic::AtomicU32 {
     // mapping lives as long as the process.
     unsafe { &*((map_control_block() + offset) as *const std::sync::atomic::AtomicU32) }
 }
+
+/// Confines the calling thread to `cpu`.
+pub fn pin(cpu: usize) {
+    // SAFETY: a zeroed `cpu_set_t` is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `cpu` is below the set's capacity (callers take it from a mask or the kernel).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a live `cpu_set_t` of the size passed; pid 0 is this thread.
+    let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) };
+    assert_eq!(
+        rc,
+        0,
+        "sched_setaffinity: {}",
+        std::io::Error::last_os_error()
+    );
+}

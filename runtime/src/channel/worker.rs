@@ -246,35 +246,30 @@ impl WorkerChannel {
                 worker: fingerprint,
             });
         }
+        // A setting or policy this worker cannot use: the controller reports it as the
+        // setup's failure, at once.
+        let fail_setup = |message: &str| {
+            block.complete(
+                setup_sequence,
+                u64::MAX,
+                Outcome::Failed,
+                Some(message),
+                control.doorbell(),
+            );
+        };
         let config = match ChannelConfig::read_from(&block.config) {
             Ok(config) => config,
             Err(error) => {
-                // The controller reports it as the setup's failure, at once.
-                let message = error.to_string();
-                block.complete(
-                    setup_sequence,
-                    u64::MAX,
-                    Outcome::Failed,
-                    Some(&message),
-                    control.doorbell(),
-                );
+                fail_setup(&error.to_string());
                 return Err(error);
             }
         };
 
-        // Compiled now, installed when setup is done: a policy this worker cannot build is
-        // the setup's failure, reported at once.
+        // Compiled now, installed when setup is done.
         let sandbox = match WorkerSandbox::from_env() {
             Ok(sandbox) => sandbox,
             Err(error) => {
-                let message = error.to_string();
-                block.complete(
-                    setup_sequence,
-                    u64::MAX,
-                    Outcome::Failed,
-                    Some(&message),
-                    control.doorbell(),
-                );
+                fail_setup(&error.to_string());
                 return Err(error.into());
             }
         };
