@@ -1,62 +1,79 @@
-//! Serves concurrent requests from tokio to a pool of workers, one `AsyncController` per
-//! worker, without a thread per call: `cargo run --example async_service --features tokio`.
+//! Serves concurrent requests from tokio to a pool of workers without a thread per call or
+//! per worker: `cargo run --example async_service --features tokio`. Sixteen requests, each
+//! a 20 ms call into a slow "legacy library", share four workers from one thread; a worker
+//! that crashed would be restarted and its request retried (the restart policy).
 //! The binary is its own worker (it serves when started with a channel token).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tandem::{AsyncController, BufferError, Options, WorkerChannel};
+use tandem::{AsyncPool, Context, Options, RestartPolicy, Transitions, WorkerError};
 
-const UPPERCASE: u32 = 1;
+#[derive(Transitions)]
+enum Service {
+    /// Upper-cases a request.
+    #[transition(input = String, output = String)]
+    Uppercase,
+}
+
+struct Legacy;
+
+impl ServiceWorker for Legacy {
+    fn uppercase(&mut self, _: &mut Context, request: String) -> Result<String, WorkerError> {
+        // Stands for a slow legacy library call.
+        std::thread::sleep(Duration::from_millis(20));
+        Ok(request.to_ascii_uppercase())
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(mut worker) = WorkerChannel::from_env(0)? {
-        worker.handle_transitions(|request| -> Result<(), BufferError> {
-            // Stands for a slow legacy library call.
-            std::thread::sleep(Duration::from_millis(20));
-            let reply = request.trusted_input()?.to_ascii_uppercase();
-            request.output().write(&reply)
-        })?;
+    if Legacy::serve_from_env(|()| Ok(Legacy))? {
         return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let mut workers = Vec::new();
-        for id in 0..4 {
-            let command = Command::new(std::env::current_exe()?);
-            workers.push(AsyncController::spawn(command, "service", id, Options::default()).await?);
-        }
+        use ServiceAsyncCalls as _;
+        let exe = std::env::current_exe()?;
+        let pool = AsyncPool::<Service>::start(
+            4,
+            || Command::new(&exe),
+            Options::default(),
+            &(),
+            RestartPolicy {
+                max_restarts: 2,
+                backoff: Duration::ZERO,
+            },
+        )
+        .await?;
         let started = Instant::now();
-        // 16 requests, four at a time per worker, all awaited on this one thread.
-        let requests = workers
-            .iter_mut()
-            .enumerate()
-            .map(|(w, worker)| async move {
-                let mut replies = Vec::new();
-                for n in 0..4u64 {
-                    let request = format!("request {w}.{n}");
-                    let reply = worker
-                        .transition(UPPERCASE, n, request.as_bytes(), |mut reply| reply.to_vec())
-                        .await??;
-                    replies.push(String::from_utf8_lossy(&reply).into_owned());
-                }
-                Ok::<_, tandem::ChannelError>(replies)
-            });
-        let mut served = 0;
-        for replies in join(requests.collect()).await {
-            for reply in replies? {
-                println!("{reply}");
-                served += 1;
+        let requests = (0..16u64).map(|n| {
+            let pool = &pool;
+            async move {
+                let request = format!("request {n}");
+                let mut worker = pool.get().await;
+                let reply = worker.uppercase(n, &request).await?;
+                Ok::<_, tandem::ChannelError>((reply.output, worker.restarts()))
             }
+        });
+        let mut restarts = 0;
+        for reply in join(requests.collect()).await {
+            let (reply, worker_restarts) = reply?;
+            println!("{reply}");
+            restarts += worker_restarts;
         }
-        println!("{served} requests served in {:?}", started.elapsed());
+        println!(
+            "16 requests served by {} workers in {:?} on one thread ({restarts} restarts)",
+            pool.workers(),
+            started.elapsed()
+        );
+        pool.shutdown().await;
         Ok::<(), Box<dyn std::error::Error>>(())
     })
 }
 
-/// Awaits every future on this task.
+/// Awaits every future on this task, results in order.
 async fn join<T, F: std::future::Future<Output = T>>(futures: Vec<F>) -> Vec<T> {
     let mut futures: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut results: Vec<Option<T>> = futures.iter().map(|_| None).collect();

@@ -1,16 +1,83 @@
 //! Async controllers on a current-thread tokio runtime, with real worker processes: calls
-//! awaited concurrently, no thread per call or channel, a worker's death, cancelled calls.
-//! Its own `main`: the binary is also the worker, and counts its own threads.
+//! awaited concurrently, no thread per call or channel (stderr captured), a worker's death,
+//! cancelled calls; the typed controller's generated calls, restart with replay, time-out
+//! policy, a cancelled restart; the async pool.
+//! Its own `main`: the binary is also the worker (untyped, or typed when `ASYNC_ROLE` says
+//! so), and counts its own threads.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tandem::{AsyncController, BufferError, ChannelError, Options, WorkerChannel};
+use tandem::{
+    AsyncController, AsyncPool, AsyncTypedController, BufferError, ChannelError, Context, Options,
+    Payload, RestartPolicy, TimeoutPolicy, Transitions, WorkerChannel, WorkerError,
+};
+
+/// The environment variable that makes this binary serve `Counter` instead of raw bytes.
+const ROLE: &str = "ASYNC_ROLE";
+
+/// One `step`: sleep, then answer, or crash first when the serving process is `crash_pid`.
+#[derive(Payload, Debug, Clone, PartialEq)]
+struct Job {
+    sleep_micros: u64,
+    crash_pid: u32,
+    tag: u64,
+}
+
+#[derive(Transitions)]
+enum Counter {
+    /// Sets the base every later `step` reports.
+    #[transition(input = u64, replay)]
+    Begin,
+    /// Answers `[base, tag, pid]`.
+    #[transition(input = Job, output = Vec<u64>)]
+    Step,
+    /// Sums the elements, read in place.
+    #[transition(input = Vec<u32>, output = u64, borrow)]
+    Sum,
+}
+
+#[derive(Default)]
+struct CounterState {
+    base: u64,
+}
+
+impl CounterWorker for CounterState {
+    fn begin(&mut self, _: &mut Context, base: u64) -> Result<(), WorkerError> {
+        self.base = base;
+        Ok(())
+    }
+
+    fn step(&mut self, _: &mut Context, job: Job) -> Result<Vec<u64>, WorkerError> {
+        if job.crash_pid == std::process::id() {
+            eprintln!(
+                "worker {}: crashing on purpose at tag {}",
+                job.crash_pid, job.tag
+            );
+            std::process::abort();
+        }
+        std::thread::sleep(Duration::from_micros(job.sleep_micros));
+        Ok(vec![self.base, job.tag, u64::from(std::process::id())])
+    }
+
+    fn sum(
+        &mut self,
+        _: &mut Context,
+        input: tandem::TrustedSlice<'_, u32>,
+    ) -> Result<u64, WorkerError> {
+        Ok(input.iter().map(|&x| u64::from(x)).sum())
+    }
+}
 
 /// Sleeps the number of microseconds its input starts with, then echoes the input.
 const SLEEP_ECHO: u32 = 1;
 
 fn serve() -> Result<bool, Box<dyn std::error::Error>> {
+    if std::env::var_os(ROLE).is_some() {
+        return Ok(CounterState::serve_from_env(|()| {
+            Ok(CounterState::default())
+        })?);
+    }
     let Some(mut worker) = WorkerChannel::from_env(0)? else {
         return Ok(false);
     };
@@ -35,10 +102,8 @@ fn threads() -> usize {
 }
 
 fn options() -> Options {
-    // The stderr capture is a thread per worker: off, so the count shows the channels alone.
-    Options::default()
-        .capture_stderr(false)
-        .transition_timeout(Duration::from_secs(10))
+    // The stderr capture stays on (the default): an async controller reads it on the reactor.
+    Options::default().transition_timeout(Duration::from_secs(10))
 }
 
 fn input(micros: u64, tag: u64) -> Vec<u8> {
@@ -178,6 +243,148 @@ async fn cancelled() {
     println!("1000 calls with random cancellation: {done} completed, {abandoned} abandoned, none misdelivered");
 }
 
+fn counter_command() -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.env(ROLE, "typed");
+    command
+}
+
+fn job(sleep_micros: u64, tag: u64) -> Job {
+    Job {
+        sleep_micros,
+        crash_pid: 0,
+        tag,
+    }
+}
+
+async fn counter() -> AsyncTypedController<Counter> {
+    AsyncTypedController::<Counter>::spawn(counter_command(), 0, options(), &())
+        .await
+        .unwrap()
+}
+
+/// A crash recovered by the restart policy: restart, replay of `begin`, the call retried;
+/// the recovered failure carries the worker's last stderr line, read on the reactor.
+async fn typed_restart_and_replay() {
+    use CounterAsyncCalls as _;
+    let mut c = counter().await;
+    c.set_restart_policy(RestartPolicy {
+        max_restarts: 1,
+        backoff: Duration::ZERO,
+    });
+    c.begin(1, &40).await.unwrap();
+    let first = c.step(2, &job(0, 2)).await.unwrap().output;
+    assert_eq!(first[..2], [40, 2]);
+    let doomed = c.untyped().pid().unwrap();
+    let crash = Job {
+        crash_pid: doomed,
+        ..job(0, 3)
+    };
+    let retried = c.step(3, &crash).await.unwrap().output;
+    assert_eq!(retried[..2], [40, 3], "begin was replayed before the retry");
+    assert_ne!(retried[2], u64::from(doomed));
+    assert_eq!(c.restarts(), 1);
+    match c.recovered_failures() {
+        [ChannelError::WorkerCrashed {
+            signal,
+            stderr_tail: Some(tail),
+            ..
+        }] => {
+            assert_eq!(*signal, libc::SIGABRT);
+            assert!(tail.contains("crashing on purpose at tag 3"), "{tail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.sum(4, &[1, 2, 3, 4]).await.unwrap().output, 10);
+    // The budget is spent: the next crash is returned, with its stderr tail.
+    let doomed = c.untyped().pid().unwrap();
+    let crash = Job {
+        crash_pid: doomed,
+        ..job(0, 5)
+    };
+    match c.step(5, &crash).await {
+        Err(ChannelError::WorkerCrashed {
+            stderr_tail: Some(tail),
+            ..
+        }) => assert!(tail.contains("at tag 5"), "{tail}"),
+        other => panic!("{other:?}"),
+    }
+    println!("typed async: crash recovered by restart + replay, then reported with its stderr");
+}
+
+/// Time-outs per transition and the time-out policy; a restart whose future is dropped is
+/// finished, replay included, by the next call.
+async fn typed_timeouts_and_cancelled_restart() {
+    use CounterAsyncCalls as _;
+    let mut c = counter().await;
+    c.begin(1, &7).await.unwrap();
+    c.set_timeout(Counter::Step, Duration::from_millis(100));
+    match c.step(2, &job(250_000, 2)).await {
+        Err(ChannelError::TransitionTimedOut { retries: 0, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    c.restart().await.unwrap();
+    c.set_timeout_policy(TimeoutPolicy::wait_longer(4));
+    let late = c.step(3, &job(250_000, 3)).await.unwrap().output;
+    assert_eq!(late[..2], [7, 3]);
+    let before = c.untyped().pid().unwrap();
+    tokio::select! {
+        _ = c.restart() => panic!("a restart does not finish in a millisecond"),
+        () = tokio::time::sleep(Duration::from_millis(1)) => {}
+    }
+    let after = c.step(4, &job(0, 4)).await.unwrap().output;
+    assert_eq!(after[..2], [7, 4], "the dropped restart's replay ran first");
+    assert_ne!(after[2], u64::from(before));
+    println!("typed async: time-out policy, cancelled restart finished with its replay");
+}
+
+/// Twelve tasks share three workers; one task abandons its call midway.
+async fn pool() {
+    use CounterAsyncCalls as _;
+    let pool =
+        AsyncPool::<Counter>::start(3, counter_command, options(), &(), RestartPolicy::NEVER)
+            .await
+            .unwrap();
+    let before = threads();
+    let tasks = (0..12u64).map(|tag| {
+        let pool = &pool;
+        async move {
+            let mut worker = pool.get().await;
+            if tag == 5 {
+                let slow = job(30_000, tag);
+                tokio::select! {
+                    _ = worker.step(tag, &slow) => panic!("abandoned in time"),
+                    () = tokio::time::sleep(Duration::from_millis(5)) => return None,
+                }
+            }
+            let reply = worker.step(tag, &job(20_000, tag)).await.unwrap().output;
+            assert_eq!(reply[1], tag, "each call gets its own reply");
+            Some(reply[2])
+        }
+    });
+    let mut peak = before;
+    let results = std::cell::RefCell::new(Vec::new());
+    let calls: Vec<_> = tasks
+        .map(|task| async {
+            let pid = task.await;
+            results.borrow_mut().push(pid);
+        })
+        .collect();
+    join_all(calls, &mut peak).await;
+    let slots = results.into_inner();
+    let pids: std::collections::BTreeSet<u64> = slots.iter().flatten().copied().collect();
+    assert_eq!(slots.iter().flatten().count(), 11);
+    assert!(pids.len() <= 3, "{pids:?}");
+    assert_eq!(peak, before, "no thread per call");
+    assert_eq!(pool.idle(), 3);
+    let ended = pool.shutdown().await;
+    assert_eq!(ended.len(), 3);
+    println!(
+        "async pool: 11 of 12 calls served by {} workers, one abandoned",
+        pids.len()
+    );
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if serve()? {
         return Ok(());
@@ -193,7 +400,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(one, eight, "no thread per channel");
         death().await;
         cancelled().await;
+        typed_restart_and_replay().await;
+        typed_timeouts_and_cancelled_restart().await;
+        pool().await;
     });
-    println!("4 passed, 0 failed");
+    println!("7 passed, 0 failed");
     Ok(())
 }

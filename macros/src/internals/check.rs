@@ -19,6 +19,9 @@ pub(crate) struct Reserved<'a> {
     /// The methods of the generated pool besides the transitions (an enum with an `item`
     /// transition only).
     pub(crate) pool: &'a [&'a str],
+    /// The inherent methods of the async typed controller, which would shadow the generated
+    /// async calls of the same name.
+    pub(crate) async_controller: &'a [&'a str],
 }
 
 /// Checks a `#[derive(Transitions)]` input.
@@ -66,6 +69,8 @@ pub(crate) fn check_transitions(cx: &Ctxt, set: &TransitionSet<'_>, reserved: &R
             Some("which the generated controller already has")
         } else if pooled && reserved.pool.contains(&name) {
             Some("which the generated pool already has")
+        } else if reserved.async_controller.contains(&name) {
+            Some("which `AsyncTypedController` already has (it would shadow the async call)")
         } else if matches!(name, "self" | "super" | "crate") {
             Some("a keyword that cannot name a method")
         } else {

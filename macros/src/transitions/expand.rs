@@ -19,11 +19,13 @@ pub(crate) fn expand(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     let worker = worker_trait(n, set);
     let controller = controller(n, set);
     let pool = super::pool::expand(n, set);
+    let async_calls = super::asynch::expand(n, set);
     quote! {
         #transitions_impl
         #worker
         #controller
         #pool
+        #async_calls
     }
 }
 
@@ -196,7 +198,7 @@ fn kept_pair(set: &TransitionSet<'_>, kind: usize) -> TokenStream {
 }
 
 /// The variant's doc comments, then `generated` as a paragraph of its own.
-fn docs(t: &Transition<'_>, generated: &str) -> TokenStream {
+pub(crate) fn docs(t: &Transition<'_>, generated: &str) -> TokenStream {
     let user = &t.docs;
     let separator = (!user.is_empty()).then(|| quote!(#[doc = ""]));
     quote!(#(#user)* #separator #[doc = #generated])

@@ -32,6 +32,7 @@ pub(crate) fn fallback(input: &DeriveInput, set: Option<&TransitionSet<'_>>) -> 
         .into_iter()
         .chain(methods::names(CONTROLLER))
         .chain(methods::names(POOL))
+        .chain(super::asynch::ASYNC_CONTROLLER.iter().copied())
         .collect();
     let mut transitions: Vec<Transition<'_>> = Vec::new();
     for t in set.map_or(&[][..], |set| &set.transitions[..]) {
@@ -87,6 +88,11 @@ pub(crate) fn fallback(input: &DeriveInput, set: Option<&TransitionSet<'_>>) -> 
     } else {
         super::pool::fallback(&n, &transitions, &stub)
     };
+    let async_calls = if generic {
+        TokenStream::new()
+    } else {
+        super::asynch::fallback(&n, &transitions)
+    };
     quote! {
         #transitions_impl
 
@@ -110,5 +116,7 @@ pub(crate) fn fallback(input: &DeriveInput, set: Option<&TransitionSet<'_>>) -> 
         }
 
         #pool
+
+        #async_calls
     }
 }

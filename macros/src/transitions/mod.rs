@@ -10,6 +10,7 @@
 
 mod pool;
 
+mod asynch;
 mod expand;
 mod fallback;
 mod methods;
@@ -32,6 +33,7 @@ pub(crate) fn expand(input: &DeriveInput) -> TokenStream {
                 worker: &[methods::names(methods::WORKER), vec![methods::DISPATCH]].concat(),
                 controller: &methods::names(methods::CONTROLLER),
                 pool: &methods::names(methods::POOL),
+                async_controller: asynch::ASYNC_CONTROLLER,
             },
         );
     }
@@ -55,6 +57,7 @@ pub(crate) struct Names<'a> {
     pub(crate) worker: Ident,
     pub(crate) controller: Ident,
     pub(crate) pool: Ident,
+    pub(crate) async_calls: Ident,
     /// The declared setup type, `()` when the key is absent.
     pub(crate) setup: Type,
     /// The type of the values the `reuse` transitions keep between calls, owned by `serve`
@@ -81,6 +84,7 @@ impl<'a> Names<'a> {
             worker: format_ident!("{}Worker", input.ident),
             controller: format_ident!("{}Controller", input.ident),
             pool: format_ident!("{}Pool", input.ident),
+            async_calls: format_ident!("{}AsyncCalls", input.ident),
             setup: setup.unwrap_or_else(|| syn::parse_quote!(())),
             kept: quote!(()),
         }
@@ -220,11 +224,11 @@ mod tests {
     }
 
     #[test]
-    fn variant_docs_reach_the_worker_and_controller_methods() {
+    fn variant_docs_reach_the_worker_controller_and_async_methods() {
         let expansion = super::expand(&input()).to_string();
         assert_eq!(
             expansion.matches("\" Begins a run.\"").count(),
-            2,
+            3,
             "{expansion}"
         );
     }

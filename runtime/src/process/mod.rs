@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stderr::StderrCapture;
+pub(crate) use stderr::StderrPump;
 
 use crate::buffer::WriteBuffer;
 use crate::channel::{ChannelError, ControllerChannel, ExitReason, Options, Reply, WaitStats};
@@ -59,6 +60,8 @@ const STDERR_CLOSE_WAIT: Duration = Duration::from_millis(30);
 pub struct Controller {
     channel: ControllerChannel,
     stderr: Option<Arc<StderrCapture>>,
+    /// Who reads each worker's stderr: a thread, or the reactor of an async controller.
+    stderr_pump: StderrPump,
     recipe: CommandRecipe,
     setup_payload: Option<Vec<u8>>,
     first_command: Option<Command>,
@@ -171,6 +174,29 @@ impl Controller {
         )
     }
 
+    /// As [`spawn_with_setup`](Self::spawn_with_setup), the worker's stderr read by a task
+    /// on `runtime`'s reactor instead of a thread (async controllers).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn spawn_on_reactor(
+        command: Command,
+        base: &str,
+        id: u32,
+        options: Options,
+        setup_payload: Option<Vec<u8>>,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Controller, ChannelError> {
+        Self::spawn_with_pump(
+            command,
+            base,
+            id,
+            options,
+            setup_payload,
+            CrashCapture::default(),
+            StderrPump::Reactor(runtime),
+            &mut || false,
+        )
+    }
+
     /// The one way a `Controller` is made: the channel with its crash capture settings,
     /// then the worker, asking `retry` at each setup time-out.
     fn spawn_configured(
@@ -182,6 +208,29 @@ impl Controller {
         crash_capture: CrashCapture,
         retry: &mut dyn FnMut() -> bool,
     ) -> Result<Controller, ChannelError> {
+        Self::spawn_with_pump(
+            command,
+            base,
+            id,
+            options,
+            setup_payload,
+            crash_capture,
+            StderrPump::Thread,
+            retry,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_with_pump(
+        command: Command,
+        base: &str,
+        id: u32,
+        options: Options,
+        setup_payload: Option<Vec<u8>>,
+        crash_capture: CrashCapture,
+        stderr_pump: StderrPump,
+        retry: &mut dyn FnMut() -> bool,
+    ) -> Result<Controller, ChannelError> {
         let mut channel = ControllerChannel::create(base, id, options)?;
         if crash_capture != CrashCapture::default() {
             channel.set_crash_capture(crash_capture)?;
@@ -189,6 +238,7 @@ impl Controller {
         let mut controller = Controller {
             channel,
             stderr: None,
+            stderr_pump,
             recipe: CommandRecipe::of(&command),
             setup_payload,
             first_command: Some(command),
@@ -229,7 +279,8 @@ impl Controller {
         if capture {
             if let Some(stderr) = child.stderr.take() {
                 let lines = self.channel.options().stderr_tail_lines;
-                self.stderr = StderrCapture::start(stderr, lines, child.id()).ok();
+                self.stderr =
+                    StderrCapture::start(stderr, lines, child.id(), &self.stderr_pump).ok();
             }
         }
         let watched = self.channel.watch_child(&child);
@@ -245,6 +296,23 @@ impl Controller {
             return Err(error);
         }
         Ok(())
+    }
+
+    /// Waits, without blocking the thread, for a dead worker's stderr to close when the
+    /// reactor reads it, so that [`with_stderr_tail`](Self::with_stderr_tail) finds its last
+    /// words without waiting itself.
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn stderr_closed(&self, error: &ChannelError) {
+        let reports_death = matches!(
+            error,
+            ChannelError::WorkerCrashed { .. }
+                | ChannelError::WorkerDied { .. }
+                | ChannelError::SandboxViolation { .. }
+                | ChannelError::ResourceLimitExceeded { .. }
+        );
+        if let (true, Some(capture)) = (reports_death, &self.stderr) {
+            capture.closed_within(STDERR_CLOSE_WAIT).await;
+        }
     }
 
     /// Adds the worker's last stderr lines to an error that reports its death.

@@ -531,7 +531,7 @@ fn setup_waits(retry: &SetupRetry) -> impl FnMut() -> bool + '_ {
 
 /// A transition's input as the typed controller encodes it: a [`Payload`] value, or a slice
 /// of plain-old-data elements encoded as a `Vec` of them.
-trait EncodeInput {
+pub(crate) trait EncodeInput {
     fn input_len(&self) -> usize;
     fn encode_input(&self, bytes: &mut [u8]) -> usize;
 }
@@ -560,7 +560,7 @@ impl EncodeInput for EncodedInput<'_> {
     }
 }
 
-struct SliceInput<'a, E>(&'a [E]);
+pub(crate) struct SliceInput<'a, E>(pub(crate) &'a [E]);
 
 impl<E: Payload> EncodeInput for SliceInput<'_, E> {
     fn input_len(&self) -> usize {

@@ -21,6 +21,8 @@ mod protocol;
 mod worker;
 
 pub use controller::TypedController;
+#[cfg(feature = "tokio")]
+pub(crate) use controller::{EncodeInput, SliceInput};
 pub use policies::{RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
 pub use protocol::{Context, ItemTransition, Response, Transitions, WorkerError};
 pub use worker::{

@@ -125,14 +125,16 @@ impl ControllerChannel {
 
     /// Waits for the reply to the pending transition `label` without blocking the thread,
     /// and interprets it as [`do_transition`](Self::do_transition) does; a failure other than
-    /// the worker's own breaks the channel, as there.
+    /// the worker's own breaks the channel, as there. At each time-out of a live worker,
+    /// `retry` decides whether to wait another `timeout`.
     pub(crate) async fn await_async(
         &mut self,
         label: TransitionLabel,
         timeout: Duration,
+        retry: &mut (dyn FnMut() -> bool + Send),
         registration: &Registration,
     ) -> Result<(), ChannelError> {
-        let result = self.await_word(label, timeout, registration).await;
+        let result = self.await_word(label, timeout, retry, registration).await;
         let result = match result {
             Ok(word) if word & SEQUENCE_MASK == self.sequence => {
                 self.pending = None;
@@ -153,10 +155,17 @@ impl ControllerChannel {
         &mut self,
         label: TransitionLabel,
         timeout: Duration,
+        retry: &mut (dyn FnMut() -> bool + Send),
         registration: &Registration,
     ) -> Result<u32, ChannelError> {
         let started = tokio::time::Instant::now();
-        let deadline = started + timeout;
+        // `Duration::MAX` (wait for ever) is past any instant: a year stands for it.
+        let far = |from: tokio::time::Instant| {
+            from.checked_add(timeout)
+                .unwrap_or_else(|| from + Duration::from_secs(365 * 24 * 3600))
+        };
+        let mut deadline = far(started);
+        let mut retries = 0;
         let sequence = self.sequence;
         let done = |word: u32| word & SEQUENCE_MASK == sequence || word & PEER_GONE != 0;
         let control = Arc::clone(&self.control);
@@ -195,10 +204,15 @@ impl ControllerChannel {
                     if done(word) {
                         return Ok(word);
                     }
+                    if retry() {
+                        retries += 1;
+                        deadline = far(deadline);
+                        continue;
+                    }
                     return Err(ChannelError::TransitionTimedOut {
                         transition: label,
                         after: started.elapsed(),
-                        retries: 0,
+                        retries,
                     });
                 }
             }

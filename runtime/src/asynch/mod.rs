@@ -14,18 +14,27 @@
 //! writes its input. So no call reads another call's reply, and no input is overwritten while
 //! the worker may still read it. A restart whose future was dropped goes on on the blocking
 //! pool, and the next call waits for it.
+//!
+//! - this module: [`AsyncController`], untyped;
+//! - `typed`: [`AsyncTypedController`], the transitions of a `#[derive(Transitions)]` enum,
+//!   with the blocking typed controller's restart policy, replay and time-out policy;
+//! - `pool`: [`AsyncPool`], workers lent to concurrent tasks.
+
+mod pool;
+mod typed;
+
+pub use pool::{AsyncPool, PooledWorker};
+pub use typed::AsyncTypedController;
 
 use std::process::Command;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::buffer::WriteBuffer;
 use crate::channel::controller::asynch::Registration;
-use crate::channel::{ChannelError, Options, Reply};
-use crate::codec::{decode_shared, encode_into, Payload};
+use crate::channel::{ChannelError, ExitReason, Options, Reply};
 use crate::process::Controller;
-use crate::typed::Response;
-use crate::typed::Transitions;
 
 /// A [`Controller`] whose transitions are awaited on a tokio runtime.
 ///
@@ -49,6 +58,8 @@ pub struct AsyncController {
     /// A restart still running on the blocking pool (its future was dropped).
     restarting: Option<JoinHandle<(Controller, Result<(), ChannelError>)>>,
     registration: Option<Registration>,
+    /// The channel's transition time-out, known while a restart holds the controller.
+    transition_timeout: Duration,
 }
 
 impl AsyncController {
@@ -75,9 +86,12 @@ impl AsyncController {
         setup: Option<Vec<u8>>,
         names: &'static [&'static str],
     ) -> Result<AsyncController, ChannelError> {
+        let transition_timeout = options.transition_timeout;
         let base = base.to_owned();
+        let runtime = tokio::runtime::Handle::current();
         let controller = tokio::task::spawn_blocking(move || {
-            let mut controller = Controller::spawn_with_setup(command, &base, id, options, setup)?;
+            let mut controller =
+                Controller::spawn_on_reactor(command, &base, id, options, setup, runtime)?;
             controller.set_transition_names(names);
             Ok::<_, ChannelError>(controller)
         })
@@ -87,6 +101,7 @@ impl AsyncController {
             inner: Some(controller),
             restarting: None,
             registration: None,
+            transition_timeout,
         };
         this.adopt_worker()?;
         Ok(this)
@@ -132,11 +147,11 @@ impl AsyncController {
         if let Some(label) = controller.channel().pending() {
             let drained = controller
                 .channel_mut()
-                .await_async(label, timeout, registration)
+                .await_async(label, timeout, &mut || false, registration)
                 .await;
             match drained {
                 Ok(()) | Err(ChannelError::WorkerFailed { .. }) => {}
-                Err(error) => return Err(controller.with_stderr_tail(error)),
+                Err(error) => return Err(complete(controller, error).await),
             }
         }
         Ok(())
@@ -155,24 +170,30 @@ impl AsyncController {
         input: &[u8],
         read_reply: impl FnOnce(Reply<'_>) -> R,
     ) -> Result<R, ChannelError> {
+        let timeout = self.options_timeout();
         self.call_with(
             kind,
             id,
             |buffer| buffer.write(input).map_err(Into::into),
             read_reply,
+            timeout,
+            &mut || false,
         )
         .await
     }
 
-    async fn call_with<R>(
+    /// Settles what an abandoned call left, writes the input with `write`, posts the
+    /// transition and awaits its reply, asking `retry` at each time-out of a live worker.
+    pub(crate) async fn call_with<R>(
         &mut self,
         kind: u32,
         id: u64,
-        write: impl FnOnce(&mut crate::WriteBuffer) -> Result<(), ChannelError>,
+        write: impl FnOnce(&mut WriteBuffer) -> Result<(), ChannelError>,
         read_reply: impl FnOnce(Reply<'_>) -> R,
+        timeout: Duration,
+        retry: &mut (dyn FnMut() -> bool + Send),
     ) -> Result<R, ChannelError> {
-        let timeout = self.options_timeout();
-        self.settle(timeout).await?;
+        self.settle(self.options_timeout()).await?;
         let (Some(controller), Some(registration)) = (self.inner.as_mut(), &self.registration)
         else {
             unreachable!("settle returned Ok");
@@ -180,16 +201,18 @@ impl AsyncController {
         write(controller.to_worker())?;
         let channel = controller.channel_mut();
         let label = channel.start_async(kind, id)?;
-        match channel.await_async(label, timeout, registration).await {
+        match channel
+            .await_async(label, timeout, retry, registration)
+            .await
+        {
             Ok(()) => Ok(channel.read_reply(read_reply)),
-            Err(error) => Err(controller.with_stderr_tail(error)),
+            Err(error) => Err(complete(controller, error).await),
         }
     }
 
-    fn options_timeout(&self) -> Duration {
-        self.inner
-            .as_ref()
-            .map_or(Duration::MAX, |c| c.channel().options().transition_timeout)
+    /// The configured transition time-out.
+    pub(crate) fn options_timeout(&self) -> Duration {
+        self.transition_timeout
     }
 
     /// Replaces the worker by a fresh process (see [`Controller::restart`]), the blocking
@@ -216,6 +239,23 @@ impl AsyncController {
         self.settle(Duration::MAX).await
     }
 
+    /// Stops the worker as [`Controller::shutdown`] does (asks it to leave its loop, waits
+    /// up to the shutdown grace, then kills it), on tokio's blocking pool. Returns how it
+    /// ended.
+    pub async fn shutdown(mut self) -> Option<ExitReason> {
+        self.registration = None;
+        if let Some(restarting) = self.restarting.take() {
+            if let Ok((controller, _)) = restarting.await {
+                self.inner = Some(controller);
+            }
+        }
+        let controller = self.inner.take()?;
+        tokio::task::spawn_blocking(move || controller.shutdown())
+            .await
+            .ok()
+            .flatten()
+    }
+
     /// The worker's process id.
     pub fn pid(&self) -> Option<u32> {
         self.inner.as_ref().and_then(Controller::pid)
@@ -239,89 +279,10 @@ impl Drop for AsyncController {
     }
 }
 
-/// The typed face of an [`AsyncController`] for the transitions `T` (`#[derive(Transitions)]`):
-/// `call::<KIND>` is typed by the derive's `TransitionIo<KIND>` impls, which exist whatever
-/// the features, so the derive's output does not depend on this one.
-#[derive(Debug)]
-pub struct AsyncTypedController<T: Transitions> {
-    inner: AsyncController,
-    _transitions: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T: Transitions> AsyncTypedController<T> {
-    /// Spawns `command` as a worker of `T` for channel `id`, with `setup` for its handshake
-    /// (see [`TypedController::spawn`](crate::TypedController::spawn)).
-    ///
-    /// # Errors
-    /// As [`AsyncController::spawn`].
-    pub async fn spawn(
-        command: Command,
-        id: u32,
-        options: Options,
-        setup: &T::Setup,
-    ) -> Result<Self, ChannelError> {
-        let options = options.protocol_fingerprint(T::FINGERPRINT);
-        let setup = crate::codec::encode_to_vec(setup);
-        let inner = AsyncController::spawn_with_setup(
-            command,
-            T::BASE_NAME,
-            id,
-            options,
-            Some(setup),
-            T::NAMES,
-        )
-        .await?;
-        Ok(AsyncTypedController {
-            inner,
-            _transitions: std::marker::PhantomData,
-        })
-    }
-
-    /// Runs the transition of kind `KIND` (its variant's index in the enum) with `input`,
-    /// typed as the enum declares it, and decodes its output.
-    ///
-    /// # Errors
-    /// As [`AsyncController::transition`], and [`ChannelError::Decode`] if the output does
-    /// not decode.
-    pub async fn call<const KIND: u32>(
-        &mut self,
-        id: u64,
-        input: &<T as crate::__private::TransitionIo<KIND>>::Input,
-    ) -> Result<Response<<T as crate::__private::TransitionIo<KIND>>::Output>, ChannelError>
-    where
-        T: crate::__private::TransitionIo<KIND>,
-    {
-        type Out<T, const K: u32> = <T as crate::__private::TransitionIo<K>>::Output;
-        let decoded = self
-            .inner
-            .call_with(
-                KIND,
-                id,
-                |buffer| {
-                    let len = input.encoded_len(0);
-                    buffer
-                        .write_with(len, |bytes| encode_into(input, bytes))
-                        .map(|_| ())
-                        .map_err(Into::into)
-                },
-                |mut reply| {
-                    let keep = reply.keep();
-                    decode_shared::<Out<T, KIND>>(reply.bytes()?)
-                        .map(|output| Response { output, keep })
-                        .map_err(|source| ChannelError::Decode {
-                            what: format!("output of transition kind {KIND}"),
-                            source,
-                        })
-                },
-            )
-            .await?;
-        decoded
-    }
-
-    /// The untyped controller, to restart it or read its pid.
-    pub fn untyped(&mut self) -> &mut AsyncController {
-        &mut self.inner
-    }
+/// Adds the worker's last stderr lines to `error`, once the reactor has read them.
+async fn complete(controller: &Controller, error: ChannelError) -> ChannelError {
+    controller.stderr_closed(&error).await;
+    controller.with_stderr_tail(error)
 }
 
 fn join_error(error: tokio::task::JoinError) -> ChannelError {

@@ -1,0 +1,9 @@
+// `set_timeout` is an inherent method of `AsyncTypedController`: the generated async call
+// of that name would be shadowed by it, so the variant is refused whatever the features.
+#[derive(tandem::Transitions)]
+enum Generator {
+    Event,
+    SetTimeout,
+}
+
+fn main() {}
