@@ -273,6 +273,11 @@ async fn typed_restart_and_replay() {
         backoff: Duration::ZERO,
     });
     c.begin(1, &40).await.unwrap();
+    // `call_kind`'s future is `Send`, so it may be spawned on a multi-thread runtime.
+    fn send<F: std::future::Future + Send>(future: F) -> F {
+        future
+    }
+    send(c.call_kind::<0>(1, &40)).await.unwrap();
     let first = c.step(2, &job(0, 2)).await.unwrap().output;
     assert_eq!(first[..2], [40, 2]);
     let doomed = c.untyped().pid().unwrap();
