@@ -6,7 +6,7 @@
 //! feature, while this trait and its blanket impl are emitted whatever the features: the
 //! derive's output does not depend on the user's features.
 
-use super::expand::docs;
+use super::methods::docs;
 use super::Names;
 use crate::internals::ast::{Transition, TransitionSet};
 use proc_macro2::TokenStream;

@@ -6,7 +6,7 @@
 //! `Payload` is therefore reported once, at the type, and the setup type likewise at
 //! `type Setup` of the `Transitions` impl.
 
-use super::methods::{self, CONTROLLER, DISPATCH, WORKER};
+use super::methods::{self, docs, CONTROLLER, DISPATCH, WORKER};
 use super::Names;
 use crate::internals::ast::{Transition, TransitionSet};
 use proc_macro2::TokenStream;
@@ -195,13 +195,6 @@ fn kept_pair(set: &TransitionSet<'_>, kind: usize) -> TokenStream {
         place = quote!(#place.#second);
     }
     quote!(#place.#first)
-}
-
-/// The variant's doc comments, then `generated` as a paragraph of its own.
-pub(crate) fn docs(t: &Transition<'_>, generated: &str) -> TokenStream {
-    let user = &t.docs;
-    let separator = (!user.is_empty()).then(|| quote!(#[doc = ""]));
-    quote!(#(#user)* #separator #[doc = #generated])
 }
 
 /// One required method per transition, for the worker trait.

@@ -5,6 +5,7 @@
 //! stubbed and reserved at once.
 
 use super::Names;
+use crate::internals::ast::Transition;
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::Ident;
@@ -361,3 +362,10 @@ pub(crate) const POOL: &[Method] = &[
         body: |_| quote!({ &mut self.inner }),
     },
 ];
+
+/// The variant's doc comments, then `generated` as a paragraph of its own.
+pub(crate) fn docs(t: &Transition<'_>, generated: &str) -> TokenStream {
+    let user = &t.docs;
+    let separator = (!user.is_empty()).then(|| quote!(#[doc = ""]));
+    quote!(#(#user)* #separator #[doc = #generated])
+}
