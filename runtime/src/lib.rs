@@ -6,7 +6,8 @@
 //!   segments, futexes, pidfds and the death watchers that sleep on them, signals.
 //! - [`codec`]: the [`Payload`] trait and its fixed, validated binary encoding (pure Rust).
 //! - `buffer`: [`WriteBuffer`] / [`ReadBuffer`], growable shared-memory buffers, each
-//!   described by a shared descriptor, and their error, [`BufferError`].
+//!   described by a shared descriptor, and their error, [`BufferError`]; usable without a
+//!   channel, one end handed to a child process through a [`BufferHandoff`].
 //! - [`monitor`]: [`WorkerMonitor`], fatal-signal handling in the worker.
 //! - `channel`: [`ControllerChannel`] / [`WorkerChannel`], the control block (with the
 //!   [`ChannelConfig`] both sides share), the transition protocol, its waits
@@ -38,7 +39,7 @@ mod typed;
 
 #[cfg(feature = "tokio")]
 pub use asynch::{AsyncController, AsyncTypedController};
-pub use buffer::{BufferError, ReadBuffer, WriteBuffer};
+pub use buffer::{BufferError, BufferHandoff, ReadBuffer, WriteBuffer};
 pub use channel::{
     ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options, Reply, Syscall,
     TransitionLabel, TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV,
