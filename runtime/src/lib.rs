@@ -17,6 +17,11 @@
 //! - `process`: [`Controller`], which spawns a worker, captures its stderr, restarts it.
 //! - `typed`: [`TypedController`] and the support of `#[derive(Transitions)]`.
 //!
+//! Each layer works without the ones above it, and each has a running example where a
+//! reader looks first: the codec ([`codec`]), the monitor ([`monitor`]), a channel without
+//! the process layer ([`ControllerChannel`]) and a buffer between a process and its child
+//! without a channel ([`BufferHandoff`]; the repository's `docs/standalone-parts.md`).
+//!
 //! Everything a user names is re-exported here, flat. Only two modules are public, for
 //! their documentation: [`codec`] (the wire format) and [`monitor`] (the signal-handling
 //! protocol).
