@@ -1,42 +1,7 @@
 //! Buffers on their own: a [`WriteBuffer`] and its [`ReadBuffer`] in two processes, without
 //! a channel.
 //!
-//! # What is created, what is handed over
-//! The process that creates the buffer ([`WriteBuffer::create`] or [`ReadBuffer::create`])
-//! keeps one end and gets a [`BufferHandoff`] for the other. A buffer is two memfds, sealed
-//! before anyone else sees them and without a name in any file system:
-//! - the data (`tandem:<name>:data`), sealed against shrinking (`F_SEAL_SHRINK`), so that no
-//!   mapping of it can ever reach past its end;
-//! - the shared descriptor (`tandem:<name>:desc`, 24 bytes, sealed against resizing), where
-//!   the writer publishes the data's capacity and each message's length.
-//!
-//! The handoff owns the peer's two descriptors: the data's (read-only when the peer reads,
-//! so it cannot write what this process writes) and the descriptor's. Like a channel's, they
-//! reach exactly one child: [`BufferHandoff::prepare_command`] clears their close-on-exec
-//! flag in that child only (between `fork` and `exec`, the way
-//! [`ControllerChannel::prepare_command`](crate::ControllerChannel::prepare_command) hands a
-//! worker its channel) and puts the token, which carries their numbers, in the child's
-//! environment ([`BufferHandoff::ENV`]). The child opens its end with
-//! [`ReadBuffer::from_env`] or [`WriteBuffer::from_env`] (or `open` with a token it got
-//! another way); each descriptor is checked (open, handed over and not yet claimed, a memfd
-//! with the seals above, the descriptor exactly 24 bytes), taken over and made close-on-exec
-//! again, so the child's own children inherit nothing.
-//!
-//! # Growth and validation
-//! As in a channel: the writer grows the data memfd in place (`fallocate`, then `mremap`)
-//! and publishes the new capacity; the reader loads the capacity and the length once,
-//! checks them against its own limit (the `max_bytes` it was opened with, whatever the
-//! writer's), against each other and against the file's size, and `mremap`s its read-only
-//! mapping. It hands out only copies ([`ReadBuffer::bytes`], [`ReadBuffer::read_to_vec`]):
-//! nothing the writer publishes or writes can make the reader fault or read outside its
-//! mapping.
-//!
-//! # Turns
-//! A standalone buffer has no turn-taking of its own: the two processes agree on turns by
-//! other means (a pipe, a socket, the child's stdin and stdout). The writer writes a
-//! message, then tells the reader; the reader reads, then tells the writer it may write
-//! again. A read that overlaps a write is still safe (copies only, every value checked) but
-//! may return a mix of two messages or a [`BufferError::CorruptDescriptor`].
+//! [`BufferHandoff`]'s documentation describes what is handed over, how, and the turns.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::Command;
@@ -53,6 +18,43 @@ use crate::sys::spawn::inherit_fds;
 /// child writes). It owns the child's two descriptors, so keep it until the child is
 /// spawned: the numbers in the [`token`](Self::token) must name them when the child starts.
 /// Dropping it afterwards closes this process's copies; the child keeps its own.
+///
+/// # What is created, what is handed over
+/// The process that creates the buffer keeps one end and gets this handoff for the other.
+/// A buffer is two memfds, sealed
+/// before anyone else sees them and without a name in any file system:
+/// - the data (`tandem:<name>:data`), sealed against shrinking (`F_SEAL_SHRINK`), so that no
+///   mapping of it can ever reach past its end;
+/// - the shared descriptor (`tandem:<name>:desc`, 24 bytes, sealed against resizing), where
+///   the writer publishes the data's capacity and each message's length.
+///
+/// The handoff owns the peer's two descriptors: the data's (read-only when the peer reads,
+/// so it cannot write what this process writes) and the descriptor's. Like a channel's, they
+/// reach exactly one child: [`prepare_command`](Self::prepare_command) clears their close-on-exec
+/// flag in that child only (between `fork` and `exec`, the way
+/// [`ControllerChannel::prepare_command`](crate::ControllerChannel::prepare_command) hands a
+/// worker its channel) and puts the token, which carries their numbers, in the child's
+/// environment ([`ENV`](Self::ENV)). The child opens its end with
+/// [`ReadBuffer::from_env`] or [`WriteBuffer::from_env`] (or `open` with a token it got
+/// another way); each descriptor is checked (open, handed over and not yet claimed, a memfd
+/// with the seals above, the descriptor exactly 24 bytes), taken over and made close-on-exec
+/// again, so the child's own children inherit nothing.
+///
+/// # Growth and validation
+/// As in a channel: the writer grows the data memfd in place (`fallocate`, then `mremap`)
+/// and publishes the new capacity; the reader loads the capacity and the length once,
+/// checks them against its own limit (the `max_bytes` it was opened with, whatever the
+/// writer's), against each other and against the file's size, and `mremap`s its read-only
+/// mapping. It hands out only copies ([`ReadBuffer::bytes`], [`ReadBuffer::read_to_vec`]):
+/// nothing the writer publishes or writes can make the reader fault or read outside its
+/// mapping. The repository's `docs/standalone-parts.md` has the details.
+///
+/// # Turns
+/// A standalone buffer has no turn-taking of its own: the two processes agree on turns by
+/// other means (a pipe, a socket, the child's stdin and stdout). The writer writes a
+/// message, then tells the reader; the reader reads, then tells the writer it may write
+/// again. A read that overlaps a write is still safe (copies only, every value checked) but
+/// may return a mix of two messages or a [`BufferError::CorruptDescriptor`].
 ///
 /// # Examples
 /// A parent writes a message larger than the buffer's first page; a child (the same
@@ -303,7 +305,7 @@ impl WriteBuffer {
     /// and the [`BufferHandoff`] that starts the reader's process. Messages above
     /// `max_bytes` are refused ([`BufferError::TooLarge`]); the buffer starts with one page
     /// of memory and grows as messages need, up to that limit. See the
-    /// [module documentation](self) for what is handed over and how turns are taken.
+    /// [`BufferHandoff`] for what is handed over and how turns are taken.
     ///
     /// # Errors
     /// [`BufferError::InvalidName`] for a bad `name`, [`BufferError::Segment`] or
