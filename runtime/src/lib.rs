@@ -6,7 +6,8 @@
 //!   segments, futexes, pidfds and the death watchers that sleep on them, signals.
 //! - [`codec`]: the [`Payload`] trait and its fixed, validated binary encoding (pure Rust).
 //! - `buffer`: [`WriteBuffer`] / [`ReadBuffer`], growable shared-memory buffers, each
-//!   described by a shared descriptor, and their error, [`BufferError`].
+//!   described by a shared descriptor, and their error, [`BufferError`]; usable without a
+//!   channel, one end handed to a child process through a [`BufferHandoff`].
 //! - [`monitor`]: [`WorkerMonitor`], fatal-signal handling in the worker.
 //! - `channel`: [`ControllerChannel`] / [`WorkerChannel`], the control block (with the
 //!   [`ChannelConfig`] both sides share), the transition protocol, its waits
@@ -15,6 +16,11 @@
 //!   and resource limits at spawn) and its error, [`SandboxError`].
 //! - `process`: [`Controller`], which spawns a worker, captures its stderr, restarts it.
 //! - `typed`: [`TypedController`] and the support of `#[derive(Transitions)]`.
+//!
+//! Each layer works without the ones above it, and each has a running example where a
+//! reader looks first: the codec ([`codec`]), the monitor ([`monitor`]), a channel without
+//! the process layer ([`ControllerChannel`]) and a buffer between a process and its child
+//! without a channel ([`BufferHandoff`]; the repository's `docs/standalone-parts.md`).
 //!
 //! Everything a user names is re-exported here, flat. Only two modules are public, for
 //! their documentation: [`codec`] (the wire format) and [`monitor`] (the signal-handling
@@ -39,7 +45,7 @@ mod typed;
 
 #[cfg(feature = "tokio")]
 pub use asynch::{AsyncController, AsyncPool, AsyncTypedController, PooledWorker};
-pub use buffer::{BufferError, ReadBuffer, WriteBuffer};
+pub use buffer::{BufferError, BufferHandoff, ReadBuffer, WriteBuffer};
 pub use channel::{
     ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options, Reply, Syscall,
     TransitionLabel, TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV,

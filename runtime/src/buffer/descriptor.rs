@@ -1,11 +1,14 @@
 //! The shared buffer descriptor: how large a buffer's memfd is and how much of it the last
-//! message used. The channel's control block embeds one per direction; buffers reach
-//! theirs through a [`DescriptorHome`], without knowing what embeds it.
+//! message used. The channel's control block embeds one per direction, a standalone buffer
+//! has a memfd of its own for it; buffers reach theirs through a [`DescriptorHome`], without
+//! knowing what embeds it.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use zerocopy::{FromBytes, IntoBytes, KnownLayout};
+
+use crate::sys::memfd::AtomicsOnly;
 
 /// How large a buffer's memfd is, and how much of it the last message used. Written by the
 /// buffer's writer only; its reader checks every value before it maps or reads anything.
@@ -23,6 +26,10 @@ pub(crate) struct BufferDescriptor {
 }
 
 const _: () = assert!(std::mem::size_of::<BufferDescriptor>() == 24);
+
+// SAFETY: every field is an atomic integer, and the size assertion above (the sum of the
+// field sizes) proves there is no padding.
+unsafe impl AtomicsOnly for BufferDescriptor {}
 
 /// Which of a channel's two buffers: the controller writes one, the worker the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

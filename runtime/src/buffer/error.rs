@@ -49,6 +49,24 @@ pub enum BufferError {
         /// Configured limit.
         max: usize,
     },
+    /// A standalone buffer's name is not usable: it becomes part of the segments' labels
+    /// and of the token (see [`WriteBuffer::create`](crate::WriteBuffer::create)).
+    #[error("invalid buffer name `{name}`: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+    /// A standalone buffer's token is not one this end can open: malformed, or handing
+    /// over the other end (see [`BufferHandoff`](crate::BufferHandoff)).
+    #[error("buffer token `{token}`: {reason}")]
+    InvalidToken {
+        /// The token as received.
+        token: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
     /// The peer published a buffer descriptor that does not fit its segment.
     #[error("buffer `{name}`: the peer published an invalid descriptor ({detail})")]
     CorruptDescriptor {

@@ -1,7 +1,9 @@
 //! Growable shared-memory buffers: a [`WriteBuffer`] in one process, its [`ReadBuffer`] in the
-//! other, sharing a descriptor in the control block.
+//! other, sharing a descriptor in the control block, or, for a buffer on its own
+//! ([`WriteBuffer::create`], [`ReadBuffer::create`], see the `standalone` submodule), in a
+//! memfd of its own handed over with the data through a [`BufferHandoff`].
 //!
-//! Each direction is one memfd, created (empty) by the controller before the worker exists.
+//! In a channel, each direction is one memfd, created (empty) by the controller before the worker exists.
 //! The writer owns its contents. When a message does not fit, the writer grows the memfd in
 //! place: `fallocate` extends it and reserves the memory (a memory limit is an error here,
 //! [`BufferError::OutOfMemory`], never a `SIGBUS` later), `mremap` grows its mapping, and the
@@ -22,9 +24,11 @@ use std::sync::Arc;
 
 mod descriptor;
 mod error;
+mod standalone;
 
 pub(crate) use descriptor::{BufferDescriptor, DescriptorHome, Direction};
 pub use error::BufferError;
+pub use standalone::BufferHandoff;
 
 use crate::sys::memfd::{Segment, PAGE};
 use crate::sys::shared_bytes::SharedBytes;

@@ -34,25 +34,37 @@ use watch::Watch;
 /// hands it the channel's descriptors and token.
 ///
 /// # Examples
-/// ```no_run
+/// A channel alone, without the [`Controller`](crate::Controller) process layer: this
+/// program starts itself again as the worker, which opens its end with
+/// [`WorkerChannel::from_env`](crate::WorkerChannel::from_env) and answers each request
+/// with its input reversed. The worker may be any other program too; the launcher returns
+/// the `Child` it spawned, and the channel watches that very process.
+/// ```
 /// use std::process::Command;
-/// use tandem::{ControllerChannel, Options};
+/// use tandem::{BufferError, ControllerChannel, Options, WorkerChannel};
 ///
-/// const EVENT: u32 = 1;
+/// const REVERSE: u32 = 1;
+///
+/// // The worker: this same program, started by the controller below.
+/// if let Some(mut worker) = WorkerChannel::from_env(0)? {
+///     worker.handle_transitions(|request| -> Result<(), BufferError> {
+///         let reply: Vec<u8> = request.trusted_input()?.iter().rev().copied().collect();
+///         request.output().write(&reply)
+///     })?;
+///     return Ok(()); // the controller stopped this worker
+/// }
 ///
 /// let mut channel = ControllerChannel::create("digi", 0, Options::default())?;
-/// // The worker program opens its end with `WorkerChannel::from_env`.
-/// // The launcher returns the `Child` it spawned: the channel watches that very process.
 /// let mut worker = channel.setup_worker(|channel| {
-///     let mut command = Command::new("/opt/daq/bin/digi-worker");
+///     let mut command = Command::new(std::env::current_exe()?);
 ///     channel.prepare_command(&mut command);
 ///     command.spawn()
 /// })?;
 /// channel.to_worker().write(b"raw event 17")?;
-/// let digitized = channel.do_transition(EVENT, 17, |mut reply| reply.to_vec())??;
-/// println!("{} bytes back", digitized.len());
+/// let reply = channel.do_transition(REVERSE, 17, |mut reply| reply.to_vec())??;
+/// assert_eq!(reply, b"71 tneve war");
 /// channel.stop_worker();
-/// worker.wait()?;
+/// assert!(worker.wait()?.success());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]

@@ -152,6 +152,44 @@
 //!
 //! # Examples
 //!
+//! The codec works on its own, without a channel or a second process: derive [`Payload`],
+//! encode to bytes (for a file, a socket, a buffer of your own), decode them back. Decoding
+//! checks everything it reads, so truncated or altered bytes are an error, never a panic.
+//!
+//! ```
+//! use tandem::{decode_from, encode_to_vec, DecodeError, Payload};
+//!
+//! #[derive(Payload, Debug, PartialEq)]
+//! enum Hit {
+//!     Pixel { x: u16, y: u16 },
+//!     Strip(u32),
+//! }
+//!
+//! #[derive(Payload, Debug, PartialEq)]
+//! struct Event {
+//!     id: u64,
+//!     hits: Vec<Hit>,
+//!     note: Option<String>,
+//! }
+//!
+//! let event = Event {
+//!     id: 17,
+//!     hits: vec![Hit::Pixel { x: 3, y: 4 }, Hit::Strip(9)],
+//!     note: Some("calibration".to_owned()),
+//! };
+//! let bytes = encode_to_vec(&event);
+//! assert_eq!(decode_from::<Event>(&bytes)?, event);
+//!
+//! // Cut short, or read as another type: an error.
+//! assert!(decode_from::<Event>(&bytes[..bytes.len() - 1]).is_err());
+//! assert!(decode_from::<Hit>(&bytes).is_err());
+//! // Two programs check that they agree on the type before exchanging bytes.
+//! assert_ne!(Event::FINGERPRINT, Hit::FINGERPRINT);
+//! # Ok::<(), DecodeError>(())
+//! ```
+//!
+//! Any `Payload` encodes into a buffer of exactly [`Payload::encoded_len`] bytes:
+//!
 //! ```
 //! use tandem::{decode_from, encode_into, Payload};
 //!

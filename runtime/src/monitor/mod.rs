@@ -78,6 +78,31 @@
 //! code have none. [`WorkerMonitor::install_alt_stack_for_current_thread`] adds one where it is
 //! missing (the starting thread gets one automatically, see
 //! [`MonitorBuilder::alt_stack_for_current_thread`]); it is freed when the thread exits.
+//!
+//! # Examples
+//! The monitor works on its own, in any process, without a channel or a controller: here a
+//! program starts itself again as a crash-prone child, which reports the signal on a normal
+//! thread and still dies of it, as its parent sees.
+//! ```
+//! use std::os::unix::process::ExitStatusExt;
+//! use std::process::Command;
+//! use tandem::{FatalSignal, WorkerMonitor};
+//!
+//! if std::env::var_os("CRASH_DEMO").is_some() {
+//!     // The child: runs the action on the helper thread, then dies of the signal.
+//!     let _monitor = WorkerMonitor::builder()
+//!         .action(|signal| println!("caught {signal}"))
+//!         .start()?;
+//!     std::process::abort(); // crash-prone native code, in a real program
+//! }
+//!
+//! let child = Command::new(std::env::current_exe()?)
+//!     .env("CRASH_DEMO", "1")
+//!     .output()?;
+//! assert_eq!(child.status.signal(), Some(FatalSignal::Abort.as_raw()));
+//! assert_eq!(String::from_utf8_lossy(&child.stdout).trim(), "caught SIGABRT");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod handler;
 mod helper;

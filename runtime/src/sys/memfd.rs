@@ -254,8 +254,8 @@ impl Segment {
         if flags & libc::FD_CLOEXEC != 0 {
             return Err(ShmFailure::invalid(
                 "adopting a descriptor",
-                "the descriptor was not handed over by a controller, or is already in use by \
-                 a channel",
+                "the descriptor was not handed over to this process (it is close-on-exec), or \
+                 is already in use by a channel or buffer",
             ));
         }
         // SAFETY: F_GET_SEALS only reads; it fails with EINVAL on anything but a memfd/shmem
@@ -285,6 +285,16 @@ impl Segment {
             access,
             fixed_size: None,
         })
+    }
+
+    /// A second descriptor of this memfd, with the same access (close-on-exec, above the
+    /// standard streams): what a standalone buffer hands to its peer, owned by the handoff
+    /// so that the number it names stays open until the peer is spawned.
+    pub(crate) fn duplicate_fd(&self) -> Result<OwnedFd, ShmFailure> {
+        // `try_clone` duplicates with F_DUPFD_CLOEXEC from descriptor 3 on.
+        self.fd
+            .try_clone()
+            .map_err(|e| ShmFailure::new("fcntl(F_DUPFD_CLOEXEC)", e))
     }
 
     /// A second descriptor of this memfd that only allows reading (through

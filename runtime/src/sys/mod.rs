@@ -4,7 +4,7 @@
 //! (mappings, file descriptors) through RAII types:
 //! - [`alloc`]: fallible exact allocation and UTF-8 conversion for the decoder;
 //! - [`memfd`]: sealed anonymous shared-memory files (memfd) and their mappings;
-//! - [`spawn`]: handing a channel's descriptors to one worker process;
+//! - [`spawn`]: handing descriptors to one child process (a channel's, a standalone buffer's);
 //! - [`futex`]: waiting on and waking a 32-bit word in shared memory;
 //! - [`process`]: pidfds, exit statuses, signals sent to other processes;
 //! - [`watch`]: death watchers, a thread asleep on a peer's pidfd until it exits;
