@@ -181,6 +181,9 @@ mod markdown_doctests {
     #[doc = include_str!("../docs/decoding.md")]
     struct Decoding;
 
+    #[doc = include_str!("../docs/standalone-parts.md")]
+    struct StandaloneParts;
+
     /// Its blocks need the async types.
     #[cfg(feature = "tokio")]
     #[doc = include_str!("../docs/async.md")]
