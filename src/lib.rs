@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub use tandem_macros::{Payload, Transitions};
 pub use tandem_runtime::*;
