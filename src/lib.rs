@@ -113,6 +113,7 @@
 //! [measurements]: https://example.invalid/tandem/blob/main/docs/measurements.md
 //! [CHANGELOG]: https://example.invalid/tandem/blob/main/CHANGELOG.md
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub use tandem_macros::{Payload, Transitions};
 pub use tandem_runtime::*;

@@ -2,8 +2,10 @@
 //! its worker processes.
 //!
 //! The layers, from the bottom up; each module imports only from the layers below it:
-//! - `sys` (private): every libc call and every `unsafe` block of the crate: shared-memory
-//!   segments, futexes, pidfds and the death watchers that sleep on them, signals.
+//! - `sys` (private): every libc call and every `unsafe` block, function, impl and trait of
+//!   the crate (a unit test scans the other modules' sources for the keyword), behind safe
+//!   APIs: shared-memory segments, futexes, pidfds and the death watchers that sleep on
+//!   them, signals and the fatal-signal handler's arguments.
 //! - [`codec`]: the [`Payload`] trait and its fixed, validated binary encoding (pure Rust).
 //! - `buffer`: [`WriteBuffer`] / [`ReadBuffer`], growable shared-memory buffers, each
 //!   described by a shared descriptor, and their error, [`BufferError`]; usable without a

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 
-use crate::sys::memfd::AtomicsOnly;
+use crate::sys::memfd::atomics_only;
 
 /// How large a buffer's memfd is, and how much of it the last message used. Written by the
 /// buffer's writer only; its reader checks every value before it maps or reads anything.
@@ -27,9 +27,12 @@ pub(crate) struct BufferDescriptor {
 
 const _: () = assert!(std::mem::size_of::<BufferDescriptor>() == 24);
 
-// SAFETY: every field is an atomic integer, and the size assertion above (the sum of the
-// field sizes) proves there is no padding.
-unsafe impl AtomicsOnly for BufferDescriptor {}
+atomics_only!(BufferDescriptor {
+    generation,
+    reserved,
+    length,
+    capacity,
+});
 
 /// Which of a channel's two buffers: the controller writes one, the worker the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

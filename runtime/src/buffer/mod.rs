@@ -30,7 +30,7 @@ pub(crate) use descriptor::{BufferDescriptor, DescriptorHome, Direction};
 pub use error::BufferError;
 pub use standalone::BufferHandoff;
 
-use crate::sys::memfd::{Segment, PAGE};
+use crate::sys::memfd::{Segment, WriterSegment, PAGE};
 use crate::sys::shared_bytes::SharedBytes;
 
 /// The shortest message whose reader first checks that the writer really wrote it: below
@@ -44,7 +44,7 @@ pub struct WriteBuffer {
     home: Arc<dyn DescriptorHome>,
     direction: Direction,
     max_bytes: usize,
-    segment: Segment,
+    segment: WriterSegment,
     generation: u32,
     /// Length of the last message, as this side wrote it (the published one is the peer's
     /// to scribble on).
@@ -56,7 +56,7 @@ impl WriteBuffer {
     pub(crate) fn new(
         home: Arc<dyn DescriptorHome>,
         direction: Direction,
-        segment: Segment,
+        segment: WriterSegment,
         max_bytes: usize,
     ) -> Self {
         let descriptor = home.descriptor(direction);
@@ -81,11 +81,9 @@ impl WriteBuffer {
     /// with the same input).
     pub(crate) fn carry_over(&mut self, old: &mut WriteBuffer) -> Result<(), BufferError> {
         let len = old.length;
-        // SAFETY: this side owns `old`'s contents: only its own mapping can write them (the
-        // controller's input is sealed with `F_SEAL_FUTURE_WRITE` before any worker exists,
-        // so no descriptor the worker holds or reopens can write or resize it), and its
-        // peer is gone.
-        let bytes = unsafe { old.segment.bytes_mut() };
+        // Only `old`'s own mapping writes it (`WriterSegment`), so its last message is intact
+        // whatever its peer did.
+        let bytes = old.segment.bytes_mut();
         self.write(&bytes[..len])
     }
 
@@ -123,10 +121,9 @@ impl WriteBuffer {
         if len > self.segment.len() {
             self.grow(len)?;
         }
-        // SAFETY: the writer holds the turn (module docs), and the peer holds only a
-        // read-only descriptor and mapping of this memfd (the worker's reply buffer is read
-        // by the controller through copies only).
-        let bytes = unsafe { self.segment.bytes_mut() };
+        // The writer holds the turn (module docs): the peer reads no byte of it until the
+        // length below is published.
+        let bytes = self.segment.bytes_mut();
         let result = fill(&mut bytes[..len]);
         self.length = len;
         self.descriptor()
@@ -341,14 +338,15 @@ impl ReadBuffer {
     /// As [`bytes`](Self::bytes).
     pub(crate) fn trusted_bytes(&mut self) -> Result<&[u8], BufferError> {
         let length = self.sync()?;
-        // SAFETY: only the worker calls this, on its controller's buffer, during its turn:
-        // the controller writes its buffer before it posts a request and not again until
-        // the worker has replied (module docs), and the worker trusts its controller.
-        let bytes = unsafe { self.segment.trusted_bytes(length) };
+        // Only the worker calls this, on its controller's input, during its turn (module
+        // docs); `sys` refuses any other buffer.
+        let bytes = self.segment.trusted_bytes(length);
         bytes.ok_or_else(|| {
             corrupt(
                 self.segment.label(),
-                format!("length {length} exceeds the mapping"),
+                format!(
+                    "length {length} exceeds the mapping, or the buffer is not a worker's input"
+                ),
             )
         })
     }

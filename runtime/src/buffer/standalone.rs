@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use super::descriptor::{BufferDescriptor, DescriptorHome, Direction};
 use super::{BufferError, ReadBuffer, WriteBuffer};
-use crate::sys::memfd::{Access, Segment, SharedView, BUFFER_SEALS, CONTROL_SEALS, PAGE};
+use crate::sys::memfd::{
+    Access, Segment, SharedView, WriterSegment, BUFFER_SEALS, CONTROL_SEALS, PAGE,
+};
 use crate::sys::spawn::inherit_fds;
 
 /// The other end of a standalone buffer, to hand to one child process.
@@ -318,12 +320,13 @@ impl WriteBuffer {
         let (home, peer_descriptor) = DescriptorSegment::create(&label)?;
         let data_name = format!("{label}:data");
         let failure = |f| BufferError::segment(&data_name, PAGE, f);
-        let segment =
-            Segment::create(&data_name, PAGE, BUFFER_SEALS, Access::ReadWrite).map_err(failure)?;
+        // Sized for `max_bytes` at once, sparse, and sealed against any other writer (as a
+        // channel's input): this mapping is the file's only writer.
+        let segment = WriterSegment::create_input(&data_name, max_bytes).map_err(failure)?;
         // The reader's descriptor allows reading only; then nobody but root can open the
-        // memfd again through `/proc/<pid>/fd` for writing.
-        let peer_data = segment.reopen_read_only().map_err(failure)?;
-        segment.forbid_reopening().map_err(failure)?;
+        // memfd again through `/proc/<pid>/fd`, and the seals stop root from writing it.
+        let peer_data = segment.segment().reopen_read_only().map_err(failure)?;
+        segment.segment().forbid_reopening().map_err(failure)?;
         let writer = WriteBuffer::new(Arc::new(home), STANDALONE, segment, max_bytes);
         let handoff = BufferHandoff::new(&label, End::Read, peer_descriptor, peer_data);
         Ok((writer, handoff))
@@ -344,7 +347,7 @@ impl WriteBuffer {
         let (label, descriptor, data) = parse_token(token, End::Write)?;
         let home = DescriptorSegment::adopt(&label, descriptor)?;
         let data_name = format!("{label}:data");
-        let segment = Segment::adopt(&data_name, data, Access::ReadWrite, BUFFER_SEALS)
+        let segment = WriterSegment::adopt_reply(&data_name, data)
             .map_err(|f| BufferError::segment(&data_name, 0, f))?;
         Ok(WriteBuffer::new(
             Arc::new(home),

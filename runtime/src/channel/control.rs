@@ -28,7 +28,7 @@ use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 use super::wait::Side;
 use crate::buffer::{BufferDescriptor, DescriptorHome, Direction};
 use crate::sys::doorbell::Doorbell;
-use crate::sys::memfd::{AtomicsOnly, Segment, SharedView};
+use crate::sys::memfd::{atomics_only, Segment, SharedView};
 use crate::sys::sched::MASK_WORDS;
 
 /// "TANDEM" + layout marker, little-endian.
@@ -156,10 +156,48 @@ const _: () = assert!(std::mem::size_of::<ControlBlock>() <= 4096);
 const _: () = assert!(std::mem::offset_of!(ControlBlock, layout_version) == 8);
 const _: () = assert!(std::mem::offset_of!(ControlBlock, reserved_was_worker_pid) == 52);
 
-// SAFETY: every field of ControlBlock, ConfigSection and BufferDescriptor is an atomic
-// integer or an array of them, and the size assertions above (sum of field sizes) prove
-// there is no padding.
-unsafe impl AtomicsOnly for ControlBlock {}
+atomics_only!(ConfigSection {
+    spin_nanos,
+    max_buffer_bytes,
+});
+atomics_only!(ControlBlock {
+    magic,
+    layout_version,
+    block_size,
+    protocol_fingerprint,
+    worker_fingerprint,
+    config,
+    controller_pid,
+    reserved_was_worker_pid,
+    request,
+    reply,
+    worker_sleeping,
+    controller_sleeping,
+    transition_kind,
+    stop,
+    transition_id,
+    keep,
+    outcome,
+    crash_signal,
+    crash_kind,
+    crash_id,
+    message_len,
+    serving,
+    attempt,
+    reserved,
+    to_worker,
+    from_worker,
+    controller_cpus,
+    worker_cpus,
+    controller_running,
+    worker_running,
+    controller_woken_at,
+    worker_woken_at,
+    violation_syscall,
+    violation_arch,
+    violation_args,
+    message,
+});
 
 impl ControlBlock {
     /// The words the controller waits with.

@@ -76,7 +76,7 @@ pub struct ControllerChannel {
     from_worker: ReadBuffer,
     /// The worker's descriptor of `to_worker`: read-only. The memfd's seals, not this
     /// descriptor's mode, keep the worker from writing or resizing what the controller
-    /// writes (see `Segment::create_input`).
+    /// writes (see `WriterSegment::create_input`).
     to_worker_for_peer: OwnedFd,
     /// A pidfd of this process, handed to the worker, which watches its controller through
     /// it.

@@ -11,6 +11,7 @@ use super::ChannelError;
 use crate::buffer::BufferError;
 use crate::crash::{segment_len, CrashArea, WorkerCrashArea};
 use crate::sys::memfd::{Access, Segment, CONTROL_SEALS};
+use crate::sys::signal::SignalFrame;
 
 /// The crash hook's context: the channel's control block, to report the crash, and its
 /// crash segment, to capture the faulting thread.
@@ -58,23 +59,9 @@ pub(super) fn open_crash_area(label: &str, fd: i32) -> Result<WorkerCrashArea, C
 /// copied the capture and read this process's memory map. Async-signal-safe: atomic stores,
 /// `pwrite`, futex wake and wait; no allocation, no panic path (`block()` cannot fail, see
 /// `sys::memfd::SharedView`), no indexing.
-///
-/// # Safety
-/// `context` must point to a live `HookTarget`; the channel guarantees it by clearing the
-/// hook in its `Drop` before the target is freed. `info` and `ucontext` are the kernel's
-/// arguments to the signal handler (or null).
-pub(super) unsafe fn report_crash(
-    context: *const (),
-    signal: i32,
-    info: *const libc::siginfo_t,
-    ucontext: *const libc::c_void,
-) {
-    // SAFETY: per this function's contract `context` is a live HookTarget, shared read-only
-    // (all mutation goes through atomics in shared memory).
-    let target = unsafe { &*context.cast::<HookTarget>() };
+pub(super) fn report_crash(target: &HookTarget, signal: i32, frame: SignalFrame<'_>) {
     // Capture first: the controller, once woken below, reads what was published.
-    // SAFETY: `info` and `ucontext` per this function's contract.
-    let captured = unsafe { target.crash.capture(signal, info, ucontext) };
+    let captured = target.crash.capture(signal, frame);
     let block = target.control.block();
     let kind = if block.serving.load(Ordering::Relaxed) != 0 {
         block.transition_kind.load(Ordering::Relaxed)
@@ -146,15 +133,7 @@ mod tests {
 
     /// Runs the crash hook as the handler would for a signal sent by a process.
     fn run_hook(target: &HookTarget, signal: i32) {
-        // SAFETY: `target` is live for the whole call; null kernel arguments are allowed.
-        unsafe {
-            report_crash(
-                (target as *const HookTarget).cast(),
-                signal,
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
+        report_crash(target, signal, SignalFrame::none());
     }
 
     /// Issue 16: a SIGTERM that arrives just after the worker completed a transition (its

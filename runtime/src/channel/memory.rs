@@ -12,7 +12,7 @@ use super::{ChannelConfig, ChannelError};
 use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
 use crate::crash::{self, CrashArea, CrashCapture};
 use crate::sys::doorbell::Doorbell;
-use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
+use crate::sys::memfd::{Access, Segment, WriterSegment, CONTROL_SEALS};
 use crate::sys::process::{current_pid, PidFd};
 
 /// A channel's four memfds, as the controller holds them for one worker.
@@ -87,18 +87,23 @@ impl Memory {
 
         let to_worker_label = buffer_label(label, Direction::ToWorker);
         let to_worker_error = |f| BufferError::segment(&to_worker_label, 0, f);
-        let to_worker_segment = Segment::create_input(&to_worker_label, config.max_buffer_bytes)
-            .map_err(to_worker_error)?;
+        let to_worker_segment =
+            WriterSegment::create_input(&to_worker_label, config.max_buffer_bytes)
+                .map_err(to_worker_error)?;
         let to_worker_for_peer = to_worker_segment
+            .segment()
             .reopen_read_only()
             .map_err(to_worker_error)?;
         let from_worker_label = buffer_label(label, Direction::FromWorker);
-        let from_worker_segment =
-            Segment::create(&from_worker_label, 0, BUFFER_SEALS, Access::ReadOnly)
-                .map_err(|f| BufferError::segment(&from_worker_label, 0, f))?;
+        let from_worker_segment = Segment::create_reply(&from_worker_label)
+            .map_err(|f| BufferError::segment(&from_worker_label, 0, f))?;
         // Nobody but root opens these memfds again through `/proc/<pid>/fd` (a sibling
         // worker of the same user would reach another worker's channel that way).
-        for segment in [control.segment(), &to_worker_segment, &from_worker_segment] {
+        for segment in [
+            control.segment(),
+            to_worker_segment.segment(),
+            &from_worker_segment,
+        ] {
             segment
                 .forbid_reopening()
                 .map_err(|f| BufferError::segment(segment.label(), 0, f))?;

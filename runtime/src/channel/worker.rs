@@ -21,7 +21,7 @@ use crate::buffer::{BufferError, Direction, ReadBuffer, WriteBuffer};
 use crate::monitor::CrashHook;
 use crate::sandbox::WorkerSandbox;
 use crate::sys::doorbell::Doorbell;
-use crate::sys::memfd::{Access, Segment, BUFFER_SEALS, CONTROL_SEALS};
+use crate::sys::memfd::{Access, Segment, WriterSegment, CONTROL_SEALS};
 use crate::sys::process::{current_pid, exit_immediately, PidFd};
 use crate::sys::watch::DeathWatcher;
 
@@ -54,9 +54,9 @@ const CONTROLLER_GONE_GRACE: Duration = Duration::from_millis(500);
 pub struct WorkerChannel {
     token: String,
     control: Arc<ControlSegment>,
-    /// What the crash hook reaches: the control block and the crash segment. Boxed so its
-    /// address, which the hook holds, stays put.
-    hook_target: Box<HookTarget>,
+    /// What the crash hook reaches: the control block and the crash segment (the hook holds
+    /// the other reference until `Drop` clears it).
+    hook_target: Arc<HookTarget>,
     to_worker: ReadBuffer,
     from_worker: WriteBuffer,
     setup_sequence: u32,
@@ -154,19 +154,11 @@ impl WorkerChannel {
         };
         let mut segment = adopt(&control_name, control_fd, Access::ReadWrite, CONTROL_SEALS)?;
         let to_worker_label = buffer_label(&parsed.label, Direction::ToWorker);
-        let to_worker_segment = adopt(
-            &to_worker_label,
-            to_worker_fd,
-            Access::ReadOnly,
-            BUFFER_SEALS,
-        )?;
+        let to_worker_segment = Segment::adopt_input(&to_worker_label, to_worker_fd)
+            .map_err(|f| BufferError::segment(&to_worker_label, 0, f))?;
         let from_worker_label = buffer_label(&parsed.label, Direction::FromWorker);
-        let from_worker_segment = adopt(
-            &from_worker_label,
-            from_worker_fd,
-            Access::ReadWrite,
-            BUFFER_SEALS,
-        )?;
+        let from_worker_segment = WriterSegment::adopt_reply(&from_worker_label, from_worker_fd)
+            .map_err(|f| BufferError::segment(&from_worker_label, 0, f))?;
         let crash = open_crash_area(&parsed.label, crash_fd)?;
         let size = std::mem::size_of::<ControlBlock>();
         match segment.file_size() {
@@ -281,14 +273,14 @@ impl WorkerChannel {
             operation: "installing the fatal-signal handlers",
             source: std::io::Error::other(error),
         })?;
-        let hook_target = Box::new(HookTarget {
+        let hook_target = Arc::new(HookTarget {
             control: Arc::clone(&control),
             crash,
         });
-        crate::monitor::set_crash_hook(Some(CrashHook {
-            context: (&*hook_target as *const HookTarget).cast(),
-            on_fatal_signal: report_crash,
-        }));
+        crate::monitor::set_crash_hook(Some(CrashHook::new({
+            let target = Arc::clone(&hook_target);
+            move |signal, frame| report_crash(&target, signal, frame)
+        })));
         let released = Arc::new(Release::default());
         let watcher = DeathWatcher::start(controller, controller_pid as i32, {
             let control = Arc::clone(&control);
@@ -518,7 +510,7 @@ impl WorkerChannel {
 
 impl Drop for WorkerChannel {
     fn drop(&mut self) {
-        // Before the control segment can go away: the hook points at it.
+        // A closed channel reports no crash any more, and its segments go with it.
         crate::monitor::set_crash_hook(None);
         self.released.release();
         self.watcher = None;

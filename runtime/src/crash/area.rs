@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 
 use crate::sys::crash::REGISTER_SLOTS;
-use crate::sys::memfd::{AtomicsOnly, SharedView, PAGE};
+use crate::sys::memfd::{atomics_only, SharedView, PAGE};
 
 /// "TNDMCRSH", little-endian.
 pub(crate) const CRASH_MAGIC: u64 = u64::from_le_bytes(*b"TNDMCRSH");
@@ -92,9 +92,29 @@ pub(crate) struct CrashHeader {
 const _: () = assert!(std::mem::size_of::<CrashHeader>() == 112 + 8 * REGISTER_SLOTS);
 const _: () = assert!(std::mem::size_of::<CrashHeader>() <= PAGE);
 
-// SAFETY: every field is an atomic integer or an array of them, and the size assertion above
-// (the sum of the field sizes) proves there is no padding.
-unsafe impl AtomicsOnly for CrashHeader {}
+atomics_only!(CrashHeader {
+    magic,
+    layout_version,
+    stack_capacity,
+    ack_timeout_ms,
+    state,
+    ack,
+    signal,
+    si_code,
+    tid,
+    flags,
+    arch,
+    register_count,
+    reserved,
+    fault_address,
+    pc,
+    sp,
+    fp,
+    lr,
+    stack_start,
+    stack_len,
+    registers,
+});
 
 /// A mapped crash header (the first page of the crash segment).
 #[derive(Debug)]

@@ -22,6 +22,7 @@ use super::area::{
 };
 use crate::sys::crash as sys;
 use crate::sys::memfd::PAGE;
+use crate::sys::signal::SignalFrame;
 
 /// Kernel thread id of the thread serving transitions, 0 before it started.
 static SERVING_TID: AtomicI32 = AtomicI32::new(0);
@@ -75,16 +76,7 @@ impl WorkerCrashArea {
     /// AS-safe. Captures the interrupted thread into the segment and publishes it. Returns
     /// whether this call published a capture (the first crashing thread with capture
     /// enabled); only then should the caller [`wait_for_ack`](Self::wait_for_ack).
-    ///
-    /// # Safety
-    /// `info` and `context` must be null or the kernel's arguments to the `SA_SIGINFO`
-    /// handler this runs in.
-    pub(crate) unsafe fn capture(
-        &self,
-        signal: i32,
-        info: *const libc::siginfo_t,
-        context: *const libc::c_void,
-    ) -> bool {
+    pub(crate) fn capture(&self, signal: i32, frame: SignalFrame<'_>) -> bool {
         if self.stack_capacity == 0 {
             return false;
         }
@@ -97,15 +89,13 @@ impl WorkerCrashArea {
             return false;
         }
         let tid = crate::sys::signal::gettid();
-        // SAFETY: per this function's contract.
-        let (code, fault) = unsafe { sys::fault_of(info) };
+        let (code, fault) = frame.fault();
         let mut flags = 0;
         if let Some(address) = fault {
             header.fault_address.store(address, Ordering::Relaxed);
             flags |= FLAG_FAULT_ADDRESS;
         }
-        // SAFETY: per this function's contract.
-        if let Some(regs) = unsafe { sys::machine_registers(context) } {
+        if let Some(regs) = frame.machine_registers() {
             header.arch.store(regs.arch, Ordering::Relaxed);
             header.pc.store(regs.pc, Ordering::Relaxed);
             header.sp.store(regs.sp, Ordering::Relaxed);

@@ -12,8 +12,8 @@
 //! | step | what it uses | why it is safe here |
 //! |------|--------------|---------------------|
 //! | save and restore `errno` | `__errno_location` | a thread-local slot, no lock; restoring it keeps the interrupted code's `errno` intact |
-//! | claim the crash, count hook users, load the pipe ends | `static` atomics | lock-free on every supported target (32-bit and pointer-sized atomics are native instructions), so never a lock the interrupted thread could hold |
-//! | the crash hook | a `fn` pointer behind [`CRASH_HOOK`] | async-signal-safe by the [`CrashHook`](super::CrashHook) contract; the channel's hook stores to atomics in shared memory and makes a `futex` wake syscall |
+//! | claim the crash, borrow the crash hook, load the pipe ends | `static` atomics (the hook's slot, `sys::signal::HandlerSlot`, is two of them) | lock-free on every supported target (32-bit and pointer-sized atomics are native instructions), so never a lock the interrupted thread could hold |
+//! | the crash hook | a closure behind [`CRASH_HOOK`] | async-signal-safe by the [`CrashHook`](super::CrashHook) contract; the channel's hook stores to atomics in shared memory and makes a `futex` wake syscall |
 //! | the stack-overflow line | [`LineBuf`] (128 bytes on the stack) + `write(2)` | no heap, no `core::fmt`: bytes and hex digits are copied by hand |
 //! | wake the helper, wait for it | `write(2)`, `poll(2)`, `clock_gettime(2)` | on POSIX's list of async-signal-safe functions; the wait is bounded, so a stuck helper cannot keep the process alive |
 //! | die of the signal | `sigaction`, `pthread_sigmask`, `raise`, `_exit` | on POSIX's list (`pthread_sigmask` is a bare `rt_sigprocmask` on Linux) |
@@ -23,16 +23,16 @@
 //! overflow (saturating, wrapping or checked operations, shift amounts below the width). A
 //! panic would be worse than useless: unwinding out of an `extern "C"` function aborts with
 //! `SIGABRT`, which hides the signal the controller must see. In a release build the only
-//! panicking call in the code [`on_fatal_signal`] reaches (the crash hook aside, which its
+//! panicking call in the code [`FatalSignalHandler`] reaches (the crash hook aside, which its
 //! contract covers) is that abort-on-unwind guard itself; a
 //! debug build adds `core`'s checks for undefined behaviour (null or misaligned dereference),
 //! which abort without unwinding and cannot fire on the kernel's arguments.
 
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering::SeqCst};
 
-use libc::{c_int, c_void};
+use libc::c_int;
 
-use crate::sys::signal as sys;
+use crate::sys::signal::{self as sys, HandlerSlot, SignalFrame, SignalHandler};
 
 /// `0` while no fatal signal has been handled; otherwise the number of the first one. Set
 /// once by the first crashing thread, never reset (the process is dying).
@@ -51,12 +51,9 @@ pub(super) static ACK_TIMEOUT_MS: AtomicU32 = AtomicU32::new(2000);
 /// Kernel thread id of the helper thread, `0` while no helper runs.
 pub(super) static HELPER_TID: AtomicI32 = AtomicI32::new(0);
 
-/// The crash hook (a leaked-until-replaced `Box<CrashHook>`), null when none is set.
-pub(super) static CRASH_HOOK: AtomicPtr<super::CrashHook> = AtomicPtr::new(std::ptr::null_mut());
-
-/// Number of handlers currently between loading [`CRASH_HOOK`] and returning from the hook.
-/// `set_crash_hook` waits for it to reach zero before freeing the previous hook.
-pub(super) static HOOK_USERS: AtomicUsize = AtomicUsize::new(0);
+/// The crash hook, empty when none is set. `set_crash_hook` replaces it; its slot frees a
+/// replaced hook only once no handler is running it.
+pub(super) static CRASH_HOOK: HandlerSlot<super::CrashHook> = HandlerSlot::new();
 
 /// A fault this close below the interrupted stack pointer counts as a stack overflow: a
 /// `call`/`push` faults at `sp - 8` on x86_64, a pre-indexed `stp` at `sp - 16` on aarch64,
@@ -66,28 +63,30 @@ const OVERFLOW_SLACK_BELOW: usize = 4096;
 /// the top without probes.
 const OVERFLOW_SLACK_ABOVE: usize = 64 * 1024;
 
-/// The `SA_SIGINFO` handler installed for every monitored signal.
-///
-/// Never returns: it ends by re-raising `signal` with the default disposition.
-pub(super) extern "C" fn on_fatal_signal(
-    signal: c_int,
-    info: *mut libc::siginfo_t,
-    context: *mut c_void,
-) {
+/// The handler installed for every monitored signal (behind `sys::signal`'s `SA_SIGINFO`
+/// trampoline).
+pub(super) struct FatalSignalHandler;
+
+impl SignalHandler for FatalSignalHandler {
+    /// Never returns: it ends by re-raising `signal` with the default disposition.
+    fn handle(signal: c_int, frame: SignalFrame<'_>) {
+        on_fatal_signal(signal, frame)
+    }
+}
+
+fn on_fatal_signal(signal: c_int, frame: SignalFrame<'_>) -> ! {
     let saved_errno = sys::errno();
 
     if CRASHING.compare_exchange(0, signal, SeqCst, SeqCst).is_ok() {
         // First crasher. 0. A seccomp violation: the refused call, for the crash hook.
         if signal == libc::SIGSYS {
-            // SAFETY: `info` and `context` are the kernel's arguments to this handler.
-            unsafe { super::trap::record(info, context) };
+            super::trap::record(frame);
         }
         // 1. The crash hook: it must run even if the helper is stuck.
-        run_crash_hook(signal, info, context);
+        CRASH_HOOK.with(|hook| hook.run(signal, frame));
         // 2. A diagnosis only the handler can make.
         if signal == libc::SIGSEGV || signal == libc::SIGBUS {
-            // SAFETY: `info` and `context` are the kernel's arguments to this handler.
-            report_stack_overflow(unsafe { sys::fault_addresses(info, context) });
+            report_stack_overflow(frame.fault_addresses());
         }
         // 3. Flag set above, now wake the helper (set flag, then write).
         let wake = WAKE_FD.load(SeqCst);
@@ -111,22 +110,6 @@ fn wait_for_ack() {
     if ack >= 0 {
         sys::wait_readable(ack, ACK_TIMEOUT_MS.load(SeqCst));
     }
-}
-
-/// Calls the crash hook, if one is set, announcing ourselves in [`HOOK_USERS`] first.
-fn run_crash_hook(signal: c_int, info: *const libc::siginfo_t, context: *const c_void) {
-    HOOK_USERS.fetch_add(1, SeqCst);
-    let hook = CRASH_HOOK.load(SeqCst);
-    if !hook.is_null() {
-        // SAFETY: a non-null CRASH_HOOK points to a live `CrashHook`: `set_crash_hook` frees a
-        // replaced hook only after HOOK_USERS, incremented before our load, dropped to zero.
-        let hook = unsafe { &*hook };
-        // SAFETY: the `CrashHook` contract: `on_fatal_signal` is async-signal-safe and
-        // `context` is valid for it as long as the hook is installed.
-        // `info` and `context` are the kernel's arguments to this handler, passed on as is.
-        unsafe { (hook.on_fatal_signal)(hook.context, signal, info, context) };
-    }
-    HOOK_USERS.fetch_sub(1, SeqCst);
 }
 
 /// Writes a stack-overflow diagnosis to stderr when the fault address lies at the interrupted

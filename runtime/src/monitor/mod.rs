@@ -111,13 +111,12 @@ mod trap;
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::sys::signal as sys;
+use crate::sys::signal::{self as sys, SignalFrame};
 
-use self::handler::{on_fatal_signal, CRASH_HOOK, HOOK_USERS};
+use self::handler::{FatalSignalHandler, CRASH_HOOK};
 use self::helper::Helper;
 
 /// The signals the monitor handles, in installation order.
@@ -348,7 +347,7 @@ impl Machinery {
         }
         let mut previous = Vec::with_capacity(MONITORED.len());
         for signal in MONITORED {
-            match sys::install_handler(signal.as_raw(), on_fatal_signal, &MONITORED_RAW) {
+            match sys::install_handler::<FatalSignalHandler>(signal.as_raw(), &MONITORED_RAW) {
                 Ok(old) => previous.push(old),
                 Err(source) => {
                     for (done, old) in MONITORED.iter().zip(&previous) {
@@ -373,7 +372,7 @@ impl Machinery {
             return self.install();
         }
         for signal in MONITORED {
-            sys::install_handler(signal.as_raw(), on_fatal_signal, &MONITORED_RAW).map_err(
+            sys::install_handler::<FatalSignalHandler>(signal.as_raw(), &MONITORED_RAW).map_err(
                 |source| MonitorError::InstallHandler {
                     signal: signal.name(),
                     source,
@@ -615,25 +614,36 @@ impl Drop for WorkerMonitor {
 /// A callback the signal handler invokes on the first fatal signal, before the user action
 /// and even when no [`WorkerMonitor`] runs (see [`ensure_installed`]).
 ///
-/// Contract (what the creator of a hook promises):
-/// - `on_fatal_signal` is **async-signal-safe**: atomics, raw syscalls such as a futex wake;
-///   no allocation, locks, formatting or panics. It must return promptly.
-/// - `context` is valid for `on_fatal_signal` from [`set_crash_hook`] until the next call of
-///   [`set_crash_hook`] returns (that call waits for a running hook to return).
+/// Contract (what the creator of a hook promises; a broken promise is a deadlock or a lost
+/// crash report, not memory unsafety):
+/// - the closure is **async-signal-safe**: atomics, raw syscalls such as a futex wake; no
+///   allocation, locks, formatting or panics. It must return promptly.
 /// - It may run on any thread, on an alternate signal stack of only a few KiB (Rust's
 ///   runtime sizes them by `SIGSTKSZ`): no large locals.
-#[derive(Clone, Copy, Debug)]
+///
+/// What it captures lives until [`set_crash_hook`] replaces the hook (that call waits for a
+/// running hook to return, then drops it).
 pub(crate) struct CrashHook {
-    /// Passed back to `on_fatal_signal`.
-    pub(crate) context: *const (),
-    /// Called with `context`, the raw signal number and the kernel's `siginfo_t` and
-    /// `ucontext_t` arguments of the handler (either may be null).
-    pub(crate) on_fatal_signal: unsafe fn(
-        context: *const (),
-        signal: i32,
-        info: *const libc::siginfo_t,
-        ucontext: *const libc::c_void,
-    ),
+    /// Called with the raw signal number and the kernel's description of it.
+    run: Box<dyn Fn(i32, SignalFrame<'_>) + Send + Sync>,
+}
+
+impl CrashHook {
+    /// A hook that runs `run` (see the contract above).
+    pub(crate) fn new(run: impl Fn(i32, SignalFrame<'_>) + Send + Sync + 'static) -> Self {
+        CrashHook { run: Box::new(run) }
+    }
+
+    /// AS-safe if the closure is (the contract).
+    fn run(&self, signal: i32, frame: SignalFrame<'_>) {
+        (self.run)(signal, frame)
+    }
+}
+
+impl fmt::Debug for CrashHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CrashHook").finish_non_exhaustive()
+    }
 }
 
 pub(crate) use self::trap::recorded as recorded_syscall_trap;
@@ -643,18 +653,7 @@ pub(crate) use self::trap::recorded as recorded_syscall_trap;
 /// When it returns, the previous hook is not running and will not be called again, so its
 /// context may be freed. Does not install the handlers: see [`ensure_installed`].
 pub(crate) fn set_crash_hook(hook: Option<CrashHook>) {
-    let new = hook.map_or(std::ptr::null_mut(), |hook| Box::into_raw(Box::new(hook)));
-    let old = CRASH_HOOK.swap(new, SeqCst);
-    // A handler that loaded `old` incremented HOOK_USERS before its load, which comes before
-    // our swap (all SeqCst): it is counted now. Wait for it to leave the hook.
-    while HOOK_USERS.load(SeqCst) != 0 {
-        std::thread::yield_now();
-    }
-    if !old.is_null() {
-        // SAFETY: `old` came from Box::into_raw above and is no longer reachable: it was
-        // swapped out, and every handler that could have loaded it has left the hook.
-        drop(unsafe { Box::from_raw(old) });
-    }
+    CRASH_HOOK.replace(hook);
 }
 
 /// Installs the fatal-signal handlers once per process without a helper thread or action, so

@@ -11,19 +11,13 @@ use super::*;
 
 const SCENARIO_VAR: &str = "TANDEM_MONITOR_UNIT_SCENARIO";
 
-/// The crash hook of the tests: writes `<context string><signal>\n` to stdout with one
-/// `write(2)` (async-signal-safe).
-///
-/// # Safety
-/// `context` must point to a `&'static [u8]`.
-unsafe fn print_hook(
-    context: *const (),
-    signal: i32,
-    _info: *const libc::siginfo_t,
-    _ucontext: *const libc::c_void,
-) {
-    // SAFETY: guaranteed by the caller (every CrashHook below passes a `&'static [u8]`).
-    let prefix: &[u8] = unsafe { *context.cast::<&'static [u8]>() };
+/// The crash hook of the tests: writes `<prefix><signal>\n` to stdout with one `write(2)`
+/// (async-signal-safe).
+fn print_hook(prefix: &'static [u8]) -> CrashHook {
+    CrashHook::new(move |signal, _| print_line(prefix, signal))
+}
+
+fn print_line(prefix: &[u8], signal: i32) {
     let mut line = [0u8; 32];
     let mut len = 0;
     for &b in prefix.iter().take(24) {
@@ -43,17 +37,13 @@ unsafe fn print_hook(
 static HOOK_PREFIX: &[u8] = b"HOOK ";
 
 fn print_hook_installed() {
-    set_crash_hook(Some(CrashHook {
-        context: (&HOOK_PREFIX as *const &[u8]).cast(),
-        on_fatal_signal: print_hook,
-    }));
+    set_crash_hook(Some(print_hook(HOOK_PREFIX)));
 }
 
 /// Raises `signal` through the installed disposition (unlike `sys::die_of`).
 fn raise(signal: i32) -> ! {
-    let signal = nix::sys::signal::Signal::try_from(signal).unwrap();
-    nix::sys::signal::raise(signal).unwrap();
-    unreachable!("{signal} did not end the process");
+    sys::raise(signal).unwrap();
+    unreachable!("signal {signal} did not end the process");
 }
 
 /// The child side: does nothing unless started by `run_child`.
@@ -91,7 +81,7 @@ fn child() {
             monitor.stop().unwrap();
             assert!(sys::query_action(libc::SIGSEGV)
                 .unwrap()
-                .runs(on_fatal_signal));
+                .runs::<FatalSignalHandler>());
             print_hook_installed();
             raise(libc::SIGSEGV);
         }
@@ -99,16 +89,10 @@ fn child() {
             static OTHER_PREFIX: &[u8] = b"OTHER ";
             ensure_installed().unwrap();
             print_hook_installed();
-            set_crash_hook(Some(CrashHook {
-                context: (&OTHER_PREFIX as *const &[u8]).cast(),
-                on_fatal_signal: print_hook,
-            }));
+            set_crash_hook(Some(print_hook(OTHER_PREFIX)));
             set_crash_hook(None);
-            assert!(CRASH_HOOK.load(SeqCst).is_null());
-            set_crash_hook(Some(CrashHook {
-                context: (&OTHER_PREFIX as *const &[u8]).cast(),
-                on_fatal_signal: print_hook,
-            }));
+            assert!(CRASH_HOOK.is_empty());
+            set_crash_hook(Some(print_hook(OTHER_PREFIX)));
             raise(libc::SIGBUS);
         }
         other => panic!("unknown scenario {other}"),

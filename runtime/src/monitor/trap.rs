@@ -8,9 +8,8 @@
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering::SeqCst};
 
-use libc::c_void;
-
-use crate::sys::sandbox::{self, SyscallTrap};
+use crate::sys::sandbox::SyscallTrap;
+use crate::sys::signal::SignalFrame;
 
 static RECORDED: AtomicBool = AtomicBool::new(false);
 static NUMBER: AtomicI32 = AtomicI32::new(0);
@@ -19,12 +18,8 @@ static ARGS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
 
 /// AS-safe. Records the refused system call of a seccomp `SIGSYS`; does nothing for any
 /// other signal.
-///
-/// # Safety
-/// `info` and `context` must be the kernel's arguments to an `SA_SIGINFO` handler.
-pub(super) unsafe fn record(info: *const libc::siginfo_t, context: *const c_void) {
-    // SAFETY: guaranteed by the caller.
-    let Some(trap) = (unsafe { sandbox::syscall_trap(info, context) }) else {
+pub(super) fn record(frame: SignalFrame<'_>) {
+    let Some(trap) = frame.syscall_trap() else {
         return;
     };
     NUMBER.store(trap.number, SeqCst);

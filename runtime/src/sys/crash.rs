@@ -59,7 +59,7 @@ pub(crate) struct MachineRegisters {
     target_arch = "x86_64",
     target_pointer_width = "64"
 ))]
-pub(crate) unsafe fn machine_registers(context: *const c_void) -> Option<MachineRegisters> {
+pub(super) unsafe fn machine_registers(context: *const c_void) -> Option<MachineRegisters> {
     if context.is_null() {
         return None;
     }
@@ -97,7 +97,7 @@ pub(crate) unsafe fn machine_registers(context: *const c_void) -> Option<Machine
     target_arch = "aarch64",
     target_pointer_width = "64"
 ))]
-pub(crate) unsafe fn machine_registers(context: *const c_void) -> Option<MachineRegisters> {
+pub(super) unsafe fn machine_registers(context: *const c_void) -> Option<MachineRegisters> {
     if context.is_null() {
         return None;
     }
@@ -138,7 +138,7 @@ pub(crate) unsafe fn machine_registers(context: *const c_void) -> Option<Machine
         target_pointer_width = "64"
     ),
 )))]
-pub(crate) unsafe fn machine_registers(_context: *const c_void) -> Option<MachineRegisters> {
+pub(super) unsafe fn machine_registers(_context: *const c_void) -> Option<MachineRegisters> {
     None
 }
 
@@ -148,7 +148,7 @@ pub(crate) unsafe fn machine_registers(_context: *const c_void) -> Option<Machin
 ///
 /// # Safety
 /// `info` must be null or the `siginfo_t` the kernel passed to an `SA_SIGINFO` handler.
-pub(crate) unsafe fn fault_of(info: *const libc::siginfo_t) -> (i32, Option<u64>) {
+pub(super) unsafe fn fault_of(info: *const libc::siginfo_t) -> (i32, Option<u64>) {
     if info.is_null() {
         return (0, None);
     }

@@ -21,20 +21,69 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8};
 
-use zerocopy::{FromBytes, KnownLayout};
+use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 
 use super::shared_bytes::SharedBytes;
 use super::{above_stdio, cvt};
 
 /// A `#[repr(C)]` layout made only of atomics, so that two processes may read and write it
-/// through shared references at the same time.
+/// through shared references at the same time. Implemented only by [`atomics_only!`], which
+/// checks it.
 ///
 /// # Safety
 /// Every byte of the type must belong to an atomic field (or an array or struct of atomic
-/// fields): no plain field, no padding. Then any bit pattern is valid (the `FromBytes` bound
-/// proves that) and concurrent access from another process is never a data race.
-pub(crate) unsafe trait AtomicsOnly: FromBytes + KnownLayout + Sync {}
+/// fields): no plain field, no padding (the `IntoBytes` bound proves there is none). Then
+/// any bit pattern is valid (the `FromBytes` bound proves that) and concurrent access from
+/// another process is never a data race.
+pub(crate) unsafe trait AtomicsOnly:
+    FromBytes + IntoBytes + KnownLayout + Sync
+{
+}
+
+/// A field type every byte of which belongs to an atomic: the atomic integers, arrays of
+/// them, and the structs declared with [`atomics_only!`].
+///
+/// # Safety
+/// Every byte of the type must lie inside an atomic.
+pub(crate) unsafe trait AtomicField {}
+
+// SAFETY: each atomic integer is one `UnsafeCell` of its own size, accessed only atomically.
+unsafe impl AtomicField for AtomicU8 {}
+// SAFETY: as above.
+unsafe impl AtomicField for AtomicU32 {}
+// SAFETY: as above.
+unsafe impl AtomicField for AtomicU64 {}
+// SAFETY: an array has no padding between its elements, each of which is all atomics.
+unsafe impl<T: AtomicField, const N: usize> AtomicField for [T; N] {}
+
+/// Declares that the shared struct `$ty`, whose fields are listed, is made only of atomics
+/// ([`AtomicsOnly`]), after checking it at compile time: the list must name every field
+/// (it is matched by an exhaustive pattern), each field must be an [`AtomicField`], and the
+/// struct must derive `IntoBytes` (no padding). The struct can then be a field of another
+/// such struct.
+macro_rules! atomics_only {
+    ($ty:ident { $($field:ident),+ $(,)? }) => {
+        const _: () = {
+            #[allow(dead_code)]
+            fn every_field_is_atomic(value: &$ty) {
+                fn atomic<T: $crate::sys::memfd::AtomicField>(_: &T) {}
+                // No `..`: a field missing from the list does not compile.
+                let $ty { $($field),+ } = value;
+                $(atomic($field);)+
+            }
+        };
+        // SAFETY: every field is an `AtomicField` (checked above, all of them), and the
+        // `IntoBytes` bound of `AtomicsOnly` proves there is no padding between or after
+        // them: every byte lies inside an atomic.
+        unsafe impl $crate::sys::memfd::AtomicField for $ty {}
+        // SAFETY: as above; `FromBytes`, `IntoBytes`, `KnownLayout` and `Sync` are bounds
+        // the compiler checks.
+        unsafe impl $crate::sys::memfd::AtomicsOnly for $ty {}
+    };
+}
+pub(crate) use atomics_only;
 
 /// Access a mapping grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +122,11 @@ pub(crate) struct Segment {
     /// The file's size when it is sealed against growth from the start (the controller's
     /// input): a larger reservation is refused as a file-size limit.
     fixed_size: Option<usize>,
+    // INVARIANT: true only for the worker's adoption of its controller's input
+    // ([`adopt_input`](Self::adopt_input)): a file sealed with `F_SEAL_FUTURE_WRITE`, so
+    // that its only writer is the controller's one mapping, which writes only while the
+    // worker does not hold the turn (see [`trusted_bytes`](Self::trusted_bytes)).
+    trusted: bool,
 }
 
 // SAFETY: the mapping and the descriptor are owned by this value; nothing is tied to a thread.
@@ -148,33 +202,20 @@ impl Segment {
         Ok(segment)
     }
 
-    /// Creates the controller's input buffer: a memfd of `max_len` bytes (at least a page)
-    /// that only this mapping may ever write. The file gets its final size at once, sparse
-    /// (holes cost no memory); its first page is reserved and mapped read-write; then it is
-    /// sealed with [`INPUT_SEALS`]. Growing it afterwards ([`grow`](Self::grow)) reserves
-    /// more of the file with `fallocate` and extends this same mapping with `mremap`, which
-    /// no seal forbids, while the peer, whatever descriptor it finds or reopens, can neither
-    /// write nor resize the file.
-    ///
-    /// Under a file-size limit (`ulimit -f`, which the kernel applies to memfds too) the
-    /// file is only as large as the limit allows, and a larger message is refused as a
-    /// limit ([`ShmFailure::is_out_of_memory`]).
-    pub(crate) fn create_input(label: &str, max_len: usize) -> Result<Segment, ShmFailure> {
-        let size = max_len.max(PAGE).min(file_size_limit());
-        if size < PAGE {
-            return Err(ShmFailure::new(
-                "ftruncate",
-                io::Error::from_raw_os_error(libc::EFBIG),
-            ));
-        }
-        let mut segment = Segment::create_unsealed(label, Access::ReadWrite)?;
-        // SAFETY: ftruncate on our own fd with a non-negative size.
-        cvt(unsafe { libc::ftruncate(segment.fd.as_raw_fd(), to_off(size, "ftruncate")?) })
-            .map_err(|e| ShmFailure::new("ftruncate", e))?;
-        segment.fixed_size = Some(size);
-        segment.reserve(PAGE)?;
-        segment.remap(PAGE)?;
-        segment.seal(INPUT_SEALS)?;
+    /// Creates the controller's reply buffer of one worker: an empty memfd that this process
+    /// maps read-only and only ever reads through copies, so that the worker's mapping
+    /// (see [`WriterSegment::adopt_reply`]) is the file's only writer.
+    pub(crate) fn create_reply(label: &str) -> Result<Segment, ShmFailure> {
+        Segment::create(label, 0, BUFFER_SEALS, Access::ReadOnly)
+    }
+
+    /// Takes over, in the worker, its controller's input buffer (see
+    /// [`WriterSegment::create_input`]): read-only, and only if the file carries
+    /// [`INPUT_SEALS`], so that the controller's one mapping is its only writer. Its bytes
+    /// may then be borrowed in place ([`trusted_bytes`](Self::trusted_bytes)).
+    pub(crate) fn adopt_input(label: &str, raw: RawFd) -> Result<Segment, ShmFailure> {
+        let mut segment = Segment::adopt(label, raw, Access::ReadOnly, INPUT_SEALS)?;
+        segment.trusted = true;
         Ok(segment)
     }
 
@@ -200,6 +241,7 @@ impl Segment {
             len: 0,
             access,
             fixed_size: None,
+            trusted: false,
         })
     }
 
@@ -284,6 +326,7 @@ impl Segment {
             len: 0,
             access,
             fixed_size: None,
+            trusted: false,
         })
     }
 
@@ -337,8 +380,11 @@ impl Segment {
 
     /// The file's size as the kernel reports it.
     pub(crate) fn file_size(&self) -> Result<usize, ShmFailure> {
-        let stat = nix::sys::stat::fstat(self.fd.as_raw_fd())
-            .map_err(|e| ShmFailure::new("fstat", e.into()))?;
+        // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat on our own fd writes one `stat` into the valid, writable `stat`.
+        cvt(unsafe { libc::fstat(self.fd.as_raw_fd(), &mut stat) })
+            .map_err(|e| ShmFailure::new("fstat", e))?;
         usize::try_from(stat.st_size)
             .map_err(|_| ShmFailure::invalid("fstat", "negative file size"))
     }
@@ -427,22 +473,6 @@ impl Segment {
         Some(unsafe { &*self.ptr.as_ptr().cast::<T>() })
     }
 
-    /// The whole mapping as a mutable byte slice.
-    ///
-    /// # Safety
-    /// The mapping must be read-write, and no other process may access these bytes while
-    /// the returned slice lives (the buffer protocol gives the writer the turn, and the peer
-    /// holds only a read-only descriptor).
-    pub(crate) unsafe fn bytes_mut(&mut self) -> &mut [u8] {
-        debug_assert_eq!(self.access, Access::ReadWrite);
-        if self.len == 0 {
-            return &mut [];
-        }
-        // SAFETY: per the type invariant the mapping is live and `len` bytes long; exclusive
-        // access is the caller's obligation.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
-    }
-
     /// The first `len` bytes of the mapping as a copy-only view, or `None` if the mapping
     /// is shorter. Safe whatever the peer does: the view only copies out.
     pub(crate) fn shared(&self, len: usize) -> Option<SharedBytes<'_>> {
@@ -457,22 +487,115 @@ impl Segment {
         Some(unsafe { SharedBytes::from_raw(self.ptr, len) })
     }
 
-    /// The first `len` bytes of the mapping, or `None` if the mapping is shorter.
+    /// The first `len` bytes of the worker's input, borrowed in place, or `None` if the
+    /// mapping is shorter or this is not a worker's input ([`adopt_input`](Self::adopt_input)).
     ///
-    /// # Safety
-    /// No other process may write these bytes while the returned slice lives: only for a
-    /// reader that trusts its writer (the worker reading its controller's input during its
-    /// turn).
-    pub(crate) unsafe fn trusted_bytes(&self, len: usize) -> Option<&[u8]> {
-        if len > self.len {
+    /// Sound because the worker trusts its controller (the trust model in the crate docs):
+    /// the only writer of an input is the controller's one mapping (the kernel enforces it,
+    /// [`INPUT_SEALS`]), and the controller writes it only before it posts a request, never
+    /// again until the worker has replied, and never after a transition it gave up on (the
+    /// channel is then unusable until a restart gives the next worker fresh memory). The
+    /// slice borrows `self`, which the worker holds for one turn.
+    pub(crate) fn trusted_bytes(&self, len: usize) -> Option<&[u8]> {
+        if !self.trusted || len > self.len {
             return None;
         }
         if len == 0 {
             return Some(&[]);
         }
         // SAFETY: per the type invariant the mapping is live and at least `len` bytes long;
-        // absence of concurrent writers is the caller's obligation.
+        // `trusted` (checked above) means nothing writes it while the worker holds its turn
+        // (the comment above and the invariant of `trusted`).
         Some(unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), len) })
+    }
+}
+
+/// A segment whose bytes only this mapping writes, so that this process may borrow them as
+/// `&mut [u8]` ([`bytes_mut`](Self::bytes_mut)): a buffer's writer.
+#[derive(Debug)]
+pub(crate) struct WriterSegment {
+    // INVARIANT: `segment` is mapped read-write and no other mapping writes its file: the
+    // controller's input is sealed with `F_SEAL_FUTURE_WRITE` after its one writable mapping
+    // was made (`create_input`); a worker's reply buffer is mapped by its controller only
+    // read-only (`Segment::create_reply`), and the worker trusts its controller.
+    segment: Segment,
+}
+
+impl WriterSegment {
+    /// Creates the controller's input buffer: a memfd of `max_len` bytes (at least a page)
+    /// that only this mapping may ever write. The file gets its final size at once, sparse
+    /// (holes cost no memory); its first page is reserved and mapped read-write; then it is
+    /// sealed with [`INPUT_SEALS`]. Growing it afterwards ([`grow`](Segment::grow)) reserves
+    /// more of the file with `fallocate` and extends this same mapping with `mremap`, which
+    /// no seal forbids, while the peer, whatever descriptor it finds or reopens, can neither
+    /// write nor resize the file.
+    ///
+    /// Under a file-size limit (`ulimit -f`, which the kernel applies to memfds too) the
+    /// file is only as large as the limit allows, and a larger message is refused as a
+    /// limit ([`ShmFailure::is_out_of_memory`]).
+    pub(crate) fn create_input(label: &str, max_len: usize) -> Result<WriterSegment, ShmFailure> {
+        let size = max_len.max(PAGE).min(file_size_limit());
+        if size < PAGE {
+            return Err(ShmFailure::new(
+                "ftruncate",
+                io::Error::from_raw_os_error(libc::EFBIG),
+            ));
+        }
+        let mut segment = Segment::create_unsealed(label, Access::ReadWrite)?;
+        // SAFETY: ftruncate on our own fd with a non-negative size.
+        cvt(unsafe { libc::ftruncate(segment.fd.as_raw_fd(), to_off(size, "ftruncate")?) })
+            .map_err(|e| ShmFailure::new("ftruncate", e))?;
+        segment.fixed_size = Some(size);
+        segment.reserve(PAGE)?;
+        segment.remap(PAGE)?;
+        segment.seal(INPUT_SEALS)?;
+        Ok(WriterSegment { segment })
+    }
+
+    /// Takes over, in the worker, the reply buffer its controller created with
+    /// [`Segment::create_reply`], mapped read-write here. Maps nothing yet.
+    pub(crate) fn adopt_reply(label: &str, raw: RawFd) -> Result<WriterSegment, ShmFailure> {
+        let segment = Segment::adopt(label, raw, Access::ReadWrite, BUFFER_SEALS)?;
+        Ok(WriterSegment { segment })
+    }
+
+    /// The whole mapping as a mutable byte slice. The peer reads it only through copies
+    /// ([`SharedBytes`]), and the buffer protocol keeps it from reading a message before it
+    /// is published.
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        let segment = &mut self.segment;
+        if segment.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: per `Segment`'s invariant the mapping is live and `len` bytes long; per
+        // this type's invariant it is read-write and nothing else writes it, and `&mut self`
+        // makes this the only borrow in this process.
+        unsafe { std::slice::from_raw_parts_mut(segment.ptr.as_ptr(), segment.len) }
+    }
+
+    /// The writer's growth (see [`Segment::grow`]).
+    pub(crate) fn grow(&mut self, len: usize) -> Result<(), ShmFailure> {
+        self.segment.grow(len)
+    }
+
+    /// The segment (to hand its descriptor to a peer).
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// See [`Segment::label`].
+    pub(crate) fn label(&self) -> &str {
+        self.segment.label()
+    }
+
+    /// See [`Segment::len`].
+    pub(crate) fn len(&self) -> usize {
+        self.segment.len()
+    }
+
+    /// See [`Segment::raw_fd`].
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.segment.raw_fd()
     }
 }
 

@@ -1,4 +1,17 @@
-//! The only place where tandem talks to libc. Everything above this module is safe Rust.
+//! The only place where tandem talks to libc, and the only place with `unsafe` code:
+//! everything above this module is safe Rust, which `unsafe_boundary` (a unit test that scans
+//! the other modules' sources) checks. Every libc call goes through [`cvt`] (no wrapper
+//! crate: one idiom for all of them). The safe APIs here rest on two documented facts about
+//! the peer, both from the trust model (a worker trusts its controller, never the reverse):
+//! - a buffer's writer holds `&mut [u8]` over its mapping (`memfd::WriterSegment`) because no
+//!   other mapping writes the file: the kernel enforces it for the controller's input
+//!   (`F_SEAL_FUTURE_WRITE`); for a worker's reply, its controller maps it read-only;
+//! - a worker borrows its input in place (`memfd::Segment::trusted_bytes`) because its
+//!   controller writes the input only outside the worker's turn.
+//!
+//! Shared structures are declared made of atomics with `memfd::atomics_only!`, which checks
+//! it at compile time; the fatal-signal handler sees the kernel's arguments only as a
+//! `signal::SignalFrame`, and its crash hook sits in a `signal::HandlerSlot`.
 //!
 //! Each submodule wraps one kernel facility behind a small safe API and owns its resources
 //! (mappings, file descriptors) through RAII types:
@@ -12,8 +25,7 @@
 //! - [`shared_bytes`]: copying out of memory the peer may rewrite while we read it;
 //! - [`signal`]: async-signal-safe primitives for the worker monitor;
 //! - [`crash`]: registers and stack of a crashed thread, the serving thread's stack bounds,
-//!   `/proc/<pid>/maps` (crash reports).
-
+//!   `/proc/<pid>/maps` (crash reports);
 //! - [`sandbox`]: `no_new_privs`, resource limits and Landlock at spawn, and the refused
 //!   system call of a seccomp `SIGSYS`.
 
@@ -31,6 +43,9 @@ pub(crate) mod shared_bytes;
 pub(crate) mod signal;
 pub(crate) mod spawn;
 pub(crate) mod watch;
+
+#[cfg(test)]
+mod unsafe_boundary;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

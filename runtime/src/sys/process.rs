@@ -4,10 +4,8 @@
 //! sleep in `poll(2)` until a peer dies and learn of it at once, with no polling interval.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
-
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use super::cvt;
 
@@ -159,22 +157,36 @@ impl PidFd {
         cancel: Option<&EventFd>,
         timeout: Option<Duration>,
     ) -> io::Result<bool> {
-        let timeout = match timeout {
-            None => PollTimeout::NONE,
-            Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
-        };
+        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         loop {
-            let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
-            if let Some(cancel) = cancel {
-                fds.push(PollFd::new(cancel.fd.as_fd(), PollFlags::POLLIN));
-            }
-            match nix::poll::poll(&mut fds, timeout) {
-                Ok(_) => {
-                    let exited = fds[0].any().unwrap_or(false);
-                    return Ok(exited);
+            let mut fds = [
+                libc::pollfd {
+                    fd: self.fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: cancel.map_or(-1, |cancel| cancel.fd.as_raw_fd()),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // A whole number of milliseconds, rounded up so that a short wait does not
+            // become a busy one; what is left of the time-out after an `EINTR`.
+            let timeout_ms = match deadline {
+                None => -1,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    libc::c_int::try_from(left.as_nanos().div_ceil(1_000_000))
+                        .unwrap_or(libc::c_int::MAX)
                 }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
+            };
+            // SAFETY: two valid, writable pollfds; a negative fd (no `cancel`) is ignored by
+            // the kernel.
+            match cvt(unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) }) {
+                Ok(_) => return Ok(fds[0].revents != 0),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
             }
         }
     }

@@ -131,7 +131,7 @@ const _: () = assert!(std::mem::size_of::<SigsysInfo>() <= std::mem::size_of::<l
 /// # Safety
 /// `info` and `context` must be the pointers the kernel passed to an `SA_SIGINFO` handler
 /// (either may be null).
-pub(crate) unsafe fn syscall_trap(
+pub(super) unsafe fn syscall_trap(
     info: *const libc::siginfo_t,
     context: *const c_void,
 ) -> Option<SyscallTrap> {

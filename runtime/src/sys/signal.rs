@@ -9,15 +9,97 @@
 //!   the [`cvt`] funnel.
 
 use std::io;
+use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::SeqCst};
 
 use libc::{c_int, c_void};
 
 use super::cvt;
 
-/// The signature of an `SA_SIGINFO` handler.
-pub(crate) type SigInfoHandler = extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void);
+/// A fatal-signal handler written in safe Rust. [`install_handler`] installs it behind an
+/// `extern "C"` trampoline that wraps the kernel's raw arguments in a [`SignalFrame`], so no
+/// code outside this module touches them.
+pub(crate) trait SignalHandler {
+    /// Runs in the handler, with the signal number and the kernel's description of it. Must
+    /// be **async-signal-safe** (see the module docs).
+    fn handle(signal: c_int, frame: SignalFrame<'_>);
+}
+
+/// The `SA_SIGINFO` entry point the kernel calls: hands its arguments to `H` as a frame.
+extern "C" fn trampoline<H: SignalHandler>(
+    signal: c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut c_void,
+) {
+    // The invariant of `SignalFrame`: these are the kernel's arguments to the handler that is
+    // running, valid until it returns, which the frame's lifetime (this call) cannot outlive.
+    let frame = SignalFrame {
+        info,
+        context,
+        _handler: PhantomData,
+    };
+    H::handle(signal, frame)
+}
+
+/// The address of `H`'s trampoline, as `sa_sigaction` holds it.
+fn entry_point<H: SignalHandler>() -> libc::sighandler_t {
+    let handler: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) = trampoline::<H>;
+    handler as libc::sighandler_t
+}
+
+/// The kernel's description of the signal a handler is running for: its `siginfo_t` and
+/// `ucontext_t` arguments, readable only through the safe accessors below.
+#[derive(Clone, Copy)]
+pub(crate) struct SignalFrame<'a> {
+    // INVARIANT: each pointer is null or the kernel's argument to the `SA_SIGINFO` handler
+    // that runs on this thread, valid for `'a` (the handler's call). Only `trampoline` and
+    // `none` construct a frame.
+    info: *const libc::siginfo_t,
+    context: *const c_void,
+    _handler: PhantomData<&'a ()>,
+}
+
+impl SignalFrame<'_> {
+    /// A frame with no kernel arguments (for a crash hook run outside a handler, in tests):
+    /// every accessor answers `None`.
+    #[cfg(test)]
+    pub(crate) fn none() -> SignalFrame<'static> {
+        SignalFrame {
+            info: ptr::null(),
+            context: ptr::null(),
+            _handler: PhantomData,
+        }
+    }
+
+    /// AS-safe. The fault address and the interrupted stack pointer of a synchronous fault
+    /// (see [`fault_addresses`]).
+    pub(crate) fn fault_addresses(&self) -> Option<(usize, usize)> {
+        // SAFETY: per the type invariant, the kernel's arguments or null.
+        unsafe { fault_addresses(self.info, self.context) }
+    }
+
+    /// AS-safe. `si_code` and the fault address (see [`super::crash::fault_of`]).
+    pub(crate) fn fault(&self) -> (i32, Option<u64>) {
+        // SAFETY: per the type invariant, the kernel's `siginfo_t` or null.
+        unsafe { super::crash::fault_of(self.info) }
+    }
+
+    /// AS-safe. The interrupted thread's registers (see
+    /// [`super::crash::machine_registers`]).
+    pub(crate) fn machine_registers(&self) -> Option<super::crash::MachineRegisters> {
+        // SAFETY: per the type invariant, the kernel's `ucontext_t` or null.
+        unsafe { super::crash::machine_registers(self.context) }
+    }
+
+    /// AS-safe. The system call a seccomp filter refused, for its `SIGSYS` (see
+    /// [`super::sandbox::syscall_trap`]).
+    pub(crate) fn syscall_trap(&self) -> Option<super::sandbox::SyscallTrap> {
+        // SAFETY: per the type invariant, the kernel's arguments or null.
+        unsafe { super::sandbox::syscall_trap(self.info, self.context) }
+    }
+}
 
 /// A complete signal disposition as returned by `sigaction(2)`, kept so it can be put back.
 #[derive(Clone, Copy)]
@@ -25,9 +107,9 @@ pub(crate) struct SavedAction(libc::sigaction);
 
 #[cfg(test)]
 impl SavedAction {
-    /// Whether this disposition runs `handler`.
-    pub(crate) fn runs(&self, handler: SigInfoHandler) -> bool {
-        self.0.sa_sigaction == handler as usize
+    /// Whether this disposition runs `H` (through [`install_handler`]).
+    pub(crate) fn runs<H: SignalHandler>(&self) -> bool {
+        self.0.sa_sigaction == entry_point::<H>()
     }
 }
 
@@ -45,16 +127,15 @@ fn sigset_of(signals: &[c_int]) -> libc::sigset_t {
     set
 }
 
-/// Installs `handler` for `signal` with `SA_SIGINFO | SA_ONSTACK | SA_RESTART`, blocking
-/// `mask` while it runs, and returns the previous disposition.
-pub(crate) fn install_handler(
+/// Installs `H` for `signal` with `SA_SIGINFO | SA_ONSTACK | SA_RESTART`, blocking `mask`
+/// while it runs, and returns the previous disposition.
+pub(crate) fn install_handler<H: SignalHandler>(
     signal: c_int,
-    handler: SigInfoHandler,
     mask: &[c_int],
 ) -> io::Result<SavedAction> {
     // SAFETY: `sigaction` is plain data; zero is a valid starting value for every field.
     let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-    new.sa_sigaction = handler as usize;
+    new.sa_sigaction = entry_point::<H>();
     new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
     new.sa_mask = sigset_of(mask);
     // SAFETY: as above.
@@ -255,7 +336,8 @@ pub(crate) fn die_of(signal: c_int) -> ! {
 }
 
 /// AS-safe. The fault address (`si_addr`) and the interrupted stack pointer of a synchronous
-/// fault, read from the handler's `siginfo_t` and `ucontext_t` arguments.
+/// fault, read from the handler's `siginfo_t` and `ucontext_t` arguments (outside this
+/// module: [`SignalFrame::fault_addresses`]).
 ///
 /// `None` for a signal sent by a process (no fault address), for null arguments, and on
 /// architectures whose machine context this module does not know (see
@@ -265,7 +347,7 @@ pub(crate) fn die_of(signal: c_int) -> ! {
 /// # Safety
 /// `info` and `context` must be the pointers the kernel passed to an `SA_SIGINFO` handler
 /// (either may be null, then `None` is returned).
-pub(crate) unsafe fn fault_addresses(
+unsafe fn fault_addresses(
     info: *const libc::siginfo_t,
     context: *const c_void,
 ) -> Option<(usize, usize)> {
@@ -345,6 +427,84 @@ unsafe fn interrupted_stack_pointer(uc: *const libc::ucontext_t) -> Option<usize
 )))]
 unsafe fn interrupted_stack_pointer(_uc: *const libc::ucontext_t) -> Option<usize> {
     None
+}
+
+/// Raises `signal` in the calling thread through its current disposition (unlike
+/// [`die_of`], which resets it first).
+#[cfg(test)]
+pub(crate) fn raise(signal: c_int) -> io::Result<()> {
+    // SAFETY: raise only sends a signal to the calling thread; an invalid number is EINVAL.
+    match unsafe { libc::raise(signal) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A value a signal handler borrows
+// ---------------------------------------------------------------------------------------------
+
+/// A slot holding at most one boxed `T` that a signal handler may borrow without locks
+/// ([`with`](Self::with), AS-safe) while ordinary code replaces it
+/// ([`replace`](Self::replace), which frees the old value only once no handler can still be
+/// reading it).
+///
+/// Ordering (all `SeqCst`): a borrower counts itself in `users` before it loads `value`;
+/// `replace` swaps `value`, then waits for `users` to reach zero. A borrower that loaded the
+/// old value counted itself before the swap, so `replace` sees it and waits; one that counts
+/// itself after the swap loads the new value.
+#[derive(Debug)]
+pub(crate) struct HandlerSlot<T> {
+    // INVARIANT: null, or a pointer from `Box::into_raw` owned by this slot, freed only by
+    // `replace` after it was swapped out and `users` was seen at zero.
+    value: AtomicPtr<T>,
+    /// Borrowers between their load of `value` and the end of their use of it.
+    users: AtomicUsize,
+}
+
+impl<T: Send + Sync> HandlerSlot<T> {
+    /// An empty slot.
+    pub(crate) const fn new() -> Self {
+        HandlerSlot {
+            value: AtomicPtr::new(ptr::null_mut()),
+            users: AtomicUsize::new(0),
+        }
+    }
+
+    /// AS-safe (if `f` is). Runs `f` on the value, if there is one; `None` otherwise.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.users.fetch_add(1, SeqCst);
+        let value = self.value.load(SeqCst);
+        // SAFETY: per the invariant a non-null `value` is a live box: `replace` frees a
+        // swapped-out value only after `users`, incremented above before our load, is back
+        // to zero, which our decrement below comes after.
+        let result = (!value.is_null()).then(|| f(unsafe { &*value }));
+        self.users.fetch_sub(1, SeqCst);
+        result
+    }
+
+    /// Whether the slot holds a value.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.value.load(SeqCst).is_null()
+    }
+
+    /// Not AS-safe (frees memory). Puts `new` in the slot (or empties it) and frees the
+    /// previous value once no borrower can still use it: when this returns, the previous
+    /// value is gone and nothing reads it any more.
+    pub(crate) fn replace(&self, new: Option<T>) {
+        let new = new.map_or(ptr::null_mut(), |value| Box::into_raw(Box::new(value)));
+        let old = self.value.swap(new, SeqCst);
+        while self.users.load(SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        if !old.is_null() {
+            // SAFETY: `old` came from `Box::into_raw` in an earlier `replace`, was swapped out
+            // above (so no new borrower can load it), and every borrower that loaded it
+            // before the swap has left (`users` was zero after the swap).
+            drop(unsafe { Box::from_raw(old) });
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
