@@ -229,6 +229,25 @@ impl DescriptorSegment {
     }
 }
 
+/// Checks both descriptors of a token before either is claimed, so that a refused token
+/// leaves them as they were (a forged or mistaken token costs the right one nothing).
+fn check_handed_over(label: &str, descriptor: RawFd, data: RawFd) -> Result<(), BufferError> {
+    let name = format!("{label}:desc");
+    Segment::check_adoptable(descriptor, CONTROL_SEALS)
+        .map_err(|f| BufferError::segment(&name, 0, f))?;
+    let found = Segment::file_size_of(descriptor).map_err(|f| BufferError::segment(&name, 0, f))?;
+    if found != DESCRIPTOR_SIZE {
+        return Err(corrupt(
+            &name,
+            format!("the descriptor segment holds {found} bytes, not {DESCRIPTOR_SIZE}"),
+        ));
+    }
+    let data_name = format!("{label}:data");
+    Segment::check_adoptable(data, BUFFER_SEALS)
+        .map_err(|f| BufferError::segment(&data_name, 0, f))?;
+    Ok(())
+}
+
 /// `tandem:<name>`, if `name` is usable in labels and tokens (the rule of channel names).
 fn label_of(name: &str) -> Result<String, BufferError> {
     let reason = if name.is_empty() {
@@ -345,6 +364,7 @@ impl WriteBuffer {
     /// [`BufferError::CorruptDescriptor`] if the descriptor segment has the wrong size.
     pub fn open(token: &str, max_bytes: usize) -> Result<WriteBuffer, BufferError> {
         let (label, descriptor, data) = parse_token(token, End::Write)?;
+        check_handed_over(&label, descriptor, data)?;
         let home = DescriptorSegment::adopt(&label, descriptor)?;
         let data_name = format!("{label}:data");
         let segment = WriterSegment::adopt_reply(&data_name, data)
@@ -403,6 +423,7 @@ impl ReadBuffer {
     /// As [`WriteBuffer::open`] (with the ends swapped).
     pub fn open(token: &str, max_bytes: usize) -> Result<ReadBuffer, BufferError> {
         let (label, descriptor, data) = parse_token(token, End::Read)?;
+        check_handed_over(&label, descriptor, data)?;
         let home = DescriptorSegment::adopt(&label, descriptor)?;
         let data_name = format!("{label}:data");
         let segment = Segment::adopt(&data_name, data, Access::ReadOnly, BUFFER_SEALS)

@@ -284,6 +284,32 @@ impl Segment {
         access: Access,
         seals: i32,
     ) -> Result<Segment, ShmFailure> {
+        let flags = Segment::check_adoptable(raw, seals)?;
+        // SAFETY: F_SETFD on a valid fd. From here on the descriptor is this process's channel
+        // descriptor: its close-on-exec flag marks it as claimed (checked above).
+        cvt(unsafe { libc::fcntl(raw, libc::F_SETFD, flags | libc::FD_CLOEXEC) })
+            .map_err(|e| ShmFailure::new("fcntl(F_SETFD)", e))?;
+        // SAFETY: `raw` is open (F_GETFD succeeded), was handed to this process for the
+        // channel (close-on-exec cleared by the controller's spawn, which nothing else does
+        // to a sealed memfd) and is claimed exactly once (the flag just set makes a second
+        // adoption fail).
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Ok(Segment {
+            label: label.to_owned(),
+            fd,
+            ptr: NonNull::dangling(),
+            len: 0,
+            access,
+            fixed_size: None,
+            trusted: false,
+        })
+    }
+
+    /// Checks, without claiming it, that `raw` may be adopted with `seals` (see
+    /// [`adopt`](Self::adopt)): handed over to this process and not yet claimed, a memfd
+    /// carrying those seals. Returns its descriptor flags. A caller adopting several
+    /// descriptors checks them all first, so that a refused one leaves the others unclaimed.
+    pub(crate) fn check_adoptable(raw: RawFd, seals: i32) -> Result<i32, ShmFailure> {
         if raw < 0 {
             return Err(ShmFailure::invalid(
                 "adopting a descriptor",
@@ -310,24 +336,19 @@ impl Segment {
                 "the memfd lacks the seals tandem puts on its segments",
             ));
         }
-        // SAFETY: F_SETFD on a valid fd. From here on the descriptor is this process's channel
-        // descriptor: its close-on-exec flag marks it as claimed (checked above).
-        cvt(unsafe { libc::fcntl(raw, libc::F_SETFD, flags | libc::FD_CLOEXEC) })
-            .map_err(|e| ShmFailure::new("fcntl(F_SETFD)", e))?;
-        // SAFETY: `raw` is open (F_GETFD succeeded), was handed to this process for the
-        // channel (close-on-exec cleared by the controller's spawn, which nothing else does
-        // to a sealed memfd) and is claimed exactly once (the flag just set makes a second
-        // adoption fail).
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        Ok(Segment {
-            label: label.to_owned(),
-            fd,
-            ptr: NonNull::dangling(),
-            len: 0,
-            access,
-            fixed_size: None,
-            trusted: false,
-        })
+        Ok(flags)
+    }
+
+    /// The size of the file behind `raw`, a descriptor this process holds but has not
+    /// adopted (see [`check_adoptable`](Self::check_adoptable)).
+    pub(crate) fn file_size_of(raw: RawFd) -> Result<usize, ShmFailure> {
+        // SAFETY: an all-zero `stat` is a valid value for fstat to overwrite.
+        let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat writes one `stat` into the valid, writable `stat`; on a descriptor
+        // that is not open it fails with EBADF.
+        cvt(unsafe { libc::fstat(raw, &mut stat) }).map_err(|e| ShmFailure::new("fstat", e))?;
+        usize::try_from(stat.st_size)
+            .map_err(|_| ShmFailure::invalid("fstat", "negative file size"))
     }
 
     /// A second descriptor of this memfd, with the same access (close-on-exec, above the
