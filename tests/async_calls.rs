@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tandem::{AsyncController, BufferError, ChannelError, Options, WorkerChannel};
+use tandem::{AsyncController, BufferError, ChannelError, Options, ProcessOptions, WorkerChannel};
 
 /// Sleeps the number of microseconds its input starts with, then echoes the input.
 const SLEEP_ECHO: u32 = 1;
@@ -34,11 +34,10 @@ fn threads() -> usize {
         .unwrap()
 }
 
-fn options() -> Options {
+fn options() -> ProcessOptions {
     // The stderr capture is a thread per worker: off, so the count shows the channels alone.
-    Options::default()
+    ProcessOptions::new(Options::default().transition_timeout(Duration::from_secs(10)))
         .capture_stderr(false)
-        .transition_timeout(Duration::from_secs(10))
 }
 
 fn input(micros: u64, tag: u64) -> Vec<u8> {

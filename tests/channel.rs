@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use support::{assert_nothing_in_dev_shm, dev_shm_entries_of, role, role_command, wait_gone};
 use tandem::{
-    ChannelError, Controller, ControllerChannel, ExitReason, Options, TransitionRequest,
-    WorkerChannel,
+    process::ExitReason, ChannelError, Controller, ControllerChannel, Options, ProcessOptions,
+    TransitionRequest, WorkerChannel,
 };
 
 const EVENT: u32 = 1;
@@ -266,7 +266,7 @@ fn worker_entry() {
     match serve(&role, &mut worker) {
         Ok(()) => {}
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }
@@ -464,9 +464,9 @@ fn transition_times_out_and_the_channel_then_refuses_work() {
 
 #[test]
 fn dropping_the_controller_kills_a_worker_that_does_not_stop() {
-    let options = fast_options()
-        .transition_timeout(Duration::from_millis(100))
-        .shutdown_grace(Duration::from_millis(200));
+    let options =
+        ProcessOptions::new(fast_options().transition_timeout(Duration::from_millis(100)))
+            .shutdown_grace(Duration::from_millis(200));
     let mut controller = Controller::spawn(worker("sleepy"), "drop", 0, options).unwrap();
     let pid = controller.pid().unwrap();
     controller.do_transition(SLEEP, 1, |_| ()).unwrap_err();

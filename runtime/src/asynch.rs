@@ -21,9 +21,10 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::channel::controller::asynch::Registration;
-use crate::channel::{ChannelError, Options, Reply};
+use crate::channel::{ChannelError, Reply, UnusableReason};
 use crate::codec::{decode_shared, encode_into, Payload};
 use crate::process::Controller;
+use crate::process::ProcessOptions;
 use crate::typed::Response;
 use crate::typed::Transitions;
 
@@ -62,22 +63,23 @@ impl AsyncController {
         command: Command,
         base: &str,
         id: u32,
-        options: Options,
+        options: impl Into<ProcessOptions>,
     ) -> Result<AsyncController, ChannelError> {
-        Self::spawn_with_setup(command, base, id, options, None, &[]).await
+        Self::spawn_with_setup(command, base, id, options.into(), None, &[]).await
     }
 
     pub(crate) async fn spawn_with_setup(
         command: Command,
         base: &str,
         id: u32,
-        options: Options,
+        options: ProcessOptions,
         setup: Option<Vec<u8>>,
         names: &'static [&'static str],
     ) -> Result<AsyncController, ChannelError> {
         let base = base.to_owned();
         let controller = tokio::task::spawn_blocking(move || {
-            let mut controller = Controller::spawn_with_setup(command, &base, id, options, setup)?;
+            let mut controller =
+                Controller::spawn_with_setup(command, &base, id, options, setup, &mut || false)?;
             controller.set_transition_names(names);
             Ok::<_, ChannelError>(controller)
         })
@@ -126,7 +128,7 @@ impl AsyncController {
         let (Some(controller), Some(registration)) = (self.inner.as_mut(), &self.registration)
         else {
             return Err(ChannelError::Unusable {
-                reason: "a restart of its worker failed".to_owned(),
+                reason: UnusableReason::RestartFailed,
             });
         };
         if let Some(label) = controller.channel().pending() {
@@ -202,7 +204,7 @@ impl AsyncController {
         if self.restarting.is_none() {
             let Some(mut controller) = self.inner.take() else {
                 return Err(ChannelError::Unusable {
-                    reason: "a restart of its worker failed".to_owned(),
+                    reason: UnusableReason::RestartFailed,
                 });
             };
             if let Some(registration) = &mut self.registration {
@@ -257,10 +259,11 @@ impl<T: Transitions> AsyncTypedController<T> {
     pub async fn spawn(
         command: Command,
         id: u32,
-        options: Options,
+        options: impl Into<ProcessOptions>,
         setup: &T::Setup,
     ) -> Result<Self, ChannelError> {
-        let options = options.protocol_fingerprint(T::FINGERPRINT);
+        let mut options = options.into();
+        options.channel = options.channel.protocol_fingerprint(T::FINGERPRINT);
         let setup = crate::codec::encode_to_vec(setup);
         let inner = AsyncController::spawn_with_setup(
             command,

@@ -84,4 +84,36 @@ impl BufferError {
             BufferError::TooLarge { .. } | BufferError::CorruptDescriptor { .. }
         )
     }
+
+    /// A copy, for a channel's broken state (see `ChannelError::duplicate`).
+    pub(crate) fn duplicate(&self) -> BufferError {
+        use crate::channel::duplicate_io;
+        match self {
+            BufferError::Segment {
+                name,
+                size,
+                operation,
+                source,
+            } => BufferError::Segment {
+                name: name.clone(),
+                size: *size,
+                operation,
+                source: duplicate_io(source),
+            },
+            BufferError::OutOfMemory { name, size, source } => BufferError::OutOfMemory {
+                name: name.clone(),
+                size: *size,
+                source: duplicate_io(source),
+            },
+            BufferError::TooLarge { name, len, max } => BufferError::TooLarge {
+                name: name.clone(),
+                len: *len,
+                max: *max,
+            },
+            BufferError::CorruptDescriptor { name, detail } => BufferError::CorruptDescriptor {
+                name: name.clone(),
+                detail: detail.clone(),
+            },
+        }
+    }
 }

@@ -57,7 +57,7 @@ pub const MAX_STACK_BYTES: u32 = 1 << 20;
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use tandem::CrashCapture;
+/// use tandem::crash::CrashCapture;
 ///
 /// let deep = CrashCapture::new().max_stack_bytes(256 << 10).ack_timeout(Duration::from_millis(500));
 /// assert_eq!(deep.get_max_stack_bytes(), 256 << 10);
