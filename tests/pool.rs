@@ -12,7 +12,8 @@ use pool_job::{
 };
 use tandem::{
     pool::{ItemResult, PoolEventKind, RecycleReason},
-    Options, PoolError, PoolOptions, SetupRetry,
+    typed::SetupRetry,
+    Options, PoolError, PoolOptions,
 };
 
 #[test]

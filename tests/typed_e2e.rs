@@ -20,7 +20,7 @@ use generator_types::{
     RunConfig, RunSummary, ToyGenerator,
 };
 use tandem::{
-    process::ExitReason, ChannelError, Options, Response, RestartPolicy, SlowTransition,
+    process::ExitReason, typed::SlowTransition, ChannelError, Options, Response, RestartPolicy,
     TimeoutPolicy, Transitions,
 };
 

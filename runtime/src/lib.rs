@@ -16,11 +16,12 @@
 //!   and resource limits at spawn) and its error.
 //! - [`process`]: [`Controller`], which spawns a worker with its [`ProcessOptions`],
 //!   captures its stderr, restarts it.
-//! - `typed`: [`TypedController`] and the support of `#[derive(Transitions)]`; [`pool`]:
+//! - [`typed`]: [`TypedController`] and the support of `#[derive(Transitions)]`; [`pool`]:
 //!   [`Pool`], many workers of one protocol.
 //!
 //! The items most programs name are re-exported here; the rest stay in their module
-//! (`tandem::codec::Decoder`, `tandem::pool::PoolEvent`, `tandem::channel::WaitStats`). The
+//! (`tandem::codec::Decoder`, `tandem::pool::PoolEvent`, `tandem::channel::WaitStats`,
+//! `tandem::typed::SetupRetry`). The
 //! list is pinned by `api/root.txt` at the repository's root, which a test compares with
 //! this file.
 
@@ -38,7 +39,7 @@ pub mod monitor;
 pub mod pool;
 pub mod process;
 pub mod sandbox;
-mod typed;
+pub mod typed;
 
 #[cfg(feature = "tokio")]
 pub use asynch::{AsyncController, AsyncTypedController};
@@ -52,8 +53,8 @@ pub use pool::{Pool, PoolError, PoolOptions};
 pub use process::{Controller, ProcessOptions};
 pub use sandbox::Sandbox;
 pub use typed::{
-    Context, Response, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy, Transitions,
-    TrustedSlice, TypedController, WorkerError,
+    Context, Response, RestartPolicy, TimeoutPolicy, Transitions, TrustedSlice, TypedController,
+    WorkerError,
 };
 
 /// What generated code may touch. Not public API: no stability guarantees.
@@ -67,7 +68,7 @@ pub mod __private {
         EndOutput, ItemResult, ItemTransition, Pool, PoolError, PoolEvent, PoolOptions, PoolStopper,
     };
     pub use crate::process::{ExitReason, ProcessOptions};
-    pub use crate::typed::{
+    pub use crate::typed::worker::{
         context, finish, read_input, read_input_into, read_input_slice, serve, serve_from_env,
         unknown_kind, write_output, write_output_into,
     };

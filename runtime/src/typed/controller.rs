@@ -112,7 +112,7 @@ impl<T: Transitions> TypedController<T> {
     /// ```no_run
     /// use std::process::Command;
     /// use std::time::Duration;
-    /// use tandem::{Options, SetupRetry, Transitions, TypedController};
+    /// use tandem::{Options, Transitions, TypedController, typed::SetupRetry};
     ///
     /// #[derive(Transitions)]
     /// enum Generator {

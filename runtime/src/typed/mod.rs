@@ -18,12 +18,12 @@
 mod controller;
 mod policies;
 mod protocol;
-mod worker;
+pub(crate) mod worker;
 
 pub use controller::TypedController;
 pub use policies::{RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
 pub use protocol::{Context, ItemTransition, Response, Transitions, WorkerError};
-pub use worker::{
-    context, finish, read_input, read_input_into, read_input_slice, serve, serve_from_env,
-    unknown_kind, write_output, write_output_into, TrustedSlice,
+pub use worker::TrustedSlice;
+pub(crate) use worker::{
+    read_input, read_input_into, read_input_slice, write_output, write_output_into,
 };
