@@ -437,6 +437,18 @@ fn crash_case(case: &str, mode: &str, id: u64, kill: Option<i32>, expected: Expe
     );
     let again = controller.do_transition(EVENT, id + 1, |_| ()).unwrap_err();
     assert!(matches!(again, ChannelError::Unusable { .. }), "{again}");
+    // The refusal keeps the loss that caused it (not a time-out), and says what it was.
+    let earlier = again.earlier().expect("the failure that broke the channel");
+    assert!(
+        earlier.is_worker_lost() && !earlier.is_timeout(),
+        "{earlier}"
+    );
+    assert_eq!(
+        std::mem::discriminant(earlier),
+        std::mem::discriminant(&error),
+        "{earlier}"
+    );
+    assert!(again.to_string().contains(&headline), "{again}");
 
     drop(controller);
     assert_nothing_in_dev_shm(std::process::id());

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use support::{assert_nothing_in_dev_shm, dev_shm_entries_of, role, role_command, wait_gone};
 use tandem::{
-    BufferError, ChannelError, Controller, ControllerChannel, Options, ProcessOptions,
-    WorkerChannel,
+    channel::Violation, BufferError, ChannelError, Controller, ControllerChannel, Options,
+    ProcessOptions, WorkerChannel,
 };
 
 const ECHO: u32 = 0;
@@ -268,6 +268,13 @@ fn published_sizes_past_the_mapping_or_the_limit_are_typed_errors() {
             .do_transition(ECHO, 100 + id, |_| ())
             .unwrap_err();
         assert!(next.requires_restart(), "{next}");
+        // The refusal keeps the violation, and the buffer's own error inside it.
+        match next.earlier() {
+            Some(ChannelError::ProtocolViolation {
+                violation: Violation::Buffer(buffer),
+            }) => assert_eq!(buffer.to_string(), error.to_string()),
+            other => panic!("case {id}: {other:?}"),
+        }
         assert!(next.to_string().contains("protocol violation"), "{next}");
         let old = controller.pid();
         controller.restart().unwrap();

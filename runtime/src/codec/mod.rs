@@ -175,15 +175,15 @@ mod pod;
 #[cfg(test)]
 mod tests;
 
+pub use crate::sys::shared_bytes::SharedBytes;
 pub use decoder::Decoder;
 pub use encoder::Encoder;
 pub use error::DecodeError;
 pub use fingerprint::Fingerprint;
-pub use pod::PodOps;
 pub use pod::PodPayload;
 
 use crate::sys::alloc::{Filled, Slot};
-use crate::sys::shared_bytes::SharedBytes;
+use pod::PodOps;
 
 /// The deepest nesting of derived types that [`Decoder`] accepts.
 pub const MAX_DEPTH: u32 = 256;
