@@ -87,7 +87,7 @@ impl BufferError {
 
     /// A copy, for a channel's broken state (see `ChannelError::duplicate`).
     pub(crate) fn duplicate(&self) -> BufferError {
-        use crate::channel::duplicate_io;
+        use crate::sys::os_error::duplicate as duplicate_io;
         match self {
             BufferError::Segment {
                 name,

@@ -13,6 +13,7 @@ use crate::buffer::BufferError;
 use crate::codec::DecodeError;
 use crate::crash::CrashBacktrace;
 use crate::monitor::{signal_name, MonitorError};
+use crate::sys::os_error::duplicate as duplicate_io;
 use crate::sys::process::ExitReason;
 
 /// Which transition an error is about: its kind, its name when the typed layer gave one,
@@ -550,14 +551,6 @@ impl ChannelError {
             },
             E::NotAWorker { variable, problem } => E::NotAWorker { variable, problem },
         }
-    }
-}
-
-/// A copy of an OS error: the same code, or the same kind and message.
-pub(crate) fn duplicate_io(error: &io::Error) -> io::Error {
-    match error.raw_os_error() {
-        Some(code) => io::Error::from_raw_os_error(code),
-        None => io::Error::new(error.kind(), error.to_string()),
     }
 }
 

@@ -49,7 +49,6 @@ use std::time::Duration;
 
 pub use config::ChannelConfig;
 pub use controller::{ControllerChannel, WorkerStatus};
-pub(crate) use error::duplicate_io;
 pub use error::{ChannelError, Syscall, TransitionLabel, UnusableReason, Violation};
 pub use reply::Reply;
 pub use request::TransitionRequest;

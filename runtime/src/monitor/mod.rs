@@ -285,7 +285,7 @@ pub enum MonitorError {
 impl MonitorError {
     /// A copy, for a channel's broken state (see `ChannelError::duplicate`).
     pub(crate) fn duplicate(&self) -> MonitorError {
-        use crate::channel::duplicate_io;
+        use crate::sys::os_error::duplicate as duplicate_io;
         use MonitorError as E;
         match self {
             E::AlreadyRunning => E::AlreadyRunning,

@@ -313,7 +313,7 @@ impl SandboxError {
             },
             E::MissingPath { path, source } => E::MissingPath {
                 path: path.clone(),
-                source: crate::channel::duplicate_io(source),
+                source: crate::sys::os_error::duplicate(source),
             },
             E::Landlock { detail } => E::Landlock {
                 detail: detail.clone(),
