@@ -275,6 +275,14 @@ fn worker_entry() {
 #[test]
 fn standard_exchange() {
     let mut controller = Controller::spawn(worker("standard"), "std", 0, fast_options()).unwrap();
+    // The setup kind is refused before anything is posted: the caller's mistake, which
+    // leaves the channel usable.
+    let error = controller.do_transition(u32::MAX, 1, |_| ()).unwrap_err();
+    assert!(
+        matches!(error, ChannelError::ReservedKind { kind: u32::MAX }),
+        "{error}"
+    );
+    assert!(!error.requires_restart(), "{error}");
     controller.to_worker().write(b"event 2 input").unwrap();
     let (output, keep, remaps) = controller
         .do_transition(EVENT, 2, |mut reply| {
