@@ -9,7 +9,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::time::Duration;
-use tandem::{decode_from, encode_into, Payload};
+use tandem::{codec::encode_into, decode_from, Payload};
 
 #[path = "data.rs"]
 mod data;

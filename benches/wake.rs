@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use raw_sync::events::{Event, EventInit, EventState};
 use raw_sync::Timeout;
-use tandem::{Controller, Options, WaitStats, WorkerChannel};
+use tandem::{channel::WaitStats, Controller, Options, WorkerChannel};
 
 /// Set in the environment of the worker of [`report_spin_share`], which then prints its own
 /// wait statistics once the controller has stopped it.

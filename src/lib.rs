@@ -51,26 +51,26 @@
 //!   transition, and, when a transition is marked `item`, `<Enum>Pool`. A worker method gets
 //!   a [`Context`] (keep flag, attempt number) and returns its output or a [`WorkerError`];
 //!   the controller gets a [`Response`] (output and keep flag). [`RestartPolicy`],
-//!   [`TimeoutPolicy`] and [`SetupRetry`] say what happens when a worker is lost, slow, or
+//!   [`TimeoutPolicy`] and [`SetupRetry`](typed::SetupRetry) say what happens when a worker is lost, slow, or
 //!   slow to start. [`TrustedSlice`] is a worker's in-place view of plain-old-data input.
 //! - [`Pool`] is the engine of `<Enum>Pool`: items to free workers, results in submission
 //!   order, lost workers restarted and their items retried ([`PoolOptions`],
-//!   [`PoolEvent`], [`EndOutput`], [`PoolStopper`]).
+//!   [`PoolEvent`](pool::PoolEvent), [`EndOutput`](pool::EndOutput), [`PoolStopper`](pool::PoolStopper)).
 //!
 //! **The untyped layer** beneath, close to the reference's API: [`Controller`] spawns a
 //! worker and owns its channel; [`ControllerChannel`] and [`WorkerChannel`] are the two ends
-//! of a channel ([`Options`], [`Reply`], [`TransitionRequest`], [`ChannelConfig`],
-//! [`WaitStats`]); [`WriteBuffer`] and [`ReadBuffer`] are its growable shared-memory buffers,
-//! and [`SharedBytes`] the copy-once view of what the peer wrote.
+//! of a channel ([`Options`], [`Reply`](channel::Reply), [`TransitionRequest`], [`ChannelConfig`](channel::ChannelConfig),
+//! [`WaitStats`](channel::WaitStats)); [`WriteBuffer`] and [`ReadBuffer`] are its growable shared-memory buffers,
+//! and [`SharedBytes`](codec::SharedBytes) the copy-once view of what the peer wrote.
 //!
 //! **Failures**: [`ChannelError`] is what every transition can return: its variants tell a
 //! worker's error from its crash, death or time-out, and
 //! [`requires_restart`](ChannelError::requires_restart) says when the channel needs a
-//! restart. The [`crash`] module holds crash backtraces ([`CrashBacktrace`],
-//! [`CrashCapture`]); the [`monitor`] module the worker's fatal-signal handling
+//! restart. The [`crash`] module holds crash backtraces ([`CrashBacktrace`](crash::CrashBacktrace),
+//! [`CrashCapture`](crash::CrashCapture)); the [`monitor`] module the worker's fatal-signal handling
 //! ([`WorkerMonitor`], usable on its own); [`Sandbox`] confines workers (seccomp, Landlock,
 //! resource limits). Each area has its error: [`BufferError`], [`DecodeError`],
-//! [`PoolError`], [`MonitorError`], [`SandboxError`].
+//! [`PoolError`], [`MonitorError`](monitor::MonitorError), [`SandboxError`](sandbox::SandboxError).
 //!
 //! **Async controllers** (feature `tokio`):
 #![cfg_attr(

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tandem::{
     AsyncController, AsyncPool, AsyncTypedController, BufferError, ChannelError, Context, Options,
-    Payload, RestartPolicy, TimeoutPolicy, Transitions, WorkerChannel, WorkerError,
+    Payload, ProcessOptions, RestartPolicy, TimeoutPolicy, Transitions, WorkerChannel, WorkerError,
 };
 
 /// The environment variable that makes this binary serve `Counter` instead of raw bytes.
@@ -101,9 +101,11 @@ fn threads() -> usize {
         .unwrap()
 }
 
-fn options() -> Options {
-    // The stderr capture stays on (the default): an async controller reads it on the reactor.
-    Options::default().transition_timeout(Duration::from_secs(10))
+fn options() -> ProcessOptions {
+    // The stderr capture stays on (the default): an async controller reads it on the reactor,
+    // so the thread count shows that too.
+    ProcessOptions::new(Options::default().transition_timeout(Duration::from_secs(10)))
+        .capture_stderr(true)
 }
 
 fn input(micros: u64, tag: u64) -> Vec<u8> {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use support::{assert_nothing_in_dev_shm, dev_shm_entries_of, role, role_command, wait_gone};
 use tandem::{
-    ChannelError, Controller, ControllerChannel, ExitReason, Options, TransitionRequest,
-    WorkerChannel,
+    process::ExitReason, ChannelError, Controller, ControllerChannel, Options, ProcessOptions,
+    TransitionRequest, WorkerChannel,
 };
 
 const EVENT: u32 = 1;
@@ -266,7 +266,7 @@ fn worker_entry() {
     match serve(&role, &mut worker) {
         Ok(()) => {}
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }
@@ -275,6 +275,14 @@ fn worker_entry() {
 #[test]
 fn standard_exchange() {
     let mut controller = Controller::spawn(worker("standard"), "std", 0, fast_options()).unwrap();
+    // The setup kind is refused before anything is posted: the caller's mistake, which
+    // leaves the channel usable.
+    let error = controller.do_transition(u32::MAX, 1, |_| ()).unwrap_err();
+    assert!(
+        matches!(error, ChannelError::ReservedKind { kind: u32::MAX }),
+        "{error}"
+    );
+    assert!(!error.requires_restart(), "{error}");
     controller.to_worker().write(b"event 2 input").unwrap();
     let (output, keep, remaps) = controller
         .do_transition(EVENT, 2, |mut reply| {
@@ -448,6 +456,49 @@ fn setup_retry_reports_its_count_and_waits_while_told() {
 }
 
 #[test]
+fn a_launcher_that_fails_is_reported_with_the_program_it_prepared() {
+    let mut channel = ControllerChannel::create("launch", 0, fast_options()).unwrap();
+    let error = channel
+        .setup_worker(|channel| {
+            let mut command = Command::new("/nonexistent/tandem-worker");
+            channel.prepare_command(&mut command);
+            command.spawn()
+        })
+        .unwrap_err();
+    match &error {
+        ChannelError::Spawn { command, source } => {
+            assert_eq!(command, "/nonexistent/tandem-worker");
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound);
+        }
+        other => panic!("{other}"),
+    }
+    assert!(
+        error.to_string().contains("`/nonexistent/tandem-worker`"),
+        "{error}"
+    );
+    // A launcher that fails before it prepared anything names no program.
+    let error = channel
+        .setup_worker(|_| Err(std::io::Error::other("no slot on the batch node")))
+        .unwrap_err();
+    assert!(matches!(error, ChannelError::Launch { .. }), "{error}");
+    assert!(
+        error.to_string().contains("no slot on the batch node"),
+        "{error}"
+    );
+    // No worker set up: the channel refuses transitions, and says why.
+    let error = channel.do_transition(EVENT, 1, |_| ()).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            ChannelError::Unusable {
+                reason: tandem::channel::UnusableReason::NotSetUp
+            }
+        ),
+        "{error}"
+    );
+}
+
+#[test]
 fn transition_times_out_and_the_channel_then_refuses_work() {
     let options = fast_options().transition_timeout(Duration::from_millis(200));
     let mut controller = Controller::spawn(worker("sleepy"), "tmo", 0, options).unwrap();
@@ -460,13 +511,27 @@ fn transition_times_out_and_the_channel_then_refuses_work() {
     assert!(start.elapsed() < Duration::from_secs(2));
     let error = controller.do_transition(EVENT, 6, |_| ()).unwrap_err();
     assert!(matches!(error, ChannelError::Unusable { .. }), "{error}");
+    // The refusal keeps the time-out that caused it, as its kind and as its source.
+    assert!(error.requires_restart(), "{error}");
+    let earlier = error.earlier().expect("the failure that broke the channel");
+    assert!(
+        matches!(earlier, ChannelError::TransitionTimedOut { transition, .. } if transition.id == 5),
+        "{earlier}"
+    );
+    assert!(
+        earlier.is_timeout() && !earlier.is_worker_lost(),
+        "{earlier}"
+    );
+    let source = std::error::Error::source(&error).expect("a source");
+    assert!(source.to_string().contains("timed out"), "{source}");
+    assert!(error.to_string().contains("timed out after"), "{error}");
 }
 
 #[test]
 fn dropping_the_controller_kills_a_worker_that_does_not_stop() {
-    let options = fast_options()
-        .transition_timeout(Duration::from_millis(100))
-        .shutdown_grace(Duration::from_millis(200));
+    let options =
+        ProcessOptions::new(fast_options().transition_timeout(Duration::from_millis(100)))
+            .shutdown_grace(Duration::from_millis(200));
     let mut controller = Controller::spawn(worker("sleepy"), "drop", 0, options).unwrap();
     let pid = controller.pid().unwrap();
     controller.do_transition(SLEEP, 1, |_| ()).unwrap_err();

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use tandem::codec::{Decoder, Encoder};
 use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
-use tandem::{decode_from, decode_from_into, encode_to_vec, Payload};
+use tandem::{codec::decode_from_into, decode_from, encode_to_vec, Payload};
 
 #[derive(Payload, IntoBytes, FromBytes, Immutable, Debug, Clone, Copy, PartialEq)]
 #[zerocopy(crate = "tandem::zerocopy")]

@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use support::{role, role_command};
 use tandem::{
-    BufferError, ChannelConfig, ChannelError, Controller, ControllerChannel, ExitReason, Options,
-    WaitStats, WorkerChannel,
+    channel::{ChannelConfig, WaitStats},
+    process::ExitReason,
+    BufferError, ChannelError, Controller, ControllerChannel, Options, WorkerChannel,
 };
 
 /// The worker answers with its configuration and its wait statistics.
@@ -164,7 +165,7 @@ fn worker_entry() {
     match result {
         Ok(()) => std::process::exit(0),
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }
@@ -190,10 +191,10 @@ fn the_worker_uses_the_configuration_the_controller_chose() {
         (Duration::ZERO, 1000),
         (Duration::from_micros(123), 4096),
         (Duration::from_millis(2), 1 << 20),
-        (
-            Options::default().get_spin(),
-            Options::default().get_max_buffer_bytes(),
-        ),
+        {
+            let defaults = Options::default().config().unwrap();
+            (defaults.spin, defaults.max_buffer_bytes)
+        },
     ];
     for (n, (spin, max_buffer_bytes)) in choices.into_iter().enumerate() {
         let options = options().spin(spin).max_buffer_bytes(max_buffer_bytes);

@@ -26,7 +26,10 @@ use support::faults::divide_by_zero;
 use support::faults::recurse;
 use support::harness::{self, Mode, Test};
 use support::{assert_nothing_in_dev_shm, role, role_command};
-use tandem::{ChannelError, Controller, ExitReason, Options, TransitionRequest, WorkerChannel};
+use tandem::{
+    process::{ExitReason, WorkerStatus},
+    ChannelError, Controller, Options, TransitionRequest, WorkerChannel,
+};
 
 const BEGIN_RUN: u32 = 0;
 const BEGIN_LUMI: u32 = 1;
@@ -255,7 +258,7 @@ fn run_worker(role: &str) {
     match result {
         Ok(()) => {}
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }
@@ -394,7 +397,9 @@ fn crash_case(case: &str, mode: &str, id: u64, kill: Option<i32>, expected: Expe
         "{error}"
     );
     let what = match expected {
-        Expected::Crashed(signal) => format!("crashed with {}", tandem::signal_name(signal)),
+        Expected::Crashed(signal) => {
+            format!("crashed with {}", tandem::monitor::signal_name(signal))
+        }
         Expected::Died(reason) => reason.to_string(),
     };
     let headline = format!("worker {pid} {what} during transition `event` (id {id})");
@@ -423,12 +428,27 @@ fn crash_case(case: &str, mode: &str, id: u64, kill: Option<i32>, expected: Expe
 
     // The process really ended that way, and the channel refuses work until a restart.
     let deadline = Instant::now() + Duration::from_secs(2);
-    while controller.worker_exit().is_none() && Instant::now() < deadline {
+    while !controller.worker_status().has_ended() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(controller.worker_exit(), Some(Some(expected.exit_reason())));
+    assert_eq!(
+        controller.worker_status(),
+        WorkerStatus::Ended(expected.exit_reason())
+    );
     let again = controller.do_transition(EVENT, id + 1, |_| ()).unwrap_err();
     assert!(matches!(again, ChannelError::Unusable { .. }), "{again}");
+    // The refusal keeps the loss that caused it (not a time-out), and says what it was.
+    let earlier = again.earlier().expect("the failure that broke the channel");
+    assert!(
+        earlier.is_worker_lost() && !earlier.is_timeout(),
+        "{earlier}"
+    );
+    assert_eq!(
+        std::mem::discriminant(earlier),
+        std::mem::discriminant(&error),
+        "{earlier}"
+    );
+    assert!(again.to_string().contains(&headline), "{again}");
 
     drop(controller);
     assert_nothing_in_dev_shm(std::process::id());
@@ -517,7 +537,7 @@ fn crash_between_transitions_is_labelled_as_such() {
     controller.to_worker().write(b"later_segv").unwrap();
     controller.do_transition(EVENT, 60, |_| ()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while controller.worker_exit().is_none() {
+    while !controller.worker_status().has_ended() {
         assert!(Instant::now() < deadline, "the worker did not crash");
         thread::sleep(Duration::from_millis(5));
     }
@@ -652,7 +672,7 @@ fn generate(base: &str, crash_flag: &Path) -> Job {
     let mut command = role_command("worker", "generator");
     command.env(CRASH_FLAG_ENV, crash_flag);
     let mut controller =
-        Controller::spawn_with_setup(command, base, 0, options(), Some(encode(&[SEED]))).unwrap();
+        Controller::spawn_with_raw_setup(command, base, 0, options(), encode(&[SEED])).unwrap();
     controller.set_transition_names(KIND_NAMES);
     let mut pids = vec![controller.pid().unwrap()];
     let lumi_state = splitmix(SEED).0;

@@ -26,8 +26,8 @@ use std::hint::black_box;
 use support::harness::{self, Mode, Test};
 use support::role;
 use tandem::{
-    ChannelError, Controller, CrashBacktrace, CrashCapture, Options, TransitionRequest,
-    WorkerChannel,
+    crash::{CrashBacktrace, CrashCapture},
+    ChannelError, Controller, Options, TransitionRequest, WorkerChannel,
 };
 
 const EVENT: u32 = 1;
@@ -214,7 +214,7 @@ fn run_worker() {
     match worker.handle_transitions(serve) {
         Ok(()) => {}
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }
@@ -285,7 +285,7 @@ fn options() -> Options {
 }
 
 fn spawn(base: &str, capture: CrashCapture) -> Controller {
-    Controller::spawn_with_crash_capture(worker_command(), base, 0, options(), None, capture)
+    Controller::spawn(worker_command(), base, 0, options().crash_capture(capture))
         .expect("spawn the worker")
 }
 

@@ -16,7 +16,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tandem::codec::{BUDGET_BASE, BUDGET_PER_BYTE, MEMORY_BASE, MEMORY_PER_BYTE};
-use tandem::{decode_from, decode_from_into, encode_to_vec, DecodeError, Payload};
+use tandem::{codec::decode_from_into, decode_from, encode_to_vec, DecodeError, Payload};
 
 mod counting_alloc;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use support::{role, role_command};
 use tandem::{
-    decode_from, decode_from_into, encode_to_vec, zerocopy, ChannelError, Context, Options,
+    codec::decode_from_into, decode_from, encode_to_vec, zerocopy, ChannelError, Context, Options,
     Payload, Transitions, WorkerError,
 };
 

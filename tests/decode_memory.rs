@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tandem::codec::{Decoder, MEMORY_BASE, MEMORY_PER_BYTE};
-use tandem::{decode_from, decode_from_into, encode_to_vec, DecodeError, Payload};
+use tandem::{codec::decode_from_into, decode_from, encode_to_vec, DecodeError, Payload};
 
 mod counting_alloc;
 

@@ -11,7 +11,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::{assert_nothing_in_dev_shm, dev_shm_entries_of, role, role_command, wait_gone};
-use tandem::{BufferError, ChannelError, Controller, ControllerChannel, Options, WorkerChannel};
+use tandem::{
+    channel::Violation, BufferError, ChannelError, Controller, ControllerChannel, Options,
+    ProcessOptions, WorkerChannel,
+};
 
 const ECHO: u32 = 0;
 const RESIZE: u32 = 1;
@@ -28,8 +31,12 @@ fn options() -> Options {
     Options::default()
         .setup_timeout(Duration::from_secs(5))
         .transition_timeout(Duration::from_secs(5))
-        .shutdown_grace(Duration::from_millis(200))
         .max_buffer_bytes(MAX)
+}
+
+/// The channel's options, with a short grace before a stopped worker is killed.
+fn process_options() -> ProcessOptions {
+    ProcessOptions::new(options()).shutdown_grace(Duration::from_millis(200))
 }
 
 fn spawn(id: u32) -> Controller {
@@ -37,7 +44,7 @@ fn spawn(id: u32) -> Controller {
         role_command("worker_entry", "hostile"),
         "hostile",
         id,
-        options(),
+        process_options(),
     )
     .unwrap()
 }
@@ -101,7 +108,7 @@ fn worker_entry() {
     let mut worker = match WorkerChannel::from_env(0) {
         Ok(worker) => worker.expect("started as a worker"),
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker could not open its channel: {error}"),
     };
@@ -174,7 +181,7 @@ fn worker_entry() {
     match result {
         Ok(()) => {}
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }
@@ -261,6 +268,13 @@ fn published_sizes_past_the_mapping_or_the_limit_are_typed_errors() {
             .do_transition(ECHO, 100 + id, |_| ())
             .unwrap_err();
         assert!(next.requires_restart(), "{next}");
+        // The refusal keeps the violation, and the buffer's own error inside it.
+        match next.earlier() {
+            Some(ChannelError::ProtocolViolation {
+                violation: Violation::Buffer(buffer),
+            }) => assert_eq!(buffer.to_string(), error.to_string()),
+            other => panic!("case {id}: {other:?}"),
+        }
         assert!(next.to_string().contains("protocol violation"), "{next}");
         let old = controller.pid();
         controller.restart().unwrap();
@@ -334,7 +348,7 @@ fn a_workers_own_children_inherit_no_channel() {
         "a descriptor leaked: {listing}"
     );
     assert!(
-        !listing.contains(tandem::CHANNEL_ENV),
+        !listing.contains(tandem::channel::CHANNEL_ENV),
         "the token leaked: {listing}"
     );
     // The worker itself holds its three descriptors.
@@ -431,7 +445,7 @@ fn controller_entry() {
                 role_command("worker_entry", "hostile"),
                 "group",
                 0,
-                options(),
+                process_options(),
             )
             .unwrap();
             println!("victim {}", controller.pid().unwrap());

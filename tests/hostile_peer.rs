@@ -13,7 +13,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use support::{role, role_command};
-use tandem::{BufferError, ChannelError, Controller, ControllerChannel, Options, WorkerChannel};
+use tandem::{
+    BufferError, ChannelError, Controller, ControllerChannel, Options, ProcessOptions,
+    WorkerChannel,
+};
 
 const ECHO: u32 = 0;
 const FORGE_PID_AND_DIE: u32 = 1;
@@ -33,12 +36,22 @@ fn options() -> Options {
     Options::default()
         .setup_timeout(Duration::from_secs(5))
         .transition_timeout(Duration::from_secs(5))
-        .shutdown_grace(Duration::from_millis(200))
         .max_buffer_bytes(64 << 20)
 }
 
+/// The channel's options, with a short grace before a stopped worker is killed.
+fn process_options() -> ProcessOptions {
+    ProcessOptions::new(options()).shutdown_grace(Duration::from_millis(200))
+}
+
 fn spawn(base: &str, id: u32) -> Controller {
-    Controller::spawn(role_command("worker_entry", "hostile"), base, id, options()).unwrap()
+    Controller::spawn(
+        role_command("worker_entry", "hostile"),
+        base,
+        id,
+        process_options(),
+    )
+    .unwrap()
 }
 
 /// The channel memfds this process holds: `(descriptor, label)` from `/proc/self/fd`.
@@ -197,7 +210,7 @@ fn worker_entry() {
     let mut worker = match WorkerChannel::from_env(0) {
         Ok(worker) => worker.expect("started as a worker"),
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker could not open its channel: {error}"),
     };
@@ -254,7 +267,7 @@ fn worker_entry() {
     match result {
         Ok(()) => {}
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::{assert_nothing_in_dev_shm, role, role_command};
-use tandem::{decode_shared, encode_into, Controller, Options, Payload, WorkerChannel};
+use tandem::{
+    codec::{decode_shared, encode_into},
+    Controller, Options, Payload, WorkerChannel,
+};
 
 #[derive(Payload, Debug, Clone, PartialEq)]
 enum Shape {

@@ -134,8 +134,10 @@ mod derives {
     /// `spawn` and `shutdown`, checked but not run.
     pub fn lifecycle(
         config: &Config,
-    ) -> ::core::result::Result<::core::option::Option<::tandem::ExitReason>, ::tandem::ChannelError>
-    {
+    ) -> ::core::result::Result<
+        ::core::option::Option<::tandem::process::ExitReason>,
+        ::tandem::ChannelError,
+    > {
         let controller = GeneratorController::spawn(
             ::std::process::Command::new("worker"),
             0,

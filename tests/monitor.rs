@@ -23,7 +23,7 @@ use support::faults::divide_by_zero;
 use support::faults::recurse;
 use support::harness::{self, Mode, Test};
 use tandem::monitor::signal_name;
-use tandem::{MonitorError, WorkerMonitor};
+use tandem::{monitor::MonitorError, WorkerMonitor};
 
 const SCENARIO_VAR: &str = "TANDEM_MONITOR_SCENARIO";
 /// Upper bound for any child; a healthy one ends in well under a second.

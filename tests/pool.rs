@@ -11,7 +11,9 @@ use pool_job::{
     JobPool, Out, Setup,
 };
 use tandem::{
-    ItemResult, Options, PoolError, PoolEventKind, PoolOptions, RecycleReason, SetupRetry,
+    pool::{ItemResult, PoolEventKind, RecycleReason},
+    typed::SetupRetry,
+    Options, PoolError, PoolOptions,
 };
 
 #[test]
@@ -471,7 +473,7 @@ fn a_slow_setup_is_waited_for_when_the_setup_retry_says_so() {
         .setup_timeout(Duration::from_millis(250))
         .transition_timeout(Duration::from_secs(5));
     let patient = PoolOptions::new(1)
-        .channel(channel.clone())
+        .process(channel.clone())
         .setup_retry(SetupRetry::wait_longer(8));
     let mut pool = start_with(patient, &setup);
     pool.begin_run(1, &1);
@@ -483,7 +485,7 @@ fn a_slow_setup_is_waited_for_when_the_setup_retry_says_so() {
     pool.shutdown();
 
     let impatient = PoolOptions::new(1)
-        .channel(channel.clone())
+        .process(channel.clone())
         .max_start_failures(1);
     match JobPool::start(
         || support::role_command("worker_entry", "pool"),

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use pool_job::{scratch_dir, serve_if_worker, start, Out, Setup};
-use tandem::{ItemResult, PoolError};
+use tandem::{pool::ItemResult, PoolError};
 
 #[test]
 #[ignore = "run as a worker by the other tests"]

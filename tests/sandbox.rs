@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use support::harness::{self, Mode, Test};
 use support::{assert_nothing_in_dev_shm, role, ROLE_ENV};
 use tandem::{
-    ChannelError, Controller, LandlockEnforcement, Options, Sandbox, TransitionRequest,
+    sandbox::LandlockEnforcement, ChannelError, Controller, Options, Sandbox, TransitionRequest,
     WorkerChannel,
 };
 
@@ -155,7 +155,7 @@ fn serve(request: &mut TransitionRequest<'_>) -> Result<(), String> {
 fn run_worker(role: &str) {
     if role == "skips-sandbox" {
         // A worker of another tandem that does not know the sandbox: it never installs it.
-        std::env::remove_var(tandem::SANDBOX_ENV);
+        std::env::remove_var(tandem::sandbox::SANDBOX_ENV);
     }
     if role == "file-writer" {
         // Setup code may still open files: the seccomp filter comes with `setup_done`.

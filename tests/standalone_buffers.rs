@@ -15,7 +15,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use support::{role, role_command};
-use tandem::{BufferError, BufferHandoff, ReadBuffer, WriteBuffer};
+use tandem::buffer::BufferHandoff;
+use tandem::{BufferError, ReadBuffer, WriteBuffer};
 
 /// How long one answer or the child's exit may take before the test gives up.
 const PATIENCE: Duration = Duration::from_secs(10);

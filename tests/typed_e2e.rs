@@ -20,8 +20,8 @@ use generator_types::{
     RunConfig, RunSummary, ToyGenerator,
 };
 use tandem::{
-    ChannelError, ExitReason, Options, Response, RestartPolicy, SlowTransition, TimeoutPolicy,
-    Transitions,
+    process::ExitReason, typed::SlowTransition, ChannelError, Options, Response, RestartPolicy,
+    TimeoutPolicy, Transitions,
 };
 
 const WORKER: &str = "generator_worker";

@@ -15,7 +15,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use support::{role, role_command};
-use tandem::{ChannelError, Controller, Options, WaitStats, WorkerChannel};
+use tandem::{
+    channel::WaitStats, ChannelError, Controller, Options, ProcessOptions, WorkerChannel,
+};
 
 /// The worker busy-loops for as many microseconds as the transition id says.
 const WORK: u32 = 1;
@@ -47,11 +49,13 @@ fn machine() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn options() -> Options {
-    Options::default()
-        .setup_timeout(Duration::from_secs(10))
-        .transition_timeout(Duration::from_secs(10))
-        .shutdown_grace(Duration::from_millis(200))
+fn options() -> ProcessOptions {
+    ProcessOptions::new(
+        Options::default()
+            .setup_timeout(Duration::from_secs(10))
+            .transition_timeout(Duration::from_secs(10)),
+    )
+    .shutdown_grace(Duration::from_millis(200))
 }
 
 fn busy(micros: u64) {
@@ -206,7 +210,7 @@ fn worker_entry() {
     match result {
         Ok(()) => std::process::exit(0),
         Err(ChannelError::ControllerGone { .. }) => {
-            std::process::exit(tandem::CONTROLLER_GONE_EXIT_STATUS)
+            std::process::exit(tandem::channel::CONTROLLER_GONE_EXIT_STATUS)
         }
         Err(error) => panic!("worker failed: {error}"),
     }
@@ -451,7 +455,9 @@ fn assert_storm_bounded(counts: Counts, waited: Duration) {
 #[test]
 fn a_futex_storm_makes_the_controller_back_off_until_its_time_out() {
     let _machine = machine();
-    let options = options().transition_timeout(Duration::from_millis(300));
+    let options = options();
+    let channel = options.channel().clone();
+    let options = options.with_channel(channel.transition_timeout(Duration::from_millis(300)));
     let mut controller =
         Controller::spawn(role_command("worker_entry", "worker"), "storm", 0, options)
             .expect("spawn worker");

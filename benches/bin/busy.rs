@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use tandem::WaitStats;
+use tandem::channel::WaitStats;
 
 /// Keeps this CPU busy until `ns` nanoseconds have passed since `start`.
 pub fn busy_until(start: Instant, ns: u64) {

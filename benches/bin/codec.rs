@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use tandem::{decode_from, encode_into, Payload};
+use tandem::{codec::encode_into, decode_from, Payload};
 
 use crate::data::{gen_event, particles, GenEvent, Particle};
 

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use tandem::{ChannelError, Controller, CrashCapture, WorkerChannel};
+use tandem::{crash::CrashCapture, ChannelError, Controller, WorkerChannel};
 
 use crate::peer::{options, self_command, Placement};
 use crate::report::{self, quantile, Record};
@@ -68,7 +68,7 @@ pub fn run(crashes: usize, records: &mut Vec<Record>) {
     // Both settings side by side, crash after crash, so that load from elsewhere hits both.
     let mut controllers = [CrashCapture::new(), CrashCapture::disabled()].map(|capture| {
         let command = self_command("crasher", Placement::Unpinned);
-        Controller::spawn_with_crash_capture(command, "bench-crash", 0, options(), None, capture)
+        Controller::spawn(command, "bench-crash", 0, options().crash_capture(capture))
             .expect("start the crashing worker")
     });
     for id in 0..crashes as u64 {

@@ -2,7 +2,7 @@
 //! (`TypedController::call_into`, `decode_from_into`), so a large message costs no page
 //! faults after the first.
 
-use tandem::{decode_from_into, Payload};
+use tandem::{codec::decode_from_into, Payload};
 
 use crate::peer::{Bench, BenchController};
 

@@ -13,7 +13,7 @@
 //! Per step: p50 and mean time per call, the overhead over W (p50 − W), each side's CPU
 //! time per call (`CLOCK_PROCESS_CPUTIME_ID`, read by each process before and after the
 //! step: the worker's travels back in a report transition or message that is not timed), and
-//! each side's wait statistics over the step's calls ([`tandem::WaitStats`] deltas: waits
+//! each side's wait statistics over the step's calls ([`tandem::channel::WaitStats`] deltas: waits
 //! answered at once, while spinning, after the spin ended; sleeps in `FUTEX_WAIT`). The floor
 //! spins on both sides, so its CPU per call is its time per call.
 //!
@@ -23,7 +23,7 @@
 
 use std::time::Instant;
 
-use tandem::{ItemResult, PoolError, PoolOptions};
+use tandem::{pool::ItemResult, PoolError, PoolOptions};
 
 use crate::busy::{self, Report, Waits};
 use crate::peer::{self, Link, Mechanism, Placement, PoolWorkPool, FLOOR_REPORT, REPORT, WORK};
@@ -225,7 +225,7 @@ fn ladder(pair: Pair, side: Side, steps: &mut [Step]) {
 /// items' round trips (ns).
 fn pool(workers: usize, items: u64) -> (f64, Vec<u64>) {
     let command = || peer::self_command("tandem-pool", Placement::Unpinned);
-    let options = PoolOptions::new(workers).channel(peer::options());
+    let options = PoolOptions::new(workers).process(peer::options());
     let mut pool = PoolWorkPool::start(command, &(), options).expect("start the pool");
     let warm_up = (items / 10).max(10);
     let work = |first: u64, count: u64| (first..first + count).map(|id| (id, POOL_ITEM_NS));

@@ -7,26 +7,34 @@
 //!   APIs: shared-memory segments, futexes, pidfds and the death watchers that sleep on
 //!   them, signals and the fatal-signal handler's arguments.
 //! - [`codec`]: the [`Payload`] trait and its fixed, validated binary encoding (pure Rust).
-//! - `buffer`: [`WriteBuffer`] / [`ReadBuffer`], growable shared-memory buffers, each
+//! - [`buffer`]: [`WriteBuffer`] / [`ReadBuffer`], growable shared-memory buffers, each
 //!   described by a shared descriptor, and their error, [`BufferError`]; usable without a
-//!   channel, one end handed to a child process through a [`BufferHandoff`].
-//! - [`monitor`]: [`WorkerMonitor`], fatal-signal handling in the worker.
-//! - `channel`: [`ControllerChannel`] / [`WorkerChannel`], the control block (with the
-//!   [`ChannelConfig`] both sides share), the transition protocol, its waits
-//!   ([`WaitStats`]) and its error, [`ChannelError`].
-//! - `sandbox`: [`Sandbox`], the opt-in worker sandbox (seccomp-bpf after setup, Landlock
-//!   and resource limits at spawn) and its error, [`SandboxError`].
-//! - `process`: [`Controller`], which spawns a worker, captures its stderr, restarts it.
-//! - `typed`: [`TypedController`] and the support of `#[derive(Transitions)]`.
+//!   channel, one end handed to a child process through a [`buffer::BufferHandoff`].
+//! - [`monitor`]: [`WorkerMonitor`], fatal-signal handling in the worker; [`crash`]: the
+//!   crash report's backtrace.
+//! - [`channel`]: [`ControllerChannel`] / [`WorkerChannel`], the control block (with the
+//!   [`channel::ChannelConfig`] both sides share), the transition protocol, its waits
+//!   ([`channel::WaitStats`]) and its error, [`ChannelError`].
+//! - [`sandbox`]: [`Sandbox`], the opt-in worker sandbox (seccomp-bpf after setup, Landlock
+//!   and resource limits at spawn) and its error.
+//! - [`process`]: [`Controller`], which spawns a worker with its [`ProcessOptions`],
+//!   captures its stderr, restarts it.
+//! - [`typed`]: [`TypedController`] and the support of `#[derive(Transitions)]`; [`pool`]:
+//!   [`Pool`], many workers of one protocol.
+//! - `derive_support` (hidden, as `__private`): what the derives generate code against.
+//! - `asynch` (feature `tokio`): `AsyncController`, `AsyncTypedController`, `AsyncPool`,
+//!   calls awaited on tokio with no thread per call or channel.
 //!
 //! Each layer works without the ones above it, and each has a running example where a
 //! reader looks first: the codec ([`codec`]), the monitor ([`monitor`]), a channel without
 //! the process layer ([`ControllerChannel`]) and a buffer between a process and its child
-//! without a channel ([`BufferHandoff`]; the repository's `docs/standalone-parts.md`).
+//! without a channel ([`buffer::BufferHandoff`]; the repository's `docs/standalone-parts.md`).
 //!
-//! Everything a user names is re-exported here, flat. Only two modules are public, for
-//! their documentation: [`codec`] (the wire format) and [`monitor`] (the signal-handling
-//! protocol).
+//! The items most programs name are re-exported here; the rest stay in their module
+//! (`tandem::codec::Decoder`, `tandem::pool::PoolEvent`, `tandem::channel::WaitStats`,
+//! `tandem::typed::SetupRetry`). The
+//! list is pinned by `api/root.txt` at the repository's root, which a test compares with
+//! this file.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -34,41 +42,29 @@ mod sys;
 
 #[cfg(feature = "tokio")]
 mod asynch;
-mod buffer;
-mod channel;
+pub mod buffer;
+pub mod channel;
 pub mod codec;
 pub mod crash;
 mod derive_support;
 pub mod monitor;
-mod pool;
-mod process;
-mod sandbox;
-mod typed;
+pub mod pool;
+pub mod process;
+pub mod sandbox;
+pub mod typed;
 
 #[cfg(feature = "tokio")]
 pub use asynch::{AsyncController, AsyncPool, AsyncTypedController, PooledWorker};
-pub use buffer::{BufferError, BufferHandoff, ReadBuffer, WriteBuffer};
-pub use channel::{
-    ChannelConfig, ChannelError, ControllerChannel, ExitReason, Options, Reply, Syscall,
-    TransitionLabel, TransitionRequest, WaitStats, WorkerChannel, CHANNEL_ENV,
-    CONTROLLER_GONE_EXIT_STATUS,
-};
-pub use codec::{
-    decode_from, decode_from_into, decode_pod_slice, decode_shared, decode_shared_into,
-    encode_into, encode_to_vec, DecodeError, Decoder, Encoder, Fingerprint, Payload, PodPayload,
-};
-pub use crash::{CrashBacktrace, CrashCapture};
-pub use monitor::{signal_name, FatalSignal, MonitorBuilder, MonitorError, WorkerMonitor};
-pub use pool::{
-    EndOutput, ItemResult, Pool, PoolError, PoolEvent, PoolEventKind, PoolOptions, PoolStopper,
-    RecycleReason,
-};
-pub use process::Controller;
-pub use sandbox::{LandlockEnforcement, Sandbox, SandboxError, SandboxStatus, SANDBOX_ENV};
-pub use sys::shared_bytes::SharedBytes;
+pub use buffer::{BufferError, ReadBuffer, WriteBuffer};
+pub use channel::{ChannelError, ControllerChannel, Options, TransitionRequest, WorkerChannel};
+pub use codec::{decode_from, encode_to_vec, DecodeError, Payload};
+pub use monitor::WorkerMonitor;
+pub use pool::{Pool, PoolError, PoolOptions};
+pub use process::{Controller, ProcessOptions};
+pub use sandbox::Sandbox;
 pub use typed::{
-    Context, ItemTransition, Response, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy,
-    Transitions, TrustedSlice, TypedController, WorkerError,
+    Context, Response, RestartPolicy, TimeoutPolicy, Transitions, TrustedSlice, TypedController,
+    WorkerError,
 };
 
 /// What generated code may touch. Not public API: no stability guarantees.
@@ -76,9 +72,20 @@ pub use typed::{
 pub mod __private {
     pub use crate::codec::__private::*;
     pub use crate::derive_support::*;
-    pub use crate::typed::{
+    // Everything generated code names, by its own path, so that the derives do not depend
+    // on which items the crate's root re-exports.
+    pub use crate::channel::{ChannelError, TransitionRequest, WorkerChannel};
+    pub use crate::pool::{
+        EndOutput, ItemResult, ItemTransition, Pool, PoolError, PoolEvent, PoolOptions, PoolStopper,
+    };
+    pub use crate::process::{ExitReason, ProcessOptions};
+    pub use crate::typed::worker::{
         context, finish, read_input, read_input_into, read_input_slice, serve, serve_from_env,
         unknown_kind, write_output, write_output_into,
+    };
+    pub use crate::typed::{
+        Context, Response, RestartPolicy, SetupRetry, Transitions, TrustedSlice, TypedController,
+        WorkerError,
     };
     pub use ::core;
     pub use ::std;

@@ -151,7 +151,7 @@ pub fn scratch_dir(test: &str) -> std::path::PathBuf {
 }
 
 pub fn options(workers: usize) -> PoolOptions {
-    PoolOptions::new(workers).channel(
+    PoolOptions::new(workers).process(
         Options::default()
             .setup_timeout(Duration::from_secs(5))
             .transition_timeout(Duration::from_secs(5)),

@@ -29,8 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tandem::{
-    ChannelError, CrashBacktrace, ExitReason, Options, PoolError, PoolEventKind, PoolOptions,
-    Sandbox,
+    crash::CrashBacktrace, pool::PoolEventKind, process::ExitReason, ChannelError, Options,
+    PoolError, PoolOptions, Sandbox,
 };
 
 use crate::event::GenEvent;
@@ -174,7 +174,7 @@ pub fn run(
         channel
     };
     let options = PoolOptions::new(config.streams)
-        .channel(channel)
+        .process(channel)
         .max_attempts(config.max_attempts)
         .max_start_failures(MAX_START_FAILURES)
         .restart_backoff(Duration::ZERO)
@@ -306,7 +306,7 @@ fn collect_events(pool: &mut GeneratorPool, max_attempts: u32, report: &mut Driv
 /// the end transition reports nothing: that is recorded, not an error, since the job's
 /// counts are the controller's.
 fn check(
-    served: &[tandem::EndOutput<Served>],
+    served: &[tandem::pool::EndOutput<Served>],
     received: Served,
     block: &str,
     report: &mut DriverReport,
@@ -358,11 +358,13 @@ fn check(
 /// A short name for a failure, to count failures by kind.
 pub fn classify(error: &ChannelError) -> String {
     match error {
-        ChannelError::WorkerCrashed { signal, .. } => tandem::signal_name(*signal).to_owned(),
+        ChannelError::WorkerCrashed { signal, .. } => {
+            tandem::monitor::signal_name(*signal).to_owned()
+        }
         ChannelError::WorkerDied { reason, .. } => match reason {
             Some(ExitReason::Exited(code)) => format!("exit {code}"),
             Some(ExitReason::Signaled(signal)) => {
-                format!("killed by {}", tandem::signal_name(*signal))
+                format!("killed by {}", tandem::monitor::signal_name(*signal))
             }
             None => "died".to_owned(),
         },

@@ -124,7 +124,7 @@ fn transitions_impl(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     let setup = quote_spanned!(setup.span()=> type Setup = #setup;);
     quote! {
         #[automatically_derived]
-        impl #rt::Transitions for #enum_ident {
+        impl #rt::__private::Transitions for #enum_ident {
             #setup
             const NAMES: &'static [&'static str] = &[#(#names),*];
             const REPLAY: &'static [::core::primitive::bool] = &[#(#replays),*];
@@ -222,7 +222,9 @@ pub(crate) fn worker_methods(n: &Names<'_>, transitions: &[Transition<'_>]) -> V
             }
             let docs = docs(t, &generated);
             let input = match (t.borrowed_element(), &t.attrs.input) {
-                (Some(element), _) => Some(quote!(input: #rt::TrustedSlice<'_, #element>,)),
+                (Some(element), _) => {
+                    Some(quote!(input: #rt::__private::TrustedSlice<'_, #element>,))
+                }
                 (None, Some(input)) if t.reuses_input() => Some(quote!(input: &mut #input,)),
                 (None, input) => input.as_ref().map(|input| quote!(input: #input,)),
             };
@@ -235,10 +237,10 @@ pub(crate) fn worker_methods(n: &Names<'_>, transitions: &[Transition<'_>]) -> V
                 #docs
                 fn #method(
                     &mut self,
-                    context: &mut #rt::Context,
+                    context: &mut #rt::__private::Context,
                     #input
                     #output_param
-                ) -> ::core::result::Result<#returned, #rt::WorkerError>;
+                ) -> ::core::result::Result<#returned, #rt::__private::WorkerError>;
             }
         })
         .collect()
@@ -277,7 +279,7 @@ pub(crate) fn controller_signatures(
                     &mut self,
                     id: ::core::primitive::u64,
                     #input
-                ) -> ::core::result::Result<#rt::Response<#output>, #rt::ChannelError>
+                ) -> ::core::result::Result<#rt::__private::Response<#output>, #rt::__private::ChannelError>
             }
         })
         .collect()
@@ -409,8 +411,8 @@ fn worker_trait(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
                 &mut self,
                 __tandem_kept: &mut #kept,
                 __tandem_kind: ::core::primitive::u32,
-                __tandem_request: &mut #rt::TransitionRequest<'_>,
-            ) -> ::core::result::Result<(), #rt::WorkerError> {
+                __tandem_request: &mut #rt::__private::TransitionRequest<'_>,
+            ) -> ::core::result::Result<(), #rt::__private::WorkerError> {
                 match __tandem_kind {
                     #(#arms)*
                     __tandem_other => ::core::result::Result::Err(
@@ -468,7 +470,7 @@ fn controller(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     quote! {
         #[doc = #doc]
         #vis struct #controller {
-            inner: #rt::TypedController<#enum_ident>,
+            inner: #rt::__private::TypedController<#enum_ident>,
         }
 
         impl #controller {

@@ -59,7 +59,7 @@ pub(crate) fn fallback(input: &DeriveInput, set: Option<&TransitionSet<'_>>) -> 
     let transitions_impl = (!generic).then(|| {
         quote! {
             #[automatically_derived]
-            impl #rt::Transitions for #enum_ident {
+            impl #rt::__private::Transitions for #enum_ident {
                 type Setup = ();
                 const NAMES: &'static [&'static str] = &[];
                 const REPLAY: &'static [::core::primitive::bool] = &[];

@@ -42,9 +42,9 @@ pub(crate) const WORKER: &[Method] = &[
                 /// # Errors
                 /// `ChannelError::ControllerGone` if the controller disappears; setup errors.
                 fn #name(
-                    channel: &mut #rt::WorkerChannel,
-                    make: impl ::core::ops::FnOnce(#setup) -> ::core::result::Result<Self, #rt::WorkerError>,
-                ) -> ::core::result::Result<(), #rt::ChannelError>
+                    channel: &mut #rt::__private::WorkerChannel,
+                    make: impl ::core::ops::FnOnce(#setup) -> ::core::result::Result<Self, #rt::__private::WorkerError>,
+                ) -> ::core::result::Result<(), #rt::__private::ChannelError>
             }
         },
         body: |n| {
@@ -77,8 +77,8 @@ pub(crate) const WORKER: &[Method] = &[
                 /// As [`serve`](Self::serve); `ChannelError::ProtocolMismatch` if the
                 /// controller was built from other definitions.
                 fn #name(
-                    make: impl ::core::ops::FnOnce(#setup) -> ::core::result::Result<Self, #rt::WorkerError>,
-                ) -> ::core::result::Result<::core::primitive::bool, #rt::ChannelError>
+                    make: impl ::core::ops::FnOnce(#setup) -> ::core::result::Result<Self, #rt::__private::WorkerError>,
+                ) -> ::core::result::Result<::core::primitive::bool, #rt::__private::ChannelError>
             }
         },
         body: |n| {
@@ -124,9 +124,9 @@ pub(crate) const CONTROLLER: &[Method] = &[
                 pub fn #name<S>(
                     command: ::std::process::Command,
                     id: ::core::primitive::u32,
-                    options: #rt::Options,
+                    options: impl ::core::convert::Into<#rt::__private::ProcessOptions>,
                     setup: &S,
-                ) -> ::core::result::Result<Self, #rt::ChannelError>
+                ) -> ::core::result::Result<Self, #rt::__private::ChannelError>
                 where
                     S: #rt::__private::SetupOf<#setup> + ?::core::marker::Sized,
             }
@@ -135,7 +135,7 @@ pub(crate) const CONTROLLER: &[Method] = &[
             let Names { rt, .. } = n;
             quote!({
                 ::core::result::Result::Ok(Self {
-                    inner: #rt::TypedController::spawn(
+                    inner: #rt::__private::TypedController::spawn(
                         command,
                         id,
                         options,
@@ -159,10 +159,10 @@ pub(crate) const CONTROLLER: &[Method] = &[
                 pub fn #name<S>(
                     command: ::std::process::Command,
                     id: ::core::primitive::u32,
-                    options: #rt::Options,
+                    options: impl ::core::convert::Into<#rt::__private::ProcessOptions>,
                     setup: &S,
-                    retry: #rt::SetupRetry,
-                ) -> ::core::result::Result<Self, #rt::ChannelError>
+                    retry: #rt::__private::SetupRetry,
+                ) -> ::core::result::Result<Self, #rt::__private::ChannelError>
                 where
                     S: #rt::__private::SetupOf<#setup> + ?::core::marker::Sized,
             }
@@ -171,7 +171,7 @@ pub(crate) const CONTROLLER: &[Method] = &[
             let Names { rt, .. } = n;
             quote!({
                 ::core::result::Result::Ok(Self {
-                    inner: #rt::TypedController::spawn_with_setup_retry(
+                    inner: #rt::__private::TypedController::spawn_with_setup_retry(
                         command,
                         id,
                         options,
@@ -188,7 +188,7 @@ pub(crate) const CONTROLLER: &[Method] = &[
             let Names { rt, .. } = n;
             quote! {
                 /// Stops the worker and waits for it; how it ended, if it was running.
-                pub fn #name(self) -> ::core::option::Option<#rt::ExitReason>
+                pub fn #name(self) -> ::core::option::Option<#rt::__private::ExitReason>
             }
         },
         body: |_| quote!({ self.inner.shutdown() }),
@@ -203,7 +203,7 @@ pub(crate) const CONTROLLER: &[Method] = &[
                 ///
                 /// # Errors
                 /// As `TypedController::restart`.
-                pub fn #name(&mut self) -> ::core::result::Result<(), #rt::ChannelError>
+                pub fn #name(&mut self) -> ::core::result::Result<(), #rt::__private::ChannelError>
             }
         },
         body: |_| quote!({ self.inner.restart() }),
@@ -225,7 +225,7 @@ pub(crate) const CONTROLLER: &[Method] = &[
             quote! {
                 /// Sets when a lost worker is restarted on its own (default:
                 /// `RestartPolicy::NEVER`).
-                pub fn #name(&mut self, policy: #rt::RestartPolicy)
+                pub fn #name(&mut self, policy: #rt::__private::RestartPolicy)
             }
         },
         body: |_| quote!({ self.inner.set_restart_policy(policy) }),
@@ -236,7 +236,7 @@ pub(crate) const CONTROLLER: &[Method] = &[
             let Names { rt, .. } = n;
             quote! {
                 /// The worker losses that automatic restarts recovered from, oldest first.
-                pub fn #name(&self) -> &[#rt::ChannelError]
+                pub fn #name(&self) -> &[#rt::__private::ChannelError]
             }
         },
         body: |_| quote!({ self.inner.recovered_failures() }),
@@ -247,7 +247,7 @@ pub(crate) const CONTROLLER: &[Method] = &[
             let Names { rt, enum_ident, .. } = n;
             quote! {
                 /// The `TypedController` underneath, for everything else.
-                pub fn #name(&self) -> &#rt::TypedController<#enum_ident>
+                pub fn #name(&self) -> &#rt::__private::TypedController<#enum_ident>
             }
         },
         body: |_| quote!({ &self.inner }),
@@ -259,7 +259,7 @@ pub(crate) const CONTROLLER: &[Method] = &[
             quote! {
                 /// The `TypedController` underneath, mutably, for everything else (such as
                 /// the untyped `Controller` and its worker's pid).
-                pub fn #name(&mut self) -> &mut #rt::TypedController<#enum_ident>
+                pub fn #name(&mut self) -> &mut #rt::__private::TypedController<#enum_ident>
             }
         },
         body: |_| quote!({ &mut self.inner }),
@@ -287,8 +287,8 @@ pub(crate) const POOL: &[Method] = &[
                         + ::core::marker::Sync
                         + 'static,
                     setup: &S,
-                    options: #rt::PoolOptions,
-                ) -> ::core::result::Result<Self, #rt::PoolError>
+                    options: #rt::__private::PoolOptions,
+                ) -> ::core::result::Result<Self, #rt::__private::PoolError>
                 where
                     S: #rt::__private::SetupOf<#setup> + ?::core::marker::Sized,
             }
@@ -297,7 +297,7 @@ pub(crate) const POOL: &[Method] = &[
             let Names { rt, .. } = n;
             quote!({
                 ::core::result::Result::Ok(Self {
-                    inner: #rt::Pool::start(
+                    inner: #rt::__private::Pool::start(
                         command,
                         #rt::__private::SetupOf::as_setup(setup),
                         options,
@@ -323,7 +323,7 @@ pub(crate) const POOL: &[Method] = &[
             quote! {
                 /// Takes the events recorded since the last call: every failed attempt,
                 /// restart, recycling, start failure and retirement.
-                pub fn #name(&mut self) -> ::std::vec::Vec<#rt::PoolEvent>
+                pub fn #name(&mut self) -> ::std::vec::Vec<#rt::__private::PoolEvent>
             }
         },
         body: |_| quote!({ self.inner.take_events() }),
@@ -334,7 +334,7 @@ pub(crate) const POOL: &[Method] = &[
             let Names { rt, .. } = n;
             quote! {
                 /// A handle that interrupts the item method from another thread.
-                pub fn #name(&self) -> #rt::PoolStopper
+                pub fn #name(&self) -> #rt::__private::PoolStopper
             }
         },
         body: |_| quote!({ self.inner.stopper() }),
@@ -345,7 +345,7 @@ pub(crate) const POOL: &[Method] = &[
             let Names { rt, enum_ident, .. } = n;
             quote! {
                 /// The `Pool` underneath, for everything else (live workers, their pids).
-                pub fn #name(&self) -> &#rt::Pool<#enum_ident>
+                pub fn #name(&self) -> &#rt::__private::Pool<#enum_ident>
             }
         },
         body: |_| quote!({ &self.inner }),
@@ -356,7 +356,7 @@ pub(crate) const POOL: &[Method] = &[
             let Names { rt, enum_ident, .. } = n;
             quote! {
                 /// The `Pool` underneath, mutably.
-                pub fn #name(&mut self) -> &mut #rt::Pool<#enum_ident>
+                pub fn #name(&mut self) -> &mut #rt::__private::Pool<#enum_ident>
             }
         },
         body: |_| quote!({ &mut self.inner }),

@@ -74,9 +74,9 @@ pub(crate) fn signatures<'t>(
                         &mut self,
                         items: impl ::core::iter::IntoIterator<Item = (#u64, #input)>,
                         on_result: impl ::core::ops::FnMut(
-                            ::core::result::Result<#rt::ItemResult<#output>, #rt::PoolError>,
+                            ::core::result::Result<#rt::__private::ItemResult<#output>, #rt::__private::PoolError>,
                         ),
-                    ) -> ::core::result::Result<(), #rt::PoolError>
+                    ) -> ::core::result::Result<(), #rt::__private::PoolError>
                 }
             } else if t.attrs.end.is_some() {
                 let docs = docs(
@@ -93,7 +93,7 @@ pub(crate) fn signatures<'t>(
                         &mut self,
                         id: #u64,
                         #input_param
-                    ) -> ::std::vec::Vec<#rt::EndOutput<#output>>
+                    ) -> ::std::vec::Vec<#rt::__private::EndOutput<#output>>
                 }
             } else {
                 return None;
@@ -155,7 +155,7 @@ pub(crate) fn expand(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
     );
     quote! {
         #[automatically_derived]
-        impl #rt::ItemTransition for #enum_ident {
+        impl #rt::__private::ItemTransition for #enum_ident {
             type Input = #item_io::Input;
             type Output = #item_io::Output;
             const KIND: ::core::primitive::u32 = #item_kind;
@@ -163,7 +163,7 @@ pub(crate) fn expand(n: &Names<'_>, set: &TransitionSet<'_>) -> TokenStream {
 
         #[doc = #doc]
         #vis struct #pool {
-            inner: #rt::Pool<#enum_ident>,
+            inner: #rt::__private::Pool<#enum_ident>,
         }
 
         impl #pool {
@@ -205,7 +205,7 @@ pub(crate) fn fallback(
         .map(|(_, _, signature)| quote!(#signature #stub));
     quote! {
         #[automatically_derived]
-        impl #rt::ItemTransition for #enum_ident {
+        impl #rt::__private::ItemTransition for #enum_ident {
             type Input = ();
             type Output = ();
             const KIND: ::core::primitive::u32 = 0;

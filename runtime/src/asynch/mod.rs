@@ -33,8 +33,8 @@ use tokio::task::JoinHandle;
 
 use crate::buffer::WriteBuffer;
 use crate::channel::controller::asynch::Registration;
-use crate::channel::{ChannelError, ExitReason, Options, Reply};
-use crate::process::Controller;
+use crate::channel::{ChannelError, Reply, UnusableReason};
+use crate::process::{Controller, ExitReason, ProcessOptions};
 
 /// A [`Controller`] whose transitions are awaited on a tokio runtime.
 ///
@@ -73,20 +73,20 @@ impl AsyncController {
         command: Command,
         base: &str,
         id: u32,
-        options: Options,
+        options: impl Into<ProcessOptions>,
     ) -> Result<AsyncController, ChannelError> {
-        Self::spawn_with_setup(command, base, id, options, None, &[]).await
+        Self::spawn_with_setup(command, base, id, options.into(), None, &[]).await
     }
 
     pub(crate) async fn spawn_with_setup(
         command: Command,
         base: &str,
         id: u32,
-        options: Options,
+        options: ProcessOptions,
         setup: Option<Vec<u8>>,
         names: &'static [&'static str],
     ) -> Result<AsyncController, ChannelError> {
-        let transition_timeout = options.transition_timeout;
+        let transition_timeout = options.channel.transition_timeout;
         let base = base.to_owned();
         let runtime = tokio::runtime::Handle::current();
         let controller = tokio::task::spawn_blocking(move || {
@@ -141,7 +141,7 @@ impl AsyncController {
         let (Some(controller), Some(registration)) = (self.inner.as_mut(), &self.registration)
         else {
             return Err(ChannelError::Unusable {
-                reason: "a restart of its worker failed".to_owned(),
+                reason: UnusableReason::RestartFailed,
             });
         };
         if let Some(label) = controller.channel().pending() {
@@ -225,7 +225,7 @@ impl AsyncController {
         if self.restarting.is_none() {
             let Some(mut controller) = self.inner.take() else {
                 return Err(ChannelError::Unusable {
-                    reason: "a restart of its worker failed".to_owned(),
+                    reason: UnusableReason::RestartFailed,
                 });
             };
             if let Some(registration) = &mut self.registration {

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::AsyncTypedController;
-use crate::channel::{ChannelError, ExitReason, Options};
+use crate::channel::ChannelError;
+use crate::process::{ExitReason, ProcessOptions};
 use crate::typed::{RestartPolicy, Transitions};
 
 /// Workers of the transitions `T`, each an [`AsyncTypedController`] on its own channel,
@@ -66,10 +67,11 @@ impl<T: Transitions> AsyncPool<T> {
     pub async fn start(
         workers: usize,
         command: impl Fn() -> Command,
-        options: Options,
+        options: impl Into<ProcessOptions>,
         setup: &T::Setup,
         restart_policy: RestartPolicy,
     ) -> Result<Self, ChannelError> {
+        let options = options.into();
         let mut idle = Vec::with_capacity(workers);
         for id in 0..workers {
             // Channel ids are names: past u32::MAX (never in practice) creation reports the clash.

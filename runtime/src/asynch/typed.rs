@@ -7,9 +7,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::AsyncController;
-use crate::channel::{ChannelError, ExitReason, Options};
+use crate::channel::ChannelError;
 use crate::codec::{decode_shared, encode_to_vec, DecodeError};
 use crate::derive_support::{AsyncCall, BorrowedIo, TransitionIo};
+use crate::process::{ExitReason, ProcessOptions};
 use crate::sys::shared_bytes::SharedBytes;
 use crate::typed::{EncodeInput, Response, RestartPolicy, SliceInput, TimeoutPolicy, Transitions};
 
@@ -87,10 +88,11 @@ impl<T: Transitions> AsyncTypedController<T> {
     pub async fn spawn(
         command: Command,
         id: u32,
-        options: Options,
+        options: impl Into<ProcessOptions>,
         setup: &T::Setup,
     ) -> Result<Self, ChannelError> {
-        let options = options.protocol_fingerprint(T::FINGERPRINT);
+        let mut options = options.into();
+        options.channel = options.channel.protocol_fingerprint(T::FINGERPRINT);
         let inner = AsyncController::spawn_with_setup(
             command,
             T::BASE_NAME,

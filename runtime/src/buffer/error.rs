@@ -59,7 +59,7 @@ pub enum BufferError {
         reason: &'static str,
     },
     /// A standalone buffer's token is not one this end can open: malformed, or handing
-    /// over the other end (see [`BufferHandoff`](crate::BufferHandoff)).
+    /// over the other end (see [`BufferHandoff`](crate::buffer::BufferHandoff)).
     #[error("buffer token `{token}`: {reason}")]
     InvalidToken {
         /// The token as received.
@@ -101,5 +101,45 @@ impl BufferError {
             self,
             BufferError::TooLarge { .. } | BufferError::CorruptDescriptor { .. }
         )
+    }
+
+    /// A copy, for a channel's broken state (see `ChannelError::duplicate`).
+    pub(crate) fn duplicate(&self) -> BufferError {
+        use crate::sys::os_error::duplicate as duplicate_io;
+        match self {
+            BufferError::Segment {
+                name,
+                size,
+                operation,
+                source,
+            } => BufferError::Segment {
+                name: name.clone(),
+                size: *size,
+                operation,
+                source: duplicate_io(source),
+            },
+            BufferError::OutOfMemory { name, size, source } => BufferError::OutOfMemory {
+                name: name.clone(),
+                size: *size,
+                source: duplicate_io(source),
+            },
+            BufferError::TooLarge { name, len, max } => BufferError::TooLarge {
+                name: name.clone(),
+                len: *len,
+                max: *max,
+            },
+            BufferError::CorruptDescriptor { name, detail } => BufferError::CorruptDescriptor {
+                name: name.clone(),
+                detail: detail.clone(),
+            },
+            BufferError::InvalidName { name, reason } => BufferError::InvalidName {
+                name: name.clone(),
+                reason,
+            },
+            BufferError::InvalidToken { token, reason } => BufferError::InvalidToken {
+                token: token.clone(),
+                reason,
+            },
+        }
     }
 }

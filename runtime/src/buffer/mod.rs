@@ -162,22 +162,22 @@ impl WriteBuffer {
         self.segment.len().min(self.max_bytes)
     }
 
-    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
-    #[doc(hidden)]
+    // Test-only inspection (tests and misbehaving test workers): behind the `testing` feature.
+    #[cfg(feature = "testing")]
     /// How many times this buffer has grown.
     pub fn generation(&self) -> u32 {
         self.generation
     }
 
-    // Test-only inspection (misbehaving test workers): hidden from the docs.
-    #[doc(hidden)]
+    // Test-only inspection (misbehaving test workers): behind the `testing` feature.
+    #[cfg(feature = "testing")]
     /// The buffer's memfd, for tests that try to resize it under the reader.
     pub fn raw_fd(&self) -> i32 {
         self.segment.raw_fd()
     }
 
-    // Test-only inspection (misbehaving test workers): hidden from the docs.
-    #[doc(hidden)]
+    // Test-only inspection (misbehaving test workers): behind the `testing` feature.
+    #[cfg(feature = "testing")]
     /// Publishes `length` and `capacity` as they are, unchecked: a misbehaving writer.
     pub fn publish_unchecked(&mut self, length: u64, capacity: u64) {
         let descriptor = self.descriptor();
@@ -218,8 +218,8 @@ impl ReadBuffer {
         }
     }
 
-    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
-    #[doc(hidden)]
+    // Test-only inspection (tests and misbehaving test workers): behind the `testing` feature.
+    #[cfg(feature = "testing")]
     /// Whether the writer grew the buffer since this reader last looked (the reference's
     /// `mustGetBufferAgain`).
     pub fn must_remap(&self) -> bool {
@@ -360,22 +360,22 @@ impl ReadBuffer {
         corrupt(self.segment.label(), detail)
     }
 
-    // Test-only inspection (tests and misbehaving test workers): hidden from the docs.
-    #[doc(hidden)]
+    // Test-only inspection (tests and misbehaving test workers): behind the `testing` feature.
+    #[cfg(feature = "testing")]
     /// How many times this reader has grown its mapping.
     pub fn remap_count(&self) -> u64 {
         self.remaps
     }
 
-    // Test-only inspection (tests): hidden from the docs.
-    #[doc(hidden)]
+    // Test-only inspection (tests): behind the `testing` feature.
+    #[cfg(feature = "testing")]
     /// How many bytes of the peer's buffer this reader maps.
     pub fn mapped_capacity(&self) -> usize {
         self.segment.len()
     }
 
-    // Test-only inspection (tests): hidden from the docs.
-    #[doc(hidden)]
+    // Test-only inspection (tests): behind the `testing` feature.
+    #[cfg(feature = "testing")]
     /// The buffer's label (`tandem:<base>:<id>:<c2w|w2c>`).
     pub fn label(&self) -> &str {
         self.segment.label()

@@ -3,11 +3,12 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::control::{ControlBlock, ControlSegment, Outcome, PEER_GONE, SEQUENCE_MASK};
-use super::memory::{create_crash_area, Memory};
+use super::error::{UnusableReason, Violation};
+use super::memory::Memory;
 use super::reply::Reply;
 use super::wait::{self, WaitStats, Waiter};
 use super::{ChannelConfig, ChannelError, Options, TransitionLabel, CHANNEL_ENV, SETUP_KIND};
@@ -15,7 +16,7 @@ use crate::buffer::{ReadBuffer, WriteBuffer};
 use crate::crash::{self, CrashArea, CrashCapture};
 use crate::sandbox::Prepared;
 use crate::sys::doorbell::Doorbell;
-use crate::sys::process::{ExitReason, PidFd};
+use crate::sys::process::PidFd;
 use crate::sys::spawn::inherit_fds;
 use crate::sys::watch::DeathWatcher;
 
@@ -26,6 +27,7 @@ mod lost;
 mod watch;
 
 use watch::Watch;
+pub use watch::WorkerStatus;
 
 /// The controller's end of a channel: creates the shared memory, starts transitions and
 /// waits for their completion. It launches no process itself
@@ -85,7 +87,9 @@ pub struct ControllerChannel {
     config: ChannelConfig,
     sequence: u32,
     setup_complete: bool,
-    broken: Option<String>,
+    /// Why the channel refuses transitions until its worker is restarted, with the error
+    /// that broke it.
+    broken: Option<UnusableReason>,
     keep: bool,
     waiter: Waiter,
     transition_names: &'static [&'static str],
@@ -107,6 +111,9 @@ pub struct ControllerChannel {
     /// parked asynchronously (see `sys::doorbell`). One per channel, kept across restarts:
     /// a ring from an old worker's leftover child only causes a spurious look.
     doorbell: Arc<Doorbell>,
+    /// The program of the last command [`prepare_command`](Self::prepare_command) prepared:
+    /// what a launcher that fails to spawn it is reported with.
+    prepared_program: Mutex<Option<String>>,
     /// The transition an async call posted and whose reply nobody consumed yet (its future
     /// was dropped): the next call must wait for it first, since the worker may still read
     /// its input in place.
@@ -152,7 +159,7 @@ impl ControllerChannel {
         let config = ChannelConfig::from_options(&options)?;
         let sandbox = options.sandbox.as_ref().map(Prepared::new).transpose()?;
         let label = format!("tandem:{base}:{id}");
-        let crash_capture = CrashCapture::default();
+        let crash_capture = options.crash_capture;
         let memory = Memory::create(&label, config, options.protocol_fingerprint, &crash_capture)?;
         let doorbell = Arc::new(Doorbell::new().map_err(|source| ChannelError::Os {
             operation: "creating the channel's doorbell (eventfd)",
@@ -162,6 +169,7 @@ impl ControllerChannel {
             token: memory.token(&label, &doorbell),
             doorbell,
             pending: None,
+            prepared_program: Mutex::new(None),
             label,
             control: memory.control,
             to_worker: memory.to_worker,
@@ -186,29 +194,7 @@ impl ControllerChannel {
         })
     }
 
-    /// Sets how a crashing worker of this channel captures its faulting thread for the
-    /// crash report's backtrace (see [`CrashCapture`]; enabled with 64 KiB of stack by
-    /// default). Call it before [`setup_worker`](Self::setup_worker): it replaces the crash
-    /// segment the next worker inherits.
-    ///
-    /// # Errors
-    /// [`ChannelError::Buffer`] if the new segment cannot be created.
-    pub fn set_crash_capture(&mut self, capture: CrashCapture) -> Result<(), ChannelError> {
-        self.crash = create_crash_area(&self.label, &capture)?;
-        self.crash_capture = capture;
-        self.token = super::memory::render_token(
-            &self.label,
-            &self.control,
-            &self.to_worker_for_peer,
-            &self.from_worker,
-            &self.controller_pidfd,
-            &self.crash,
-            &self.doorbell,
-        );
-        Ok(())
-    }
-
-    /// The crash capture settings (see [`set_crash_capture`](Self::set_crash_capture)).
+    /// The crash capture settings (see [`Options::crash_capture`]).
     pub fn crash_capture(&self) -> CrashCapture {
         self.crash_capture
     }
@@ -222,12 +208,17 @@ impl ControllerChannel {
     ///
     /// With a [`Sandbox`](crate::Sandbox) in the options, the started process also gets
     /// `no_new_privs`, the sandbox's resource limits and Landlock rules before its `exec`,
-    /// and the seccomp policy it installs after setup in [`SANDBOX_ENV`](crate::SANDBOX_ENV).
+    /// and the seccomp policy it installs after setup in [`SANDBOX_ENV`](crate::sandbox::SANDBOX_ENV).
     pub fn prepare_command<'c>(&self, command: &'c mut Command) -> &'c mut Command {
         if let Some(sandbox) = &self.sandbox {
             sandbox.prepare(command);
         }
         command.env(CHANNEL_ENV, &self.token);
+        *self
+            .prepared_program
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            Some(command.get_program().to_string_lossy().into_owned());
         inherit_fds(
             command,
             [
@@ -299,15 +290,6 @@ impl ControllerChannel {
         self.watcher.as_ref().map(|watcher| watcher.pid() as u32)
     }
 
-    /// The worker's protocol fingerprint, once it opened the channel.
-    #[doc(hidden)]
-    pub fn worker_fingerprint(&self) -> u64 {
-        self.control
-            .block()
-            .worker_fingerprint
-            .load(Ordering::Acquire)
-    }
-
     /// Whether setup completed and no failure has broken the channel since.
     pub fn is_ready(&self) -> bool {
         self.setup_complete && self.broken.is_none()
@@ -341,16 +323,17 @@ impl ControllerChannel {
     /// once. The pidfd is opened while `child` is unreaped, so it refers to that process
     /// and no other, whatever the worker later writes into shared memory.
     pub(crate) fn watch_child(&mut self, child: &Child) -> Result<(), ChannelError> {
-        let os_error = |source| ChannelError::Os {
-            operation: "watching the worker process (pidfd_open)",
+        let watch_error = |source| ChannelError::Watch {
+            peer: "worker",
+            pid: child.id(),
             source,
         };
-        let pidfd = PidFd::of_child(child).map_err(os_error)?;
+        let pidfd = PidFd::of_child(child).map_err(watch_error)?;
         let control = Arc::clone(&self.control);
         let watcher = DeathWatcher::start(pidfd, child.id() as i32, move |_| {
             wait::raise_flag(&control.block().reply, PEER_GONE);
         })
-        .map_err(os_error)?;
+        .map_err(watch_error)?;
         self.watcher = Some(Watch::Thread(watcher));
         Ok(())
     }
@@ -367,8 +350,9 @@ impl ControllerChannel {
     /// # Errors
     /// [`ChannelError::SetupTimedOut`], [`ChannelError::ProtocolMismatch`] if the worker was
     /// built from other definitions, [`ChannelError::WorkerFailed`] if its setup failed,
-    /// [`ChannelError::WorkerDied`] if it died first, [`ChannelError::Spawn`] if `launch`
-    /// failed.
+    /// [`ChannelError::WorkerDied`] if it died first, [`ChannelError::Spawn`] naming the
+    /// program it prepared if `launch` failed ([`ChannelError::Launch`] if it failed before
+    /// it prepared one).
     pub fn setup_worker(
         &mut self,
         launch: impl FnOnce(&ControllerChannel) -> std::io::Result<Child>,
@@ -387,9 +371,20 @@ impl ControllerChannel {
         mut retry: impl FnMut() -> bool,
     ) -> Result<Child, ChannelError> {
         self.begin_setup();
-        let mut child = launch(self).map_err(|source| ChannelError::Spawn {
-            command: "setup_worker launcher".to_owned(),
-            source,
+        *self
+            .prepared_program
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        let mut child = launch(self).map_err(|source| {
+            match self
+                .prepared_program
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            {
+                Some(command) => ChannelError::Spawn { command, source },
+                None => ChannelError::Launch { source },
+            }
         })?;
         let setup = self
             .watch_child(&child)
@@ -449,7 +444,7 @@ impl ControllerChannel {
                 // Tell a worker that shows up late that nobody is listening any more.
                 self.block().stop.store(1, Ordering::SeqCst);
                 wait::raise_flag(&self.block().request, PEER_GONE);
-                self.broken = Some(error.brief());
+                self.broken = Some(UnusableReason::after(&error));
                 Err(error)
             }
         }
@@ -508,7 +503,7 @@ impl ControllerChannel {
         self.post_request(kind, id);
         if let Err(error) = self.await_reply(label, timeout, &mut retry) {
             if !matches!(error, ChannelError::WorkerFailed { .. }) {
-                self.broken = Some(error.brief());
+                self.broken = Some(UnusableReason::after(&error));
             }
             return Err(error);
         }
@@ -535,20 +530,18 @@ impl ControllerChannel {
         }
         if !self.setup_complete {
             return Err(ChannelError::Unusable {
-                reason: "the worker has not completed setup".to_owned(),
+                reason: UnusableReason::NotSetUp,
             });
         }
         if kind == SETUP_KIND {
-            return Err(ChannelError::ProtocolViolation {
-                detail: format!("transition kind {SETUP_KIND:#x} is reserved for setup"),
-            });
+            return Err(ChannelError::ReservedKind { kind });
         }
         let label = self.label(kind, id);
         if self.control.block().reply.load(Ordering::SeqCst) & PEER_GONE != 0 {
             // The worker died since the last transition: report it without touching the
             // crash record it may have left.
             let error = self.worker_lost(label);
-            self.broken = Some(error.brief());
+            self.broken = Some(UnusableReason::after(&error));
             return Err(error);
         }
         Ok(label)
@@ -612,10 +605,11 @@ impl ControllerChannel {
                 worker: block.worker_fingerprint.load(Ordering::Acquire),
             }),
             _ if returned_id != !label.id => Err(ChannelError::ProtocolViolation {
-                detail: format!(
-                    "transition {label} completed with id {returned_id:#x}, expected the complement {:#x}",
-                    !label.id
-                ),
+                violation: Violation::WrongId {
+                    transition: label,
+                    returned: returned_id,
+                    expected: !label.id,
+                },
             }),
             Some(Outcome::Succeeded) => Ok(()),
             Some(Outcome::Failed) => Err(ChannelError::WorkerFailed {
@@ -623,7 +617,10 @@ impl ControllerChannel {
                 message: block.read_message(),
             }),
             _ => Err(ChannelError::ProtocolViolation {
-                detail: format!("transition {label} completed with outcome code {outcome}"),
+                violation: Violation::UnknownOutcome {
+                    transition: label,
+                    code: outcome,
+                },
             }),
         }
     }
@@ -673,8 +670,12 @@ impl ControllerChannel {
     }
 
     /// How the watched worker ended, if it did.
-    pub(crate) fn worker_exit(&self) -> Option<Option<ExitReason>> {
-        self.watcher.as_ref().and_then(Watch::exit)
+    pub(crate) fn worker_status(&self) -> WorkerStatus {
+        match self.watcher.as_ref().and_then(Watch::exit) {
+            None => WorkerStatus::Running,
+            Some(Some(reason)) => WorkerStatus::Ended(reason),
+            Some(None) => WorkerStatus::EndedUnknown,
+        }
     }
 }
 

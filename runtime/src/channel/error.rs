@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -11,7 +12,8 @@ use super::SETUP_KIND;
 use crate::buffer::BufferError;
 use crate::codec::DecodeError;
 use crate::crash::CrashBacktrace;
-use crate::monitor::signal_name;
+use crate::monitor::{signal_name, MonitorError};
+use crate::sys::os_error::duplicate as duplicate_io;
 use crate::sys::process::ExitReason;
 
 /// Which transition an error is about: its kind, its name when the typed layer gave one,
@@ -56,7 +58,7 @@ impl fmt::Display for TransitionLabel {
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use tandem::{ChannelError, TransitionLabel};
+/// use tandem::{ChannelError, channel::TransitionLabel};
 ///
 /// /// What a job does when an event fails.
 /// fn triage(error: &ChannelError) -> &'static str {
@@ -87,7 +89,7 @@ impl fmt::Display for TransitionLabel {
 ///
 /// let killed = ChannelError::WorkerDied {
 ///     pid: 4123,
-///     reason: Some(tandem::ExitReason::Signaled(9)),
+///     reason: Some(tandem::process::ExitReason::Signaled(9)),
 ///     transition: event,
 ///     stderr_tail: None,
 /// };
@@ -261,17 +263,28 @@ pub enum ChannelError {
         /// The worker's protocol fingerprint.
         worker: u64,
     },
-    /// An earlier time-out or death left the channel out of step with its worker.
-    #[error("channel unusable after an earlier failure ({reason}); restart the worker")]
+    /// The channel refuses transitions: no worker completed setup, or an earlier failure
+    /// (a time-out, a lost worker, a protocol violation) left it out of step with its
+    /// worker. The [`UnusableReason`] keeps that failure, as this error's source.
+    #[error("channel unusable {reason}")]
     Unusable {
-        /// What broke it.
-        reason: String,
+        /// Why, with the earlier failure when there was one.
+        #[source]
+        reason: UnusableReason,
     },
-    /// The worker broke the protocol (e.g. completed with the wrong id).
-    #[error("protocol violation by the peer: {detail}")]
+    /// The worker broke the protocol (e.g. completed with the wrong id); the channel is
+    /// unusable until the worker is restarted.
+    #[error("protocol violation by the worker: {violation}")]
     ProtocolViolation {
         /// What was wrong.
-        detail: String,
+        #[source]
+        violation: Violation,
+    },
+    /// The caller asked for a transition of the kind reserved for the setup handshake.
+    #[error("transition kind {kind:#x} is reserved for setup: use another kind")]
+    ReservedKind {
+        /// The kind asked for.
+        kind: u32,
     },
     /// A payload could not be decoded.
     #[error("could not decode the {what}: {source}")]
@@ -287,6 +300,36 @@ pub enum ChannelError {
     Spawn {
         /// The program.
         command: String,
+        /// OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// The launcher given to
+    /// [`ControllerChannel::setup_worker`](crate::ControllerChannel::setup_worker) failed
+    /// before it prepared a command with
+    /// [`prepare_command`](crate::ControllerChannel::prepare_command), so no program is
+    /// known.
+    #[error("the launcher given to `setup_worker` failed before it prepared a command with `prepare_command`: {source}")]
+    Launch {
+        /// Its error.
+        #[source]
+        source: io::Error,
+    },
+    /// The fatal-signal handlers a worker needs could not be installed.
+    #[error("installing the fatal-signal handlers failed: {source}")]
+    Monitor {
+        /// The monitor's error.
+        #[source]
+        source: MonitorError,
+    },
+    /// A death watcher (the thread asleep on the peer's pidfd) could not be started, so
+    /// the peer's death could not be noticed: the channel was not opened.
+    #[error("cannot watch the {peer} process {pid} for its death: {source}")]
+    Watch {
+        /// `"controller"` or `"worker"`.
+        peer: &'static str,
+        /// Its process id.
+        pid: u32,
         /// OS error.
         #[source]
         source: io::Error,
@@ -336,9 +379,273 @@ impl ChannelError {
     }
 
     /// Whether the channel is out of step with its worker, so that only a restart can
-    /// continue the run: a lost worker, a time-out, or an earlier such failure.
+    /// continue the run: a lost worker, a time-out, a protocol violation, or an earlier
+    /// such failure ([`Unusable`](Self::Unusable), whose [`UnusableReason::earlier`] tells
+    /// which).
     pub fn requires_restart(&self) -> bool {
-        self.is_worker_lost() || self.is_timeout() || matches!(self, ChannelError::Unusable { .. })
+        self.is_worker_lost()
+            || self.is_timeout()
+            || matches!(
+                self,
+                ChannelError::Unusable { .. } | ChannelError::ProtocolViolation { .. }
+            )
+    }
+
+    /// The failure that left the channel unusable, when this is the
+    /// [`Unusable`](Self::Unusable) error of a later call; `None` otherwise. Tells a channel
+    /// broken by a time-out ([`is_timeout`](Self::is_timeout)) from one broken by a crash
+    /// ([`is_worker_lost`](Self::is_worker_lost)).
+    pub fn earlier(&self) -> Option<&ChannelError> {
+        match self {
+            ChannelError::Unusable { reason } => reason.earlier(),
+            _ => None,
+        }
+    }
+
+    /// A copy for the channel's broken state, which keeps the error that broke it while the
+    /// caller gets the original. OS errors are copied by code (or kind and message).
+    pub(crate) fn duplicate(&self) -> ChannelError {
+        use ChannelError as E;
+        match self {
+            E::InvalidName { name, reason } => E::InvalidName {
+                name: name.clone(),
+                reason,
+            },
+            E::Buffer(error) => E::Buffer(error.duplicate()),
+            E::IncompatibleLayout {
+                name,
+                magic,
+                version,
+                expected,
+            } => E::IncompatibleLayout {
+                name: name.clone(),
+                magic: *magic,
+                version: *version,
+                expected: *expected,
+            },
+            E::InvalidConfig {
+                setting,
+                value,
+                reason,
+            } => E::InvalidConfig {
+                setting,
+                value: value.clone(),
+                reason,
+            },
+            E::SetupTimedOut { after, retries } => E::SetupTimedOut {
+                after: *after,
+                retries: *retries,
+            },
+            E::TransitionTimedOut {
+                transition,
+                after,
+                retries,
+            } => E::TransitionTimedOut {
+                transition: *transition,
+                after: *after,
+                retries: *retries,
+            },
+            E::WorkerFailed {
+                transition,
+                message,
+            } => E::WorkerFailed {
+                transition: *transition,
+                message: message.clone(),
+            },
+            E::WorkerCrashed {
+                pid,
+                signal,
+                transition,
+                while_idle,
+                stderr_tail,
+                backtrace,
+            } => E::WorkerCrashed {
+                pid: *pid,
+                signal: *signal,
+                transition: *transition,
+                while_idle: *while_idle,
+                stderr_tail: stderr_tail.clone(),
+                backtrace: backtrace.clone(),
+            },
+            E::SandboxViolation {
+                pid,
+                syscall,
+                transition,
+                while_idle,
+                stderr_tail,
+            } => E::SandboxViolation {
+                pid: *pid,
+                syscall: syscall.clone(),
+                transition: *transition,
+                while_idle: *while_idle,
+                stderr_tail: stderr_tail.clone(),
+            },
+            E::ResourceLimitExceeded {
+                pid,
+                limit,
+                signal,
+                transition,
+                stderr_tail,
+            } => E::ResourceLimitExceeded {
+                pid: *pid,
+                limit,
+                signal: *signal,
+                transition: *transition,
+                stderr_tail: stderr_tail.clone(),
+            },
+            E::Sandbox(error) => E::Sandbox(error.duplicate()),
+            E::SandboxNotInForce {
+                pid,
+                no_new_privs,
+                seccomp,
+            } => E::SandboxNotInForce {
+                pid: *pid,
+                no_new_privs: *no_new_privs,
+                seccomp: *seccomp,
+            },
+            E::WorkerDied {
+                pid,
+                reason,
+                transition,
+                stderr_tail,
+            } => E::WorkerDied {
+                pid: *pid,
+                reason: *reason,
+                transition: *transition,
+                stderr_tail: stderr_tail.clone(),
+            },
+            E::ControllerGone { pid } => E::ControllerGone { pid: *pid },
+            E::ProtocolMismatch { controller, worker } => E::ProtocolMismatch {
+                controller: *controller,
+                worker: *worker,
+            },
+            E::Unusable { reason } => E::Unusable {
+                reason: reason.clone(),
+            },
+            E::ProtocolViolation { violation } => E::ProtocolViolation {
+                violation: violation.duplicate(),
+            },
+            E::ReservedKind { kind } => E::ReservedKind { kind: *kind },
+            E::Decode { what, source } => E::Decode {
+                what: what.clone(),
+                source: source.clone(),
+            },
+            E::Spawn { command, source } => E::Spawn {
+                command: command.clone(),
+                source: duplicate_io(source),
+            },
+            E::Launch { source } => E::Launch {
+                source: duplicate_io(source),
+            },
+            E::Monitor { source } => E::Monitor {
+                source: source.duplicate(),
+            },
+            E::Watch { peer, pid, source } => E::Watch {
+                peer,
+                pid: *pid,
+                source: duplicate_io(source),
+            },
+            E::Os { operation, source } => E::Os {
+                operation,
+                source: duplicate_io(source),
+            },
+            E::NotAWorker { variable, problem } => E::NotAWorker { variable, problem },
+        }
+    }
+}
+
+/// Why a channel refuses transitions ([`ChannelError::Unusable`]).
+///
+/// # Examples
+/// ```no_run
+/// # fn run(controller: &mut tandem::Controller) -> Result<(), tandem::ChannelError> {
+/// use tandem::ChannelError;
+///
+/// match controller.do_transition(1, 7, |_| ()) {
+///     Err(error) if error.earlier().is_some_and(ChannelError::is_timeout) => {
+///         // An earlier transition timed out: the worker may still be busy with it.
+///         controller.restart()?;
+///     }
+///     other => other?,
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Error)]
+#[non_exhaustive]
+pub enum UnusableReason {
+    /// No worker completed setup on the channel (or it was stopped since).
+    #[error("until a worker completes setup: set one up (or restart it) first")]
+    NotSetUp,
+    /// The restart of its worker failed (that failure was returned by the restart).
+    #[error("after a failed restart of its worker: restart it again")]
+    RestartFailed,
+    /// An earlier failure left the channel out of step with its worker: the error that
+    /// call returned (a time-out, a lost worker, a protocol violation...).
+    #[error("after an earlier failure ({}); restart the worker", .0.brief())]
+    Earlier(#[source] Arc<ChannelError>),
+}
+
+impl UnusableReason {
+    /// The reason for a channel that `error` broke: a copy of it.
+    pub(crate) fn after(error: &ChannelError) -> UnusableReason {
+        UnusableReason::Earlier(Arc::new(error.duplicate()))
+    }
+
+    /// The failure that broke the channel, if one did.
+    pub fn earlier(&self) -> Option<&ChannelError> {
+        match self {
+            UnusableReason::Earlier(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// How a worker broke the transition protocol ([`ChannelError::ProtocolViolation`]).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Violation {
+    /// It completed a transition with an id other than the complement of the one sent.
+    #[error("transition {transition} completed with id {returned:#x}, expected the complement {expected:#x}")]
+    WrongId {
+        /// The transition.
+        transition: TransitionLabel,
+        /// The id found.
+        returned: u64,
+        /// The complement of the id sent.
+        expected: u64,
+    },
+    /// It completed a transition with an outcome code tandem does not define.
+    #[error("transition {transition} completed with outcome code {code}")]
+    UnknownOutcome {
+        /// The transition.
+        transition: TransitionLabel,
+        /// The code found.
+        code: u32,
+    },
+    /// It published a reply buffer that does not fit its segment or the size limit.
+    #[error("{0}")]
+    Buffer(#[source] BufferError),
+}
+
+impl Violation {
+    fn duplicate(&self) -> Violation {
+        match self {
+            Violation::WrongId {
+                transition,
+                returned,
+                expected,
+            } => Violation::WrongId {
+                transition: *transition,
+                returned: *returned,
+                expected: *expected,
+            },
+            Violation::UnknownOutcome { transition, code } => Violation::UnknownOutcome {
+                transition: *transition,
+                code: *code,
+            },
+            Violation::Buffer(error) => Violation::Buffer(error.duplicate()),
+        }
     }
 }
 
@@ -452,7 +759,7 @@ impl ChannelError {
     ///
     /// # Examples
     /// ```
-    /// use tandem::{ChannelError, TransitionLabel};
+    /// use tandem::{ChannelError, channel::TransitionLabel};
     ///
     /// let failed = ChannelError::WorkerFailed {
     ///     transition: TransitionLabel { kind: 2, name: Some("event"), id: 7 },

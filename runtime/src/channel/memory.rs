@@ -31,7 +31,7 @@ pub(super) fn create_crash_area(
     capture: &CrashCapture,
 ) -> Result<CrashArea, ChannelError> {
     let name = part_label(label, "crash");
-    let capacity = capture.get_max_stack_bytes();
+    let capacity = capture.max_stack_bytes;
     let len = crash::segment_len(capacity);
     let segment = Segment::create(&name, len, CONTROL_SEALS, Access::ReadWrite)
         .map_err(|f| BufferError::segment(&name, len, f))?;

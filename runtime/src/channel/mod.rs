@@ -48,14 +48,14 @@ mod worker;
 use std::time::Duration;
 
 pub use config::ChannelConfig;
-pub use controller::ControllerChannel;
-pub use error::{ChannelError, Syscall, TransitionLabel};
+pub use controller::{ControllerChannel, WorkerStatus};
+pub use error::{ChannelError, Syscall, TransitionLabel, UnusableReason, Violation};
 pub use reply::Reply;
 pub use request::TransitionRequest;
 pub use wait::WaitStats;
 pub use worker::{WorkerChannel, CONTROLLER_GONE_EXIT_STATUS};
 
-pub use crate::sys::process::ExitReason;
+pub(crate) use crate::sys::process::ExitReason;
 
 /// Transition kind reserved for the setup handshake.
 pub(crate) const SETUP_KIND: u32 = u32::MAX;
@@ -63,9 +63,11 @@ pub(crate) const SETUP_KIND: u32 = u32::MAX;
 /// Environment variable through which a spawned worker learns its channel token.
 pub const CHANNEL_ENV: &str = "TANDEM_CHANNEL";
 
-/// Settings of a channel and of the worker process behind it. Build with the setters; the
-/// settings that concern both sides (spin budget, buffer limit) reach the worker through the
-/// control block, so the worker needs no options of its own.
+/// Settings of a channel: its time-outs, its limits, and what its workers run under (the
+/// sandbox, the crash capture). Build with the setters; the settings that concern both sides
+/// (spin budget, buffer limit: [`ChannelConfig`]) reach the worker through the control
+/// block, so the worker needs no options of its own. The settings of the worker process
+/// itself (stderr capture, shutdown grace) are in [`ProcessOptions`](crate::ProcessOptions).
 ///
 /// # Examples
 /// ```
@@ -77,10 +79,11 @@ pub const CHANNEL_ENV: &str = "TANDEM_CHANNEL";
 ///     .setup_timeout(Duration::from_secs(120))
 ///     .transition_timeout(Duration::from_secs(5))
 ///     .max_buffer_bytes(256 << 20) // no event is larger than 256 MiB
-///     .spin(Duration::from_micros(20))
-///     .stderr_tail_lines(50);
-/// assert_eq!(options.get_transition_timeout(), Duration::from_secs(5));
-/// assert_eq!(options.get_max_buffer_bytes(), 256 << 20);
+///     .spin(Duration::from_micros(20));
+/// let config = options.config()?;
+/// assert_eq!(config.max_buffer_bytes, 256 << 20);
+/// assert_eq!(config.spin, Duration::from_micros(20));
+/// # Ok::<(), tandem::ChannelError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -88,12 +91,9 @@ pub struct Options {
     pub(crate) transition_timeout: Duration,
     pub(crate) max_buffer_bytes: usize,
     pub(crate) spin: Duration,
-    pub(crate) shutdown_grace: Duration,
     pub(crate) protocol_fingerprint: u64,
-    pub(crate) stderr_tail_lines: usize,
-    pub(crate) capture_stderr: bool,
-    pub(crate) own_process_group: bool,
     pub(crate) sandbox: Option<crate::sandbox::Sandbox>,
+    pub(crate) crash_capture: crate::crash::CrashCapture,
 }
 
 impl Default for Options {
@@ -103,18 +103,15 @@ impl Default for Options {
             transition_timeout: Duration::from_secs(60),
             max_buffer_bytes: 1 << 30,
             spin: wait::default_spin(),
-            shutdown_grace: Duration::from_secs(1),
             protocol_fingerprint: 0,
-            stderr_tail_lines: 20,
-            capture_stderr: true,
-            own_process_group: false,
             sandbox: None,
+            crash_capture: crate::crash::CrashCapture::default(),
         }
     }
 }
 
 impl Options {
-    /// How long `setup_worker` waits for the worker's `setup_done`. Default 30 s.
+    /// How long setting up a worker waits for its `setup_done`. Default 30 s.
     pub fn setup_timeout(mut self, timeout: Duration) -> Self {
         self.setup_timeout = timeout;
         self
@@ -155,39 +152,10 @@ impl Options {
         self
     }
 
-    /// How long dropping a [`Controller`](crate::Controller) waits for its worker to exit
-    /// after the stop request before it kills it. Default 1 s.
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
-        self
-    }
-
     /// Protocol fingerprint checked at the handshake; the typed layer sets it from the
     /// transition and payload definitions. Default 0 (untyped).
     pub fn protocol_fingerprint(mut self, fingerprint: u64) -> Self {
         self.protocol_fingerprint = fingerprint;
-        self
-    }
-
-    /// Whether a spawned worker starts in a process group of its own (default: no, it
-    /// shares the controller's). A terminal sends Ctrl-C to its foreground process group:
-    /// with a group of its own the worker does not get it, and the controller decides when
-    /// and how to stop it (a [`Pool`](crate::Pool) sets this).
-    pub fn own_process_group(mut self, own: bool) -> Self {
-        self.own_process_group = own;
-        self
-    }
-
-    /// Whether a spawned worker's stderr is piped through the controller, which keeps its
-    /// last lines for error reports (default), or inherited untouched.
-    pub fn capture_stderr(mut self, capture: bool) -> Self {
-        self.capture_stderr = capture;
-        self
-    }
-
-    /// How many of the worker's last stderr lines an error report carries. Default 20.
-    pub fn stderr_tail_lines(mut self, lines: usize) -> Self {
-        self.stderr_tail_lines = lines;
         self
     }
 
@@ -199,28 +167,20 @@ impl Options {
         self
     }
 
-    /// The configured sandbox, if any.
-    pub fn get_sandbox(&self) -> Option<&crate::sandbox::Sandbox> {
-        self.sandbox.as_ref()
+    /// How a crashing worker of the channel captures its faulting thread for the crash
+    /// report's backtrace (see [`CrashCapture`](crate::crash::CrashCapture)); every
+    /// restarted worker too. Default: enabled, with 64 KiB of stack.
+    pub fn crash_capture(mut self, capture: crate::crash::CrashCapture) -> Self {
+        self.crash_capture = capture;
+        self
     }
 
-    /// The configured setup time-out.
-    pub fn get_setup_timeout(&self) -> Duration {
-        self.setup_timeout
-    }
-
-    /// The configured transition time-out.
-    pub fn get_transition_timeout(&self) -> Duration {
-        self.transition_timeout
-    }
-
-    /// The configured spin budget.
-    pub fn get_spin(&self) -> Duration {
-        self.spin
-    }
-
-    /// The configured message size limit.
-    pub fn get_max_buffer_bytes(&self) -> usize {
-        self.max_buffer_bytes
+    /// The settings these options share with the worker, checked as
+    /// [`ControllerChannel::create`] checks them.
+    ///
+    /// # Errors
+    /// [`ChannelError::InvalidConfig`] for an out-of-range spin budget or buffer limit.
+    pub fn config(&self) -> Result<ChannelConfig, ChannelError> {
+        ChannelConfig::from_options(self)
     }
 }

@@ -1,5 +1,6 @@
 //! [`Reply`]: what a completed transition returned, as the controller reads it.
 
+use super::error::{ChannelError, UnusableReason, Violation};
 use crate::buffer::{BufferError, ReadBuffer};
 use crate::sys::shared_bytes::SharedBytes;
 
@@ -13,7 +14,7 @@ pub struct Reply<'a> {
     pub(super) from_worker: &'a mut ReadBuffer,
     pub(super) keep: bool,
     /// Set when the worker's buffer breaks the protocol: the channel's broken state.
-    pub(super) broken: &'a mut Option<String>,
+    pub(super) broken: &'a mut Option<UnusableReason>,
 }
 
 impl Reply<'_> {
@@ -27,7 +28,10 @@ impl Reply<'_> {
         let broken = &mut *self.broken;
         self.from_worker.bytes().inspect_err(|error| {
             if error.is_peer_fault() {
-                *broken = Some(format!("protocol violation by the worker: {error}"));
+                let violation = ChannelError::ProtocolViolation {
+                    violation: Violation::Buffer(error.duplicate()),
+                };
+                *broken = Some(UnusableReason::after(&violation));
             }
         })
     }
@@ -40,8 +44,8 @@ impl Reply<'_> {
         self.bytes().map(|bytes| bytes.to_vec())
     }
 
-    /// The worker's buffer itself (to inspect its remapping).
-    #[doc(hidden)]
+    /// The worker's buffer itself (to inspect its remapping). Test-only.
+    #[cfg(feature = "testing")]
     pub fn buffer(&mut self) -> &mut ReadBuffer {
         self.from_worker
     }

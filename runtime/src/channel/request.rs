@@ -54,8 +54,8 @@ impl TransitionRequest<'_> {
         (self.to_worker.trusted_bytes(), self.from_worker)
     }
 
-    /// The controller's buffer itself (to inspect its remapping).
-    #[doc(hidden)]
+    /// The controller's buffer itself (to inspect its remapping). Test-only.
+    #[cfg(feature = "testing")]
     pub fn input_buffer(&mut self) -> &mut ReadBuffer {
         self.to_worker
     }

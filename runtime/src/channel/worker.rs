@@ -269,10 +269,7 @@ impl WorkerChannel {
         // The controller's next waits can tell at once whether spinning may pay.
         wait::publish_affinity(&block.worker_cpus);
         let control = Arc::new(control);
-        crate::monitor::ensure_installed().map_err(|error| ChannelError::Os {
-            operation: "installing the fatal-signal handlers",
-            source: std::io::Error::other(error),
-        })?;
+        crate::monitor::ensure_installed().map_err(|source| ChannelError::Monitor { source })?;
         let hook_target = Arc::new(HookTarget {
             control: Arc::clone(&control),
             crash,
@@ -287,8 +284,10 @@ impl WorkerChannel {
             let released = Arc::clone(&released);
             move |_| controller_died(&control, &released, controller_pid)
         })
-        .map_err(|_| ChannelError::ControllerGone {
+        .map_err(|source| ChannelError::Watch {
+            peer: "controller",
             pid: controller_pid,
+            source,
         })?;
 
         let to_worker = ReadBuffer::new(

@@ -10,7 +10,7 @@
 /// # Examples
 ///
 /// ```
-/// use tandem::Fingerprint;
+/// use tandem::codec::Fingerprint;
 ///
 /// const A: u64 = Fingerprint::new("struct").str("Point").u64(2).finish();
 /// const B: u64 = Fingerprint::new("struct").str("Pointer").u64(2).finish();

@@ -191,7 +191,7 @@
 //! Any `Payload` encodes into a buffer of exactly [`Payload::encoded_len`] bytes:
 //!
 //! ```
-//! use tandem::{decode_from, encode_into, Payload};
+//! use tandem::{Payload, codec::encode_into, decode_from};
 //!
 //! let value = (7u32, String::from("seven"), vec![Some(true), None]);
 //! let mut buffer = vec![0; value.encoded_len(0)];
@@ -213,14 +213,15 @@ mod pod;
 #[cfg(test)]
 mod tests;
 
+pub use crate::sys::shared_bytes::SharedBytes;
 pub use decoder::Decoder;
 pub use encoder::Encoder;
 pub use error::DecodeError;
 pub use fingerprint::Fingerprint;
-pub use pod::{Pod, PodOps, PodPayload};
+pub use pod::PodPayload;
 
 use crate::sys::alloc::{Filled, Slot};
-use crate::sys::shared_bytes::SharedBytes;
+use pod::PodOps;
 
 /// The deepest nesting of derived types that [`Decoder`] accepts.
 pub const MAX_DEPTH: u32 = 256;
@@ -414,7 +415,7 @@ where
 /// # Examples
 ///
 /// ```
-/// use tandem::{decode_shared, encode_to_vec, SharedBytes};
+/// use tandem::{codec::{SharedBytes, decode_shared}, encode_to_vec};
 ///
 /// let bytes = encode_to_vec(&(String::from("reply"), vec![1u32, 2]));
 /// // In the controller the bytes are the worker's reply buffer; here, private ones.
@@ -445,7 +446,7 @@ pub fn decode_shared<T: Payload>(bytes: SharedBytes<'_>) -> Result<T, DecodeErro
 /// # Examples
 ///
 /// ```
-/// use tandem::{decode_shared_into, encode_to_vec, SharedBytes};
+/// use tandem::{codec::{SharedBytes, decode_shared_into}, encode_to_vec};
 ///
 /// let mut samples: Vec<f32> = Vec::new();
 /// for event in 0..3 {
@@ -503,9 +504,8 @@ pub(crate) const fn padding(offset: usize, align: usize) -> usize {
 /// What generated code may touch. Not public API: no stability guarantees.
 #[doc(hidden)]
 pub mod __private {
-    pub use super::{
-        DecodeError, Decoder, Encoder, Fingerprint, Payload, Pod, PodOps, PodPayload, MAX_DEPTH,
-    };
+    pub use super::pod::{Pod, PodOps};
+    pub use super::{DecodeError, Decoder, Encoder, Fingerprint, Payload, PodPayload, MAX_DEPTH};
     pub use crate::sys::alloc::{Filled, Slot};
     pub use zerocopy;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::maps;
 
-/// One frame of a [`CrashBacktrace`](crate::CrashBacktrace): a code address in the worker, the module it lies in and
+/// One frame of a [`CrashBacktrace`](crate::crash::CrashBacktrace): a code address in the worker, the module it lies in and
 /// the functions at it (several when calls were inlined there, innermost first).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {

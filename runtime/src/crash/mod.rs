@@ -47,9 +47,8 @@ pub const MAX_STACK_BYTES: u32 = 1 << 20;
 
 /// Settings of crash capture for one channel: whether a crashing worker copies its faulting
 /// thread's registers and stack for a backtrace, how much stack, and how long it waits for
-/// the controller. Given to [`ControllerChannel::set_crash_capture`] or
-/// [`Controller::spawn_with_crash_capture`]; the controller writes them into the crash
-/// segment, where the worker reads them.
+/// the controller. Given to the channel's [`Options::crash_capture`]; the controller writes
+/// them into the crash segment, where the worker reads them.
 ///
 /// The default captures up to 64 KiB of stack and waits up to 1 s for the controller's
 /// acknowledgement.
@@ -57,20 +56,19 @@ pub const MAX_STACK_BYTES: u32 = 1 << 20;
 /// # Examples
 /// ```
 /// use std::time::Duration;
-/// use tandem::CrashCapture;
+/// use tandem::crash::CrashCapture;
 ///
 /// let deep = CrashCapture::new().max_stack_bytes(256 << 10).ack_timeout(Duration::from_millis(500));
-/// assert_eq!(deep.get_max_stack_bytes(), 256 << 10);
+/// assert!(deep.is_enabled());
 /// let off = CrashCapture::disabled();
 /// assert!(!off.is_enabled());
 /// ```
 ///
-/// [`ControllerChannel::set_crash_capture`]: crate::ControllerChannel::set_crash_capture
-/// [`Controller::spawn_with_crash_capture`]: crate::Controller::spawn_with_crash_capture
+/// [`Options::crash_capture`]: crate::Options::crash_capture
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
 pub struct CrashCapture {
-    max_stack_bytes: u32,
+    pub(crate) max_stack_bytes: u32,
     ack_timeout: Duration,
 }
 
@@ -112,16 +110,6 @@ impl CrashCapture {
     pub fn ack_timeout(mut self, timeout: Duration) -> Self {
         self.ack_timeout = timeout;
         self
-    }
-
-    /// The configured stack bound (0 when disabled).
-    pub fn get_max_stack_bytes(&self) -> u32 {
-        self.max_stack_bytes
-    }
-
-    /// The configured acknowledgement wait.
-    pub fn get_ack_timeout(&self) -> Duration {
-        self.ack_timeout
     }
 
     /// Whether a crashing worker captures anything.

@@ -14,7 +14,7 @@ use crate::monitor::signal_name;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NoBacktrace {
-    /// The channel was created with [`CrashCapture::disabled`](crate::CrashCapture::disabled).
+    /// The channel was created with [`CrashCapture::disabled`](crate::crash::CrashCapture::disabled).
     Disabled,
     /// The worker's handler published nothing: it died before its handler could run, or
     /// another thread's crash was being captured.

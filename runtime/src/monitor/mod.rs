@@ -203,8 +203,8 @@ impl fmt::Display for FatalSignal {
 ///
 /// # Examples
 /// ```
-/// assert_eq!(tandem::signal_name(6), "SIGABRT");
-/// assert_eq!(tandem::signal_name(9), "SIGKILL");
+/// assert_eq!(tandem::monitor::signal_name(6), "SIGABRT");
+/// assert_eq!(tandem::monitor::signal_name(9), "SIGKILL");
 /// ```
 pub fn signal_name(signal: i32) -> &'static str {
     match signal {
@@ -304,6 +304,38 @@ pub enum MonitorError {
         #[source]
         source: io::Error,
     },
+}
+
+impl MonitorError {
+    /// A copy, for a channel's broken state (see `ChannelError::duplicate`).
+    pub(crate) fn duplicate(&self) -> MonitorError {
+        use crate::sys::os_error::duplicate as duplicate_io;
+        use MonitorError as E;
+        match self {
+            E::AlreadyRunning => E::AlreadyRunning,
+            E::Pipe { which, source } => E::Pipe {
+                which,
+                source: duplicate_io(source),
+            },
+            E::InstallHandler { signal, source } => E::InstallHandler {
+                signal,
+                source: duplicate_io(source),
+            },
+            E::RestoreHandler { signal, source } => E::RestoreHandler {
+                signal,
+                source: duplicate_io(source),
+            },
+            E::SignalMask { source } => E::SignalMask {
+                source: duplicate_io(source),
+            },
+            E::SpawnHelper { source } => E::SpawnHelper {
+                source: duplicate_io(source),
+            },
+            E::AltStack { source } => E::AltStack {
+                source: duplicate_io(source),
+            },
+        }
+    }
 }
 
 /// The user action: runs on the helper thread when a fatal signal was handled.
@@ -420,7 +452,7 @@ thread_local! {
 ///     .action(|signal| eprintln!("worker: caught {signal}"))
 ///     .start()?;
 /// # drop(monitor);
-/// # Ok::<(), tandem::MonitorError>(())
+/// # Ok::<(), tandem::monitor::MonitorError>(())
 /// ```
 #[must_use = "a builder does nothing until `start` is called"]
 pub struct MonitorBuilder {
@@ -521,7 +553,7 @@ impl MonitorBuilder {
 /// monitor.set_action(|signal| println!("Worker: SIGNAL CAUGHT {}", signal.as_raw()));
 /// // ... run crash-prone native code ...
 /// monitor.stop()?;
-/// # Ok::<(), tandem::MonitorError>(())
+/// # Ok::<(), tandem::monitor::MonitorError>(())
 /// ```
 #[derive(Debug)]
 pub struct WorkerMonitor {

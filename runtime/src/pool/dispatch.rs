@@ -15,7 +15,7 @@ use super::messages::{Begin, Begins, Job, PendingItem, Report};
 use super::options::PoolOptions;
 use super::shared::{Shared, Wake};
 use super::worker::{run_worker, Drive, Start, WorkerContext};
-use crate::channel::ChannelError;
+use crate::channel::{ChannelError, UnusableReason};
 use crate::sys::process::PidFd;
 
 /// The roles of a protocol's transitions, by kind.
@@ -144,7 +144,7 @@ impl<O: Send + 'static> Dispatcher<O> {
             }
         }
         if dispatcher.live_workers() == 0 {
-            return Err(no_workers(last_error, "no worker thread reported"));
+            return Err(no_workers(last_error));
         }
         Ok(dispatcher)
     }
@@ -244,7 +244,7 @@ impl<O: Send + 'static> Dispatcher<O> {
                 break Err(PoolError::Interrupted);
             }
             if self.live_workers() == 0 {
-                break Err(no_workers(last_error.take(), "every worker was retired"));
+                break Err(no_workers(last_error.take()));
             }
             let outstanding = (self.next_seq - next_emit) as usize - done.len();
             let wake = Wake {
@@ -407,11 +407,12 @@ impl<O> Drop for Dispatcher<O> {
     }
 }
 
-fn no_workers(last_error: Option<Arc<ChannelError>>, otherwise: &str) -> PoolError {
+/// No worker left: the last start failure, or a channel that no worker set up.
+fn no_workers(last_error: Option<Arc<ChannelError>>) -> PoolError {
     PoolError::NoWorkers {
         source: last_error.unwrap_or_else(|| {
             Arc::new(ChannelError::Unusable {
-                reason: otherwise.to_owned(),
+                reason: UnusableReason::NotSetUp,
             })
         }),
     }

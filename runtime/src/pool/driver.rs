@@ -25,14 +25,14 @@ impl<T: ItemTransition> ProcessDriver<T> {
         options: &PoolOptions,
     ) -> Start<Self> {
         // Workers in a group of their own: a terminal's Ctrl-C reaches the controller only.
-        let channel = options.channel.clone().own_process_group(true);
+        let process = options.process.clone().own_process_group(true);
         let timeout_policy = options.timeout_policy;
         let setup_retry = options.setup_retry.clone();
         Arc::new(move |worker| {
             let mut controller = TypedController::<T>::spawn_encoded(
                 command(),
                 worker as u32,
-                channel.clone(),
+                process.clone(),
                 setup.clone(),
                 setup_retry.clone(),
             )?;

@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::codec::{decode_from, encode_to_vec, Payload};
-use crate::typed::ItemTransition;
 #[cfg(doc)]
 use crate::typed::Transitions;
 
@@ -36,6 +35,7 @@ use driver::ProcessDriver;
 use messages::Report;
 use shared::Shared;
 
+pub use crate::typed::ItemTransition;
 pub use events::{EndOutput, ItemResult, PoolError, PoolEvent, PoolEventKind, RecycleReason};
 pub use options::PoolOptions;
 
@@ -94,7 +94,7 @@ pub use options::PoolOptions;
 /// served the block; summaries that must be exact are kept on the controller's side, from
 /// the results. A recycled process is stopped as at shutdown: it leaves its serve loop (the
 /// code after `serve_from_env` runs), and is killed only if it has not exited after
-/// [`Options::shutdown_grace`](crate::Options::shutdown_grace).
+/// [`ProcessOptions::shutdown_grace`](crate::ProcessOptions::shutdown_grace).
 ///
 /// # Processes
 /// Workers run in process groups of their own, so a terminal's Ctrl-C reaches only the
@@ -264,8 +264,8 @@ impl<T: ItemTransition> Pool<T> {
 
     /// How many times the caller's thread has gone to sleep waiting for the worker threads'
     /// reports, since the pool started: with results handed back in batches it stays well
-    /// below one per item. For tests and measurements.
-    #[doc(hidden)]
+    /// below one per item. Test-only.
+    #[cfg(feature = "testing")]
     pub fn caller_sleeps(&self) -> u64 {
         self.dispatcher.shared().caller_sleeps()
     }

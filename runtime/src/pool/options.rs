@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::channel::Options;
+use crate::process::ProcessOptions;
 use crate::typed::{SetupRetry, TimeoutPolicy};
 
 /// How a [`Pool`](crate::Pool) runs its workers. Build with the setters.
@@ -12,7 +12,7 @@ use crate::typed::{SetupRetry, TimeoutPolicy};
 /// use std::time::Duration;
 ///
 /// let options = tandem::PoolOptions::new(4)
-///     .channel(tandem::Options::default().transition_timeout(Duration::from_secs(30)))
+///     .process(tandem::Options::default().transition_timeout(Duration::from_secs(30)))
 ///     .max_attempts(3)
 ///     .recycle_after_items(10_000)
 ///     .recycle_above_rss(2 << 30);
@@ -23,7 +23,7 @@ pub struct PoolOptions {
     // Read by the other pool modules; set through the builder only.
     pub(super) setup_retry: SetupRetry,
     pub(super) workers: usize,
-    pub(super) channel: Options,
+    pub(super) process: ProcessOptions,
     pub(super) max_attempts: u32,
     pub(super) max_start_failures: u32,
     pub(super) restart_backoff: Duration,
@@ -40,7 +40,7 @@ impl PoolOptions {
         PoolOptions {
             setup_retry: SetupRetry::GIVE_UP,
             workers: workers.max(1),
-            channel: Options::default(),
+            process: ProcessOptions::default(),
             max_attempts: 3,
             max_start_failures: 3,
             restart_backoff: Duration::ZERO,
@@ -57,16 +57,17 @@ impl PoolOptions {
         self.workers
     }
 
-    /// The options of every worker's channel (time-outs, spin, limits). The pool always
-    /// starts its workers in a process group of their own
-    /// ([`Options::own_process_group`]), so a terminal's Ctrl-C reaches the controller only.
-    pub fn channel(mut self, options: Options) -> Self {
-        self.channel = options;
+    /// The options of every worker: its channel's [`Options`](crate::Options) (time-outs,
+    /// spin, limits) or [`ProcessOptions`]. The pool always starts its workers in a process
+    /// group of their own ([`ProcessOptions::own_process_group`]), so a terminal's Ctrl-C
+    /// reaches the controller only.
+    pub fn process(mut self, options: impl Into<ProcessOptions>) -> Self {
+        self.process = options.into();
         self
     }
 
     /// What a (re)start does when a worker's setup time-out
-    /// ([`Options::setup_timeout`]) expires while it is still alive (see [`SetupRetry`]).
+    /// ([`Options::setup_timeout`](crate::Options::setup_timeout)) expires while it is still alive (see [`SetupRetry`]).
     /// Default [`SetupRetry::GIVE_UP`].
     pub fn setup_retry(mut self, retry: SetupRetry) -> Self {
         self.setup_retry = retry;
@@ -103,7 +104,7 @@ impl PoolOptions {
     /// (Celery's `max_tasks_per_child`): the count starts again with every new process,
     /// one started after a crash too. The old process is stopped as at shutdown (it leaves
     /// its serve loop, and is killed only if it has not exited after
-    /// [`Options::shutdown_grace`]); the new one gets its state back by replay. Default
+    /// [`ProcessOptions::shutdown_grace`]); the new one gets its state back by replay. Default
     /// never.
     pub fn recycle_after_items(mut self, items: u64) -> Self {
         self.recycle_after_items = Some(items.max(1));

@@ -169,6 +169,7 @@ impl<O> Shared<O> {
     }
 
     /// How many times the caller went to sleep in [`wait`](Self::wait).
+    #[cfg(any(test, feature = "testing"))]
     pub(super) fn caller_sleeps(&self) -> u64 {
         self.lock().caller_sleeps
     }

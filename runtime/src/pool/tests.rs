@@ -95,8 +95,15 @@ impl Drive for Scripted {
         if let Some(&(failures, lost)) = self.script.failing.get(&id) {
             if attempt <= failures {
                 return Err(if lost {
-                    ChannelError::Unusable {
-                        reason: format!("process {} lost", self.process),
+                    ChannelError::WorkerDied {
+                        pid: self.process,
+                        reason: None,
+                        transition: TransitionLabel {
+                            kind: 1,
+                            name: None,
+                            id,
+                        },
+                        stderr_tail: None,
                     }
                 } else {
                     ChannelError::WorkerFailed {
@@ -166,8 +173,9 @@ fn start(script: Script, options: PoolOptions) -> (Result<Dispatcher<Output>, Po
         let log = Arc::clone(&log);
         Arc::new(move |worker| {
             if script.unstartable.contains(&worker) {
-                return Err(ChannelError::Unusable {
-                    reason: format!("worker {worker} cannot start"),
+                return Err(ChannelError::Spawn {
+                    command: format!("worker {worker}"),
+                    source: std::io::ErrorKind::NotFound.into(),
                 });
             }
             Ok(Scripted {

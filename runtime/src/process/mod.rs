@@ -2,7 +2,12 @@
 //! stderr (added here to the errors that report their death), stopping and restarting them.
 //! Their death itself is noticed by the channel's death watcher (`sys::watch`).
 
+mod options;
 mod stderr;
+
+pub use crate::channel::WorkerStatus;
+pub use crate::sys::process::ExitReason;
+pub use options::ProcessOptions;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -12,8 +17,7 @@ use stderr::StderrCapture;
 pub(crate) use stderr::StderrPump;
 
 use crate::buffer::WriteBuffer;
-use crate::channel::{ChannelError, ControllerChannel, ExitReason, Options, Reply, WaitStats};
-use crate::crash::CrashCapture;
+use crate::channel::{ChannelError, ControllerChannel, Reply, WaitStats};
 use crate::sandbox::{Sandbox, SandboxStatus};
 use crate::sys::process::PidFd;
 
@@ -59,6 +63,7 @@ const STDERR_CLOSE_WAIT: Duration = Duration::from_millis(30);
 #[derive(Debug)]
 pub struct Controller {
     channel: ControllerChannel,
+    process: ProcessOptions,
     stderr: Option<Arc<StderrCapture>>,
     /// Who reads each worker's stderr: a thread, or the reactor of an async controller.
     stderr_pump: StderrPump,
@@ -68,13 +73,14 @@ pub struct Controller {
     child: Option<Child>,
     /// A pidfd of `child`, opened while it was unreaped: it names that process and no other,
     /// even after it was reaped, so another thread may signal it at any time.
-    process: Option<Arc<PidFd>>,
+    process_fd: Option<Arc<PidFd>>,
     restarts: u32,
 }
 
 impl Controller {
     /// Creates a channel named from `base` and `id`, starts `command` as its worker and
-    /// completes the setup handshake.
+    /// completes the setup handshake. `options` are the channel's [`Options`](crate::Options)
+    /// or, to set the process's own settings too, [`ProcessOptions`].
     ///
     /// The worker finds its channel with [`WorkerChannel::from_env`](crate::WorkerChannel::from_env),
     /// which makes the one-binary pattern easy: pass `std::env::current_exe()` as the
@@ -87,90 +93,50 @@ impl Controller {
         command: Command,
         base: &str,
         id: u32,
-        options: Options,
+        options: impl Into<ProcessOptions>,
     ) -> Result<Controller, ChannelError> {
-        Self::spawn_with_setup(command, base, id, options, None)
+        Self::spawn_with_setup(command, base, id, options.into(), None, &mut || false)
+    }
+
+    /// As [`spawn`](Self::spawn), with `setup` as the raw setup payload the worker reads
+    /// from its `to_worker` buffer before it calls `setup_done`, sent again on each restart.
+    /// Test-only: programs send a typed setup payload through [`TypedController`](crate::TypedController).
+    ///
+    /// # Errors
+    /// As [`spawn`](Self::spawn).
+    #[cfg(feature = "testing")]
+    pub fn spawn_with_raw_setup(
+        command: Command,
+        base: &str,
+        id: u32,
+        options: impl Into<ProcessOptions>,
+        setup: Vec<u8>,
+    ) -> Result<Controller, ChannelError> {
+        Self::spawn_with_setup(command, base, id, options.into(), Some(setup), &mut || {
+            false
+        })
     }
 
     /// As [`spawn`](Self::spawn), with a setup payload the worker reads from its
-    /// `to_worker` buffer before it calls `setup_done` (the reference sends its
-    /// configuration on stdin). The payload is kept and sent again on [`restart`](Self::restart).
-    ///
-    /// # Errors
-    /// As [`spawn`](Self::spawn).
-    pub fn spawn_with_setup(
+    /// `to_worker` buffer before it calls `setup_done` (the typed layer encodes it), kept
+    /// and sent again on [`restart`](Self::restart); asking `retry` at each setup time-out
+    /// whether to wait another one (see [`ControllerChannel::setup_worker_with_retry`]).
+    pub(crate) fn spawn_with_setup(
         command: Command,
         base: &str,
         id: u32,
-        options: Options,
-        setup_payload: Option<Vec<u8>>,
-    ) -> Result<Controller, ChannelError> {
-        Self::spawn_with_crash_capture(
-            command,
-            base,
-            id,
-            options,
-            setup_payload,
-            CrashCapture::default(),
-        )
-    }
-
-    /// As [`spawn_with_setup`](Self::spawn_with_setup), asking `retry` at each setup
-    /// time-out whether to wait another one (see
-    /// [`ControllerChannel::setup_worker_with_retry`]).
-    pub(crate) fn spawn_with_setup_retry(
-        command: Command,
-        base: &str,
-        id: u32,
-        options: Options,
+        options: ProcessOptions,
         setup_payload: Option<Vec<u8>>,
         retry: &mut dyn FnMut() -> bool,
     ) -> Result<Controller, ChannelError> {
-        Self::spawn_configured(
+        Self::spawn_with_pump(
             command,
             base,
             id,
             options,
             setup_payload,
-            CrashCapture::default(),
+            StderrPump::Thread,
             retry,
-        )
-    }
-
-    /// As [`spawn_with_setup`](Self::spawn_with_setup), with the crash capture settings of
-    /// the channel (see [`CrashCapture`]; [`spawn`](Self::spawn) uses the default, enabled
-    /// with 64 KiB of stack). They apply to every restarted worker too.
-    ///
-    /// # Examples
-    /// ```no_run
-    /// use std::process::Command;
-    /// use tandem::{Controller, CrashCapture, Options};
-    ///
-    /// let worker = Command::new("/opt/gen/bin/worker");
-    /// let capture = CrashCapture::new().max_stack_bytes(256 << 10);
-    /// let controller =
-    ///     Controller::spawn_with_crash_capture(worker, "gen", 0, Options::default(), None, capture)?;
-    /// # Ok::<(), tandem::ChannelError>(())
-    /// ```
-    ///
-    /// # Errors
-    /// As [`spawn`](Self::spawn).
-    pub fn spawn_with_crash_capture(
-        command: Command,
-        base: &str,
-        id: u32,
-        options: Options,
-        setup_payload: Option<Vec<u8>>,
-        crash_capture: CrashCapture,
-    ) -> Result<Controller, ChannelError> {
-        Self::spawn_configured(
-            command,
-            base,
-            id,
-            options,
-            setup_payload,
-            crash_capture,
-            &mut || false,
         )
     }
 
@@ -181,7 +147,7 @@ impl Controller {
         command: Command,
         base: &str,
         id: u32,
-        options: Options,
+        options: ProcessOptions,
         setup_payload: Option<Vec<u8>>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Controller, ChannelError> {
@@ -191,59 +157,33 @@ impl Controller {
             id,
             options,
             setup_payload,
-            CrashCapture::default(),
             StderrPump::Reactor(runtime),
             &mut || false,
         )
     }
 
-    /// The one way a `Controller` is made: the channel with its crash capture settings,
-    /// then the worker, asking `retry` at each setup time-out.
-    fn spawn_configured(
-        command: Command,
-        base: &str,
-        id: u32,
-        options: Options,
-        setup_payload: Option<Vec<u8>>,
-        crash_capture: CrashCapture,
-        retry: &mut dyn FnMut() -> bool,
-    ) -> Result<Controller, ChannelError> {
-        Self::spawn_with_pump(
-            command,
-            base,
-            id,
-            options,
-            setup_payload,
-            crash_capture,
-            StderrPump::Thread,
-            retry,
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
+    /// The one way a `Controller` is made: the channel, then the worker with its stderr read
+    /// by `stderr_pump`, asking `retry` at each setup time-out.
     fn spawn_with_pump(
         command: Command,
         base: &str,
         id: u32,
-        options: Options,
+        options: ProcessOptions,
         setup_payload: Option<Vec<u8>>,
-        crash_capture: CrashCapture,
         stderr_pump: StderrPump,
         retry: &mut dyn FnMut() -> bool,
     ) -> Result<Controller, ChannelError> {
-        let mut channel = ControllerChannel::create(base, id, options)?;
-        if crash_capture != CrashCapture::default() {
-            channel.set_crash_capture(crash_capture)?;
-        }
+        let channel = ControllerChannel::create(base, id, options.channel.clone())?;
         let mut controller = Controller {
             channel,
+            process: options,
             stderr: None,
             stderr_pump,
             recipe: CommandRecipe::of(&command),
             setup_payload,
             first_command: Some(command),
             child: None,
-            process: None,
+            process_fd: None,
             restarts: 0,
         };
         controller.start_worker(retry)?;
@@ -264,11 +204,11 @@ impl Controller {
         self.channel
             .prepare_command(&mut command)
             .stdin(Stdio::null());
-        if self.channel.options().own_process_group {
+        if self.process.own_process_group {
             use std::os::unix::process::CommandExt;
             command.process_group(0);
         }
-        let capture = self.channel.options().capture_stderr;
+        let capture = self.process.capture_stderr;
         if capture {
             command.stderr(Stdio::piped());
         }
@@ -278,13 +218,13 @@ impl Controller {
         })?;
         if capture {
             if let Some(stderr) = child.stderr.take() {
-                let lines = self.channel.options().stderr_tail_lines;
+                let lines = self.process.stderr_tail_lines;
                 self.stderr =
                     StderrCapture::start(stderr, lines, child.id(), &self.stderr_pump).ok();
             }
         }
         let watched = self.channel.watch_child(&child);
-        self.process = PidFd::of_child(&child).ok().map(Arc::new);
+        self.process_fd = PidFd::of_child(&child).ok().map(Arc::new);
         self.child = Some(child);
         if let Err(error) = watched {
             self.kill_worker();
@@ -337,8 +277,8 @@ impl Controller {
     /// fails, and Rust aborts) hit that limit. Needs the stderr tail (captured by default).
     fn data_limit_hit(&self, error: ChannelError) -> ChannelError {
         let limited = self
+            .process
             .channel
-            .options()
             .sandbox
             .as_ref()
             .is_some_and(Sandbox::limits_data);
@@ -374,7 +314,7 @@ impl Controller {
     /// # Errors
     /// As [`ControllerChannel::do_transition`]; [`ChannelError::WorkerCrashed`] and
     /// [`ChannelError::WorkerDied`] carry the worker's last stderr lines when they were
-    /// captured ([`Options::capture_stderr`]).
+    /// captured ([`ProcessOptions::capture_stderr`]).
     pub fn do_transition<R>(
         &mut self,
         kind: u32,
@@ -456,7 +396,7 @@ impl Controller {
     /// end a busy worker on drop): a pidfd names that process and no other, so a kill
     /// after the worker was replaced reaches nobody.
     pub(crate) fn process(&self) -> Option<Arc<PidFd>> {
-        self.process.clone()
+        self.process_fd.clone()
     }
 
     /// The channel to the worker, to inspect it: its token, options, shared
@@ -478,9 +418,9 @@ impl Controller {
         self.channel.sandbox_status()
     }
 
-    /// How the worker process ended, if it has.
-    pub fn worker_exit(&self) -> Option<Option<ExitReason>> {
-        self.channel.worker_exit()
+    /// Whether the worker process runs, and how it ended if it did.
+    pub fn worker_status(&self) -> WorkerStatus {
+        self.channel.worker_status()
     }
 
     /// Replaces the worker by a fresh process of the same command (killing the old one if it
@@ -510,7 +450,7 @@ impl Controller {
     /// does, but stops the old one first the way [`shutdown`](Self::shutdown) does: it is
     /// asked to leave its transition loop, so the code after its serve loop runs (a legacy
     /// library's exit-time flush), and it is killed only if it has not exited after
-    /// [`Options::shutdown_grace`]. For workers replaced proactively (leaky code).
+    /// [`ProcessOptions::shutdown_grace`]. For workers replaced proactively (leaky code).
     ///
     /// # Errors
     /// As [`restart`](Self::restart).
@@ -541,12 +481,12 @@ impl Controller {
     }
 
     fn stop_and_reap(&mut self) -> Option<ExitReason> {
-        let process = self.process.take();
+        let process = self.process_fd.take();
         let mut child = self.child.take()?;
         if self.channel.is_ready() {
             self.channel.stop_worker();
         }
-        let grace = self.channel.options().shutdown_grace;
+        let grace = self.process.shutdown_grace;
         let exited = match process {
             Some(pidfd) => pidfd.wait_exit(None, Some(grace)).unwrap_or(false),
             None => PidFd::of_child(&child)
@@ -566,7 +506,7 @@ impl Controller {
     }
 
     fn kill_worker(&mut self) {
-        self.process = None;
+        self.process_fd = None;
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -301,6 +301,33 @@ pub enum SandboxError {
     },
 }
 
+impl SandboxError {
+    /// A copy, for a channel's broken state (see `ChannelError::duplicate`).
+    pub(crate) fn duplicate(&self) -> SandboxError {
+        use SandboxError as E;
+        match self {
+            E::UnknownSyscall { name } => E::UnknownSyscall { name: name.clone() },
+            E::NeverAllowed { name } => E::NeverAllowed { name: name.clone() },
+            E::Filter { detail } => E::Filter {
+                detail: detail.clone(),
+            },
+            E::MissingPath { path, source } => E::MissingPath {
+                path: path.clone(),
+                source: crate::sys::os_error::duplicate(source),
+            },
+            E::Landlock { detail } => E::Landlock {
+                detail: detail.clone(),
+            },
+            E::Install { detail } => E::Install {
+                detail: detail.clone(),
+            },
+            E::MalformedSpec { value } => E::MalformedSpec {
+                value: value.clone(),
+            },
+        }
+    }
+}
+
 /// The controller's side of a sandbox: the policy, its Landlock ruleset (built once per
 /// channel), and what each spawned worker is handed.
 #[derive(Debug)]

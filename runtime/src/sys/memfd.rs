@@ -615,6 +615,7 @@ impl WriterSegment {
     }
 
     /// See [`Segment::raw_fd`].
+    #[cfg(feature = "testing")]
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.segment.raw_fd()
     }

@@ -34,6 +34,7 @@ pub(crate) mod crash;
 pub(crate) mod doorbell;
 pub(crate) mod futex;
 pub(crate) mod memfd;
+pub(crate) mod os_error;
 pub(crate) mod process;
 #[cfg(feature = "tokio")]
 pub(crate) mod reactor;

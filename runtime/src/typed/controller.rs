@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use super::policies::{OnTimeout, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
 use super::protocol::{Response, Transitions};
-use crate::channel::{ChannelError, ExitReason, Options, WaitStats};
+use crate::channel::{ChannelError, ExitReason, WaitStats};
 use crate::codec::{
     decode_shared, decode_shared_into, encode_into, encode_slice_into, encode_to_vec,
     slice_encoded_len, DecodeError, Payload, PodPayload,
 };
 use crate::process::Controller;
+use crate::process::ProcessOptions;
 use crate::sys::process::PidFd;
 use crate::sys::shared_bytes::SharedBytes;
 
@@ -86,20 +87,20 @@ impl<T: Transitions> TypedController<T> {
     pub fn spawn(
         command: Command,
         id: u32,
-        options: Options,
+        options: impl Into<ProcessOptions>,
         setup: &T::Setup,
     ) -> Result<Self, ChannelError> {
         Self::spawn_encoded(
             command,
             id,
-            options,
+            options.into(),
             encode_to_vec(setup),
             SetupRetry::GIVE_UP,
         )
     }
 
     /// As [`spawn`](Self::spawn), with a worker that may take longer than the setup time-out
-    /// ([`Options::setup_timeout`]) to set up: at each time-out of a live worker, `retry`
+    /// ([`Options::setup_timeout`](crate::Options::setup_timeout)) to set up: at each time-out of a live worker, `retry`
     /// decides whether to wait another one (the reference's `setupWorker` with its retry
     /// callback). Restarts use it too.
     ///
@@ -111,7 +112,7 @@ impl<T: Transitions> TypedController<T> {
     /// ```no_run
     /// use std::process::Command;
     /// use std::time::Duration;
-    /// use tandem::{Options, SetupRetry, Transitions, TypedController};
+    /// use tandem::{Options, Transitions, TypedController, typed::SetupRetry};
     ///
     /// #[derive(Transitions)]
     /// enum Generator {
@@ -136,11 +137,11 @@ impl<T: Transitions> TypedController<T> {
     pub fn spawn_with_setup_retry(
         command: Command,
         id: u32,
-        options: Options,
+        options: impl Into<ProcessOptions>,
         setup: &T::Setup,
         retry: SetupRetry,
     ) -> Result<Self, ChannelError> {
-        Self::spawn_encoded(command, id, options, encode_to_vec(setup), retry)
+        Self::spawn_encoded(command, id, options.into(), encode_to_vec(setup), retry)
     }
 
     /// As [`spawn_with_setup_retry`](Self::spawn_with_setup_retry), with the setup payload
@@ -148,12 +149,12 @@ impl<T: Transitions> TypedController<T> {
     pub(crate) fn spawn_encoded(
         command: Command,
         id: u32,
-        options: Options,
+        mut options: ProcessOptions,
         setup_bytes: Vec<u8>,
         setup_retry: SetupRetry,
     ) -> Result<Self, ChannelError> {
-        let options = options.protocol_fingerprint(T::FINGERPRINT);
-        let mut controller = Controller::spawn_with_setup_retry(
+        options.channel = options.channel.protocol_fingerprint(T::FINGERPRINT);
+        let mut controller = Controller::spawn_with_setup(
             command,
             T::BASE_NAME,
             id,
@@ -198,7 +199,7 @@ impl<T: Transitions> TypedController<T> {
     }
 
     /// Sets the time-out of every later call of `transition`, in place of
-    /// [`Options::transition_timeout`] (e.g. a long one for a begin-run that initialises a
+    /// [`Options::transition_timeout`](crate::Options::transition_timeout) (e.g. a long one for a begin-run that initialises a
     /// generator, a short one for events). Replayed transitions use it too.
     pub fn set_timeout(&mut self, transition: T, timeout: Duration) {
         if let Some(slot) = self.timeouts.get_mut(transition.kind() as usize) {
@@ -212,7 +213,7 @@ impl<T: Transitions> TypedController<T> {
             .get(kind as usize)
             .copied()
             .flatten()
-            .unwrap_or_else(|| self.controller.channel().options().get_transition_timeout())
+            .unwrap_or_else(|| self.controller.channel().options().transition_timeout)
     }
 
     /// The worker losses that automatic restarts recovered from, oldest first.

@@ -18,14 +18,14 @@
 mod controller;
 mod policies;
 mod protocol;
-mod worker;
+pub(crate) mod worker;
 
 pub use controller::TypedController;
 #[cfg(feature = "tokio")]
 pub(crate) use controller::{EncodeInput, SliceInput};
 pub use policies::{RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
 pub use protocol::{Context, ItemTransition, Response, Transitions, WorkerError};
-pub use worker::{
-    context, finish, read_input, read_input_into, read_input_slice, serve, serve_from_env,
-    unknown_kind, write_output, write_output_into, TrustedSlice,
+pub use worker::TrustedSlice;
+pub(crate) use worker::{
+    read_input, read_input_into, read_input_slice, write_output, write_output_into,
 };

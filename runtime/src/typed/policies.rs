@@ -147,7 +147,7 @@ impl fmt::Debug for OnTimeout {
 ///
 /// # Examples
 /// ```
-/// use tandem::SetupRetry;
+/// use tandem::typed::SetupRetry;
 ///
 /// // Wait up to two more setup time-outs, then give up.
 /// let patient = SetupRetry::wait_longer(2);

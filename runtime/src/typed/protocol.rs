@@ -51,7 +51,7 @@ pub trait Transitions: 'static {
 ///
 /// # Examples
 /// ```
-/// use tandem::{ItemTransition, Transitions};
+/// use tandem::{Transitions, pool::ItemTransition};
 ///
 /// #[derive(Transitions)]
 /// enum Generator {

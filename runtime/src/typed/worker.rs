@@ -10,7 +10,7 @@ use crate::codec::{
 
 /// Plain-old-data elements read in place from the controller's buffer: the input of a
 /// worker method for a `#[transition(input = Vec<E>, borrow)]`, with no copy and no
-/// allocation (the worker's side of [`decode_pod_slice`](crate::decode_pod_slice)).
+/// allocation (the worker's side of [`decode_pod_slice`](crate::codec::decode_pod_slice)).
 ///
 /// # Which side may borrow
 /// Only the worker, and only its input. A borrowed view is sound only while nobody writes

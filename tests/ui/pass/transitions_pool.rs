@@ -2,7 +2,7 @@
 //! types, and no method for a transition without a role.
 use std::process::Command;
 
-use tandem::{EndOutput, ItemResult, Payload, PoolError, PoolOptions, Transitions};
+use tandem::{Payload, PoolError, PoolOptions, Transitions, pool::{EndOutput, ItemResult}};
 
 #[derive(Payload, Debug, Clone, PartialEq)]
 struct Summary {

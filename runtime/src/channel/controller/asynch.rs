@@ -145,7 +145,7 @@ impl ControllerChannel {
         };
         if let Err(error) = &result {
             if !matches!(error, ChannelError::WorkerFailed { .. }) {
-                self.broken = Some(error.brief());
+                self.broken = Some(crate::channel::UnusableReason::after(error));
             }
         }
         result

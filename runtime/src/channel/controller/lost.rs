@@ -59,7 +59,7 @@ impl ControllerChannel {
                 backtrace,
             };
         }
-        let reason = self.worker_exit().flatten();
+        let reason = self.worker_status().exit_reason();
         let limit = match reason {
             Some(ExitReason::Signaled(libc::SIGXCPU)) => Some((libc::SIGXCPU, "CPU time")),
             Some(ExitReason::Signaled(libc::SIGXFSZ)) => Some((libc::SIGXFSZ, "file size")),

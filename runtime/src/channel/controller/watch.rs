@@ -39,3 +39,30 @@ impl Watch {
         }
     }
 }
+
+/// Whether a worker process runs, and how it ended if it did ([`Controller::worker_status`](crate::Controller::worker_status)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WorkerStatus {
+    /// No worker was started yet, or it still runs.
+    Running,
+    /// It ended, as its status says.
+    Ended(ExitReason),
+    /// It ended, but its status cannot be read (it was not a child of this process).
+    EndedUnknown,
+}
+
+impl WorkerStatus {
+    /// Whether it ended, whatever the status.
+    pub fn has_ended(self) -> bool {
+        self != WorkerStatus::Running
+    }
+
+    /// How it ended, when known.
+    pub fn exit_reason(self) -> Option<ExitReason> {
+        match self {
+            WorkerStatus::Ended(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}

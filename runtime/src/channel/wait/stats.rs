@@ -25,7 +25,7 @@ use std::time::Duration;
 ///
 /// # Examples
 /// ```
-/// use tandem::WaitStats;
+/// use tandem::channel::WaitStats;
 ///
 /// /// A hint for `Options::spin`, from a controller's statistics after a run.
 /// fn spin_hint(stats: &WaitStats) -> &'static str {
