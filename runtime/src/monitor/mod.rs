@@ -86,7 +86,8 @@
 //! ```
 //! use std::os::unix::process::ExitStatusExt;
 //! use std::process::Command;
-//! use tandem::{FatalSignal, WorkerMonitor};
+//! use tandem::monitor::FatalSignal;
+//! use tandem::WorkerMonitor;
 //!
 //! if std::env::var_os("CRASH_DEMO").is_some() {
 //!     // The child: runs the action on the helper thread, then dies of the signal.
