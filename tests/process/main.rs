@@ -23,4 +23,3 @@ mod segments;
 mod typed_borrow;
 mod typed_e2e;
 mod typed_reuse;
-mod wait_path;

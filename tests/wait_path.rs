@@ -5,9 +5,11 @@
 //! (a futex storm) makes it back off, while its time-out or its death is still reported.
 //!
 //! The test binary re-runs itself as the worker (the ignored `worker_entry` test). The tests
-//! of this binary run one at a time: each needs the machine's CPUs for its two processes.
+//! of this binary run one at a time: each needs the machine's CPUs for its two processes, which
+//! is also why this is a test binary of its own rather than a module of `tests/process`.
 
-use crate::support;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::process::Command;
 use std::sync::atomic::AtomicU32;
@@ -247,7 +249,7 @@ fn spawn_apart(base: &str) -> Option<Controller> {
     let here = usize::try_from(unsafe { libc::sched_getcpu() }).expect("sched_getcpu");
     let there = *cpus.iter().find(|&&cpu| cpu != here).expect("a second CPU");
     support::pin(here);
-    let mut command: Command = role_command("wait_path::worker_entry", "worker");
+    let mut command: Command = role_command("worker_entry", "worker");
     command.env(CPU_ENV, there.to_string());
     Some(Controller::spawn(command, base, 0, options()).expect("spawn worker"))
 }
@@ -391,24 +393,19 @@ fn an_idle_worker_sleeps_without_a_time_out() {
     std::thread::spawn(|| {
         let mut controller = match spawn_apart("idle") {
             Some(controller) => controller,
-            None => Controller::spawn(
-                role_command("wait_path::worker_entry", "worker"),
-                "idle",
-                0,
-                options(),
-            )
-            .expect("spawn worker"),
+            None => Controller::spawn(role_command("worker_entry", "worker"), "idle", 0, options())
+                .expect("spawn worker"),
         };
         let pid = controller.pid().expect("a worker");
         // Calls with gaps long enough for naps, then none.
         run(&mut controller, 100, 0, LONG);
         let before = worker_counts(&mut controller);
-        // The worker's serving thread is libtest's thread of the `wait_path::worker_entry` test. Idle,
+        // The worker's serving thread is libtest's thread of the `worker_entry` test. Idle,
         // it must end in FUTEX_WAIT (op 0 on the shared word) with no time-out (NULL).
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(10);
         let asleep = loop {
-            let syscall = blocked_in(pid, "wait_path::worker_entry").expect("the worker's thread");
+            let syscall = blocked_in(pid, "worker_entry").expect("the worker's thread");
             let fields: Vec<&str> = syscall.split_whitespace().collect();
             if let [number, _, op, _, timeout, ..] = fields[..] {
                 if number == libc::SYS_futex.to_string() && op == "0x0" && timeout == "0x0" {
@@ -457,13 +454,9 @@ fn assert_storm_bounded(counts: Counts, waited: Duration) {
 fn a_futex_storm_makes_the_controller_back_off_until_its_time_out() {
     let _machine = machine();
     let options = options().transition_timeout(Duration::from_millis(300));
-    let mut controller = Controller::spawn(
-        role_command("wait_path::worker_entry", "worker"),
-        "storm",
-        0,
-        options,
-    )
-    .expect("spawn worker");
+    let mut controller =
+        Controller::spawn(role_command("worker_entry", "worker"), "storm", 0, options)
+            .expect("spawn worker");
     let before = Counts::of(&controller.wait_stats());
     controller.to_worker().write(b"").unwrap();
     let error = controller
@@ -482,7 +475,7 @@ fn a_futex_storm_makes_the_controller_back_off_until_its_time_out() {
 fn a_futex_storm_does_not_hide_the_workers_death() {
     let _machine = machine();
     let mut controller = Controller::spawn(
-        role_command("wait_path::worker_entry", "worker"),
+        role_command("worker_entry", "worker"),
         "storm-death",
         0,
         options(),
