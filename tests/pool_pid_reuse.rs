@@ -3,20 +3,27 @@
 //! processes started meanwhile reuse recent pids too, and would disturb tests that check
 //! processes by pid if they ran beside it.
 
-mod pool_job;
+#[path = "support/mod.rs"]
 mod support;
+
+#[path = "process/pool_job.rs"]
+mod pool_job;
+
+/// The entry test the pool's workers run: `pool_job::start` names it `pool::worker_entry`, its
+/// path in the `process` binary.
+mod pool {
+    #[test]
+    #[ignore = "run as a worker by the other tests"]
+    fn worker_entry() {
+        super::pool_job::serve_if_worker();
+    }
+}
 
 use std::process::Command;
 use std::time::Duration;
 
-use pool_job::{scratch_dir, serve_if_worker, start, Out, Setup};
+use pool_job::{scratch_dir, start, Out, Setup};
 use tandem::{pool::ItemResult, PoolError};
-
-#[test]
-#[ignore = "run as a worker by the other tests"]
-fn worker_entry() {
-    serve_if_worker();
-}
 
 /// Puts a process on `pid` (free, just reaped): sets the kernel's last pid to `pid - 1`
 /// and spawns, retrying while another process takes it first. Root only.

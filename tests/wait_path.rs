@@ -5,8 +5,10 @@
 //! (a futex storm) makes it back off, while its time-out or its death is still reported.
 //!
 //! The test binary re-runs itself as the worker (the ignored `worker_entry` test). The tests
-//! of this binary run one at a time: each needs the machine's CPUs for its two processes.
+//! of this binary run one at a time: each needs the machine's CPUs for its two processes, which
+//! is also why this is a test binary of its own rather than a module of `tests/process`.
 
+#[path = "support/mod.rs"]
 mod support;
 
 use std::process::Command;

@@ -1,4 +1,4 @@
-/* The C half of tests/crash_backtrace.rs: a call chain c_level_a -> c_level_b -> c_level_c
+/* The C half of tests/main_thread/crash_backtrace.rs: a call chain c_level_a -> c_level_b -> c_level_c
  * that ends in abort() (mode 1) or a NULL dereference (any other mode). Built by the test
  * (the `cc` crate) into a shared library the worker dlopen()s, so the frames come from a
  * module loaded after setup. The empty asm after each call keeps the calls from becoming

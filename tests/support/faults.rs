@@ -16,6 +16,20 @@ pub fn divide_by_zero() {
     }
 }
 
+/// An undefined instruction (`ud2`; `udf #0` on aarch64): a real SIGILL, as from code built
+/// for a newer CPU than the one it runs on.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub fn illegal_instruction() {
+    // SAFETY: deliberately faults; the instruction reads and writes neither memory nor
+    // registers, and never returns.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        std::arch::asm!("ud2", options(nomem, nostack, noreturn));
+        #[cfg(target_arch = "aarch64")]
+        std::arch::asm!("udf #0", options(nomem, nostack, noreturn));
+    }
+}
+
 /// Recursion with 16 KiB frames: overflows any stack quickly.
 pub fn recurse(depth: u64) -> u64 {
     let frame = [depth as u8; 16 * 1024];

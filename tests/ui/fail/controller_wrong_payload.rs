@@ -13,4 +13,5 @@ fn main() {
         GeneratorController::spawn(Command::new("worker"), 0, Options::default(), &()).unwrap();
     // `begin_lumi` takes the lumi number as a `u32`.
     let _ = generator.begin_lumi(1, &1.5f64);
+    //~^ ERROR[E0308] mismatched types
 }

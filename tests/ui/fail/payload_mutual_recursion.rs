@@ -1,5 +1,6 @@
 // Recursion through another type is not supported by fingerprints: a cycle error.
 #[derive(tandem::Payload)]
+//~^ ERROR[E0391] cycle detected when
 struct A {
     b: Option<Box<B>>,
 }

@@ -1,5 +1,6 @@
 #[derive(tandem::Payload)]
 #[payload(packed)]
+//~^ ERROR unknown key `packed` in `#[payload(...)]`: expected `pod` or `crate = "..."`
 struct Data {
     value: u32,
 }

@@ -15,4 +15,5 @@ fn main() {
         GeneratorPool::start(|| Command::new("worker"), &(), PoolOptions::new(2)).unwrap();
     // `begin_lumi` takes the lumi number as a `u32`.
     pool.begin_lumi(1, &"lumi 1".to_owned());
+    //~^ ERROR[E0308] mismatched types
 }

@@ -2,6 +2,7 @@
 enum Generator {
     BeginRun,
     Event = 7,
+    //~^ ERROR explicit discriminants are not allowed: a transition's kind is its position in the enum
 }
 
 fn main() {}

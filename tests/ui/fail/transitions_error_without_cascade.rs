@@ -13,6 +13,7 @@ struct JobConfig {
 #[transitions(setup = JobConfig)]
 enum Job {
     #[transition(input = u32, outptu = u64)]
+    //~^ ERROR unknown key `outptu` in `#[transition(...)]`: expected `input`, `output`, `replay`, `borrow`, `reuse`, `item` or `end`
     Step,
     #[transition(output = String)]
     Report,

@@ -4,6 +4,7 @@
 enum Generator {
     Event,
     SetTimeout,
+    //~^ ERROR transition `SetTimeout` would become the method `set_timeout`, which `AsyncTypedController` already has (it would shadow the async call): rename the variant
 }
 
 fn main() {}

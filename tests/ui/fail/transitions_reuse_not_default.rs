@@ -8,6 +8,7 @@ struct Calibration {
 #[derive(Transitions)]
 enum Detector {
     #[transition(input = u64, output = Calibration, reuse)]
+    //~^ ERROR[E0277] `Calibration: Default`
     Calibrate,
 }
 

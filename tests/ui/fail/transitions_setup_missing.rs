@@ -15,4 +15,7 @@ enum Job {
 fn main() {
     let config = JobConfig { label: "run".into() };
     let _ = JobController::spawn(std::process::Command::new("worker"), 0, Options::default(), &config);
+    //~^ ERROR[E0277] `spawn` expects the setup payload `&()`, found `&JobConfig`
+    //~| NOTE the setup type is declared on the enum
+    //~| LABEL not the setup payload of these transitions
 }

@@ -2,6 +2,8 @@
 #[derive(tandem::Transitions)]
 enum Generator {
     #[transition(inptu = u32, output = u64, replya)]
+    //~^ ERROR unknown key `inptu` in `#[transition(...)]`: expected `input`, `output`, `replay`, `borrow`, `reuse`, `item` or `end`
+    //~| ERROR unknown key `replya` in `#[transition(...)]`: expected `input`, `output`, `replay`, `borrow`, `reuse`, `item` or `end`
     Event,
 }
 

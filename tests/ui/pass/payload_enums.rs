@@ -18,7 +18,7 @@ enum Shape {
 #[derive(Payload)]
 enum Never {}
 
-fn main() {
+pub fn main() {
     let shape = Shape::Named("outer".into(), Some(Box::new(Shape::Rect { width: 1.0, height: 2.0 })));
     let bytes = tandem::encode_to_vec(&shape);
     assert_eq!(tandem::decode_from::<Shape>(&bytes).unwrap(), shape);

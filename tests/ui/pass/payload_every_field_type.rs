@@ -40,9 +40,11 @@ struct Everything {
     nested: Vec<Vec<Option<[f64; 2]>>>,
 }
 
-fn main() {
-    let mut value = Everything::default();
-    value.o = 'ß';
+pub fn main() {
+    let mut value = Everything {
+        o: 'ß',
+        ..Everything::default()
+    };
     value.t.push(Inner { name: "n".into() });
     value.x.insert("k".into(), vec![1, 2]);
     value.y.insert(9, None);

@@ -14,7 +14,7 @@ where
     items: [T; N],
 }
 
-fn main() {
+pub fn main() {
     let value = Pair { first: 1u8, second: Bounded { items: [String::from("x")] } };
     let bytes = tandem::encode_to_vec(&value);
     let back: Pair<u8, Bounded<String, 1>> = tandem::decode_from(&bytes).unwrap();

@@ -19,7 +19,7 @@ struct Event {
     particles: Vec<Particle>,
 }
 
-fn main() {
+pub fn main() {
     let event = Event {
         number: 1,
         particles: vec![Particle { pdg_id: 11, status: 1, momentum: [1.0, 2.0, 3.0, 4.0] }; 3],

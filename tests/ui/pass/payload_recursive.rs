@@ -13,7 +13,7 @@ enum List {
     Cons(u8, Box<List>),
 }
 
-fn main() {
+pub fn main() {
     let tree = Tree {
         value: 1,
         children: vec![Tree { value: 2, children: vec![], parent_hint: None }],

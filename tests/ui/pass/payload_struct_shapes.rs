@@ -14,7 +14,7 @@ struct Raw {
     r#type: u8,
 }
 
-fn main() {
+pub fn main() {
     assert!(tandem::encode_to_vec(&Unit).is_empty());
     let value = Tuple(3, "three".into(), Unit);
     let bytes = tandem::encode_to_vec(&value);

@@ -16,7 +16,7 @@ struct Cluster {
     best: Option<Cell>,
 }
 
-fn main() {
+pub fn main() {
     let seed = Cell { ieta: 3, iphi: 12, energy: 41.5 };
     let cluster = Cluster { seed: seed.clone(), cells: vec![seed.clone(); 2], best: Some(seed) };
     let bytes = tandem::encode_to_vec(&cluster);

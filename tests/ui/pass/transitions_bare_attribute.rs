@@ -21,7 +21,7 @@ impl JobWorker for Worker {
     }
 }
 
-fn main() {
+pub fn main() {
     assert_eq!(Job::NAMES, ["start", "stop"]);
     let _ = Worker::serve_from_env(|()| Ok(Worker));
 }

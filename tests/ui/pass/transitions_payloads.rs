@@ -72,7 +72,7 @@ fn drive(controller: &mut StepsController) -> Result<(), ChannelError> {
     Ok(())
 }
 
-fn main() {
+pub fn main() {
     assert_eq!(
         Steps::NAMES,
         [

@@ -43,6 +43,6 @@ fn drive(command: fn() -> Command) -> Result<(), PoolError> {
     Ok(())
 }
 
-fn main() {
+pub fn main() {
     let _ = drive;
 }

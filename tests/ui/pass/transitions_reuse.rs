@@ -67,6 +67,6 @@ fn drive(controller: &mut ReusedController) -> Result<(), ChannelError> {
     Ok(())
 }
 
-fn main() {
+pub fn main() {
     let _ = Worker::serve_from_env(|()| Ok(Worker));
 }

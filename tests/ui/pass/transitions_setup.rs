@@ -35,7 +35,7 @@ fn spawn(config: &Config) -> WithSetupController {
         .unwrap()
 }
 
-fn main() {
+pub fn main() {
     let _: fn(Config) -> Result<Worker, WorkerError> = |config| Ok(Worker(config));
     let _ = Worker::serve_from_env(|config: Config| Ok(Worker(config)));
     assert_ne!(WithSetup::FINGERPRINT, WithoutSetup::FINGERPRINT);

@@ -24,6 +24,6 @@ impl JobWorker for Worker {
     }
 }
 
-fn main() {
+pub fn main() {
     let _ = Worker::serve_from_env(|()| Ok(Worker));
 }
