@@ -13,9 +13,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
-use tandem::codec::{Decoder, MEMORY_BASE, MEMORY_PER_BYTE};
+use tandem::codec::{decode_shared, Decoder, SharedBytes, MEMORY_BASE, MEMORY_PER_BYTE};
 use tandem::zerocopy::{FromBytes, Immutable, IntoBytes};
-use tandem::{decode_from, decode_shared, encode_to_vec, Payload, SharedBytes};
+use tandem::{decode_from, encode_to_vec, Payload};
 
 #[derive(Payload, IntoBytes, FromBytes, Immutable, Debug, Clone, Copy)]
 #[zerocopy(crate = "tandem::zerocopy")]

@@ -244,7 +244,7 @@ fn a_child_reads_messages_that_grow_past_the_first_page() {
     let answer = child.ask("read");
     assert!(answer.starts_with("error too-large"), "{answer}");
     child.finish();
-    support::assert_nothing_in_dev_shm(std::process::id());
+    crate::support::assert_nothing_in_dev_shm(std::process::id());
 }
 
 #[test]
