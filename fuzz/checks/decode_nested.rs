@@ -49,6 +49,8 @@ pub struct Event {
     pub names: Vec<String>,
     pub weights: BTreeMap<String, f64>,
     pub counters: HashMap<u16, Vec<()>>,
+    // A `Box` around a heap type on purpose: the decoder's `Box` path is a shape to check.
+    #[allow(clippy::box_collection)]
     pub comment: Option<Box<String>>,
     pub seeds: [u64; 2],
     pub big: (u128, i128, usize, isize),
