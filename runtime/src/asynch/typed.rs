@@ -12,15 +12,9 @@ use crate::codec::{decode_shared, encode_to_vec, DecodeError};
 use crate::derive_support::{AsyncCall, BorrowedIo, TransitionIo};
 use crate::process::{ExitReason, ProcessOptions};
 use crate::sys::shared_bytes::SharedBytes;
-use crate::typed::{EncodeInput, Response, RestartPolicy, SliceInput, TimeoutPolicy, Transitions};
-
-/// The last input of a replayable transition, run again after a restart.
-#[derive(Debug)]
-struct Recorded {
-    kind: u32,
-    id: u64,
-    input: Vec<u8>,
-}
+use crate::typed::{
+    EncodeInput, ReplayLog, Response, RestartPolicy, SliceInput, TimeoutPolicy, Transitions,
+};
 
 /// A controller of the transitions `T` (`#[derive(Transitions)]`) whose calls are awaited on
 /// a tokio runtime: typed inputs and outputs, the setup payload and the protocol check at
@@ -65,7 +59,7 @@ struct Recorded {
 #[derive(Debug)]
 pub struct AsyncTypedController<T: Transitions> {
     inner: AsyncController,
-    replay: Vec<Recorded>,
+    replay: ReplayLog,
     /// Set from the start of a restart until its replay has run in full.
     replay_owed: bool,
     policy: RestartPolicy,
@@ -104,7 +98,7 @@ impl<T: Transitions> AsyncTypedController<T> {
         .await?;
         Ok(AsyncTypedController {
             inner,
-            replay: Vec::new(),
+            replay: ReplayLog::default(),
             replay_owed: false,
             policy: RestartPolicy::NEVER,
             timeout_policy: TimeoutPolicy::GIVE_UP,
@@ -255,18 +249,7 @@ impl<T: Transitions> AsyncTypedController<T> {
                 &mut keep_waiting,
             )
             .await??;
-        if T::REPLAY.get(kind as usize).copied().unwrap_or(false) {
-            // As the blocking controller: a later input of a kind supersedes the earlier one
-            // and the later kinds' (a new begin-run closes the previous run's blocks).
-            self.replay.retain(|recorded| recorded.kind < kind);
-            let mut bytes = vec![0; input.input_len()];
-            input.encode_input(&mut bytes);
-            self.replay.push(Recorded {
-                kind,
-                id,
-                input: bytes,
-            });
-        }
+        self.replay.record::<T, _>(kind, id, input);
         Ok(response)
     }
 
@@ -288,15 +271,16 @@ impl<T: Transitions> AsyncTypedController<T> {
         if !self.replay_owed {
             return Ok(());
         }
-        for index in 0..self.replay.len() {
-            let Recorded { kind, id, .. } = self.replay[index];
+        for index in 0..self.replay.entries().len() {
+            let recorded = &self.replay.entries()[index];
+            let (kind, id) = (recorded.kind, recorded.id);
             let timeout = self.timeout_of(kind);
-            let replay = &self.replay;
+            let input = &self.replay.entries()[index].input;
             self.inner
                 .call_with(
                     kind,
                     id,
-                    |buffer| buffer.write(&replay[index].input).map_err(Into::into),
+                    |buffer| buffer.write(input).map_err(Into::into),
                     |_reply| (),
                     timeout,
                     &mut || false,

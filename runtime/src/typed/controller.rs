@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::policies::{OnTimeout, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
 use super::protocol::{Response, Transitions};
+use super::replay::ReplayLog;
 use crate::channel::{ChannelError, ExitReason, WaitStats};
 use crate::codec::{
     decode_shared, decode_shared_into, encode_into, encode_slice_into, encode_to_vec,
@@ -18,13 +19,6 @@ use crate::process::Controller;
 use crate::process::ProcessOptions;
 use crate::sys::process::PidFd;
 use crate::sys::shared_bytes::SharedBytes;
-
-#[derive(Debug)]
-struct Recorded {
-    kind: u32,
-    id: u64,
-    input: Vec<u8>,
-}
 
 /// A controller speaking the transitions `T`: typed inputs and outputs, setup payload,
 /// replay and restart. The derive wraps it in a struct with one method per transition
@@ -68,7 +62,7 @@ struct Recorded {
 pub struct TypedController<T: Transitions> {
     controller: Controller,
     setup_retry: SetupRetry,
-    replay: Vec<Recorded>,
+    replay: ReplayLog,
     policy: RestartPolicy,
     on_timeout: OnTimeout,
     /// Time-out per kind, where one was set with [`set_timeout`](Self::set_timeout).
@@ -166,7 +160,7 @@ impl<T: Transitions> TypedController<T> {
         Ok(TypedController {
             controller,
             setup_retry,
-            replay: Vec::new(),
+            replay: ReplayLog::default(),
             policy: RestartPolicy::NEVER,
             on_timeout: OnTimeout::Policy(TimeoutPolicy::GIVE_UP),
             timeouts: vec![None; T::NAMES.len()],
@@ -376,7 +370,7 @@ impl<T: Transitions> TypedController<T> {
     /// Forgets the replayable inputs of kind `kind` and later kinds: their block ended, so a
     /// restarted worker must not be put back into it.
     pub(crate) fn close_block(&mut self, kind: u32) {
-        self.replay.retain(|recorded| recorded.kind < kind);
+        self.replay.close_block(kind);
     }
 
     fn call_within<I: EncodeInput + ?Sized, O>(
@@ -443,18 +437,7 @@ impl<T: Transitions> TypedController<T> {
             },
             keep_waiting,
         )??;
-        if T::REPLAY.get(kind as usize).copied().unwrap_or(false) {
-            // Later transitions of the same kind supersede earlier ones (a new begin-lumi
-            // replaces the previous one); earlier kinds stay, in order.
-            self.replay.retain(|recorded| recorded.kind < kind);
-            let mut bytes = vec![0; input.input_len()];
-            input.encode_input(&mut bytes);
-            self.replay.push(Recorded {
-                kind,
-                id,
-                input: bytes,
-            });
-        }
+        self.replay.record::<T, _>(kind, id, input);
         Ok(response)
     }
 
@@ -494,7 +477,7 @@ impl<T: Transitions> TypedController<T> {
 
     /// Runs the last input of every replayable transition again, in declaration order.
     fn replay_state(&mut self) -> Result<(), ChannelError> {
-        for recorded in &self.replay {
+        for recorded in self.replay.entries() {
             let timeout = self.timeout_of(recorded.kind);
             self.controller.to_worker().write(&recorded.input)?;
             self.controller.do_transition_with_timeout(
@@ -578,7 +561,7 @@ impl<T: Transitions> fmt::Debug for TypedController<T> {
         f.debug_struct("TypedController")
             .field("transitions", &T::NAMES)
             .field("controller", &self.controller)
-            .field("replayable", &self.replay.len())
+            .field("replayable", &self.replay.entries().len())
             .field("policy", &self.policy)
             .field("on_timeout", &self.on_timeout)
             .finish()

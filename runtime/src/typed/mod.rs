@@ -18,6 +18,7 @@
 mod controller;
 mod policies;
 mod protocol;
+mod replay;
 pub(crate) mod worker;
 
 pub use controller::TypedController;
@@ -25,6 +26,8 @@ pub use controller::TypedController;
 pub(crate) use controller::{EncodeInput, SliceInput};
 pub use policies::{RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
 pub use protocol::{Context, ItemTransition, Response, Transitions, WorkerError};
+#[cfg(feature = "tokio")]
+pub(crate) use replay::ReplayLog;
 pub use worker::TrustedSlice;
 pub(crate) use worker::{
     read_input, read_input_into, read_input_slice, write_output, write_output_into,
