@@ -3,7 +3,7 @@
 //! primitive tandem does not use. Also shows raw_sync's timed-wait defect, and the share of
 //! waits each end answered while spinning over 10,000 back-to-back transitions.
 //!
-//! Run: `cargo bench -p tandem-bench --bench wake`. Prints a table; no assertion on speed.
+//! Run: `cargo bench -p tandem-bench --bench wake --features raw-sync`. Prints a table; no assertion on speed.
 //! `-- --quick`, and `cargo test -p tandem-bench --benches` (which passes no `--bench`), run
 //! a short version whose figures only prove that every path works.
 
