@@ -13,7 +13,8 @@ use crate::derive_support::{AsyncCall, BorrowedIo, TransitionIo};
 use crate::process::{ExitReason, ProcessOptions};
 use crate::sys::shared_bytes::SharedBytes;
 use crate::typed::{
-    EncodeInput, ReplayLog, Response, RestartPolicy, SliceInput, TimeoutPolicy, Transitions,
+    EncodeInput, KindTimeouts, ReplayLog, Response, RestartPolicy, SliceInput, TimeoutPolicy,
+    Transitions,
 };
 
 /// A controller of the transitions `T` (`#[derive(Transitions)]`) whose calls are awaited on
@@ -65,7 +66,7 @@ pub struct AsyncTypedController<T: Transitions> {
     policy: RestartPolicy,
     timeout_policy: TimeoutPolicy,
     /// Time-out per kind, where one was set with [`set_timeout`](Self::set_timeout).
-    timeouts: Vec<Option<Duration>>,
+    timeouts: KindTimeouts,
     lost: Vec<ChannelError>,
     _transitions: PhantomData<fn() -> T>,
 }
@@ -102,7 +103,7 @@ impl<T: Transitions> AsyncTypedController<T> {
             replay_owed: false,
             policy: RestartPolicy::NEVER,
             timeout_policy: TimeoutPolicy::GIVE_UP,
-            timeouts: vec![None; T::NAMES.len()],
+            timeouts: KindTimeouts::new(T::NAMES.len()),
             lost: Vec::new(),
             _transitions: PhantomData,
         })
@@ -120,17 +121,11 @@ impl<T: Transitions> AsyncTypedController<T> {
 
     /// Waits up to `timeout` for `transition` instead of the channel's transition time-out.
     pub fn set_timeout(&mut self, transition: T, timeout: Duration) {
-        if let Some(slot) = self.timeouts.get_mut(transition.kind() as usize) {
-            *slot = Some(timeout);
-        }
+        self.timeouts.set(transition.kind(), timeout);
     }
 
     fn timeout_of(&self, kind: u32) -> Duration {
-        self.timeouts
-            .get(kind as usize)
-            .copied()
-            .flatten()
-            .unwrap_or_else(|| self.inner.options_timeout())
+        self.timeouts.of(kind, self.inner.options_timeout())
     }
 
     /// The worker losses the restart policy recovered from, oldest first.

@@ -7,7 +7,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::policies::{OnTimeout, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
+use super::policies::{
+    KindTimeouts, OnTimeout, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy,
+};
 use super::protocol::{Response, Transitions};
 use super::replay::ReplayLog;
 use crate::channel::{ChannelError, ExitReason, WaitStats};
@@ -66,7 +68,7 @@ pub struct TypedController<T: Transitions> {
     policy: RestartPolicy,
     on_timeout: OnTimeout,
     /// Time-out per kind, where one was set with [`set_timeout`](Self::set_timeout).
-    timeouts: Vec<Option<Duration>>,
+    timeouts: KindTimeouts,
     lost: Vec<ChannelError>,
     _transitions: std::marker::PhantomData<T>,
 }
@@ -163,7 +165,7 @@ impl<T: Transitions> TypedController<T> {
             replay: ReplayLog::default(),
             policy: RestartPolicy::NEVER,
             on_timeout: OnTimeout::Policy(TimeoutPolicy::GIVE_UP),
-            timeouts: vec![None; T::NAMES.len()],
+            timeouts: KindTimeouts::new(T::NAMES.len()),
             lost: Vec::new(),
             _transitions: std::marker::PhantomData,
         })
@@ -196,18 +198,13 @@ impl<T: Transitions> TypedController<T> {
     /// [`Options::transition_timeout`](crate::Options::transition_timeout) (e.g. a long one for a begin-run that initialises a
     /// generator, a short one for events). Replayed transitions use it too.
     pub fn set_timeout(&mut self, transition: T, timeout: Duration) {
-        if let Some(slot) = self.timeouts.get_mut(transition.kind() as usize) {
-            *slot = Some(timeout);
-        }
+        self.timeouts.set(transition.kind(), timeout);
     }
 
     /// The time-out a call of `kind` waits for.
     fn timeout_of(&self, kind: u32) -> Duration {
-        self.timeouts
-            .get(kind as usize)
-            .copied()
-            .flatten()
-            .unwrap_or_else(|| self.controller.channel().options().transition_timeout)
+        let default = self.controller.channel().options().transition_timeout;
+        self.timeouts.of(kind, default)
     }
 
     /// The worker losses that automatic restarts recovered from, oldest first.

@@ -24,6 +24,8 @@ pub(crate) mod worker;
 pub use controller::TypedController;
 #[cfg(feature = "tokio")]
 pub(crate) use controller::{EncodeInput, SliceInput};
+#[cfg(feature = "tokio")]
+pub(crate) use policies::KindTimeouts;
 pub use policies::{RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};
 pub use protocol::{Context, ItemTransition, Response, Transitions, WorkerError};
 #[cfg(feature = "tokio")]

@@ -214,3 +214,36 @@ impl fmt::Debug for SetupRetry {
         }
     }
 }
+
+/// The time-out of each transition kind where one was set in place of the channel's
+/// transition time-out (`set_timeout` of a typed controller, blocking or async).
+#[derive(Debug, Clone)]
+pub(crate) struct KindTimeouts {
+    by_kind: Vec<Option<Duration>>,
+}
+
+impl KindTimeouts {
+    /// None set, for `kinds` transition kinds.
+    pub(crate) fn new(kinds: usize) -> KindTimeouts {
+        KindTimeouts {
+            by_kind: vec![None; kinds],
+        }
+    }
+
+    /// Sets the time-out of `kind` (a kind the transitions do not have is ignored: the typed
+    /// controllers pass their own enum's kinds only).
+    pub(crate) fn set(&mut self, kind: u32, timeout: Duration) {
+        if let Some(slot) = self.by_kind.get_mut(kind as usize) {
+            *slot = Some(timeout);
+        }
+    }
+
+    /// The time-out of `kind`, or `default` if none was set.
+    pub(crate) fn of(&self, kind: u32, default: Duration) -> Duration {
+        self.by_kind
+            .get(kind as usize)
+            .copied()
+            .flatten()
+            .unwrap_or(default)
+    }
+}
