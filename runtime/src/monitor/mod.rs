@@ -105,13 +105,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod error;
 mod handler;
 mod helper;
+mod signals;
 mod trap;
+
+pub use error::MonitorError;
+pub use signals::{signal_name, FatalSignal};
+use signals::{MONITORED, MONITORED_RAW};
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -120,224 +125,8 @@ use crate::sys::signal::{self as sys, SignalFrame};
 use self::handler::{FatalSignalHandler, CRASH_HOOK};
 use self::helper::Helper;
 
-/// The signals the monitor handles, in installation order.
-const MONITORED: [FatalSignal; 7] = [
-    FatalSignal::Abort,
-    FatalSignal::IllegalInstruction,
-    FatalSignal::Bus,
-    FatalSignal::SegmentationFault,
-    FatalSignal::FloatingPointException,
-    FatalSignal::Terminate,
-    FatalSignal::BadSystemCall,
-];
-
-/// [`MONITORED`] as raw numbers (the signal mask of the handlers and the helper thread).
-const MONITORED_RAW: [i32; 7] = [
-    libc::SIGABRT,
-    libc::SIGILL,
-    libc::SIGBUS,
-    libc::SIGSEGV,
-    libc::SIGFPE,
-    libc::SIGTERM,
-    libc::SIGSYS,
-];
-
 /// Usable size of the alternate signal stacks the monitor creates.
 const ALT_STACK_SIZE: usize = 64 * 1024;
-
-/// A signal the [`WorkerMonitor`] handles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum FatalSignal {
-    /// `SIGABRT`: `abort()`, failed C assertions, Rust aborts.
-    Abort,
-    /// `SIGILL`: illegal instruction (also `ud2`, e.g. from `core::intrinsics::abort`).
-    IllegalInstruction,
-    /// `SIGBUS`: bus error, e.g. touching a truncated memory-mapped file.
-    Bus,
-    /// `SIGSEGV`: invalid memory access, including stack overflow.
-    SegmentationFault,
-    /// `SIGFPE`: arithmetic exception, e.g. integer division by zero.
-    FloatingPointException,
-    /// `SIGTERM`: polite termination request from outside.
-    Terminate,
-    /// `SIGSYS`: a system call the worker's seccomp filter refuses (see
-    /// [`Sandbox`](crate::Sandbox)), or a bad system call number.
-    BadSystemCall,
-}
-
-impl FatalSignal {
-    /// The signal for a raw number, if it is one the monitor handles.
-    pub fn from_raw(signal: i32) -> Option<FatalSignal> {
-        MONITORED.into_iter().find(|s| s.as_raw() == signal)
-    }
-
-    /// The raw signal number (`SIGSEGV` is 11 on Linux).
-    pub fn as_raw(self) -> i32 {
-        match self {
-            FatalSignal::Abort => libc::SIGABRT,
-            FatalSignal::IllegalInstruction => libc::SIGILL,
-            FatalSignal::Bus => libc::SIGBUS,
-            FatalSignal::SegmentationFault => libc::SIGSEGV,
-            FatalSignal::FloatingPointException => libc::SIGFPE,
-            FatalSignal::Terminate => libc::SIGTERM,
-            FatalSignal::BadSystemCall => libc::SIGSYS,
-        }
-    }
-
-    /// The conventional name, e.g. `"SIGSEGV"`.
-    pub fn name(self) -> &'static str {
-        signal_name(self.as_raw())
-    }
-}
-
-impl fmt::Display for FatalSignal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The conventional name of a Linux signal number, e.g. `signal_name(11) == "SIGSEGV"`;
-/// `"unknown signal"` for numbers without one (real-time signals included).
-///
-/// Meant for `Display` impls of other layers, e.g. "worker 3 was killed by SIGSEGV".
-///
-/// # Examples
-/// ```
-/// assert_eq!(tandem::monitor::signal_name(6), "SIGABRT");
-/// assert_eq!(tandem::monitor::signal_name(9), "SIGKILL");
-/// ```
-pub fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGILL => "SIGILL",
-        libc::SIGTRAP => "SIGTRAP",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGUSR1 => "SIGUSR1",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGUSR2 => "SIGUSR2",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGALRM => "SIGALRM",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGSTKFLT => "SIGSTKFLT",
-        libc::SIGCHLD => "SIGCHLD",
-        libc::SIGCONT => "SIGCONT",
-        libc::SIGSTOP => "SIGSTOP",
-        libc::SIGTSTP => "SIGTSTP",
-        libc::SIGTTIN => "SIGTTIN",
-        libc::SIGTTOU => "SIGTTOU",
-        libc::SIGURG => "SIGURG",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGXFSZ => "SIGXFSZ",
-        libc::SIGVTALRM => "SIGVTALRM",
-        libc::SIGPROF => "SIGPROF",
-        libc::SIGWINCH => "SIGWINCH",
-        libc::SIGIO => "SIGIO",
-        libc::SIGPWR => "SIGPWR",
-        libc::SIGSYS => "SIGSYS",
-        _ => "unknown signal",
-    }
-}
-
-/// Errors of the [`WorkerMonitor`].
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MonitorError {
-    /// `start` was called while another monitor runs in this process.
-    #[error(
-        "a WorkerMonitor is already running in this process: stop or drop it before starting \
-         another, or use the running one"
-    )]
-    AlreadyRunning,
-    /// A pipe between the signal handler and the helper thread could not be created.
-    #[error("cannot create the monitor's {which} pipe (too many open files?)")]
-    Pipe {
-        /// Which pipe: "wake" or "acknowledgement".
-        which: &'static str,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// `sigaction` refused to install the handler for a signal.
-    #[error("cannot install the fatal-signal handler for {signal}: sigaction failed")]
-    InstallHandler {
-        /// The signal name, e.g. "SIGSEGV".
-        signal: &'static str,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// `sigaction` refused to put back the handler that was there before the monitor.
-    #[error("cannot restore the previous handler for {signal}: sigaction failed")]
-    RestoreHandler {
-        /// The signal name, e.g. "SIGSEGV".
-        signal: &'static str,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// The fatal signals could not be blocked for the helper thread.
-    #[error("cannot block the fatal signals for the monitor's helper thread")]
-    SignalMask {
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// The helper thread could not be spawned.
-    #[error("cannot spawn the monitor's helper thread")]
-    SpawnHelper {
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// No alternate signal stack could be mapped or installed for the current thread.
-    #[error(
-        "cannot install an alternate signal stack for the current thread (needed to handle \
-         stack overflows)"
-    )]
-    AltStack {
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-}
-
-impl MonitorError {
-    /// A copy, for a channel's broken state (see `ChannelError::duplicate`).
-    pub(crate) fn duplicate(&self) -> MonitorError {
-        use crate::sys::os_error::duplicate as duplicate_io;
-        use MonitorError as E;
-        match self {
-            E::AlreadyRunning => E::AlreadyRunning,
-            E::Pipe { which, source } => E::Pipe {
-                which,
-                source: duplicate_io(source),
-            },
-            E::InstallHandler { signal, source } => E::InstallHandler {
-                signal,
-                source: duplicate_io(source),
-            },
-            E::RestoreHandler { signal, source } => E::RestoreHandler {
-                signal,
-                source: duplicate_io(source),
-            },
-            E::SignalMask { source } => E::SignalMask {
-                source: duplicate_io(source),
-            },
-            E::SpawnHelper { source } => E::SpawnHelper {
-                source: duplicate_io(source),
-            },
-            E::AltStack { source } => E::AltStack {
-                source: duplicate_io(source),
-            },
-        }
-    }
-}
 
 /// The user action: runs on the helper thread when a fatal signal was handled.
 type Action = Arc<dyn Fn(FatalSignal) + Send + Sync + 'static>;
