@@ -6,7 +6,7 @@
 //! feature, while this trait and its blanket impl are emitted whatever the features: the
 //! derive's output does not depend on the user's features.
 
-use super::methods::docs;
+use super::methods::{self, docs};
 use super::Names;
 use crate::internals::ast::{Transition, TransitionSet};
 use proc_macro2::TokenStream;
@@ -54,10 +54,7 @@ fn signatures(n: &Names<'_>, transitions: &[Transition<'_>]) -> Vec<TokenStream>
                     t.name
                 ),
             );
-            let input = match (t.borrowed_element(), &t.attrs.input) {
-                (Some(element), _) => Some(quote!(input: &[#element],)),
-                (None, input) => input.as_ref().map(|input| quote!(input: &#input,)),
-            };
+            let input = methods::caller_input(t);
             quote! {
                 #docs
                 fn #method(

@@ -269,10 +269,7 @@ pub(crate) fn controller_signatures(
                     t.name
                 ),
             );
-            let input = match (t.borrowed_element(), &t.attrs.input) {
-                (Some(element), _) => Some(quote!(input: &[#element],)),
-                (None, input) => input.as_ref().map(|input| quote!(input: &#input,)),
-            };
+            let input = methods::caller_input(t);
             quote! {
                 #docs
                 pub fn #method(

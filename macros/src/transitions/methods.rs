@@ -369,3 +369,13 @@ pub(crate) fn docs(t: &Transition<'_>, generated: &str) -> TokenStream {
     let separator = (!user.is_empty()).then(|| quote!(#[doc = ""]));
     quote!(#(#user)* #separator #[doc = #generated])
 }
+
+/// The input parameter of a transition's method on the controller side, blocking or async:
+/// a slice of the elements of a `borrow` transition, a reference to the input otherwise, none
+/// without an input.
+pub(crate) fn caller_input(t: &Transition<'_>) -> Option<TokenStream> {
+    match (t.borrowed_element(), &t.attrs.input) {
+        (Some(element), _) => Some(quote!(input: &[#element],)),
+        (None, input) => input.as_ref().map(|input| quote!(input: &#input,)),
+    }
+}
