@@ -7,6 +7,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::input::{EncodeInput, EncodedInput, SliceInput};
 use super::policies::{
     KindTimeouts, OnTimeout, RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy,
 };
@@ -14,8 +15,7 @@ use super::protocol::{Response, Transitions};
 use super::replay::ReplayLog;
 use crate::channel::{ChannelError, ExitReason, WaitStats};
 use crate::codec::{
-    decode_shared, decode_shared_into, encode_into, encode_slice_into, encode_to_vec,
-    slice_encoded_len, DecodeError, Payload, PodPayload,
+    decode_shared, decode_shared_into, encode_to_vec, DecodeError, Payload, PodPayload,
 };
 use crate::process::Controller;
 use crate::process::ProcessOptions;
@@ -507,49 +507,6 @@ fn setup_waits(retry: &SetupRetry) -> impl FnMut() -> bool + '_ {
         };
         retries += 1;
         retry.keep_waiting(&slow)
-    }
-}
-
-/// A transition's input as the typed controller encodes it: a [`Payload`] value, or a slice
-/// of plain-old-data elements encoded as a `Vec` of them.
-pub(crate) trait EncodeInput {
-    fn input_len(&self) -> usize;
-    fn encode_input(&self, bytes: &mut [u8]) -> usize;
-}
-
-impl<P: Payload> EncodeInput for P {
-    fn input_len(&self) -> usize {
-        self.encoded_len(0)
-    }
-
-    fn encode_input(&self, bytes: &mut [u8]) -> usize {
-        encode_into(self, bytes)
-    }
-}
-
-/// An input encoded already.
-struct EncodedInput<'a>(&'a [u8]);
-
-impl EncodeInput for EncodedInput<'_> {
-    fn input_len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn encode_input(&self, bytes: &mut [u8]) -> usize {
-        bytes[..self.0.len()].copy_from_slice(self.0);
-        self.0.len()
-    }
-}
-
-pub(crate) struct SliceInput<'a, E>(pub(crate) &'a [E]);
-
-impl<E: Payload> EncodeInput for SliceInput<'_, E> {
-    fn input_len(&self) -> usize {
-        slice_encoded_len(self.0)
-    }
-
-    fn encode_input(&self, bytes: &mut [u8]) -> usize {
-        encode_slice_into(self.0, bytes)
     }
 }
 

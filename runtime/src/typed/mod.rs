@@ -16,6 +16,7 @@
 //! - `worker`: the worker side, serving the transitions, and what generated code calls.
 
 mod controller;
+mod input;
 mod policies;
 mod protocol;
 mod replay;
@@ -23,7 +24,7 @@ pub(crate) mod worker;
 
 pub use controller::TypedController;
 #[cfg(feature = "tokio")]
-pub(crate) use controller::{EncodeInput, SliceInput};
+pub(crate) use input::{EncodeInput, SliceInput};
 #[cfg(feature = "tokio")]
 pub(crate) use policies::KindTimeouts;
 pub use policies::{RestartPolicy, SetupRetry, SlowTransition, TimeoutPolicy};

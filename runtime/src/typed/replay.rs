@@ -1,7 +1,7 @@
 //! [`ReplayLog`]: the last input of every replayable transition, which a typed controller
 //! (blocking or async) runs again, in declaration order, after it restarts its worker.
 
-use super::controller::EncodeInput;
+use super::input::EncodeInput;
 use super::protocol::Transitions;
 
 /// One transition to run again after a restart.
